@@ -1,0 +1,37 @@
+# lakeline — developer entry points. Every target sets up what it needs.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_HOME ?= .demo
+
+.PHONY: help demo test check lint typecheck unit bench soak clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,aws]'
+	touch $(STAMP)
+
+demo: $(STAMP) ## create a lake in .demo, generate data, land it, run the pipeline, show results
+	LAKELINE_HOME=$(DEMO_HOME) bash scripts/demo.sh
+
+test: $(STAMP) ## lint, type-check and run the whole test suite
+	$(BIN)/ruff check lakeline tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q -n 2 --dist loadgroup
+
+check: test ## alias of test (ruff + mypy strict + pytest)
+
+bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bounded memory
+	$(BIN)/python bench/bench_shipments.py --records 1000000
+	$(BIN)/python bench/bench_shipments.py --records 5000000 --no-reference
+
+soak: $(STAMP) ## the long crash soak: many SIGKILLs at random points
+	LAKELINE_SOAK_KILLS=200 $(BIN)/pytest -q -m soak tests/functional/test_crash_recovery.py
+
+clean: ## remove the venv and demo lake
+	rm -rf $(VENV) $(DEMO_HOME) .mypy_cache .pytest_cache .ruff_cache

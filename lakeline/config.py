@@ -1,0 +1,217 @@
+"""Settings: ``lakeline.toml`` < ``LAKELINE__SECTION__KEY`` environment < explicit arguments.
+
+The home directory holds ``lakeline.toml`` and, for the local backend, the zones and state::
+
+    <home>/
+      lakeline.toml
+      zones/<landing|raw|error|silver|gold|tmp>/...   object store (one directory per zone)
+      state/queue.db, state/state.db                 queues; idempotency, run log, params, events
+      outbox/notifications.jsonl                      notifier outbox
+
+``load_settings`` reads the file (if any), applies environment overrides, then the explicit
+``overrides`` mapping (``{"queue.visibility_timeout": 60}``), and validates every value's type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from lakeline import envvars
+from lakeline.errors import ConfigError
+
+CONFIG_FILE = "lakeline.toml"
+ZONES = ("landing", "raw", "error", "silver", "gold", "tmp")
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    """Where the lake lives and what its local "buckets" are called."""
+
+    name: str = "lakeline"
+    profile: str = "local"
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Ingest stage: chunking and idempotency."""
+
+    chunk_bytes: int = 16 * 1024 * 1024
+    idempotency_ttl_days: int = 30
+    lock_timeout_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """SQS semantics of the local queues (defaults match specs §3)."""
+
+    visibility_timeout: int = 180
+    retention_seconds: int = 4 * 24 * 3600
+    max_receive_count: int = 5
+    batch_size: int = 10
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """The local worker pool."""
+
+    workers: int = 1
+    poll_interval: float = 0.5
+    watch_interval: float = 2.0
+    duckdb_threads: int = 0  # 0 = all cores divided among the workers
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Notifier: structured log + outbox file always; SMTP when ``smtp_host`` is set."""
+
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_from: str = ""
+    smtp_to: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one lake."""
+
+    home: Path
+    lake: LakeSettings = field(default_factory=LakeSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+
+    @property
+    def zones_dir(self) -> Path:
+        return self.home / "zones"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "lake": LakeSettings,
+    "ingest": IngestSettings,
+    "queue": QueueSettings,
+    "runner": RunnerSettings,
+    "notify": NotifySettings,
+}
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    """The lake home: the argument, else ``$LAKELINE_HOME``, else the current directory."""
+    chosen = home if home is not None else os.environ.get(envvars.HOME) or "."
+    return Path(chosen).expanduser().resolve()
+
+
+def _coerce(section: str, key: str, value: Any, default: Any, origin: str) -> Any:
+    target = type(default)
+    try:
+        if target is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError(value)
+                return low in {"1", "true", "yes", "on"}
+            return bool(value)
+        if target is int and isinstance(value, float):
+            raise ValueError(value)
+        if target is int and isinstance(value, bool):
+            raise ValueError(value)
+        return target(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{origin}: {section}.{key} must be {target.__name__}, got {value!r}"
+        ) from None
+
+
+def load_settings(
+    home: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load settings with precedence file < environment < ``overrides``."""
+    root = resolve_home(home)
+    env = os.environ if environ is None else environ
+    layers: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    path = root / CONFIG_FILE
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        for section, values in data.items():
+            if section not in _SECTIONS:
+                if section in {"pipelines", "aws"}:
+                    continue  # read by the components that own them
+                raise ConfigError(f"{path}: unknown section [{section}]")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{path}: [{section}] must be a table")
+            for key, value in values.items():
+                layers[section][key] = (value, str(path))
+    for name, value in env.items():
+        if not name.startswith(envvars.SETTING_PREFIX):
+            continue
+        parts = name[len(envvars.SETTING_PREFIX):].lower().split("__")
+        if len(parts) != 2 or parts[0] not in _SECTIONS:
+            raise ConfigError(f"environment: {name} is not LAKELINE__<SECTION>__<KEY>")
+        layers[parts[0]][parts[1]] = (value, f"environment {name}")
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if section not in _SECTIONS or not key:
+            raise ConfigError(f"override {dotted!r} is not <section>.<key>")
+        layers[section][key] = (value, "command line")
+    built: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, (value, origin) in layers[section].items():
+            if key not in defaults:
+                raise ConfigError(f"{origin}: unknown setting {section}.{key}")
+            kwargs[key] = _coerce(section, key, value, defaults[key], origin)
+        built[section] = cls(**kwargs)
+    settings = Settings(home=root, **built)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    checks = [
+        (s.ingest.chunk_bytes >= 1024, "ingest.chunk_bytes must be >= 1024"),
+        (s.ingest.idempotency_ttl_days >= 1, "ingest.idempotency_ttl_days must be >= 1"),
+        (0 <= s.queue.visibility_timeout <= 43200, "queue.visibility_timeout must be 0..43200"),
+        (60 <= s.queue.retention_seconds <= 1209600, "queue.retention_seconds must be 60..1209600"),
+        (1 <= s.queue.max_receive_count <= 1000, "queue.max_receive_count must be 1..1000"),
+        (1 <= s.queue.batch_size <= 10, "queue.batch_size must be 1..10"),
+        (1 <= s.runner.workers <= 64, "runner.workers must be 1..64"),
+        (s.lake.profile in {"local", "aws"}, "lake.profile must be 'local' or 'aws'"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def default_config_text() -> str:
+    """The commented ``lakeline.toml`` that ``lakeline init`` writes."""
+    body: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        body[section] = {f.name: f.default for f in dataclasses.fields(cls)}
+    header = (
+        "# lakeline configuration. Precedence: this file < LAKELINE__SECTION__KEY env < flags.\n"
+        "# Every key is optional; these are the defaults.\n\n"
+    )
+    return header + tomli_w.dumps(body)

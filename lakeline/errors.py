@@ -1,0 +1,70 @@
+"""The lakeline error hierarchy.
+
+Every error lakeline raises on purpose derives from :class:`LakelineError`. The type says what
+the caller should do: a :class:`TransientError` is retried (the queue redelivers the message),
+a :class:`TerminalError` is not (the message goes to the DLQ, the object to the error zone).
+
+::
+
+    LakelineError
+    ├── ConfigError                 bad or missing configuration (exit code 2 in the CLI)
+    ├── UsageError                  bad command-line use (exit code 2)
+    ├── NotFoundError               a key, message, run or table that does not exist
+    ├── InvalidKeyError             an object key that would escape its zone
+    ├── ConditionFailed             a conditional put lost (put-if-absent / compare-and-swap)
+    ├── TransientError              retry later: a lock is held, a service is throttling
+    │   └── LockedError             another worker holds the in-progress lock
+    └── TerminalError               retrying cannot help
+        ├── MessageError            a queue message lakeline cannot understand
+        └── DataError               input data is unusable as a whole (carries a reason code)
+"""
+
+from __future__ import annotations
+
+
+class LakelineError(Exception):
+    """Root of every error lakeline raises on purpose."""
+
+
+class ConfigError(LakelineError):
+    """Configuration is missing or invalid."""
+
+
+class UsageError(LakelineError):
+    """A command was used incorrectly."""
+
+
+class NotFoundError(LakelineError):
+    """The named key, message, run or table does not exist."""
+
+
+class InvalidKeyError(LakelineError):
+    """An object key is refused because it could escape its zone."""
+
+
+class ConditionFailed(LakelineError):
+    """A conditional write lost: the item exists, or its version moved on."""
+
+
+class TransientError(LakelineError):
+    """A failure that may succeed on retry."""
+
+
+class LockedError(TransientError):
+    """Another worker holds the in-progress lock for this item."""
+
+
+class TerminalError(LakelineError):
+    """A failure that retrying cannot fix."""
+
+
+class MessageError(TerminalError):
+    """A queue message that lakeline cannot decode or act on."""
+
+
+class DataError(TerminalError):
+    """Input data that is unusable as a whole; ``reason`` is a reject reason code."""
+
+    def __init__(self, message: str, reason: str = "SCHEMA_ERROR") -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -1,0 +1,161 @@
+"""State store port: conditional items with TTL, plus idempotency built on them.
+
+Backends implement four primitives on items addressed by ``(table, key)`` — :meth:`get`,
+:meth:`put`, :meth:`delete`, :meth:`query` — natively as compare-and-swap (SQL ``UPDATE …
+WHERE version = ?`` on SQLite, ``ConditionExpression`` on DynamoDB). The base class owns the
+semantics built on them: idempotency records, the run log and the event log.
+
+An item whose ``expires_at`` (epoch seconds) has passed is absent for every read and for
+``if_absent`` conditions, even before the backend purges it (as DynamoDB TTL requires).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from lakeline.errors import ConditionFailed
+
+IDEMPOTENCY = "idempotency"
+RUNS = "runs"
+EVENTS = "events"
+
+
+@dataclass(frozen=True)
+class Item:
+    """A stored item. ``version`` starts at 1 and grows by one on every put."""
+
+    table: str
+    key: str
+    data: dict[str, Any]
+    version: int
+    expires_at: float | None = None
+    updated_at: float = field(default=0.0)
+
+
+class BeginResult(enum.Enum):
+    """Outcome of :meth:`StateStore.begin`."""
+
+    STARTED = "started"  # the caller owns the work now
+    COMPLETED = "completed"  # done before: skip
+    IN_PROGRESS = "in_progress"  # another worker holds an unexpired lock
+
+
+class StateStore(ABC):
+    """Durable items with conditional writes and TTL."""
+
+    # ---- primitives -------------------------------------------------------------------
+    @abstractmethod
+    def get(self, table: str, key: str) -> Item | None:
+        """The item, or None if absent or expired."""
+
+    @abstractmethod
+    def put(
+        self,
+        table: str,
+        key: str,
+        data: dict[str, Any],
+        *,
+        expires_at: float | None = None,
+        if_absent: bool = False,
+        expected_version: int | None = None,
+    ) -> Item:
+        """Write an item. ``if_absent``: only if absent or expired. ``expected_version``:
+        only if the stored version equals it (compare-and-swap). Raises
+        :class:`ConditionFailed` when the condition does not hold."""
+
+    @abstractmethod
+    def delete(self, table: str, key: str, *, expected_version: int | None = None) -> None:
+        """Delete an item (absent is fine unless ``expected_version`` is given)."""
+
+    @abstractmethod
+    def query(
+        self, table: str, prefix: str = "", *, limit: int | None = None, reverse: bool = False
+    ) -> list[Item]:
+        """Unexpired items of ``table`` whose key starts with ``prefix``, in key order."""
+
+    # ---- idempotency ------------------------------------------------------------------
+    def begin(
+        self, key: str, *, ttl_seconds: float, lock_seconds: float, now: float | None = None
+    ) -> BeginResult:
+        """Claim ``key`` for processing.
+
+        Returns STARTED when the caller now holds the in-progress lock, COMPLETED when the
+        work was done before (a duplicate), IN_PROGRESS when another worker holds an
+        unexpired lock. An expired lock is taken over by compare-and-swap.
+        """
+        t = time.time() if now is None else now
+        data = {"status": "IN_PROGRESS", "lock_expires_at": t + lock_seconds, "started_at": t}
+        for _ in range(5):
+            current = self.get(IDEMPOTENCY, key)
+            try:
+                if current is None:
+                    self.put(IDEMPOTENCY, key, data, expires_at=t + ttl_seconds, if_absent=True)
+                    return BeginResult.STARTED
+                if current.data.get("status") == "COMPLETED":
+                    return BeginResult.COMPLETED
+                if float(current.data.get("lock_expires_at", 0)) > t:
+                    return BeginResult.IN_PROGRESS
+                self.put(
+                    IDEMPOTENCY,
+                    key,
+                    data,
+                    expires_at=t + ttl_seconds,
+                    expected_version=current.version,
+                )
+                return BeginResult.STARTED
+            except ConditionFailed:
+                continue  # somebody else moved first: look again
+        return BeginResult.IN_PROGRESS
+
+    def complete(self, key: str, result: dict[str, Any] | None = None) -> None:
+        """Mark ``key`` COMPLETED, keeping its TTL."""
+        current = self.get(IDEMPOTENCY, key)
+        expires = current.expires_at if current else None
+        data = {"status": "COMPLETED", "completed_at": time.time(), "result": result or {}}
+        self.put(IDEMPOTENCY, key, data, expires_at=expires)
+
+    def release(self, key: str) -> None:
+        """Drop an in-progress claim after a failure so a retry can start again."""
+        current = self.get(IDEMPOTENCY, key)
+        if current is not None and current.data.get("status") == "IN_PROGRESS":
+            try:
+                self.delete(IDEMPOTENCY, key, expected_version=current.version)
+            except ConditionFailed:
+                pass
+
+    # ---- run log and event log --------------------------------------------------------
+    def log_run(self, run_key: str, entry: dict[str, Any]) -> None:
+        """Create or replace one run-log entry (keys sort by start time)."""
+        self.put(RUNS, run_key, entry)
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The most recent run-log entries, newest first."""
+        return [dict(i.data, run_key=i.key) for i in self.query(RUNS, limit=limit, reverse=True)]
+
+    def emit_event(self, detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+        """Append an event (EventBridge shape) to the local event log and return it."""
+        now = time.time()
+        event = {
+            "id": str(uuid.uuid4()),
+            "source": "lakeline",
+            "detail-type": detail_type,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "detail": detail,
+        }
+        self.put(EVENTS, f"{now:017.6f}#{event['id']}", event)
+        return event
+
+    def events(self, detail_type: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent events, newest first, optionally of one detail type."""
+        found = [i.data for i in self.query(EVENTS, reverse=True)]
+        if detail_type is not None:
+            found = [e for e in found if e.get("detail-type") == detail_type]
+        return found[:limit]
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (optional)."""
