@@ -1,0 +1,1 @@
+"""Backends implementing the ports (``local`` is the embedded default)."""

@@ -1,0 +1,1 @@
+"""The local backend: directories for objects, SQLite (WAL, synchronous=FULL) for state."""

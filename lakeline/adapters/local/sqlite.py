@@ -1,0 +1,83 @@
+"""Durable SQLite connections shared by the local adapters.
+
+Every connection uses WAL with ``synchronous=FULL`` (a committed transaction survives
+``kill -9`` and power loss) and a long busy timeout so several worker processes can share one
+database. Connections are per thread: SQLite connections must not cross threads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+class Database:
+    """A SQLite database file opened lazily, one connection per thread."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        self.path = Path(path)
+        self._schema = schema
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._initialised = False
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (created and configured on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            with self._lock:
+                if not self._initialised:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        for statement in _split(self._schema):
+                            conn.execute(statement)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    self._initialised = True
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        """A transaction; ``BEGIN IMMEDIATE`` takes the write lock up front (no upgrade
+        deadlocks between processes)."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` result (``ok`` when healthy)."""
+        row = self.connection().execute("PRAGMA integrity_check").fetchone()
+        return str(row[0])
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _split(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
