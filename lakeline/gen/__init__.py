@@ -1,0 +1,1 @@
+"""Fake-data generators for lakeline's example pipelines (deterministic given a seed)."""
