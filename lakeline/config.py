@@ -56,6 +56,7 @@ class QueueSettings:
     retention_seconds: int = 4 * 24 * 3600
     max_receive_count: int = 5
     batch_size: int = 10
+    retry_delay: float = 1.0  # seconds; a failed message reappears after delay * 2**(n-1)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ An item whose ``expires_at`` (epoch seconds) has passed is absent for every read
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 import uuid
@@ -123,10 +124,8 @@ class StateStore(ABC):
         """Drop an in-progress claim after a failure so a retry can start again."""
         current = self.get(IDEMPOTENCY, key)
         if current is not None and current.data.get("status") == "IN_PROGRESS":
-            try:
+            with contextlib.suppress(ConditionFailed):
                 self.delete(IDEMPOTENCY, key, expected_version=current.version)
-            except ConditionFailed:
-                pass
 
     # ---- run log and event log --------------------------------------------------------
     def log_run(self, run_key: str, entry: dict[str, Any]) -> None:

@@ -1,0 +1,1 @@
+"""The ``lakeline`` command line."""

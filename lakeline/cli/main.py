@@ -1,0 +1,393 @@
+"""``lakeline``: land files, run the pipelines, query the lake.
+
+Exit codes: 0 success, 1 failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lakeline import __version__, log
+from lakeline.cli.output import emit_json, emit_kv, emit_table, err_console, progress_enabled
+from lakeline.config import Settings, load_settings, resolve_home
+from lakeline.errors import ConfigError, LakelineError, UsageError
+
+_STATE: dict[str, Any] = {}
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    home = ctx.find_root().params.get("home")
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return load_settings(home, clean)
+
+
+def _lake(ctx: click.Context, **overrides: Any) -> Any:
+    from lakeline.lake import Lake
+
+    settings = _settings(ctx, **overrides)
+    if not (settings.home / "lakeline.toml").exists() and not (settings.home / "zones").exists():
+        raise ConfigError(
+            f"{settings.home} is not a lakeline home; run `lakeline init {settings.home}` "
+            "or pass --home / set LAKELINE_HOME"
+        )
+    return Lake.open(settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", envvar="LAKELINE_HOME", type=click.Path(file_okay=False),
+              help="Lake home directory (default: $LAKELINE_HOME, else the current directory).")
+@click.version_option(__version__, prog_name="lakeline")
+def cli(home: str | None) -> None:
+    """lakeline — an event-driven medallion lakehouse on your laptop.
+
+    \b
+    Typical session:
+      lakeline init ./lake && export LAKELINE_HOME=./lake
+      lakeline gen shipments --count 100000 --out shipments.jsonl
+      lakeline put shipments.jsonl --pipeline shipments
+      lakeline run
+      lakeline sql "SELECT dt, count(*) FROM silver.shipments GROUP BY dt ORDER BY dt"
+
+    Settings come from HOME/lakeline.toml, overridden by LAKELINE__SECTION__KEY environment
+    variables, overridden by command-line flags.
+    """
+    log.setup()
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False), required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def init(directory: str | None, as_json: bool) -> None:
+    """Create a lake in DIRECTORY (default: --home): lakeline.toml and the zones."""
+    from lakeline.lake import init_home
+
+    home = resolve_home(directory or click.get_current_context().find_root().params.get("home"))
+    created = init_home(home)
+    load_settings(home)  # validates the (possibly pre-existing) config
+    if as_json:
+        emit_json({"home": str(home), "created": [str(p) for p in created]})
+    else:
+        click.echo(f"lake ready in {home} ({len(created)} paths created)")
+        click.echo(f"next: export LAKELINE_HOME={home}  then  lakeline put FILE --pipeline shipments")
+
+
+@cli.command()
+@click.argument("record_type", type=click.Choice(["shipments", "tracking_events", "invoice_lines"]))
+@click.option("--count", type=click.IntRange(min=0), required=True, help="Records to generate.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output file.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "json"]), default="jsonl",
+              show_default=True, help="JSON lines or one JSON array.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Spread event_time over this many days.")
+def gen(record_type: str, count: int, out: str, fmt: str, seed: int, days: int) -> None:
+    """Generate fake RECORD_TYPE data with the value domains of the shipments seed."""
+    from lakeline.gen.shipments import write
+
+    n = write(record_type, count, Path(out), fmt=fmt, seed=seed, days=days)  # type: ignore[arg-type]
+    click.echo(f"wrote {n} {record_type} records to {out}", err=True)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--pipeline", required=True, help="Pipeline that will process the files (e.g. shipments).")
+@click.option("--key", help="Landing key (one file only); prefixed with PIPELINE/ if it lacks it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def put(files: tuple[str, ...], pipeline: str, key: str | None, as_json: bool) -> None:
+    """Land FILES in the landing zone and emit their object-created events.
+
+    Without --key a file lands at PIPELINE/<UTC date>/<file name>. Landing the same bytes
+    under the same key again is recognised as a duplicate and loads once.
+    """
+    from lakeline.pipelines import get_pipeline
+    from lakeline.runner import announce
+
+    lake = _lake(click.get_current_context())
+    get_pipeline(pipeline)
+    if key and len(files) > 1:
+        raise UsageError("--key names one object; land several files without --key")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    landed = []
+    for f in files:
+        path = Path(f)
+        k = key or f"{pipeline}/{today}/{path.name}"
+        if not k.startswith(f"{pipeline}/"):
+            k = f"{pipeline}/{k}"
+        info = lake.store.put_file("landing", k, path)
+        announced = announce(lake, k)
+        landed.append({"key": k, "size": info.size, "etag": info.etag, "announced": announced})
+    if as_json:
+        emit_json({"landed": landed})
+    else:
+        for item in landed:
+            note = "" if item["announced"] else " (already landed: duplicate)"
+            click.echo(f"landed {item['key']} ({item['size']} bytes, etag {item['etag']}){note}")
+
+
+def _progress_tick() -> Any:
+    if not progress_enabled():
+        return None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} chunks"),
+                    TimeElapsedColumn(), console=err_console, transient=True)
+    prog.start()
+    task = prog.add_task("processing", total=None)
+    _STATE["progress"] = prog
+
+    def tick(lake: Any) -> None:
+        t = lake.transform_queue.counts()
+        i = lake.ingest_queue.counts()
+        prog.update(task, description=f"ingest queue {i.total} · transform queue {t.total}")
+
+    return tick
+
+
+@cli.command()
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default: runner.workers).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def run(workers: int | None, as_json: bool) -> None:
+    """Process everything pending until the queues are idle, then exit.
+
+    Landing objects not yet announced are picked up first. Work a killed worker left behind
+    (in-flight messages, claims) is recovered before anything else.
+    """
+    from lakeline import runner
+
+    settings = _lake(click.get_current_context()).settings
+    tick = _progress_tick()
+    try:
+        summary = runner.run(settings, workers=workers, on_tick=tick)
+    finally:
+        if "progress" in _STATE:
+            _STATE.pop("progress").stop()
+    _print_run(summary, as_json)
+
+
+def _print_run(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(
+        f"ingested {summary['ingested_objects']} objects ({summary['skipped_objects']} duplicates skipped), "
+        f"{summary['chunks']} chunks: {summary['loaded']} rows loaded, {summary['rejected']} rejected "
+        f"in {summary['elapsed_s']} s"
+    )
+    if summary["failures"]:
+        click.echo(f"{summary['failures']} message failures (retried; see `lakeline dlq list`):", err=True)
+        for e in summary["errors"][:5]:
+            click.echo(f"  {e}", err=True)
+
+
+@cli.command()
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes.")
+def serve(workers: int | None) -> None:
+    """Watch the landing zone and process continuously until Ctrl-C.
+
+    Ctrl-C (or SIGTERM) stops taking new messages and lets in-flight work finish.
+    """
+    from lakeline import runner
+
+    settings = _lake(click.get_current_context()).settings
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        click.echo("stopping: finishing in-flight work…", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    click.echo(f"serving {settings.home} (Ctrl-C to stop)", err=True)
+    n = workers or settings.runner.workers
+    summary = runner.run(settings, workers=n, forever=True, stop_flag=stop.is_set,
+                         on_tick=(lambda lake: None) if n > 1 else None)
+    _print_run(summary, False)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Rows as a JSON array of objects.")
+@click.option("--csv", "as_csv", is_flag=True, help="Rows as CSV with a header.")
+@click.option("--limit", type=int, default=1000, show_default=True, help="Rows shown in table mode.")
+def sql(query: str, as_json: bool, as_csv: bool, limit: int) -> None:
+    """Run a DuckDB QUERY over the lake.
+
+    \b
+    Tables: silver.<record_type> (silver.shipments, silver.tracking_events,
+    silver.invoice_lines), gold.*, and quarantine.rejects (pipeline, key, line_no,
+    byte_offset, reason_code, message, raw, …). `lakeline tables` lists them.
+    """
+    import duckdb
+
+    from lakeline.sql import connect
+
+    lake = _lake(click.get_current_context())
+    con = connect(lake)
+    try:
+        rel = con.sql(query)
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL error: {exc}") from None
+    if rel is None:
+        return
+    table = rel.to_arrow_table()
+    if as_csv:
+        import pyarrow.csv as pacsv
+
+        sink = sys.stdout.buffer
+        pacsv.write_csv(table, sink)
+        return
+    rows = table.to_pylist()
+    if as_json:
+        emit_json(rows)
+        return
+    emit_table(table.column_names, [list(r.values()) for r in rows[:limit]])
+    if len(rows) > limit:
+        click.echo(f"({len(rows)} rows, {limit} shown)", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def tables(as_json: bool) -> None:
+    """List the tables `lakeline sql` can query."""
+    from lakeline.sql import discover
+
+    found = discover(_lake(click.get_current_context()))
+    if as_json:
+        emit_json([t.__dict__ for t in found])
+    else:
+        rows = [(t.name, t.files, t.bytes, t.location) for t in found]
+        emit_table(["table", "files", "bytes", "location"], rows)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def status(as_json: bool) -> None:
+    """Queue depths, in-flight and DLQ messages, and the last runs."""
+    lake = _lake(click.get_current_context())
+    queues = {}
+    for name, q in lake.queues().items():
+        c = q.counts()
+        queues[name] = {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
+    runs = lake.state.runs(limit=5)
+    data = {"home": str(lake.settings.home), "queues": queues, "last_runs": runs}
+    if as_json:
+        emit_json(data)
+        return
+    emit_table(["queue", "visible", "in flight", "delayed"],
+               [(n, v["visible"], v["in_flight"], v["delayed"]) for n, v in queues.items()], "queues")
+    _runs_table(runs, "last runs")
+
+
+def _runs_table(runs: list[dict[str, Any]], title: str) -> None:
+    emit_table(
+        ["started", "pipeline", "key", "status", "records", "loaded", "rejected", "chunks"],
+        [(r.get("started_at"), r.get("pipeline"), r.get("key"), r.get("status"), r.get("records"),
+          r.get("loaded"), r.get("rejected"), r.get("chunks")) for r in runs],
+        title,
+    )
+
+
+@cli.command()
+@click.option("--limit", type=int, default=20, show_default=True, help="How many runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def runs(limit: int, as_json: bool) -> None:
+    """The run log: one entry per ingested object, newest first."""
+    entries = _lake(click.get_current_context()).state.runs(limit=limit)
+    if as_json:
+        emit_json(entries)
+    else:
+        _runs_table(entries, "runs")
+
+
+@cli.group()
+def dlq() -> None:
+    """Inspect and redrive dead-lettered messages."""
+
+
+@dlq.command("list")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def dlq_list(limit: int, as_json: bool) -> None:
+    """Messages in every DLQ."""
+    lake = _lake(click.get_current_context())
+    out = []
+    for q in (lake.ingest_queue, lake.transform_queue):
+        assert q.dlq is not None
+        for m in q.dlq.peek(limit):
+            out.append({"queue": q.dlq.name, "message_id": m.message_id, "sent_at": m.sent_at,
+                        "body": m.body[:500], "attributes": m.attributes})
+    if as_json:
+        emit_json(out)
+    else:
+        emit_table(["queue", "message id", "sent", "body"],
+                   [(m["queue"], m["message_id"], m["sent_at"], m["body"][:80]) for m in out])
+
+
+@dlq.command("redrive")
+@click.option("--queue", "which", type=click.Choice(["ingest", "transform", "all"]), default="all",
+              show_default=True, help="Which DLQ to move back.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def dlq_redrive(which: str, as_json: bool) -> None:
+    """Move dead-lettered messages back to their source queue (then `lakeline run`)."""
+    lake = _lake(click.get_current_context())
+    moved = {}
+    for q in (lake.ingest_queue, lake.transform_queue):
+        if which in ("all", q.name) and q.dlq is not None:
+            moved[q.name] = q.dlq.redrive()
+    if as_json:
+        emit_json({"redriven": moved})
+    else:
+        click.echo(", ".join(f"{n}: {c} redriven" for n, c in moved.items()))
+
+
+@cli.command()
+@click.option("--pipeline", required=True, help="Pipeline whose landed objects to replay.")
+@click.option("--start", required=True, help="Window start (ISO-8601, inclusive; naive = UTC).")
+@click.option("--end", required=True, help="Window end (ISO-8601, exclusive).")
+@click.option("--mode", type=click.Choice(["copy", "queue"]), default="copy", show_default=True,
+              help="copy: re-land copies under PIPELINE/replay/NAME/; queue: re-send chunks directly.")
+@click.option("--name", help="Replay name (default: the current UTC time).")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def replay(pipeline: str, start: str, end: str, mode: str, name: str | None, as_json: bool) -> None:
+    """Replay landed objects whose LastModified is in [START, END), then `lakeline run`."""
+    from lakeline.stages.replay import parse_instant
+    from lakeline.stages.replay import replay as do_replay
+
+    lake = _lake(click.get_current_context())
+    result = do_replay(lake, pipeline, parse_instant(start), parse_instant(end), mode=mode, name=name)
+    if as_json:
+        emit_json(result)
+    else:
+        emit_kv(result, "replay")
+
+
+def main() -> None:
+    """Console entry point with lakeline's exit codes."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except (UsageError, ConfigError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except LakelineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Output helpers: JSON for machines, tables for people, progress on stderr only for TTYs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+err_console = Console(stderr=True)
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+def emit_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+    """Print a table on stdout."""
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(str(c))
+    for r in rows:
+        table.add_row(*["" if v is None else str(v) for v in r])
+    Console(soft_wrap=True).print(table)
+
+
+def emit_kv(data: dict[str, Any], title: str | None = None) -> None:
+    """Print key/value pairs."""
+    emit_table(["field", "value"], [(k, v) for k, v in data.items()], title)
+
+
+def progress_enabled() -> bool:
+    """Progress bars only when stderr is a terminal."""
+    return sys.stderr.isatty()

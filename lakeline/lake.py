@@ -1,0 +1,103 @@
+"""A lake: the settings plus one open adapter per port, chosen by the profile.
+
+``Lake.open(settings)`` is the only place that picks backends, so stages and the CLI never
+name an adapter. Adapters are imported lazily: the AWS backend needs the ``aws`` extra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lakeline.config import ZONES, Settings
+from lakeline.errors import ConfigError
+from lakeline.ports import Notifier, ObjectStore, ParameterStore, Queue, StateStore
+
+INGEST_QUEUE = "ingest"
+TRANSFORM_QUEUE = "transform"
+
+
+@dataclass
+class Lake:
+    """Open ports of one lake."""
+
+    settings: Settings
+    store: ObjectStore
+    ingest_queue: Queue
+    transform_queue: Queue
+    state: StateStore
+    params: ParameterStore
+    notifier: Notifier
+
+    @classmethod
+    def open(cls, settings: Settings) -> Lake:
+        """Open the lake described by ``settings`` (no resources are created remotely)."""
+        if settings.lake.profile != "local":
+            raise ConfigError(f"profile {settings.lake.profile!r} is not available in this build")
+        from lakeline.adapters.local.notifier import OutboxNotifier
+        from lakeline.adapters.local.objectstore import FsObjectStore
+        from lakeline.adapters.local.params import SCHEMA as PARAMS_SCHEMA
+        from lakeline.adapters.local.params import SqliteParameterStore
+        from lakeline.adapters.local.queue import open_queue_pair
+        from lakeline.adapters.local.sqlite import Database
+        from lakeline.adapters.local.state import SCHEMA as STATE_SCHEMA
+        from lakeline.adapters.local.state import SqliteStateStore
+
+        state_db = Database(settings.state_dir / "state.db", STATE_SCHEMA + ";" + PARAMS_SCHEMA)
+        queue_db_path = settings.state_dir / "queue.db"
+        n = settings.notify
+        smtp = (
+            {"host": n.smtp_host, "port": n.smtp_port, "user": n.smtp_user,
+             "from": n.smtp_from, "to": n.smtp_to}
+            if n.smtp_host else None
+        )
+        return cls(
+            settings=settings,
+            store=FsObjectStore(settings.zones_dir),
+            ingest_queue=open_queue_pair(queue_db_path, INGEST_QUEUE, settings.queue),
+            transform_queue=open_queue_pair(queue_db_path, TRANSFORM_QUEUE, settings.queue),
+            state=SqliteStateStore(state_db),
+            params=SqliteParameterStore(state_db),
+            notifier=OutboxNotifier(settings.outbox_dir, smtp),
+        )
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space on the lake's filesystem (so finished files move in by rename)."""
+        path = self.settings.home / "work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def queues(self) -> dict[str, Queue]:
+        """Every queue by name, DLQs included."""
+        out: dict[str, Queue] = {}
+        for q in (self.ingest_queue, self.transform_queue):
+            out[q.name] = q
+            if q.dlq is not None:
+                out[q.dlq.name] = q.dlq
+        return out
+
+
+def init_home(home: Path) -> list[Path]:
+    """Create ``home`` with a default ``lakeline.toml`` and the zone directories.
+
+    An existing ``lakeline.toml`` is kept. Returns the paths created.
+    """
+    from lakeline.config import CONFIG_FILE, default_config_text
+
+    created: list[Path] = []
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / CONFIG_FILE
+    if not cfg.exists():
+        cfg.write_text(default_config_text(), "utf-8")
+        created.append(cfg)
+    for zone in ZONES:
+        d = home / "zones" / zone
+        if not d.exists():
+            d.mkdir(parents=True)
+            created.append(d)
+    for d in (home / "state", home / "outbox"):
+        if not d.exists():
+            d.mkdir(parents=True)
+            created.append(d)
+    return created

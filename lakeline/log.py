@@ -1,0 +1,54 @@
+"""Structured JSON-lines logging with run_id / request_id / pipeline on every line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import orjson
+
+from lakeline import envvars
+
+_CONTEXT_KEYS = ("run_id", "request_id", "pipeline", "root_id", "worker")
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats records as one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in _CONTEXT_KEYS:
+            value = getattr(record, key, None)
+            if value is not None:
+                out[key] = value
+        extra = getattr(record, "data", None)
+        if isinstance(extra, dict):
+            out.update(extra)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(out, default=str).decode()
+
+
+def setup(level: str | None = None) -> None:
+    """Send lakeline's logs as JSON lines to stderr (once per process)."""
+    root = logging.getLogger("lakeline")
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.formatter.converter = __import__("time").gmtime  # type: ignore[union-attr]
+    root.addHandler(handler)
+    root.setLevel(level or os.environ.get(envvars.LOG_LEVEL, "WARNING"))
+    root.propagate = False
+
+
+def get(name: str) -> logging.Logger:
+    """A lakeline logger."""
+    return logging.getLogger(f"lakeline.{name}")

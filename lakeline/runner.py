@@ -1,0 +1,319 @@
+"""The local runner: workers that drain the queues, the landing watcher, crash recovery.
+
+A worker takes a batch from the ingest queue if it has one, else from the transform queue,
+and handles each message on its own (partial batch failure): a success is deleted, a failure
+becomes visible again after ``retry_delay * 2**(receive_count-1)`` seconds, and the queue's
+redrive policy moves it to the DLQ after ``max_receive_count`` receives.
+
+Only one ``lakeline run`` / ``serve`` drives a lake at a time (an exclusive file lock). Whoever
+holds the lock knows no other worker is alive, so it first recovers what a killed worker left:
+messages it had in flight become visible, its idempotency claims are released, and its scratch
+files are removed. That is how ``lakeline run`` after a ``kill -9`` finishes the work without
+waiting for visibility timeouts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from lakeline import log
+from lakeline.config import Settings
+from lakeline.errors import UsageError
+from lakeline.events import s3_event
+from lakeline.lake import Lake
+from lakeline.ports.queue import Message, Queue
+from lakeline.ports.state import IDEMPOTENCY
+from lakeline.stages.ingest import Ingester
+from lakeline.stages.messages import ChunkMessage
+from lakeline.stages.transform import Transformer
+
+SEEN = "seen"
+_log = log.get("runner")
+
+
+@dataclass
+class RunStats:
+    """Counters of one worker (or the sum of several)."""
+
+    ingested_objects: int = 0
+    skipped_objects: int = 0
+    chunks: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    failures: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: RunStats) -> None:
+        """Add another worker's counters."""
+        self.ingested_objects += other.ingested_objects
+        self.skipped_objects += other.skipped_objects
+        self.chunks += other.chunks
+        self.loaded += other.loaded
+        self.rejected += other.rejected
+        self.failures += other.failures
+        self.errors.extend(other.errors[:20])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counters as a dict."""
+        return {
+            "ingested_objects": self.ingested_objects, "skipped_objects": self.skipped_objects,
+            "chunks": self.chunks, "loaded": self.loaded, "rejected": self.rejected,
+            "failures": self.failures, "errors": self.errors[:20],
+        }
+
+
+class Worker:
+    """Handles queue messages with the ingest and transform stages."""
+
+    def __init__(self, lake: Lake, *, threads: int = 0, worker_id: str = "w0") -> None:
+        self.lake = lake
+        self.worker_id = worker_id
+        self.ingester = Ingester(lake)
+        self.transformer = Transformer(lake, threads=threads)
+        self.stats = RunStats()
+
+    def close(self) -> None:
+        """Release the DuckDB connection."""
+        self.transformer.close()
+
+    def step(self) -> int:
+        """Handle one batch (ingest first); returns how many messages were received."""
+        batch = self.lake.settings.queue.batch_size
+        msgs = self.lake.ingest_queue.receive(batch)
+        if msgs:
+            for m in msgs:
+                self._handle(self.lake.ingest_queue, m, self._ingest)
+            return len(msgs)
+        msgs = self.lake.transform_queue.receive(batch)
+        for m in msgs:
+            self._handle(self.lake.transform_queue, m, self._transform)
+        return len(msgs)
+
+    def _ingest(self, m: Message) -> None:
+        result = self.ingester.handle_event(orjson.loads(m.body), request_id=m.message_id)
+        self.stats.ingested_objects += result.objects - result.skipped
+        self.stats.skipped_objects += result.skipped
+
+    def _transform(self, m: Message) -> None:
+        result = self.transformer.process(ChunkMessage.from_json(m.body))
+        self.stats.chunks += 1
+        self.stats.loaded += result.loaded
+        self.stats.rejected += result.rejected
+
+    def _handle(self, queue: Queue, m: Message, fn: Callable[[Message], None]) -> None:
+        try:
+            fn(m)
+        except Exception as exc:  # every failure is retried; the redrive policy ends it
+            self.stats.failures += 1
+            self.stats.errors.append(f"{queue.name} {m.message_id}: {type(exc).__name__}: {exc}")
+            delay = self.lake.settings.queue.retry_delay * 2 ** max(0, m.receive_count - 1)
+            delay = min(delay, float(self.lake.settings.queue.visibility_timeout))
+            _log.warning(
+                "message failed", exc_info=True,
+                extra={"worker": self.worker_id, "data": {
+                    "queue": queue.name, "message_id": m.message_id,
+                    "receive_count": m.receive_count, "retry_in_s": delay}},
+            )
+            with contextlib.suppress(Exception):
+                queue.change_visibility(m.receipt_handle, round(delay))
+            return
+        queue.delete(m.receipt_handle)
+
+
+def is_idle(lake: Lake) -> bool:
+    """True when neither queue holds a visible, in-flight or delayed message."""
+    return lake.ingest_queue.counts().total == 0 and lake.transform_queue.counts().total == 0
+
+
+# ---- landing watcher ------------------------------------------------------------------
+def announce(lake: Lake, key: str) -> bool:
+    """Emit the object-created event for a landing object once per (key, etag).
+
+    Returns True if an event was sent. ``put`` and the watcher both call this, so a file
+    copied straight into ``zones/landing`` is picked up like one landed with ``put``.
+    """
+    info = lake.store.head("landing", key)
+    seen_key = f"{key}#{info.etag}"
+    if lake.state.get(SEEN, seen_key) is not None:
+        return False
+    event = s3_event(lake.store.bucket("landing"), key, info.size, info.etag)
+    lake.ingest_queue.send(orjson.dumps(event).decode())
+    lake.state.put(SEEN, seen_key, {"at": time.time()})
+    return True
+
+
+def scan_landing(lake: Lake) -> int:
+    """Announce every landing object not announced before; returns how many."""
+    return sum(1 for info in lake.store.list("landing") if announce(lake, info.key))
+
+
+# ---- runner lock and recovery ---------------------------------------------------------
+@contextlib.contextmanager
+def runner_lock(settings: Settings) -> Iterator[None]:
+    """Hold the lake's exclusive runner lock, or raise UsageError naming the holder."""
+    path = settings.state_dir / "runner.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh: IO[str] = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise UsageError(
+                f"another `lakeline run` or `serve` is active on {settings.home} ({holder}); "
+                "wait for it or stop it"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
+def recover(lake: Lake) -> dict[str, int]:
+    """Undo what killed workers left behind (call only while holding the runner lock)."""
+    released = 0
+    for q in lake.queues().values():
+        reset = getattr(q, "release_in_flight", None)
+        if reset is not None:
+            released += int(reset())
+    claims = 0
+    for item in lake.state.query(IDEMPOTENCY):
+        if item.data.get("status") == "IN_PROGRESS":
+            lake.state.release(item.key)
+            claims += 1
+    work = lake.settings.home / "work"
+    if work.exists():
+        shutil.rmtree(work, ignore_errors=True)
+    return {"messages_released": released, "claims_released": claims}
+
+
+# ---- driving ----------------------------------------------------------------------------
+def _threads(settings: Settings, workers: int) -> int:
+    if settings.runner.duckdb_threads > 0:
+        return settings.runner.duckdb_threads
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _worker_main(settings: Settings, worker_id: str, forever: bool, stop: Any, out: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    log.setup()
+    stats = work_loop(settings, worker_id=worker_id, forever=forever,
+                      should_stop=stop.is_set, workers=settings.runner.workers)
+    out.put(stats.to_dict())
+
+
+def work_loop(
+    settings: Settings, *, worker_id: str = "w0", forever: bool = False,
+    should_stop: Callable[[], bool] = lambda: False, workers: int = 1,
+    watch: bool = False,
+) -> RunStats:
+    """Process messages until idle (or, with ``forever``, until ``should_stop()``)."""
+    lake = Lake.open(settings)
+    worker = Worker(lake, threads=_threads(settings, workers), worker_id=worker_id)
+    next_scan = 0.0
+    try:
+        while not should_stop():
+            if watch and time.monotonic() >= next_scan:
+                scan_landing(lake)
+                next_scan = time.monotonic() + settings.runner.watch_interval
+            if worker.step():
+                continue
+            if not forever and is_idle(lake):
+                break
+            time.sleep(settings.runner.poll_interval)
+    finally:
+        worker.close()
+    return worker.stats
+
+
+def run(
+    settings: Settings, *, workers: int | None = None, forever: bool = False,
+    on_tick: Callable[[Lake], None] | None = None, stop_flag: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Run workers over the lake until idle (``lakeline run``) or until stopped (``serve``).
+
+    Returns the summed counters plus recovery figures and elapsed seconds.
+    """
+    n = workers or settings.runner.workers
+    started = time.monotonic()
+    with runner_lock(settings):
+        lake = Lake.open(settings)
+        recovered = recover(lake)
+        announced = scan_landing(lake)
+        stats = RunStats()
+        should_stop = stop_flag or (lambda: False)
+        if n == 1 and on_tick is None:
+            stats = work_loop(settings, forever=forever, should_stop=should_stop, watch=forever)
+        else:
+            stats = _run_pool(settings, lake, n, forever, on_tick, should_stop)
+    summary = stats.to_dict()
+    summary.update(recovered)
+    summary["announced"] = announced
+    summary["workers"] = n
+    summary["elapsed_s"] = round(time.monotonic() - started, 3)
+    return summary
+
+
+def _run_pool(
+    settings: Settings, lake: Lake, n: int, forever: bool,
+    on_tick: Callable[[Lake], None] | None, should_stop: Callable[[], bool],
+) -> RunStats:
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker_main, args=(settings, f"w{i}", forever, stop, out), daemon=True)
+        for i in range(n)
+    ]
+    for p in procs:
+        p.start()
+    next_scan = 0.0
+    try:
+        while any(p.is_alive() for p in procs):
+            if should_stop():
+                stop.set()
+            if forever and time.monotonic() >= next_scan:
+                scan_landing(lake)
+                next_scan = time.monotonic() + settings.runner.watch_interval
+            if on_tick is not None:
+                on_tick(lake)
+            for p in procs:
+                p.join(timeout=0.2 / n)
+    except KeyboardInterrupt:
+        stop.set()  # workers finish their in-flight batch, then exit
+        for p in procs:
+            p.join()
+    stats = RunStats()
+    while True:
+        try:
+            stats.add(RunStats(**out.get(timeout=0.5)))
+        except Exception:  # queue.Empty once every worker's counters are read
+            break
+    return stats
+
+
+def new_request_id() -> str:
+    """A fresh request id."""
+    return str(uuid.uuid4())
+
+
+def home_lock_path(settings: Settings) -> Path:
+    """Where the runner lock lives."""
+    return settings.state_dir / "runner.lock"

@@ -1,0 +1,1 @@
+"""Pipeline stages: ingest (object → chunk messages) and transform (chunk → silver Parquet)."""

@@ -1,0 +1,174 @@
+"""One DuckDB pass that turns a chunk of JSON lines into typed rows or rejects.
+
+The chunk's bytes become a single Arrow string (zero copy); DuckDB splits it into lines,
+parses each line once with ``TRY(from_json(...))`` into VARCHAR fields (so a number where a
+string is expected, or a string where a number is expected, never aborts the chunk), casts
+every field to its silver type with ``TRY_CAST``, and classifies each line: a reason code for
+rejects, NULL for rows that load. No Python runs per record on this path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from lakeline import reasons
+from lakeline.pipelines.base import SILVER_TYPES, Field, StreamPipeline
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _cast(field: Field) -> str:
+    raw = f"r.{_q(field.name)}"
+    if field.type == "int64":
+        # TRY_CAST('2.5' AS BIGINT) rounds to 3; only integral values are accepted.
+        d = f"TRY_CAST({raw} AS DOUBLE)"
+        return f"CASE WHEN {d} = trunc({d}) THEN TRY_CAST({d} AS BIGINT) END"
+    if field.type == "string":
+        return raw
+    return f"TRY_CAST({raw} AS {SILVER_TYPES[field.type]})"
+
+
+def classify_sql(pipeline: StreamPipeline) -> str:
+    """SQL over relation ``chunk(content)`` producing ``classified`` rows.
+
+    Columns: ``idx`` (1-based line index in the chunk), ``line``, ``reason``, ``message``,
+    ``record_type``, ``dt`` and one typed column per field of any record type.
+    """
+    fields = pipeline.all_fields()
+    struct = _lit(orjson.dumps({f.name: "VARCHAR" for f in fields}).decode())
+    typed = ",\n  ".join(f"{_cast(f)} AS {_q(f.name)}" for f in fields if f.name != "record_type")
+    tf = _q(pipeline.time_field)
+    known = ", ".join(_lit(rt.name) for rt in pipeline.record_types)
+    type_checks: list[str] = []
+    type_messages: list[str] = []
+    for rt in pipeline.record_types:
+        bad_parts: list[str] = []
+        for f in rt.fields:
+            if f.name in {pipeline.time_field, "record_type"}:
+                continue
+            raw = f"r.{_q(f.name)}"
+            if f.type == "string":
+                # from_json renders a nested object/array as JSON text: that is not a string.
+                bad = f"(left({raw}, 1) IN ('{{', '[') AND json_valid({raw}))"
+                what = " is an object or array, not a string"
+            else:
+                bad = f"({raw} IS NOT NULL AND t.{_q(f.name)} IS NULL)"
+                what = " is not " + f.type
+            bad_parts.append(bad)
+            type_messages.append(
+                f"CASE WHEN r.record_type = {_lit(rt.name)} AND {bad} THEN "
+                f"{_lit(f.name + ': ')} || {raw} || {_lit(what)} END"
+            )
+        if bad_parts:
+            type_checks.append(f"(r.record_type = {_lit(rt.name)} AND ({' OR '.join(bad_parts)}))")
+    type_cond = " OR ".join(type_checks) or "FALSE"
+    type_msg = "concat_ws('; ', " + ", ".join(type_messages) + ")" if type_messages else "''"
+    return f"""
+WITH src AS (SELECT string_split(content, E'\\n') AS s FROM chunk),
+lines AS (SELECT unnest(range(1, len(s) + 1)) AS idx, unnest(s) AS line FROM src),
+parsed AS (
+  SELECT idx, line, TRY(from_json(line, {struct})) AS r
+  FROM lines WHERE trim(line, E' \\t\\r') <> ''
+),
+typed AS (
+  SELECT idx, line, r, starts_with(ltrim(line, E' \\t\\r'), '{{') AS is_obj,
+  {typed}
+  FROM parsed
+)
+SELECT
+  idx, line,
+  CASE
+    WHEN r IS NULL THEN '{reasons.MALFORMED_JSON}'
+    WHEN NOT is_obj THEN '{reasons.NOT_AN_OBJECT}'
+    WHEN r.record_type IS NULL THEN '{reasons.SCHEMA_ERROR}'
+    WHEN r.record_type NOT IN ({known}) THEN '{reasons.SCHEMA_ERROR}'
+    WHEN r.{tf} IS NULL THEN '{reasons.NULL_VALUE_ERROR}'
+    WHEN t.{tf} IS NULL THEN '{reasons.TIMESTAMP_ERROR}'
+    WHEN {type_cond} THEN '{reasons.TYPE_ERROR}'
+  END AS reason,
+  CASE
+    WHEN r IS NULL THEN 'line is not valid JSON'
+    WHEN NOT is_obj THEN 'line is JSON but not an object'
+    WHEN r.record_type IS NULL THEN 'record_type is missing'
+    WHEN r.record_type NOT IN ({known}) THEN 'unknown record_type ' || r.record_type
+    WHEN r.{tf} IS NULL THEN '{pipeline.time_field} is missing'
+    WHEN t.{tf} IS NULL THEN '{pipeline.time_field} ' || r.{tf} || ' is not a timestamp'
+    ELSE {type_msg}
+  END AS message,
+  r.record_type AS record_type,
+  strftime(t.{tf}, '%Y-%m-%d') AS dt,
+  t.* EXCLUDE (idx, line, r, is_obj)
+FROM typed AS t
+"""
+
+
+def chunk_table(data: bytes) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """Wrap chunk bytes as a one-row Arrow table ``content`` without copying.
+
+    Lines that are not valid UTF-8 are blanked (keeping line numbering) and returned as
+    ``(idx, message)`` so the caller rejects them with ``ENCODING_ERROR``.
+    """
+    bad: list[tuple[int, str]] = []
+    arr = _as_string(data)
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        # Rare path: find the offending lines one by one.
+        lines = data.split(b"\n")
+        for i, raw in enumerate(lines):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad.append((i + 1, f"invalid UTF-8 at byte {exc.start} of the line"))
+                lines[i] = b""
+        data = b"\n".join(lines)
+        arr = _as_string(data)
+    return pa.table({"content": arr}), bad
+
+
+def _as_string(data: bytes) -> pa.Array[Any]:
+    offsets = np.array([0, len(data)], dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(1, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
+
+
+def line_offsets(data: bytes, indexes: list[int]) -> dict[int, int]:
+    """Byte offset within ``data`` of each 1-based line index (for rejects only)."""
+    if not indexes:
+        return {}
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    return {i: int(starts[i - 1]) for i in indexes if 0 < i <= len(starts)}
+
+
+def json_error(line: str) -> str:
+    """A precise parse error for one rejected line (rejects only, so per-line is fine)."""
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return f"line is not valid JSON: {exc}"
+    return "line is not valid JSON"
+
+
+def reject_row(**values: Any) -> dict[str, Any]:
+    """A reject row with every column of the rejects table present."""
+    row = dict.fromkeys(REJECT_COLUMNS)
+    row.update(values)
+    return row
+
+
+REJECT_COLUMNS = (
+    "pipeline", "bucket", "key", "etag", "chunk", "line_no", "byte_offset",
+    "record_type", "reason_code", "message", "raw", "rejected_at",
+)

@@ -1,0 +1,258 @@
+"""Transform stage: one chunk message → typed silver Parquet + rejects.
+
+Exactly-once effect under at-least-once delivery: a chunk's output files have names fixed by
+(object, chunk), so a redelivered message rewrites the same files instead of adding rows.
+Files are written in the lake's scratch directory and moved into their zone atomically.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakeline import reasons
+from lakeline.errors import DataError, NotFoundError
+from lakeline.faults import crash_point
+from lakeline.lake import Lake
+from lakeline.pipelines import get_pipeline
+from lakeline.pipelines.base import StreamPipeline
+from lakeline.ports.state import RUNS
+from lakeline.stages.classify import (
+    BOM,
+    REJECT_COLUMNS,
+    chunk_table,
+    classify_sql,
+    json_error,
+    line_offsets,
+    reject_row,
+)
+from lakeline.stages.messages import ChunkMessage
+
+CHUNKS = "chunks"
+PARTITION_READY = "silver_partition_ready"
+MAX_RAW = 65536
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk produced."""
+
+    object_id: str
+    chunk: int
+    loaded: int = 0
+    rejected: int = 0
+    files: list[str] = field(default_factory=list)
+    partitions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def duckdb_connection(threads: int = 0) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with UTC session time (naive timestamps are UTC)."""
+    con = duckdb.connect(config={"threads": threads} if threads > 0 else {})
+    con.execute("SET TimeZone='UTC'")
+    con.execute("SET preserve_insertion_order=false")
+    return con
+
+
+class Transformer:
+    """Transforms chunk messages of streaming pipelines. One per worker process."""
+
+    def __init__(self, lake: Lake, *, threads: int = 0) -> None:
+        self.lake = lake
+        self._con = duckdb_connection(threads)
+        self._sql: dict[str, str] = {}
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self._con.close()
+
+    def process(self, msg: ChunkMessage) -> ChunkResult:
+        """Transform one chunk; safe to repeat (same files, same ledger entry)."""
+        pipeline = get_pipeline(msg.pipeline)
+        result = ChunkResult(msg.object_id, msg.chunk)
+        pre_rejects: list[dict[str, Any]] = []
+        try:
+            if msg.format == "json":
+                data = self._array_as_lines(msg, pre_rejects)
+            else:
+                data = self.lake.store.get_range("landing", msg.key, msg.start, msg.end)
+        except NotFoundError:
+            done = self.lake.state.get(CHUNKS, _chunk_key(msg))
+            if done is not None:
+                return ChunkResult(msg.object_id, msg.chunk, **_ledger_counts(done.data))
+            raise DataError(f"landing object {msg.key} vanished before chunk {msg.chunk} loaded") from None
+        table, encoding_bad = chunk_table(data)
+        for idx, message in encoding_bad:
+            pre_rejects.append(self._reject(msg, idx, None, reasons.ENCODING_ERROR, message, None))
+        work = Path(tempfile.mkdtemp(prefix=f"{msg.object_id}-{msg.chunk}-", dir=self.lake.work_dir))
+        try:
+            self._classify(pipeline, table)
+            rejects = pre_rejects + self._collect_rejects(msg, data)
+            self._write_silver(msg, pipeline, work, result)
+            crash_point("transform.after_silver")
+            self._write_rejects(msg, rejects, work, result)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            self._con.execute("DROP TABLE IF EXISTS classified")
+            self._con.unregister("chunk")
+        for part in result.partitions:
+            self.lake.state.emit_event(PARTITION_READY, part)
+        self.lake.state.put(CHUNKS, _chunk_key(msg), {
+            "loaded": result.loaded, "rejected": result.rejected, "files": result.files,
+            "finished_at": time.time(),
+        })
+        crash_point("transform.after_ledger")
+        self._maybe_finish_run(msg)
+        return result
+
+    # ---- steps ------------------------------------------------------------------------
+    def _classify(self, pipeline: StreamPipeline, table: pa.Table) -> None:
+        sql = self._sql.get(pipeline.name)
+        if sql is None:
+            sql = self._sql[pipeline.name] = classify_sql(pipeline)
+        self._con.register("chunk", table)
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {sql}")
+
+    def _collect_rejects(self, msg: ChunkMessage, data: bytes) -> list[dict[str, Any]]:
+        rows = self._con.execute(
+            "SELECT idx, line, reason, message, record_type FROM classified "
+            "WHERE reason IS NOT NULL ORDER BY idx"
+        ).fetchall()
+        if not rows:
+            return []
+        offsets = line_offsets(data, [r[0] for r in rows]) if msg.format == "jsonl" else {}
+        out = []
+        for idx, line, reason, message, record_type in rows:
+            if reason == reasons.MALFORMED_JSON:
+                message = json_error(line)
+            base = offsets.get(idx)
+            out.append(self._reject(
+                msg, idx, None if base is None else msg.start + base, reason, message, line,
+                record_type=record_type,
+            ))
+        return out
+
+    def _reject(
+        self, msg: ChunkMessage, idx: int, byte_offset: int | None, reason: str, message: str,
+        raw: str | None, *, record_type: str | None = None,
+    ) -> dict[str, Any]:
+        return reject_row(
+            pipeline=msg.pipeline, bucket=msg.bucket, key=msg.key, etag=msg.etag, chunk=msg.chunk,
+            line_no=msg.first_line + idx - 1, byte_offset=byte_offset, record_type=record_type,
+            reason_code=reason, message=message, raw=None if raw is None else raw[:MAX_RAW],
+            rejected_at=datetime.now(UTC),
+        )
+
+    def _write_silver(
+        self, msg: ChunkMessage, pipeline: StreamPipeline, work: Path, result: ChunkResult
+    ) -> None:
+        counts = self._con.execute(
+            "SELECT record_type, dt, count(*) FROM classified WHERE reason IS NULL "
+            "GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        by_type: dict[str, list[tuple[str, int]]] = {}
+        for rt_name, dt, n in counts:
+            by_type.setdefault(rt_name, []).append((dt, int(n)))
+        store = self.lake.store
+        for rt_name, parts in by_type.items():
+            rt = pipeline.record_type(rt_name)
+            assert rt is not None  # classify only passes known record types
+            cols = ", ".join('"' + f.name + '"' for f in rt.fields)
+            out_dir = work / rt_name
+            self._con.execute(
+                f"COPY (SELECT {cols}, "
+                "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(idx AS BIGINT) + ?} AS _source, dt "
+                "FROM classified WHERE reason IS NULL AND record_type = ?) "
+                f"TO '{out_dir}' (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)",
+                [msg.bucket, msg.key, msg.etag, msg.first_line - 1, rt_name],
+            )
+            for dt, n in parts:
+                produced = sorted((out_dir / f"dt={dt}").glob("*.parquet"))
+                prefix = f"{rt_name}/dt={dt}/"
+                for i, path in enumerate(produced):
+                    suffix = "" if i == 0 else f"-{i}"
+                    key = f"{prefix}part-{msg.object_id}-c{msg.chunk:05d}{suffix}.parquet"
+                    store.put_file("silver", key, path, move=True)
+                    result.files.append(key)
+                result.loaded += n
+                result.partitions.append({
+                    "silver_bucket": store.bucket("silver"), "silver_prefix": prefix,
+                    "record_type": rt_name, "dt": dt, "files_written": len(produced), "rows": n,
+                    "object_id": msg.object_id, "chunk": msg.chunk,
+                })
+
+    def _write_rejects(
+        self, msg: ChunkMessage, rejects: list[dict[str, Any]], work: Path, result: ChunkResult
+    ) -> None:
+        result.rejected = len(rejects)
+        if not rejects:
+            return
+        write_rejects(self.lake, rejects, msg.pipeline, f"{msg.object_id}-c{msg.chunk:05d}", work)
+
+    def _array_as_lines(self, msg: ChunkMessage, pre_rejects: list[dict[str, Any]]) -> bytes:
+        raw = self.lake.store.get("landing", msg.key)
+        items = orjson.loads(raw.removeprefix(BOM))
+        lines: list[bytes] = []
+        for i, item in enumerate(items, start=1):
+            if isinstance(item, dict):
+                lines.append(orjson.dumps(item))
+            else:
+                pre_rejects.append(self._reject(
+                    msg, i, None, reasons.NOT_AN_OBJECT, "array element is not an object",
+                    orjson.dumps(item).decode(),
+                ))
+                lines.append(b"")
+        return b"\n".join(lines)
+
+    def _maybe_finish_run(self, msg: ChunkMessage) -> None:
+        done = self.lake.state.query(CHUNKS, prefix=f"{msg.object_id}#")
+        if len(done) < msg.chunks:
+            return
+        run = self.lake.state.get(RUNS, msg.run_key)
+        entry = dict(run.data) if run else {}
+        entry.update(
+            status="COMPLETE",
+            loaded=sum(int(i.data["loaded"]) for i in done),
+            rejected=sum(int(i.data["rejected"]) for i in done) + int(entry.get("dropped", 0)),
+            finished_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        )
+        self.lake.state.log_run(msg.run_key, entry)
+
+
+def write_rejects(lake: Lake, rows: list[dict[str, Any]], pipeline: str, name: str, work: Path) -> str:
+    """Write reject rows as one Parquet file under ``error/rejects/<pipeline>/``."""
+    table = pa.Table.from_pylist(rows, schema=REJECTS_SCHEMA)
+    path = work / f"rejects-{name}.parquet"
+    pq.write_table(table, path, compression="zstd")
+    key = f"rejects/pipeline={pipeline}/part-{name}.parquet"
+    lake.store.put_file("error", key, path, move=True)
+    return key
+
+
+_REJECT_FIELDS: list[pa.Field[Any]] = [
+    pa.field("pipeline", pa.string()), pa.field("bucket", pa.string()), pa.field("key", pa.string()),
+    pa.field("etag", pa.string()), pa.field("chunk", pa.int64()), pa.field("line_no", pa.int64()),
+    pa.field("byte_offset", pa.int64()), pa.field("record_type", pa.string()),
+    pa.field("reason_code", pa.string()), pa.field("message", pa.string()), pa.field("raw", pa.string()),
+    pa.field("rejected_at", pa.timestamp("us", tz="UTC")),
+]
+REJECTS_SCHEMA = pa.schema(_REJECT_FIELDS)
+assert tuple(REJECTS_SCHEMA.names) == REJECT_COLUMNS
+
+
+def _chunk_key(msg: ChunkMessage) -> str:
+    return f"{msg.object_id}#{msg.chunk:05d}"
+
+
+def _ledger_counts(data: dict[str, Any]) -> dict[str, Any]:
+    return {"loaded": int(data.get("loaded", 0)), "rejected": int(data.get("rejected", 0)),
+            "files": list(data.get("files", []))}

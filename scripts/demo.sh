@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make demo`: a fresh lake, generated data landed and processed, then a summary and SQL.
+set -euo pipefail
+BIN="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin"
+LL="$BIN/lakeline"
+HOME_DIR="${LAKELINE_HOME:-.demo}"
+DATA="$HOME_DIR/../.demo-data"
+rm -rf "$HOME_DIR" "$DATA"
+mkdir -p "$DATA"
+export LAKELINE_HOME="$HOME_DIR"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. create a lake in $HOME_DIR"
+"$LL" init "$HOME_DIR"
+
+step "2. generate data (value domains of the shipments seed)"
+"$LL" gen shipments --count 200000 --out "$DATA/shipments.jsonl" --seed 1
+"$LL" gen tracking_events --count 50000 --out "$DATA/tracking_events.jsonl" --seed 2
+"$LL" gen invoice_lines --count 2000 --format json --out "$DATA/invoice_lines.json" --seed 3
+# a file with problems: bad JSON, a wrong type, an unknown record type, a blank line
+cat > "$DATA/dirty.jsonl" <<'JSONL'
+{"record_type":"shipments","event_time":"2026-01-05T10:00:00Z","shipment_id":"shp_00000000dirt","origin":"SZX","destination":"SEA","carrier":"UPS","weight_kg":4.2}
+{"record_type":"shipments","event_time":"2026-01-05T10:00:00Z","weight_kg":"heavy"}
+
+{"record_type":"parcels","event_time":"2026-01-05T10:00:00Z"}
+{"record_type": "shipments", "event_time": oops}
+JSONL
+
+step "3. land the files (emits S3-shaped object-created events)"
+"$LL" put "$DATA/shipments.jsonl" "$DATA/tracking_events.jsonl" "$DATA/invoice_lines.json" "$DATA/dirty.jsonl" --pipeline shipments
+echo "landing the shipments file again (a duplicate):"
+"$LL" put "$DATA/shipments.jsonl" --pipeline shipments
+
+step "4. run the pipeline until idle (2 workers)"
+"$LL" run --workers 2
+
+step "5. what happened"
+"$LL" runs --limit 5
+"$LL" status
+"$LL" tables
+
+step "6. SQL over the lake"
+"$LL" sql "SELECT dt, count(*) AS shipments, round(avg(weight_kg), 2) AS avg_kg FROM silver.shipments GROUP BY dt ORDER BY dt"
+"$LL" sql "SELECT carrier, origin, count(*) AS n FROM silver.shipments GROUP BY ALL ORDER BY n DESC LIMIT 5"
+"$LL" sql "SELECT sku, sum(quantity) AS units, round(sum(line_total), 2) AS revenue FROM silver.invoice_lines GROUP BY sku ORDER BY sku"
+"$LL" sql "SELECT key, line_no, byte_offset, reason_code, message FROM quarantine.rejects ORDER BY key, line_no"
+
+printf '\nDone. Explore with: LAKELINE_HOME=%s %s sql "…"\n' "$HOME_DIR" "$LL"
