@@ -32,15 +32,14 @@ import orjson
 from lakeline import log
 from lakeline.config import Settings
 from lakeline.errors import UsageError
-from lakeline.events import s3_event
 from lakeline.lake import Lake
+from lakeline.landing import scan_landing
 from lakeline.ports.queue import Message, Queue
 from lakeline.ports.state import IDEMPOTENCY
 from lakeline.stages.ingest import Ingester
 from lakeline.stages.messages import ChunkMessage
 from lakeline.stages.transform import Transformer
 
-SEEN = "seen"
 _log = log.get("runner")
 
 
@@ -136,28 +135,6 @@ class Worker:
 def is_idle(lake: Lake) -> bool:
     """True when neither queue holds a visible, in-flight or delayed message."""
     return lake.ingest_queue.counts().total == 0 and lake.transform_queue.counts().total == 0
-
-
-# ---- landing watcher ------------------------------------------------------------------
-def announce(lake: Lake, key: str) -> bool:
-    """Emit the object-created event for a landing object once per (key, etag).
-
-    Returns True if an event was sent. ``put`` and the watcher both call this, so a file
-    copied straight into ``zones/landing`` is picked up like one landed with ``put``.
-    """
-    info = lake.store.head("landing", key)
-    seen_key = f"{key}#{info.etag}"
-    if lake.state.get(SEEN, seen_key) is not None:
-        return False
-    event = s3_event(lake.store.bucket("landing"), key, info.size, info.etag)
-    lake.ingest_queue.send(orjson.dumps(event).decode())
-    lake.state.put(SEEN, seen_key, {"at": time.time()})
-    return True
-
-
-def scan_landing(lake: Lake) -> int:
-    """Announce every landing object not announced before; returns how many."""
-    return sum(1 for info in lake.store.list("landing") if announce(lake, info.key))
 
 
 # ---- runner lock and recovery ---------------------------------------------------------

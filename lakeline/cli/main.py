@@ -106,8 +106,8 @@ def put(files: tuple[str, ...], pipeline: str, key: str | None, as_json: bool) -
     Without --key a file lands at PIPELINE/<UTC date>/<file name>. Landing the same bytes
     under the same key again is recognised as a duplicate and loads once.
     """
+    from lakeline.landing import announce
     from lakeline.pipelines import get_pipeline
-    from lakeline.runner import announce
 
     lake = _lake(click.get_current_context())
     get_pipeline(pipeline)

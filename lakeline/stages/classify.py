@@ -9,6 +9,7 @@ rejects, NULL for rows that load. No Python runs per record on this path.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -40,17 +41,9 @@ def _cast(field: Field) -> str:
     return f"TRY_CAST({raw} AS {SILVER_TYPES[field.type]})"
 
 
-def classify_sql(pipeline: StreamPipeline) -> str:
-    """SQL over relation ``chunk(content)`` producing ``classified`` rows.
-
-    Columns: ``idx`` (1-based line index in the chunk), ``line``, ``reason``, ``message``,
-    ``record_type``, ``dt`` and one typed column per field of any record type.
-    """
-    fields = pipeline.all_fields()
-    struct = _lit(orjson.dumps({f.name: "VARCHAR" for f in fields}).decode())
-    typed = ",\n  ".join(f"{_cast(f)} AS {_q(f.name)}" for f in fields if f.name != "record_type")
-    tf = _q(pipeline.time_field)
-    known = ", ".join(_lit(rt.name) for rt in pipeline.record_types)
+def _checks(pipeline: StreamPipeline) -> tuple[str, str]:
+    """SQL condition for a TYPE_ERROR, and the SQL that explains it, over ``r`` (raw text
+    fields) and ``t`` (typed fields)."""
     type_checks: list[str] = []
     type_messages: list[str] = []
     for rt in pipeline.record_types:
@@ -73,22 +66,51 @@ def classify_sql(pipeline: StreamPipeline) -> str:
             )
         if bad_parts:
             type_checks.append(f"(r.record_type = {_lit(rt.name)} AND ({' OR '.join(bad_parts)}))")
-    type_cond = " OR ".join(type_checks) or "FALSE"
-    type_msg = "concat_ws('; ', " + ", ".join(type_messages) + ")" if type_messages else "''"
-    return f"""
-WITH src AS (SELECT string_split(content, E'\\n') AS s FROM chunk),
-lines AS (SELECT unnest(range(1, len(s) + 1)) AS idx, unnest(s) AS line FROM src),
-parsed AS (
-  SELECT idx, line, TRY(from_json(line, {struct})) AS r
-  FROM lines WHERE trim(line, E' \\t\\r') <> ''
+    cond = " OR ".join(type_checks) or "FALSE"
+    message = "concat_ws('; ', " + ", ".join(type_messages) + ")" if type_messages else "''"
+    return cond, message
+
+
+_WS = "E' \\t\\r'"
+# Blank lines are not records. trim() on every line costs more than parsing it, so only lines
+# that start with whitespace are trimmed.
+_NOT_BLANK = (
+    "line <> '' AND (NOT (starts_with(line, ' ') OR starts_with(line, E'\\t') "
+    f"OR starts_with(line, E'\\r')) OR trim(line, {_WS}) <> '')"
+)
+
+
+def _typed_cte(pipeline: StreamPipeline, source: str) -> str:
+    fields = pipeline.all_fields()
+    struct = _lit(orjson.dumps({f.name: "VARCHAR" for f in fields}).decode())
+    typed = ",\n  ".join(f"{_cast(f)} AS {_q(f.name)}" for f in fields if f.name != "record_type")
+    return f"""parsed AS (
+  SELECT idx, line, TRY(from_json(line, {struct})) AS r FROM {source} WHERE {_NOT_BLANK}
 ),
 typed AS (
-  SELECT idx, line, r, starts_with(ltrim(line, E' \\t\\r'), '{{') AS is_obj,
+  SELECT idx, line, r,
+  starts_with(line, '{{') OR starts_with(ltrim(line, {_WS}), '{{') AS is_obj,
   {typed}
   FROM parsed
-)
+)"""
+
+
+def classify_sql(pipeline: StreamPipeline) -> str:
+    """SQL over relation ``chunk(content, base)``: one row per non-blank line.
+
+    Columns: ``idx`` (1-based line index in the chunk), ``reason`` (NULL when the row
+    loads), ``record_type``, ``dt`` (UTC date of the time field) and one typed column per
+    field of any record type. Messages are left to :func:`explain_sql` (rejects only).
+    """
+    tf = _q(pipeline.time_field)
+    known = ", ".join(_lit(rt.name) for rt in pipeline.record_types)
+    cond, _ = _checks(pipeline)
+    return f"""
+WITH src AS (SELECT base, string_split(content, E'\\n') AS s FROM chunk),
+lines AS (SELECT base + unnest(range(1, len(s) + 1)) AS idx, unnest(s) AS line FROM src),
+{_typed_cte(pipeline, "lines")}
 SELECT
-  idx, line,
+  idx,
   CASE
     WHEN r IS NULL THEN '{reasons.MALFORMED_JSON}'
     WHEN NOT is_obj THEN '{reasons.NOT_AN_OBJECT}'
@@ -96,8 +118,23 @@ SELECT
     WHEN r.record_type NOT IN ({known}) THEN '{reasons.SCHEMA_ERROR}'
     WHEN r.{tf} IS NULL THEN '{reasons.NULL_VALUE_ERROR}'
     WHEN t.{tf} IS NULL THEN '{reasons.TIMESTAMP_ERROR}'
-    WHEN {type_cond} THEN '{reasons.TYPE_ERROR}'
+    WHEN {cond} THEN '{reasons.TYPE_ERROR}'
   END AS reason,
+  r.record_type AS record_type,
+  CAST(t.{tf} AS DATE) AS dt,
+  t.* EXCLUDE (idx, line, r, is_obj)
+FROM typed AS t
+"""
+
+
+def explain_sql(pipeline: StreamPipeline) -> str:
+    """SQL over relation ``bad(idx, line)`` (rejected lines only): ``idx, message``."""
+    tf = _q(pipeline.time_field)
+    known = ", ".join(_lit(rt.name) for rt in pipeline.record_types)
+    _, message = _checks(pipeline)
+    return f"""
+WITH {_typed_cte(pipeline, "bad")}
+SELECT idx,
   CASE
     WHEN r IS NULL THEN 'line is not valid JSON'
     WHEN NOT is_obj THEN 'line is JSON but not an object'
@@ -105,25 +142,23 @@ SELECT
     WHEN r.record_type NOT IN ({known}) THEN 'unknown record_type ' || r.record_type
     WHEN r.{tf} IS NULL THEN '{pipeline.time_field} is missing'
     WHEN t.{tf} IS NULL THEN '{pipeline.time_field} ' || r.{tf} || ' is not a timestamp'
-    ELSE {type_msg}
-  END AS message,
-  r.record_type AS record_type,
-  strftime(t.{tf}, '%Y-%m-%d') AS dt,
-  t.* EXCLUDE (idx, line, r, is_obj)
+    ELSE {message}
+  END AS message
 FROM typed AS t
 """
 
 
-def chunk_table(data: bytes) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """Wrap chunk bytes as a one-row Arrow table ``content`` without copying.
+def chunk_table(data: bytes, pieces: int = 8) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """Wrap chunk bytes as Arrow rows ``(content, base)`` without copying the bytes.
 
-    Lines that are not valid UTF-8 are blanked (keeping line numbering) and returned as
-    ``(idx, message)`` so the caller rejects them with ``ENCODING_ERROR``.
+    The chunk is cut at line ends into ``pieces`` rows (one record batch each) so DuckDB can
+    split and parse them on several threads; ``base`` is the number of lines before each
+    piece. Lines that are not valid UTF-8 are blanked (keeping line numbering) and returned
+    as ``(idx, message)`` so the caller rejects them with ``ENCODING_ERROR``.
     """
     bad: list[tuple[int, str]] = []
-    arr = _as_string(data)
     try:
-        arr.validate(full=True)
+        _as_string(data).validate(full=True)
     except pa.ArrowInvalid:
         # Rare path: find the offending lines one by one.
         lines = data.split(b"\n")
@@ -134,22 +169,39 @@ def chunk_table(data: bytes) -> tuple[pa.Table, list[tuple[int, str]]]:
                 bad.append((i + 1, f"invalid UTF-8 at byte {exc.start} of the line"))
                 lines[i] = b""
         data = b"\n".join(lines)
-        arr = _as_string(data)
-    return pa.table({"content": arr}), bad
+    view = memoryview(data)
+    cuts = [0]
+    for i in range(1, max(1, pieces)):
+        cut = data.find(b"\n", max(cuts[-1], len(data) * i // pieces))
+        if cut < 0:
+            break
+        cuts.append(cut + 1)
+    cuts.append(len(data))
+    batches: list[pa.RecordBatch] = []
+    base = 0
+    for a, b in itertools.pairwise(cuts):
+        if b <= a and batches:
+            continue
+        batches.append(pa.record_batch({
+            "content": _as_string(view[a:b]), "base": pa.array([base], pa.int64()),
+        }))
+        base += data.count(b"\n", a, b)
+    return pa.Table.from_batches(batches), bad
 
 
-def _as_string(data: bytes) -> pa.Array[Any]:
+def _as_string(data: bytes | memoryview) -> pa.Array[Any]:
     offsets = np.array([0, len(data)], dtype=np.int64)
     return pa.LargeStringArray.from_buffers(1, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
 
 
-def line_offsets(data: bytes, indexes: list[int]) -> dict[int, int]:
-    """Byte offset within ``data`` of each 1-based line index (for rejects only)."""
+def line_spans(data: bytes, indexes: list[int]) -> dict[int, tuple[int, int]]:
+    """``(start, end)`` byte span within ``data`` of each 1-based line index (rejects only)."""
     if not indexes:
         return {}
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     starts = np.concatenate(([0], newlines + 1))
-    return {i: int(starts[i - 1]) for i in indexes if 0 < i <= len(starts)}
+    ends = np.concatenate((newlines, [len(data)]))
+    return {i: (int(starts[i - 1]), int(ends[i - 1])) for i in indexes if 0 < i <= len(starts)}
 
 
 def json_error(line: str) -> str:

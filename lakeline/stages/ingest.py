@@ -66,7 +66,7 @@ def count_records(block: bytes) -> int:
         return 0
     body = block[:-1] if block.endswith(b"\n") else block
     if body[:1] in (b"\n", b"\r", b" ", b"\t") or _BLANK_LINE.search(body):
-        return sum(1 for line in block.split(b"\n") if line.strip())
+        return sum(1 for line in block.split(b"\n") if line.strip(b" \t\r"))
     return body.count(b"\n") + 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lakeline import runner
+from lakeline import landing, runner
 from lakeline.config import Settings, load_settings
 from lakeline.lake import Lake
 from lakeline.sql import connect
@@ -21,7 +21,7 @@ def settings(home: Path, **overrides: Any) -> Settings:
 
 def land(lake: Lake, key: str, data: bytes) -> None:
     lake.store.put("landing", key, data)
-    runner.announce(lake, key)
+    landing.announce(lake, key)
 
 
 def run(s: Settings, workers: int = 1) -> dict[str, Any]:
