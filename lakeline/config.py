@@ -43,7 +43,7 @@ class LakeSettings:
 class IngestSettings:
     """Ingest stage: chunking and idempotency."""
 
-    chunk_bytes: int = 16 * 1024 * 1024
+    chunk_bytes: int = 32 * 1024 * 1024
     idempotency_ttl_days: int = 30
     lock_timeout_seconds: int = 900
 

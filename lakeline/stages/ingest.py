@@ -60,14 +60,15 @@ class Chunk:
     records: int
 
 
-def count_records(block: bytes) -> int:
+def count_records(block: bytes, newlines: int | None = None) -> int:
     """Non-blank lines in ``block`` (fast path: no blank lines, one ``bytes.count``)."""
     if not block:
         return 0
     body = block[:-1] if block.endswith(b"\n") else block
     if body[:1] in (b"\n", b"\r", b" ", b"\t") or _BLANK_LINE.search(body):
         return sum(1 for line in block.split(b"\n") if line.strip(b" \t\r"))
-    return body.count(b"\n") + 1
+    n = block.count(b"\n") if newlines is None else newlines
+    return n + (0 if block.endswith(b"\n") else 1)
 
 
 def plan_chunks(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str, list[Chunk]]:
@@ -96,10 +97,11 @@ def plan_chunks(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str,
                 cut = block.rfind(b"\n") if end < size else len(block) - 1
             block = block[: cut + 1]
             end = pos + cut + 1
-        records = count_records(block)
+        newlines = block.count(b"\n")
+        records = count_records(block, newlines)
         if records:
             chunks.append(Chunk(pos, end, line, records))
-        line += block.count(b"\n")
+        line += newlines
         pos = end
     return "jsonl", chunks
 

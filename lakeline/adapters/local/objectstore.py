@@ -28,6 +28,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -60,12 +61,25 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _copy_stream(src: IO[bytes], dst: IO[bytes] | None) -> str:
-    """Read ``src`` to the end in 8 MiB blocks (writing to ``dst`` if given); return MD5."""
+    """Read ``src`` to the end in 8 MiB blocks (writing to ``dst`` if given); return MD5.
+
+    When copying, each block is hashed on a helper thread while it is written (hashlib
+    releases the GIL), so a put costs about max(hash, write) instead of their sum.
+    """
     md5 = hashlib.md5(usedforsecurity=False)
-    while block := src.read(BLOCK):
-        md5.update(block)
-        if dst is not None:
+    if dst is None:
+        while block := src.read(BLOCK):
+            md5.update(block)
+        return md5.hexdigest()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[None] | None = None
+        while block := src.read(BLOCK):
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(md5.update, block)
             dst.write(block)
+        if pending is not None:
+            pending.result()
     return md5.hexdigest()
 
 
