@@ -1,0 +1,379 @@
+"""Local queue: durable SQS-style queues in one SQLite file (WAL, ``synchronous=FULL``).
+
+Every named queue of a lake lives in one table, keyed by queue name::
+
+    queue_messages(seq, queue, message_id, body, sent_at, visible_at, receive_count,
+                   receipt_handle NULL, first_received_at NULL, dead_letter_source NULL)
+
+A message is *visible* when ``visible_at <= now``; otherwise it is *in flight* if it has a
+receipt handle (it was received) and *delayed* if not. Every mutation runs in a ``BEGIN
+IMMEDIATE`` transaction, so receiving is atomic across threads and worker processes: two
+workers never get the same message inside its visibility timeout. SQLite's lock is not fair:
+processes that receive and delete in a tight loop can starve another for a few hundred ms;
+workers that do real work between receives share a queue evenly.
+
+Redrive policy: a visible message already received ``max_receive_count`` times is moved to
+the DLQ (same id and body, receive count 0) by the next receive instead of being returned.
+Retention: a message older than ``retention_seconds`` (since it was sent; a move to the DLQ
+keeps that time, as SQS does) is dropped, lazily by :meth:`SqliteQueue.receive` and
+:meth:`SqliteQueue.counts`, and is never returned. A redrive back to the source queue restarts
+the message's retention clock.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lakeline.adapters.local.sqlite import Database
+from lakeline.config import QueueSettings
+from lakeline.errors import NotFoundError, UsageError
+from lakeline.ports.queue import MAX_BATCH, Message, Queue, QueueCounts
+
+#: DDL of the local queues; idempotent, because every queue of a lake shares one file.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue_messages (
+    seq INTEGER PRIMARY KEY,
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    visible_at REAL NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt_handle TEXT UNIQUE,
+    first_received_at REAL,
+    dead_letter_source TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visible_at);
+CREATE INDEX IF NOT EXISTS queue_messages_sent ON queue_messages (queue, sent_at);
+"""
+
+MAX_BODY_BYTES = 256 * 1024
+MAX_DELAY_SECONDS = 900
+MAX_VISIBILITY_TIMEOUT = 43_200
+MAX_WAIT_SECONDS = 20
+#: Retention of the DLQs made by :func:`open_queue_pair`: the SQS maximum, 14 days.
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+#: How often a long poll looks for a visible message.
+POLL_INTERVAL = 0.05
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_COLUMNS = "message_id, body, sent_at, receive_count, first_received_at, dead_letter_source"
+
+
+def _check_range(what: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise UsageError(f"{what} must be {low}..{high}, got {value}")
+
+
+def _body_size(body: str) -> int:
+    try:
+        size = len(body.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise UsageError("message body is not valid Unicode text (lone surrogate)") from None
+    if size == 0:
+        raise UsageError("message body must not be empty")
+    if size > MAX_BODY_BYTES:
+        raise UsageError(
+            f"message body is {size} bytes; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
+        )
+    return size
+
+
+class SqliteQueue(Queue):
+    """A durable queue with SQS semantics, stored in a shared SQLite :class:`Database`.
+
+    ``dlq`` (which must live in the same database file) receives poison messages;
+    ``source_name`` marks this queue as the DLQ of that queue, which enables :meth:`redrive`.
+    ``clock`` returns epoch seconds (``time.time`` by default); tests inject a fake one. Long
+    polls always wait in real time. The constructor touches neither the file nor the schema.
+    """
+
+    db: Database
+    dlq: SqliteQueue | None
+
+    def __init__(
+        self,
+        db: Database,
+        name: str,
+        *,
+        visibility_timeout: int = 180,
+        retention_seconds: int = 345_600,
+        max_receive_count: int = 5,
+        dlq: SqliteQueue | None = None,
+        source_name: str | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if not _NAME.fullmatch(name):
+            raise UsageError(f"queue name {name!r} must be 1-80 letters, digits, '-' or '_'")
+        _check_range("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT)
+        if retention_seconds < 1:
+            raise UsageError(f"retention_seconds must be >= 1, got {retention_seconds}")
+        if max_receive_count < 1:
+            raise UsageError(f"max_receive_count must be >= 1, got {max_receive_count}")
+        if dlq is not None and dlq.db.path.absolute() != db.path.absolute():
+            raise UsageError(f"the DLQ of {name!r} must live in the same database ({db.path})")
+        self.db = db
+        self.name = name
+        self.visibility_timeout = visibility_timeout
+        self.retention_seconds = retention_seconds
+        self.max_receive_count = max_receive_count
+        self.dlq = dlq
+        self.source_name = source_name
+        self._clock = clock or time.time
+
+    def __repr__(self) -> str:
+        return f"SqliteQueue({self.name!r}, db={str(self.db.path)!r})"
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(self, body: str, *, delay_seconds: int = 0) -> str:
+        """Send one message (visible after ``delay_seconds``, 0..900); returns its id."""
+        _check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
+        _body_size(body)
+        return self._insert([body], delay_seconds)[0]
+
+    def send_batch(self, bodies: Sequence[str]) -> list[str]:
+        """Send 1..10 messages in one transaction; returns their ids in order."""
+        if isinstance(bodies, str):
+            raise UsageError("send_batch takes a sequence of bodies, not one string")
+        if not 1 <= len(bodies) <= MAX_BATCH:
+            raise UsageError(f"a batch holds 1..{MAX_BATCH} messages, got {len(bodies)}")
+        total = sum(_body_size(body) for body in bodies)
+        if total > MAX_BODY_BYTES:
+            raise UsageError(
+                f"batch is {total} bytes in total; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
+            )
+        return self._insert(list(bodies), 0)
+
+    def _insert(self, bodies: list[str], delay_seconds: int) -> list[str]:
+        now = self._clock()
+        ids = [str(uuid.uuid4()) for _ in bodies]
+        visible_at = now + delay_seconds
+        rows = [(self.name, mid, body, now, visible_at) for mid, body in zip(ids, bodies, strict=True)]
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO queue_messages (queue, message_id, body, sent_at, visible_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+        return ids
+
+    # -- receiving --------------------------------------------------------------------------
+
+    def receive(
+        self,
+        max_messages: int = 1,
+        *,
+        visibility_timeout: int | None = None,
+        wait_seconds: float = 0,
+    ) -> list[Message]:
+        """Receive up to ``max_messages`` (1..10) visible messages, oldest first.
+
+        Each becomes invisible for ``visibility_timeout`` (default: the queue's) and gets a new
+        receipt handle. With ``wait_seconds`` (0..20) wait until a message is visible or the
+        time is up (a long poll). Poison messages are moved to the DLQ, never returned.
+        """
+        _check_range("max_messages", max_messages, 1, MAX_BATCH)
+        _check_range("wait_seconds", wait_seconds, 0, MAX_WAIT_SECONDS)
+        timeout = self.visibility_timeout if visibility_timeout is None else visibility_timeout
+        _check_range("visibility_timeout", timeout, 0, MAX_VISIBILITY_TIMEOUT)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            messages = self._receive_once(max_messages, timeout)
+            remaining = deadline - time.monotonic()
+            if messages or remaining <= 0:
+                return messages
+            time.sleep(min(POLL_INTERVAL, remaining))
+
+    def _receive_once(self, max_messages: int, timeout: int) -> list[Message]:
+        # A cheap read first, so idle pollers do not queue up for the write lock.
+        probe = self.db.connection().execute(
+            "SELECT 1 FROM queue_messages WHERE queue = ? AND visible_at <= ? LIMIT 1",
+            (self.name, self._clock()),
+        ).fetchone()
+        if probe is None:
+            return []
+        with self.db.transaction() as conn:
+            now = self._clock()  # read under the write lock: waiting for it takes time
+            self._expire(conn, now)
+            if self.dlq is not None:
+                conn.execute(
+                    "UPDATE queue_messages SET queue = ?, receive_count = 0, receipt_handle = NULL,"
+                    " first_received_at = NULL, visible_at = ?, dead_letter_source = ?"
+                    " WHERE queue = ? AND visible_at <= ? AND receive_count >= ?",
+                    (self.dlq.name, now, self.name, self.name, now, self.max_receive_count),
+                )
+            rows = conn.execute(
+                f"SELECT seq, {_COLUMNS} FROM queue_messages"
+                " WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
+                (self.name, now, max_messages),
+            ).fetchall()
+            messages: list[Message] = []
+            updates: list[tuple[Any, ...]] = []
+            for seq, message_id, body, sent_at, count, first, source in rows:
+                handle = str(uuid.uuid4())
+                first = now if first is None else first
+                updates.append((now + timeout, count + 1, handle, first, seq))
+                fields = [message_id, body, sent_at, count + 1, first, source]
+                messages.append(self._message(fields, handle))
+            conn.executemany(
+                "UPDATE queue_messages SET visible_at = ?, receive_count = ?, receipt_handle = ?,"
+                " first_received_at = ? WHERE seq = ?",
+                updates,
+            )
+        return messages
+
+    # -- received messages ------------------------------------------------------------------
+
+    def delete(self, receipt_handle: str) -> None:
+        """Delete the message whose current receipt handle this is; others are ignored."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "DELETE FROM queue_messages WHERE queue = ? AND receipt_handle = ?",
+                (self.name, receipt_handle),
+            )
+
+    def change_visibility(self, receipt_handle: str, timeout: int) -> None:
+        """Make an in-flight message visible ``timeout`` (0..43200) seconds from now.
+
+        Raises :class:`NotFoundError` unless the handle is current and the message in flight.
+        """
+        _check_range("timeout", timeout, 0, MAX_VISIBILITY_TIMEOUT)
+        with self.db.transaction() as conn:
+            now = self._clock()
+            cursor = conn.execute(
+                "UPDATE queue_messages SET visible_at = ?"
+                " WHERE queue = ? AND receipt_handle = ? AND visible_at > ? AND sent_at >= ?",
+                (now + timeout, self.name, receipt_handle, now, now - self.retention_seconds),
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError(
+                    f"queue {self.name!r}: receipt handle {receipt_handle!r} is not the current"
+                    " handle of an in-flight message"
+                )
+
+    # -- inspection and administration ------------------------------------------------------
+
+    def counts(self) -> QueueCounts:
+        """Visible, in-flight and delayed counts (expired messages are dropped first)."""
+        with self.db.transaction() as conn:
+            now = self._clock()
+            self._expire(conn, now)
+            row = conn.execute(
+                "SELECT COALESCE(SUM(visible_at <= ?1), 0),"
+                " COALESCE(SUM(visible_at > ?1 AND receipt_handle IS NOT NULL), 0),"
+                " COALESCE(SUM(visible_at > ?1 AND receipt_handle IS NULL), 0)"
+                " FROM queue_messages WHERE queue = ?2",
+                (now, self.name),
+            ).fetchone()
+        return QueueCounts(visible=int(row[0]), in_flight=int(row[1]), delayed=int(row[2]))
+
+    def purge(self) -> int:
+        """Delete every message of this queue, in flight or not; returns how many."""
+        with self.db.transaction() as conn:
+            cursor = conn.execute("DELETE FROM queue_messages WHERE queue = ?", (self.name,))
+            return cursor.rowcount
+
+    def peek(self, limit: int = 10) -> list[Message]:
+        """Up to ``limit`` unexpired messages, oldest first, without changing anything.
+
+        The messages carry an empty ``receipt_handle``.
+        """
+        if limit < 0:
+            raise UsageError(f"limit must be >= 0, got {limit}")
+        now = self._clock()
+        rows = self.db.connection().execute(
+            f"SELECT {_COLUMNS} FROM queue_messages WHERE queue = ? AND sent_at >= ?"
+            " ORDER BY seq LIMIT ?",
+            (self.name, now - self.retention_seconds, limit),
+        ).fetchall()
+        return [self._message(list(row), "") for row in rows]
+
+    def redrive(self, max_messages: int | None = None) -> int:
+        """On a DLQ: move up to ``max_messages`` (default all) visible messages back to the
+        queue they came from, visible at once with receive count 0; returns how many."""
+        if self.source_name is None:
+            raise UsageError(
+                f"queue {self.name!r} is not a dead-letter queue; only a DLQ can be redriven"
+            )
+        if max_messages is not None and max_messages < 1:
+            raise UsageError(f"max_messages must be >= 1 or None, got {max_messages}")
+        with self.db.transaction() as conn:
+            now = self._clock()
+            self._expire(conn, now)
+            cursor = conn.execute(
+                "UPDATE queue_messages SET queue = COALESCE(dead_letter_source, ?),"
+                " receive_count = 0, receipt_handle = NULL, first_received_at = NULL,"
+                " visible_at = ?, sent_at = ?, dead_letter_source = NULL"
+                " WHERE seq IN (SELECT seq FROM queue_messages WHERE queue = ? AND visible_at <= ?"
+                " ORDER BY seq LIMIT ?)",
+                (self.source_name, now, now, self.name, now, max_messages or -1),
+            )
+            return cursor.rowcount
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _expire(self, conn: sqlite3.Connection, now: float) -> None:
+        conn.execute(
+            "DELETE FROM queue_messages WHERE queue = ? AND sent_at < ?",
+            (self.name, now - self.retention_seconds),
+        )
+
+    def _message(self, fields: list[Any], handle: str) -> Message:
+        message_id, body, sent_at, receive_count, first_received_at, source = fields
+        attributes = {
+            "SentTimestamp": str(int(sent_at * 1000)),
+            "ApproximateReceiveCount": str(receive_count),
+        }
+        if first_received_at is not None:
+            attributes["ApproximateFirstReceiveTimestamp"] = str(int(first_received_at * 1000))
+        if source is not None:
+            attributes["DeadLetterSourceQueue"] = source
+        return Message(
+            message_id=message_id,
+            receipt_handle=handle,
+            body=body,
+            receive_count=receive_count,
+            sent_at=datetime.fromtimestamp(sent_at, tz=UTC),
+            attributes=attributes,
+        )
+
+
+def open_queue_pair(
+    db_path: Path,
+    name: str,
+    settings: QueueSettings,
+    *,
+    clock: Callable[[], float] | None = None,
+) -> SqliteQueue:
+    """Queue ``name`` in the database at ``db_path``, with its DLQ ``<name>-dlq`` attached.
+
+    The DLQ keeps messages for :data:`DLQ_RETENTION_SECONDS` (or the queue's retention, if
+    longer) and has no DLQ of its own; its ``redrive()`` moves messages back to ``name``.
+    """
+    db = Database(db_path, SCHEMA)
+    dlq = SqliteQueue(
+        db,
+        f"{name}-dlq",
+        visibility_timeout=settings.visibility_timeout,
+        retention_seconds=max(settings.retention_seconds, DLQ_RETENTION_SECONDS),
+        max_receive_count=settings.max_receive_count,
+        source_name=name,
+        clock=clock,
+    )
+    return SqliteQueue(
+        db,
+        name,
+        visibility_timeout=settings.visibility_timeout,
+        retention_seconds=settings.retention_seconds,
+        max_receive_count=settings.max_receive_count,
+        dlq=dlq,
+        clock=clock,
+    )
