@@ -296,6 +296,21 @@ class SqliteQueue(Queue):
         ).fetchall()
         return [self._message(list(row), "") for row in rows]
 
+    def release_in_flight(self) -> int:
+        """Make every in-flight message visible now; returns how many (local recovery only).
+
+        Only safe when no worker is alive: the runner calls it while holding the lake's
+        exclusive runner lock, so whatever is in flight belonged to a killed worker.
+        """
+        with self.db.transaction() as conn:
+            now = self._clock()
+            cursor = conn.execute(
+                "UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL"
+                " WHERE queue = ? AND visible_at > ? AND receipt_handle IS NOT NULL",
+                (now, self.name, now),
+            )
+            return cursor.rowcount
+
     def redrive(self, max_messages: int | None = None) -> int:
         """On a DLQ: move up to ``max_messages`` (default all) visible messages back to the
         queue they came from, visible at once with receive count 0; returns how many."""
