@@ -488,3 +488,16 @@ def test_constructor_validation(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="same database"):
         SqliteQueue(db, "q", dlq=other)
     assert not (tmp_path / "queue.db").exists()
+
+
+def test_local_release_in_flight_undoes_receives(tmp_path):
+    """Runner crash recovery: a killed worker's receives do not count towards the DLQ."""
+    from lakeline.adapters.local.queue import open_queue_pair
+    from lakeline.config import QueueSettings
+
+    q = open_queue_pair(tmp_path / "q.db", "t", QueueSettings(max_receive_count=2))
+    q.send("a")
+    for _ in range(5):  # five "kills" while the message is in flight
+        assert [m.receive_count for m in q.receive(1)] == [1]
+        assert q.release_in_flight() == 1
+    assert q.counts().visible == 1 and q.dlq.counts().total == 0

@@ -297,15 +297,19 @@ class SqliteQueue(Queue):
         return [self._message(list(row), "") for row in rows]
 
     def release_in_flight(self) -> int:
-        """Make every in-flight message visible now; returns how many (local recovery only).
+        """Make every in-flight message visible now and undo its receive; returns how many.
 
-        Only safe when no worker is alive: the runner calls it while holding the lake's
-        exclusive runner lock, so whatever is in flight belonged to a killed worker.
+        Local recovery only, and only safe when no worker is alive: the runner calls it while
+        holding the lake's exclusive runner lock, so whatever is in flight belonged to a
+        killed worker. Its receives did not fail — the worker died, often before it even
+        started on most of its batch — so they do not count towards ``max_receive_count``
+        (otherwise a few kills would dead-letter innocent messages).
         """
         with self.db.transaction() as conn:
             now = self._clock()
             cursor = conn.execute(
-                "UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL"
+                "UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL,"
+                " receive_count = MAX(receive_count - 1, 0)"
                 " WHERE queue = ? AND visible_at > ? AND receipt_handle IS NOT NULL",
                 (now, self.name, now),
             )
