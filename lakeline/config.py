@@ -66,6 +66,7 @@ class RunnerSettings:
     workers: int = 1
     poll_interval: float = 0.5
     watch_interval: float = 2.0
+    settle_seconds: float = 1.0  # a landing file must be this old before the watcher takes it
     duckdb_threads: int = 0  # 0 = all cores divided among the workers
 
 

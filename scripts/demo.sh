@@ -30,7 +30,7 @@ JSONL
 step "3. land the files (emits S3-shaped object-created events)"
 "$LL" put "$DATA/shipments.jsonl" "$DATA/tracking_events.jsonl" "$DATA/invoice_lines.json" "$DATA/dirty.jsonl" --pipeline shipments
 echo "landing the shipments file again (a duplicate):"
-"$LL" put "$DATA/shipments.jsonl" --pipeline shipments
+"$LL" put "$DATA/shipments.jsonl" --pipeline shipments   # `run` will count it as skipped
 
 step "4. run the pipeline until idle (2 workers)"
 "$LL" run --workers 2

@@ -106,7 +106,7 @@ def put(files: tuple[str, ...], pipeline: str, key: str | None, as_json: bool) -
     Without --key a file lands at PIPELINE/<UTC date>/<file name>. Landing the same bytes
     under the same key again is recognised as a duplicate and loads once.
     """
-    from lakeline.landing import announce
+    from lakeline.landing import SEEN, announce
     from lakeline.pipelines import get_pipeline
 
     lake = _lake(click.get_current_context())
@@ -121,13 +121,15 @@ def put(files: tuple[str, ...], pipeline: str, key: str | None, as_json: bool) -
         if not k.startswith(f"{pipeline}/"):
             k = f"{pipeline}/{k}"
         info = lake.store.put_file("landing", k, path)
-        announced = announce(lake, k)
-        landed.append({"key": k, "size": info.size, "etag": info.etag, "announced": announced})
+        duplicate = lake.state.get(SEEN, f"{k}#{info.etag}") is not None
+        announced = announce(lake, k, force=True)
+        landed.append({"key": k, "size": info.size, "etag": info.etag, "announced": announced,
+                       "duplicate": duplicate})
     if as_json:
         emit_json({"landed": landed})
     else:
         for item in landed:
-            note = "" if item["announced"] else " (already landed: duplicate)"
+            note = " (already landed: duplicate)" if item["duplicate"] else ""
             click.echo(f"landed {item['key']} ({item['size']} bytes, etag {item['etag']}){note}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -14,9 +15,15 @@ from rich.table import Table
 err_console = Console(stderr=True)
 
 
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):  # DuckDB sums and DECIMAL columns: keep them numbers
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
+
+
 def emit_json(data: Any) -> None:
-    """Print ``data`` as indented JSON on stdout."""
-    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
+    """Print ``data`` as indented JSON on stdout (DECIMAL values as JSON numbers)."""
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=_default).decode())
 
 
 def emit_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from lakeline.errors import UsageError
 from lakeline.events import ObjectCreated
 from lakeline.lake import Lake
+from lakeline.landing import announce
 from lakeline.pipelines import get_pipeline
 from lakeline.stages.ingest import Ingester, IngestResult
 
@@ -53,6 +54,7 @@ def replay(
     for info in targets:
         if mode == "copy":
             lake.store.copy("landing", info.key, "landing", dest_prefix + info.key)
+            announce(lake, dest_prefix + info.key, force=True)  # S3 notifies a CopyObject too
             copied += 1
         else:
             result = IngestResult()

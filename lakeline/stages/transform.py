@@ -92,8 +92,13 @@ class Transformer:
                 return ChunkResult(msg.object_id, msg.chunk, **_ledger_counts(done.data))
             raise DataError(f"landing object {msg.key} vanished before chunk {msg.chunk} loaded") from None
         table, encoding_bad = chunk_table(data)
+        spans = line_spans(data, [idx for idx, _ in encoding_bad])
         for idx, message in encoding_bad:
-            pre_rejects.append(self._reject(msg, idx, None, reasons.ENCODING_ERROR, message, None))
+            a, b = spans[idx]
+            pre_rejects.append(self._reject(
+                msg, idx, msg.start + a if msg.format == "jsonl" else None, reasons.ENCODING_ERROR,
+                message, data[a:b].decode("utf-8", "replace"),
+            ))
         work = Path(tempfile.mkdtemp(prefix=f"{msg.object_id}-{msg.chunk}-", dir=self.lake.work_dir))
         self._con.register("chunk", table)
         try:

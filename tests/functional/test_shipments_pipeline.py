@@ -87,7 +87,7 @@ def test_bad_lines_are_rejected_with_line_offset_and_reason_and_good_lines_load(
         (8, offsets[7], "NULL_VALUE_ERROR"),
         (9, offsets[8], "TYPE_ERROR"),
         (10, offsets[9], "TYPE_ERROR"),
-        (11, None, "ENCODING_ERROR"),
+        (11, offsets[10], "ENCODING_ERROR"),
     ]
     messages = dict(query(lake, "SELECT line_no, message FROM quarantine.rejects"))
     assert messages[4] == "weight_kg: heavy is not float64"
