@@ -82,6 +82,38 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class AwsSettings:
+    """The ``aws`` profile: where each port lives on AWS (nothing is created at runtime).
+
+    ``zone_<zone>`` is ``s3://bucket/prefix/`` (empty: ``s3://<lake.name>-<zone>/``).
+    ``endpoint_url`` points every client at another endpoint (moto, LocalStack, MinIO).
+    """
+
+    region: str = "us-east-1"
+    endpoint_url: str = ""
+    zone_landing: str = ""
+    zone_raw: str = ""
+    zone_error: str = ""
+    zone_silver: str = ""
+    zone_gold: str = ""
+    zone_tmp: str = ""
+    ingest_queue_url: str = ""
+    ingest_dlq_url: str = ""
+    transform_queue_url: str = ""
+    transform_dlq_url: str = ""
+    state_table: str = "lakeline-state"
+    topic_arn: str = ""
+    max_attempts: int = 10  # botocore standard retry mode: throttling / 5xx are retried
+
+    def zone_uri(self, zone: str, lake_name: str) -> str:
+        """``s3://bucket/prefix/`` of a zone (always ending in ``/`` unless just a bucket)."""
+        uri: str = getattr(self, f"zone_{zone}") or f"s3://{lake_name}-{zone}/"
+        if not uri.startswith("s3://"):
+            raise ConfigError(f"aws.zone_{zone} must be an s3:// URI, got {uri!r}")
+        return uri
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one lake."""
 
@@ -91,6 +123,7 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    aws: AwsSettings = field(default_factory=AwsSettings)
 
     @property
     def zones_dir(self) -> Path:
@@ -111,6 +144,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "queue": QueueSettings,
     "runner": RunnerSettings,
     "notify": NotifySettings,
+    "aws": AwsSettings,
 }
 
 
@@ -158,7 +192,7 @@ def load_settings(
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
         for section, values in data.items():
             if section not in _SECTIONS:
-                if section in {"pipelines", "aws"}:
+                if section in {"pipelines"}:
                     continue  # read by the components that own them
                 raise ConfigError(f"{path}: unknown section [{section}]")
             if not isinstance(values, dict):
