@@ -34,12 +34,12 @@ def lake(tmp_path: Path) -> Cli:
 class Serve:
     """``lakeline serve`` as a subprocess leader of its own session (like a terminal job)."""
 
-    def __init__(self, lake: Cli, *args: str) -> None:
+    def __init__(self, lake: Cli, *args: str, env: dict[str, str] | None = None) -> None:
         self.out = lake.cwd / "serve.out"
         self.err = lake.cwd / "serve.err"
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
             self.proc = subprocess.Popen(
-                [str(LAKELINE), "serve", *args], cwd=lake.cwd, env=lake.env(SERVE_ENV),
+                [str(LAKELINE), "serve", *args], cwd=lake.cwd, env=lake.env({**SERVE_ENV, **(env or {})}),
                 stdout=out, stderr=err, start_new_session=True,
             )
 
@@ -61,8 +61,8 @@ class Serve:
 def serve(lake: Cli) -> Iterator[Callable[..., Serve]]:
     started: list[Serve] = []
 
-    def start(*args: str) -> Serve:
-        s = Serve(lake, *args)
+    def start(*args: str, env: dict[str, str] | None = None) -> Serve:
+        s = Serve(lake, *args, env=env)
         started.append(s)
         return s
 
@@ -149,14 +149,16 @@ def test_serve_with_two_workers_stops_on_sigterm(lake: Cli, serve: Callable[...,
 def test_serve_does_not_load_a_file_while_it_is_still_being_copied(
     lake: Cli, serve: Callable[..., Serve],
 ) -> None:
-    server = serve()
+    # the pause mid-copy (1 s = five watch intervals) stays well inside the settle time, so
+    # the outcome does not hinge on a scan landing in the instant between the two writes
+    server = serve(env={"LAKELINE__RUNNER__SETTLE_SECONDS": "2"})
     data = (lake.cwd / "a.jsonl").read_bytes()
     dest = lake.home / "zones" / "landing" / "shipments" / "slow.jsonl"
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest, "wb") as f:  # like `cp` of a big file: the first half lands, then the rest
         f.write(data[: len(data) // 2])
         f.flush()
-        time.sleep(1.0)  # five watch intervals
+        time.sleep(1.0)
         f.write(data[len(data) // 2 :])
     time.sleep(1.0)
     wait_for_count(lake, server, 1000)
