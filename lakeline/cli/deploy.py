@@ -1,0 +1,108 @@
+"""``lakeline deploy``: the SAM template and the Lambda package for running on AWS.
+
+Nothing here calls AWS: ``sam`` writes files, ``package`` runs pip. Deploy with the SAM CLI
+(``sam build && sam deploy --guided``) as the generated README explains.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lakeline.cli.output import emit_json, emit_kv
+from lakeline.errors import UsageError
+
+
+@click.group()
+def deploy() -> None:
+    """Generate what deploying to AWS needs: a SAM template and the Lambda package.
+
+    \b
+    Typical use:
+      lakeline deploy sam --out build                 # build/template.yaml + build/README.md
+      lakeline deploy package --out build/package     # build/package/lakeline-lambda.zip
+      cd build && sam build && sam deploy --guided
+    """
+
+
+@deploy.command("sam")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for template.yaml and README.md (created if missing).")
+@click.option("--arm64", is_flag=True, help="Graviton functions (arm64); default x86_64.")
+@click.option("--name", default="lakeline", show_default=True,
+              help="Lake name: prefixes every bucket, queue, table, topic and workgroup.")
+@click.option("--code-uri", default="package/lakeline-lambda.zip", show_default=True,
+              help="Lambda code, relative to --out (what `deploy package --out OUT/package` builds).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def sam(out_dir: str, arm64: bool, name: str, code_uri: str, as_json: bool) -> None:
+    """Write an AWS SAM template (and its README) for a lake on AWS serverless.
+
+    The template holds a bucket per zone, the ingest and transform queues with DLQs, the
+    DynamoDB state table, the Lambda functions with least-privilege roles, the S3 trigger
+    and SQS event source mapping, an SNS topic, alarms, a dashboard, Glue tables with
+    partition projection and an Athena workgroup.
+    """
+    from lakeline.deploy.package import PLATFORMS, read_manifest
+    from lakeline.deploy.sam import TemplateOptions, write_sam
+
+    opts = TemplateOptions(name=name, arm64=arm64, code_uri=code_uri)
+    out = Path(out_dir)
+    manifest = read_manifest(out / code_uri) if code_uri.endswith(".zip") else None
+    if manifest and manifest.get("architecture") != opts.architecture:
+        wanted = next(p for p, a in PLATFORMS.items() if a == opts.architecture)
+        raise UsageError(
+            f"{out / code_uri} was built for {manifest.get('architecture')}, the template is "
+            f"{opts.architecture}: rebuild it with `lakeline deploy package --platform {wanted}` "
+            f"or {'drop' if arm64 else 'add'} --arm64"
+        )
+    result = write_sam(out, opts)
+    data = result.to_dict()
+    data["package_found"] = (out / code_uri).exists()
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"wrote {result.template} ({result.resources} resources, {result.architecture}) "
+               f"and {result.readme}")
+    if not data["package_found"]:
+        click.echo(f"next: lakeline deploy package --out {out / Path(code_uri).parent}"
+                   f"{' --platform manylinux2014_aarch64' if arm64 else ''}", err=True)
+    click.echo(f"then: cd {out} && sam build && sam deploy --guided", err=True)
+
+
+@deploy.command("package")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for lakeline-lambda.zip (and the unpacked tree in code/).")
+@click.option("--platform", type=click.Choice(["manylinux2014_x86_64", "manylinux2014_aarch64"]),
+              default="manylinux2014_x86_64", show_default=True,
+              help="Wheel platform; must match the template's architecture (aarch64 = --arm64).")
+@click.option("--python-version", default="3.12", show_default=True,
+              help="CPython version of the wheels (the template's runtime is python3.12).")
+@click.option("--latest", is_flag=True,
+              help="Newest versions the declared ranges allow (default: the versions installed here).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def package(out_dir: str, platform: str, python_version: str, latest: bool, as_json: bool) -> None:
+    """Build the Lambda code package: lakeline and its runtime dependencies, zipped.
+
+    Installs manylinux wheels of pyarrow, duckdb, numpy, orjson, tomli-w and
+    aws-lambda-powertools with pip (boto3 comes with the Lambda runtime), pinned to the
+    versions installed on this machine unless --latest, copies the lakeline
+    source, drops what a function never loads and zips the result into
+    OUT/lakeline-lambda.zip. Fails if pip fails or the package exceeds Lambda's 250 MB.
+    """
+    from lakeline.deploy.package import build_package
+
+    result = build_package(Path(out_dir), platform=platform, python_version=python_version,
+                           pin_installed=not latest)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    emit_kv({
+        "zip": result.zip_path,
+        "zip size": f"{result.zip_bytes / 1e6:.1f} MB",
+        "unpacked": f"{result.unpacked_bytes / 1e6:.1f} MB (Lambda limit 262.1 MB)",
+        "files": result.files,
+        "platform": f"{result.platform} ({result.architecture}), CPython {result.python_version}",
+        "installed": ", ".join(result.installed),
+        "seconds": result.seconds,
+    }, "lambda package")
