@@ -14,7 +14,7 @@ import pytest
 from lakeline import envvars
 from lakeline.adapters.local.notifier import OutboxNotifier
 from lakeline.ports import Notifier
-from tests.contract.store_backends import notifier  # noqa: F401
+from tests.contract.store_backends import moto_endpoint, notifier  # noqa: F401
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 

@@ -12,7 +12,7 @@ import pytest
 from lakeline.errors import ConditionFailed
 from lakeline.ports import BeginResult, StateStore
 from lakeline.ports.state import IDEMPOTENCY
-from tests.contract.store_backends import FakeClock, clock, state_store  # noqa: F401
+from tests.contract.store_backends import FakeClock, clock, moto_endpoint, state_store  # noqa: F401
 
 TTL = 30 * 86400.0
 LOCK = 900.0
