@@ -32,8 +32,10 @@ class Lake:
     @classmethod
     def open(cls, settings: Settings) -> Lake:
         """Open the lake described by ``settings`` (no resources are created remotely)."""
+        if settings.lake.profile == "aws":
+            return cls._open_aws(settings)
         if settings.lake.profile != "local":
-            raise ConfigError(f"profile {settings.lake.profile!r} is not available in this build")
+            raise ConfigError(f"unknown profile {settings.lake.profile!r}; use local or aws")
         from lakeline.adapters.local.notifier import OutboxNotifier
         from lakeline.adapters.local.objectstore import FsObjectStore
         from lakeline.adapters.local.params import SCHEMA as PARAMS_SCHEMA
@@ -60,6 +62,53 @@ class Lake:
             params=SqliteParameterStore(state_db),
             notifier=OutboxNotifier(settings.outbox_dir, smtp),
         )
+
+    @classmethod
+    def _open_aws(cls, settings: Settings) -> Lake:
+        try:
+            from lakeline.adapters.aws.notifier import SnsNotifier
+            from lakeline.adapters.aws.objectstore import S3ObjectStore
+            from lakeline.adapters.aws.params import SsmParameterStore
+            from lakeline.adapters.aws.queue import SqsQueue
+            from lakeline.adapters.aws.session import clients, parse_s3_uri
+            from lakeline.adapters.aws.state import DynamoStateStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"the aws profile needs the 'aws' extra: pip install 'lakeline[aws]' ({exc})"
+            ) from None
+        aws = settings.aws
+        missing = [
+            f"aws.{name}" for name in (
+                "ingest_queue_url", "ingest_dlq_url", "transform_queue_url", "transform_dlq_url",
+                "topic_arn",
+            ) if not getattr(aws, name)
+        ]
+        if missing:
+            raise ConfigError(
+                "the aws profile needs " + ", ".join(missing) + " (set them in [aws] of "
+                "lakeline.toml or as LAKELINE__AWS__<KEY>; `lakeline deploy sam` prints them as outputs)"
+            )
+        c = clients(aws)
+        zones = {z: parse_s3_uri(aws.zone_uri(z, settings.lake.name)) for z in ZONES}
+
+        def pair(name: str, url: str, dlq_url: str) -> Queue:
+            dlq = SqsQueue(c.sqs, dlq_url, name=f"{name}-dlq", source_url=url)
+            return SqsQueue(c.sqs, url, name=name, dlq=dlq)
+
+        return cls(
+            settings=settings,
+            store=S3ObjectStore(c.s3, zones),
+            ingest_queue=pair(INGEST_QUEUE, aws.ingest_queue_url, aws.ingest_dlq_url),
+            transform_queue=pair(TRANSFORM_QUEUE, aws.transform_queue_url, aws.transform_dlq_url),
+            state=DynamoStateStore(c.dynamodb, aws.state_table),
+            params=SsmParameterStore(c.ssm),
+            notifier=SnsNotifier(c.sns, aws.topic_arn),
+        )
+
+    @property
+    def is_local(self) -> bool:
+        """True for the embedded backend (one machine: runner lock and recovery apply)."""
+        return self.settings.lake.profile == "local"
 
     @property
     def work_dir(self) -> Path:

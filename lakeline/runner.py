@@ -21,10 +21,8 @@ import os
 import shutil
 import signal
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -164,7 +162,13 @@ def runner_lock(settings: Settings) -> Iterator[None]:
 
 
 def recover(lake: Lake) -> dict[str, int]:
-    """Undo what killed workers left behind (call only while holding the runner lock)."""
+    """Undo what killed workers left behind (call only while holding the runner lock).
+
+    Local profile only: on AWS other workers (Lambdas) may be alive, their claims are real,
+    and visibility timeouts and lock expiry do this job.
+    """
+    if not lake.is_local:
+        return {"messages_released": 0, "claims_released": 0}
     released = 0
     for q in lake.queues().values():
         reset = getattr(q, "release_in_flight", None)
@@ -284,13 +288,3 @@ def _run_pool(
         except Exception:  # queue.Empty once every worker's counters are read
             break
     return stats
-
-
-def new_request_id() -> str:
-    """A fresh request id."""
-    return str(uuid.uuid4())
-
-
-def home_lock_path(settings: Settings) -> Path:
-    """Where the runner lock lives."""
-    return settings.state_dir / "runner.lock"

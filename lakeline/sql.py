@@ -8,6 +8,7 @@ Rejects of every pipeline are ``quarantine.rejects``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -51,19 +52,42 @@ def discover(lake: Lake) -> list[TableInfo]:
 
 
 def connect(lake: Lake, *, threads: int = 0) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per lake table."""
+    """A DuckDB connection with one view per lake table.
+
+    Local tables are read by DuckDB directly. Tables on S3 are Arrow datasets over
+    ``pyarrow.fs.S3FileSystem`` registered with DuckDB (scanned lazily, filters pushed
+    down), so no DuckDB extension has to be downloaded.
+    """
     con = duckdb_connection(threads)
     con.execute("SET preserve_insertion_order=true")
     for schema in (*TABLE_ZONES, "quarantine"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for t in discover(lake):
         schema, _, table = t.name.partition(".")
-        glob = t.location.rstrip("/") + "/**/*.parquet"
-        con.execute(
-            f'CREATE OR REPLACE VIEW {schema}."{table}" AS SELECT * FROM read_parquet('
-            f"'{_escape(glob)}', hive_partitioning = true, union_by_name = true)"
-        )
+        if t.location.startswith("s3://"):
+            ds = _s3_dataset(lake, t.location)
+            con.register(f"__{schema}_{table}", ds)
+            source = f"__{schema}_{table}"
+        else:
+            glob = t.location.rstrip("/") + "/**/*.parquet"
+            source = (f"read_parquet('{_escape(glob)}', hive_partitioning = true, "
+                      "union_by_name = true)")
+        con.execute(f'CREATE OR REPLACE VIEW {schema}."{table}" AS SELECT * FROM {source}')
     return con
+
+
+def _s3_dataset(lake: Lake, uri: str) -> Any:
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    aws = lake.settings.aws
+    options: dict[str, Any] = {"region": aws.region}
+    if aws.endpoint_url:
+        scheme, _, host = aws.endpoint_url.partition("://")
+        options.update(endpoint_override=host, scheme=scheme)
+    fs = pafs.S3FileSystem(**options)
+    return pads.dataset(uri.removeprefix("s3://").rstrip("/"), filesystem=fs, format="parquet",
+                        partitioning="hive")
 
 
 def _escape(text: str) -> str:

@@ -23,8 +23,12 @@ _STATE: dict[str, Any] = {}
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    home = ctx.find_root().params.get("home")
+    root = ctx.find_root().params
+    home = root.get("home")
     clean = {k: v for k, v in overrides.items() if v is not None}
+    profile = ctx.params.get("profile") or root.get("profile")
+    if profile:
+        clean.setdefault("lake.profile", profile)
     return load_settings(home, clean)
 
 
@@ -32,7 +36,8 @@ def _lake(ctx: click.Context, **overrides: Any) -> Any:
     from lakeline.lake import Lake
 
     settings = _settings(ctx, **overrides)
-    if not (settings.home / "lakeline.toml").exists() and not (settings.home / "zones").exists():
+    if settings.lake.profile == "local" and not (settings.home / "lakeline.toml").exists() \
+            and not (settings.home / "zones").exists():
         raise ConfigError(
             f"{settings.home} is not a lakeline home; run `lakeline init {settings.home}` "
             "or pass --home / set LAKELINE_HOME"
@@ -43,8 +48,10 @@ def _lake(ctx: click.Context, **overrides: Any) -> Any:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", envvar="LAKELINE_HOME", type=click.Path(file_okay=False),
               help="Lake home directory (default: $LAKELINE_HOME, else the current directory).")
+@click.option("--profile", type=click.Choice(["local", "aws"]),
+              help="Backend: local (embedded, default) or aws (S3, SQS, DynamoDB, SSM, SNS).")
 @click.version_option(__version__, prog_name="lakeline")
-def cli(home: str | None) -> None:
+def cli(home: str | None, profile: str | None) -> None:
     """lakeline — an event-driven medallion lakehouse on your laptop.
 
     \b
@@ -154,12 +161,17 @@ def _progress_tick() -> Any:
 
 @cli.command()
 @click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default: runner.workers).")
+@click.option("--profile", type=click.Choice(["local", "aws"]),
+              help="Run against this backend (aws: drive the stages on AWS from this machine).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def run(workers: int | None, as_json: bool) -> None:
+def run(workers: int | None, profile: str | None, as_json: bool) -> None:
     """Process everything pending until the queues are idle, then exit.
 
-    Landing objects not yet announced are picked up first. Work a killed worker left behind
-    (in-flight messages, claims) is recovered before anything else.
+    Landing objects not yet announced are picked up first. On the local profile, work a
+    killed worker left behind (in-flight messages, claims) is recovered before anything
+    else. With --profile aws the same stages run from this machine against S3, SQS,
+    DynamoDB and SNS (no Lambda needed): objects listed in the landing bucket and events in
+    the ingest queue are ingested, chunk messages are transformed from the transform queue.
     """
     from lakeline import runner
 
@@ -368,6 +380,15 @@ def replay(pipeline: str, start: str, end: str, mode: str, name: str | None, as_
         emit_json(result)
     else:
         emit_kv(result, "replay")
+
+
+def _register() -> None:
+    from lakeline.cli.deploy import deploy
+
+    cli.add_command(deploy)
+
+
+_register()
 
 
 def main() -> None:

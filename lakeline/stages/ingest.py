@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -234,8 +233,3 @@ class Ingester:
         result.dropped += 1
         entry.update(status="FAILED", dropped=1, error=message, reason=reason,
                      finished_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
-
-
-def now_ms() -> int:
-    """Milliseconds since the epoch."""
-    return int(time.time() * 1000)

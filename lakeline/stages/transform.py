@@ -256,7 +256,7 @@ def write_rejects(lake: Lake, rows: list[dict[str, Any]], pipeline: str, name: s
     table = pa.Table.from_pylist(rows, schema=REJECTS_SCHEMA)
     path = work / f"rejects-{name}.parquet"
     pq.write_table(table, path, compression="zstd")
-    key = f"rejects/pipeline={pipeline}/part-{name}.parquet"
+    key = f"rejects/{pipeline}/part-{name}.parquet"
     lake.store.put_file("error", key, path, move=True)
     return key
 

@@ -1,0 +1,1 @@
+"""Running lakeline on AWS Lambda: the handlers live in :mod:`lakeline.aws.handlers`."""

@@ -1,0 +1,116 @@
+"""AWS Lambda handlers: thin wrappers over the stages.
+
+``ingest_handler``
+    S3 ``ObjectCreated`` notification (or EventBridge "Object Created", or an SQS message
+    carrying either) → chunk messages on the transform queue. Returns the ingest result
+    ``{objects, records, enqueued, skipped, dropped, request_id}``.
+``transform_handler``
+    SQS event (event source mapping with ``ReportBatchItemFailures``) → silver Parquet.
+    Returns ``{"batchItemFailures": [{"itemIdentifier": id}, …]}``; an empty list means the
+    whole batch succeeded.
+
+The lake (clients, DuckDB) is built once per execution environment and reused across
+invocations. Heavy modules (DuckDB, Arrow) load on the first transform, so the ingest
+function's cold start stays small; importing this module must not import pandas.
+Logs are JSON lines (Powertools Logger) with ``request_id`` and ``run_id``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from lakeline import envvars
+from lakeline.config import load_settings
+
+if TYPE_CHECKING:
+    from lakeline.lake import Lake
+    from lakeline.stages.transform import Transformer
+
+logger = Logger(service="lakeline")
+# Report every failed record, even when all of them failed (the default raises instead, which
+# makes Lambda retry the batch anyway, but hides which records failed).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+_cache: dict[str, Any] = {}
+DEFAULT_HOME = "/tmp/lakeline"  # noqa: S108 - Lambda's only writable directory
+
+
+def lake() -> Lake:
+    """The lake of this execution environment (profile from the environment: ``aws``)."""
+    if "lake" not in _cache:
+        from lakeline.lake import Lake
+
+        home = os.environ.get(envvars.HOME, DEFAULT_HOME)
+        os.makedirs(home, exist_ok=True)
+        _cache["lake"] = Lake.open(load_settings(home))
+    lk: Lake = _cache["lake"]
+    return lk
+
+
+def transformer() -> Transformer:
+    """The DuckDB-backed transformer, created on first use."""
+    if "transformer" not in _cache:
+        from lakeline.stages.transform import Transformer
+
+        _cache["transformer"] = Transformer(lake())
+    tr: Transformer = _cache["transformer"]
+    return tr
+
+
+def reset() -> None:
+    """Forget cached clients (tests change the environment between invocations)."""
+    tr = _cache.pop("transformer", None)
+    if tr is not None:
+        tr.close()
+    _cache.clear()
+
+
+def _request_id(context: Any) -> str | None:
+    return getattr(context, "aws_request_id", None)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def ingest_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """S3 / EventBridge object-created event → chunk messages; returns the ingest result."""
+    from lakeline.stages.ingest import Ingester
+
+    events = [event]
+    if event.get("Records") and event["Records"][0].get("eventSource") == "aws:sqs":
+        events = [orjson.loads(r["body"]) for r in event["Records"]]  # S3 → SQS → Lambda
+    ingester = Ingester(lake())
+    total: dict[str, Any] = {}
+    for ev in events:
+        result = ingester.handle_event(ev, request_id=_request_id(context)).to_dict()
+        for k, v in result.items():
+            total[k] = total.get(k, 0) + v if isinstance(v, int) else v
+    logger.info("ingest done", extra={"result": total})
+    return total
+
+
+def _transform_record(record: SQSRecord) -> None:
+    from lakeline.stages.messages import ChunkMessage
+
+    msg = ChunkMessage.from_json(record.body)
+    logger.append_keys(run_id=msg.run_key, pipeline=msg.pipeline)
+    result = transformer().process(msg)
+    logger.info("chunk done", extra={"chunk": msg.chunk, "loaded": result.loaded,
+                                     "rejected": result.rejected})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def transform_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS batch of chunk messages → ``{"batchItemFailures": [...]}`` (partial failure)."""
+    response = process_partial_response(
+        event=event, record_handler=_transform_record, processor=processor, context=context,
+    )
+    return dict(response)
