@@ -244,12 +244,27 @@ def run(
             stats = work_loop(settings, forever=forever, should_stop=should_stop, watch=forever)
         else:
             stats = _run_pool(settings, lake, n, forever, on_tick, should_stop)
+        batch = [] if forever else run_batches(lake)
     summary = stats.to_dict()
+    summary["batch_runs"] = batch
     summary.update(recovered)
     summary["announced"] = announced
     summary["workers"] = n
     summary["elapsed_s"] = round(time.monotonic() - started, 3)
     return summary
+
+
+def run_batches(lake: Lake) -> list[dict[str, Any]]:
+    """Execute one run per batch pipeline over the files landed since its last run."""
+    from lakeline.batch.transactions import execute_run, pending_files
+    from lakeline.pipelines import BATCH_PIPELINES
+
+    reports = []
+    for name, table in BATCH_PIPELINES.items():
+        files = pending_files(lake, f"{name}/", table=table)
+        if files:
+            reports.append(execute_run(lake, files, table=table).to_dict())
+    return reports
 
 
 def _run_pool(

@@ -3,6 +3,10 @@
 Every directory of Parquet files directly under the ``silver`` and ``gold`` zones is a table
 named ``<zone>.<directory>`` (``silver.shipments``); Hive partitions (``dt=…``) become columns.
 Rejects of every pipeline are ``quarantine.rejects``.
+
+Batch tables are different: ``silver.transactions`` reads only the promoted run of each
+partition, resolved through ``_LATEST.json`` (never a mix of runs), and
+``silver.transactions__runs`` reads every complete or incomplete run folder, with ``run_id``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ class TableInfo:
 
 def discover(lake: Lake) -> list[TableInfo]:
     """Tables present in the lake, by name."""
+    from lakeline.pipelines import BATCH_TABLES
+
+    batch_roots = {prefix.split("/", 1)[0] for prefix in BATCH_TABLES.values()}
     found: dict[str, list[int]] = {}
     locations: dict[str, str] = {}
     for zone in TABLE_ZONES:
@@ -37,11 +44,17 @@ def discover(lake: Lake) -> list[TableInfo]:
             if not info.key.endswith(".parquet") or "/" not in info.key:
                 continue
             table = info.key.split("/", 1)[0]
-            if table.startswith((".", "_")):
+            if table.startswith((".", "_")) or (zone == "silver" and table in batch_roots):
                 continue
             name = f"{zone}.{table}"
             found.setdefault(name, []).append(info.size)
             locations[name] = lake.store.scan_uri(zone, table)
+    for name, prefix in BATCH_TABLES.items():
+        sizes = [i.size for i in lake.store.list("silver", prefix + "/") if i.key.endswith(".parquet")
+                 and "/run_id=" in i.key]
+        if sizes:
+            found[f"silver.{name}__runs"] = sizes
+            locations[f"silver.{name}__runs"] = lake.store.scan_uri("silver", prefix)
     rejects = [i.size for i in lake.store.list("error", "rejects/") if i.key.endswith(".parquet")]
     if rejects:
         found["quarantine.rejects"] = rejects
@@ -64,6 +77,8 @@ def connect(lake: Lake, *, threads: int = 0) -> duckdb.DuckDBPyConnection:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for t in discover(lake):
         schema, _, table = t.name.partition(".")
+        if table.endswith("__runs"):
+            continue  # batch views are built from their exact file lists below
         if t.location.startswith("s3://"):
             ds = _s3_dataset(lake, t.location)
             con.register(f"__{schema}_{table}", ds)
@@ -73,10 +88,31 @@ def connect(lake: Lake, *, threads: int = 0) -> duckdb.DuckDBPyConnection:
             source = (f"read_parquet('{_escape(glob)}', hive_partitioning = true, "
                       "union_by_name = true)")
         con.execute(f'CREATE OR REPLACE VIEW {schema}."{table}" AS SELECT * FROM {source}')
+    _batch_views(lake, con)
     return con
 
 
-def _s3_dataset(lake: Lake, uri: str) -> Any:
+def _batch_views(lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
+    from lakeline.batch.promote import current_files
+    from lakeline.pipelines import BATCH_TABLES
+
+    for name, prefix in BATCH_TABLES.items():
+        runs = [i.key for i in lake.store.list("silver", prefix + "/")
+                if i.key.endswith(".parquet") and "/run_id=" in i.key]
+        for view, keys in ((name, current_files(lake, prefix)), (f"{name}__runs", runs)):
+            if not keys:
+                continue
+            if lake.store.local_path("silver", keys[0]) is not None:
+                paths = ", ".join(f"'{_escape(str(lake.store.local_path('silver', k)))}'" for k in keys)
+                source = f"read_parquet([{paths}], hive_partitioning = true, union_by_name = true)"
+            else:
+                base = lake.store.scan_uri("silver", "")
+                con.register(f"__silver_{view}", _s3_dataset(lake, base, [base + k for k in keys]))
+                source = f"__silver_{view}"
+            con.execute(f'CREATE OR REPLACE VIEW silver."{view}" AS SELECT * FROM {source}')
+
+
+def _s3_dataset(lake: Lake, uri: str, files: list[str] | None = None) -> Any:
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
@@ -86,6 +122,10 @@ def _s3_dataset(lake: Lake, uri: str) -> Any:
         scheme, _, host = aws.endpoint_url.partition("://")
         options.update(endpoint_override=host, scheme=scheme)
     fs = pafs.S3FileSystem(**options)
+    if files is not None:
+        base = uri.removeprefix("s3://").rstrip("/")
+        return pads.dataset([f.removeprefix("s3://") for f in files], filesystem=fs, format="parquet",
+                            partitioning=pads.partitioning(flavor="hive"), partition_base_dir=base)
     return pads.dataset(uri.removeprefix("s3://").rstrip("/"), filesystem=fs, format="parquet",
                         partitioning="hive")
 

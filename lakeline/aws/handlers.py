@@ -114,3 +114,34 @@ def transform_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         event=event, record_handler=_transform_record, processor=processor, context=context,
     )
     return dict(response)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def promote_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Step Functions task: promote a complete silver run (input and output of specs §1).
+
+    Errors come back as ``{"status": "error", …}`` (not raised) so the workflow's Choice
+    state can route them to its failure state.
+    """
+    from lakeline.batch.promote import promote
+
+    logger.append_keys(run_id=event.get("run_key"), execution_arn=event.get("execution_arn"))
+    result = promote(lake(), event)
+    logger.info("promotion", extra={"status": result.get("status"), "run_id": result.get("run_id")})
+    return result
+
+
+@logger.inject_lambda_context(clear_state=True)
+def run_summary_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The promotion gate (``read_run_summary``) as a task: ``{run_id, quarantine_rate, …,
+    promotion_allowed}``; input ``{"silver_prefix", "run_key"?, "schema_version"?}``."""
+    from lakeline.batch.gate import read_run_summary
+    from lakeline.errors import NotFoundError
+
+    try:
+        return read_run_summary(
+            lake(), event.get("silver_prefix", "mortgages/transactions"), event.get("run_key"),
+            schema_version=event.get("schema_version", "v1"),
+        )
+    except NotFoundError as exc:
+        return {"promotion_allowed": False, "status": "error", "reason": str(exc)}

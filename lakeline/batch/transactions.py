@@ -10,7 +10,7 @@ one DuckDB pass (:mod:`lakeline.batch.validate`), and writes one run (:mod:`lake
 3. valid rows, typed and enriched (``row_hash``, ``source_file_id``, ``ingestion_timestamp``),
    to ``<table>/year=YYYY/month=MM/schema_v=v1/run_id=<run_id>/part-NNNNN.parquet`` (split by
    the year/month of TransactionTimestamp);
-4. rejects to ``error/rejects/pipeline=transactions/`` (file, line, byte offset, reason, raw;
+4. rejects to ``error/rejects/transactions/`` (file, line, byte offset, reason, raw;
    the shared rejects table that ``quarantine.rejects`` reads)
    and this run's attempts to ``error/attempts/<table>/run_id=<run_id>/attempts.parquet``;
 5. the ``_SUCCESS`` marker of every run folder, last; then the run record becomes COMPLETE.
@@ -300,7 +300,7 @@ def _write_rejects(lake: Lake, con: duckdb.DuckDBPyConnection, report: RunReport
         return
     path = work / "rejects.parquet"
     pq.write_table(rejects, path, compression="zstd")
-    key = f"rejects/pipeline={PIPELINE}/part-{report.table.replace('/', '_')}-{report.run_id}.parquet"
+    key = f"rejects/{PIPELINE}/part-{report.table.replace('/', '_')}-{report.run_id}.parquet"
     lake.store.put_file("error", key, path, move=True)
     report.rejects_key = key
 

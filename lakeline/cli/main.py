@@ -86,19 +86,36 @@ def init(directory: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("record_type", type=click.Choice(["shipments", "tracking_events", "invoice_lines"]))
+@click.argument("record_type",
+                type=click.Choice(["shipments", "tracking_events", "invoice_lines", "transactions"]))
 @click.option("--count", type=click.IntRange(min=0), required=True, help="Records to generate.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output file.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "json"]), default="jsonl",
-              show_default=True, help="JSON lines or one JSON array.")
+              show_default=True, help="JSON lines or one JSON array (shipments types).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
-              help="Spread event_time over this many days.")
-def gen(record_type: str, count: int, out: str, fmt: str, seed: int, days: int) -> None:
-    """Generate fake RECORD_TYPE data with the value domains of the shipments seed."""
-    from lakeline.gen.shipments import write
+              help="Spread event_time over this many days (shipments types).")
+@click.option("--dirty-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="transactions: fraction of rows with exactly one defect.")
+@click.option("--first-id", type=click.IntRange(min=1), default=1, show_default=True,
+              help="transactions: first TransactionID number (give each batch its own range).")
+def gen(record_type: str, count: int, out: str, fmt: str, seed: int, days: int, dirty_rate: float,
+        first_id: int) -> None:
+    """Generate fake RECORD_TYPE data.
 
-    n = write(record_type, count, Path(out), fmt=fmt, seed=seed, days=days)  # type: ignore[arg-type]
+    shipments, tracking_events, invoice_lines: JSON with the value domains of the shipments
+    seed. transactions: mortgage-transactions CSV (TransactionID, CustomerID,
+    TransactionAmount, Currency, TransactionTimestamp); --dirty-rate adds defects of every
+    reject reason.
+    """
+    if record_type == "transactions":
+        from lakeline.gen.transactions import write as write_csv
+
+        n = write_csv(count, Path(out), seed=seed, dirty_rate=dirty_rate, first_id=first_id)
+    else:
+        from lakeline.gen.shipments import write
+
+        n = write(record_type, count, Path(out), fmt=fmt, seed=seed, days=days)  # type: ignore[arg-type]
     click.echo(f"wrote {n} {record_type} records to {out}", err=True)
 
 
@@ -114,10 +131,10 @@ def put(files: tuple[str, ...], pipeline: str, key: str | None, as_json: bool) -
     under the same key again is recognised as a duplicate and loads once.
     """
     from lakeline.landing import SEEN, announce
-    from lakeline.pipelines import get_pipeline
+    from lakeline.pipelines import check_pipeline
 
     lake = _lake(click.get_current_context())
-    get_pipeline(pipeline)
+    check_pipeline(pipeline)
     if key and len(files) > 1:
         raise UsageError("--key names one object; land several files without --key")
     today = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -194,6 +211,11 @@ def _print_run(summary: dict[str, Any], as_json: bool) -> None:
         f"{summary['chunks']} chunks: {summary['loaded']} rows loaded, {summary['rejected']} rejected "
         f"in {summary['elapsed_s']} s"
     )
+    for b in summary.get("batch_runs", []):
+        click.echo(
+            f"batch run {b['run_id']} of {b['table']}: {b['input_rows']} rows, {b['valid_rows']} valid, "
+            f"{b['quarantined_rows']} quarantined, {b['condemned_rows']} condemned ({b['status']})"
+        )
     if summary["failures"]:
         click.echo(f"{summary['failures']} message failures (retried; see `lakeline dlq list`):", err=True)
         for e in summary["errors"][:5]:
@@ -312,12 +334,97 @@ def _runs_table(runs: list[dict[str, Any]], title: str) -> None:
 @click.option("--limit", type=int, default=20, show_default=True, help="How many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def runs(limit: int, as_json: bool) -> None:
-    """The run log: one entry per ingested object, newest first."""
-    entries = _lake(click.get_current_context()).state.runs(limit=limit)
+    """The run log (one entry per ingested object) and the batch runs (complete or not)."""
+    from lakeline.batch.runs import list_runs
+    from lakeline.pipelines import BATCH_TABLES
+
+    lake = _lake(click.get_current_context())
+    entries = lake.state.runs(limit=limit)
+    batch = {f"silver.{name}": [r.to_dict() for r in list_runs(lake, prefix)][-limit:]
+             for name, prefix in BATCH_TABLES.items()}
     if as_json:
-        emit_json(entries)
+        emit_json(entries if not any(batch.values()) else {"objects": entries, "batch_runs": batch})
+        return
+    _runs_table(entries, "runs")
+    for name, items in batch.items():
+        if items:
+            emit_table(["run_id", "status", "input", "valid", "quarantined", "condemned"], [
+                (r["run_id"], r["status"], r.get("input_rows"), r.get("valid_rows"),
+                 r.get("quarantined_rows"), r.get("condemned_rows")) for r in items], f"batch runs of {name}")
+
+
+def _batch_table(table: str) -> str:
+    from lakeline.pipelines import BATCH_TABLES
+
+    name = table.removeprefix("silver.")
+    if name not in BATCH_TABLES:
+        raise UsageError(f"{table!r} is not a batch table; batch tables: "
+                         + ", ".join(f"silver.{t}" for t in BATCH_TABLES))
+    return BATCH_TABLES[name]
+
+
+@cli.command("run-summary")
+@click.option("--table", default="silver.transactions", show_default=True, help="Batch table.")
+@click.option("--run-key", help="A run id (default: the latest complete run).")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def run_summary(table: str, run_key: str | None, as_json: bool) -> None:
+    """The promotion gate: a run's quality figures and whether it may be promoted.
+
+    Promotion is allowed when the quarantine rate is below 5 %, fewer than 100 rows are
+    condemned and no critical error (SCHEMA_ERROR) occurred.
+    """
+    from lakeline.batch.gate import read_run_summary
+
+    lake = _lake(click.get_current_context())
+    summary = read_run_summary(lake, _batch_table(table), run_key)
+    if as_json:
+        emit_json(summary)
     else:
-        _runs_table(entries, "runs")
+        emit_kv(summary, f"run summary of {table}")
+    if not summary["promotion_allowed"]:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--table", default="silver.transactions", show_default=True, help="Batch table.")
+@click.option("--run-key", help="Promote exactly this run (default: the newest complete run).")
+@click.option("--force", is_flag=True, help="Promote even when the gate says no.")
+@click.option("--json", "as_json", is_flag=True, help="Print the specs §1 result as JSON.")
+def promote(table: str, run_key: str | None, force: bool, as_json: bool) -> None:
+    """Publish a complete run to current/ and _LATEST.json (readers switch atomically).
+
+    The gate (`lakeline run-summary`) is checked first; exit 1 when it refuses or when
+    promotion reports an error status.
+    """
+    from lakeline.batch.gate import read_run_summary
+    from lakeline.batch.promote import promote as do_promote
+
+    lake = _lake(click.get_current_context())
+    prefix = _batch_table(table)
+    if not force:
+        gate = read_run_summary(lake, prefix, run_key)
+        if not gate["promotion_allowed"]:
+            result: dict[str, Any] = {"status": "error", "code": "GATE_REFUSED", "reason": (
+                f"run {gate['run_id']} fails the promotion gate: quarantine rate "
+                f"{gate['quarantine_rate']:.2%}, {gate['condemned_rows']} condemned, critical errors: "
+                f"{gate['has_critical_errors']} (use --force to override)"), "summary": gate}
+            emit_json(result) if as_json else click.echo(f"error: {result['reason']}", err=True)
+            sys.exit(1)
+    event: dict[str, Any] = {"silver_bucket": lake.store.bucket("silver"), "silver_prefix": prefix,
+                             "schema_version": "v1"}
+    if run_key:
+        event["run_key"] = run_key
+    result = do_promote(lake, event)
+    if as_json:
+        emit_json(result)
+    elif result.get("status") == "success":
+        note = " (already current: nothing changed)" if result.get("noop") else ""
+        click.echo(f"promoted run {result['run_id']}: {result['files_copied']} files → "
+                   f"{result['current_prefix']}{note}")
+    else:
+        click.echo(f"error: {result.get('reason')}", err=True)
+    if result.get("status") != "success":
+        sys.exit(1)
 
 
 @cli.group()

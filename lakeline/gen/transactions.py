@@ -93,13 +93,15 @@ def generate(
 
 def write(
     count: int, out: Path, *, seed: int = 0, dirty_rate: float = 0.0, start: datetime | None = None,
-    days: int = DEFAULT_DAYS,
+    days: int = DEFAULT_DAYS, first_id: int = 1,
 ) -> int:
     """Write ``count`` rows (plus the header line) as CSV to ``out``; return ``count``.
 
+    TransactionIDs run from ``first_id`` (give each batch its own range).
+
     Lines end in ``"\\n"``; no field needs quoting. Same arguments, same bytes.
     """
-    plan = _Plan(count, seed, dirty_rate, start, days)
+    plan = _Plan(count, seed, dirty_rate, start, days, first_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as fh:
         fh.write((",".join(HEADER) + "\n").encode("ascii"))
@@ -127,8 +129,12 @@ class _Plan:
     """Which rows are dirty (drawn once for the whole file) and how each batch is drawn."""
 
     def __init__(
-        self, count: int, seed: int, dirty_rate: float, start: datetime | None, days: int
+        self, count: int, seed: int, dirty_rate: float, start: datetime | None, days: int,
+        first_id: int = 1,
     ) -> None:
+        if first_id < 1 or first_id + count > 10**8:
+            raise UsageError(f"first_id must be >= 1 and leave room for {count} 8-digit ids")
+        self.first_id = first_id
         if seed < 0:
             raise UsageError(f"seed must be 0 or more, got {seed}")
         if days < 1:
@@ -156,9 +162,9 @@ class _Plan:
         rng = np.random.default_rng([self.seed, 0, first // BATCH])
         stop = first + n
         kind, variant = self.kind[first:stop], self.variant[first:stop]
-        numbers = np.arange(first, stop, dtype=np.int64) + 1
+        numbers = np.arange(first, stop, dtype=np.int64) + self.first_id
         dup = kind == DEFECTS.index("DUPLICATE_FAILURE")
-        numbers[dup] = self.source[first:stop][dup] + 1
+        numbers[dup] = self.source[first:stop][dup] + self.first_id
         txn = _prefixed("TXN-", numbers, 8)
         cust = _prefixed("CUST-", rng.integers(1, CUSTOMERS + 1, n, dtype=np.int64), 6)
         cents = np.clip(np.rint(rng.lognormal(np.log(5000.0), 1.0, n)), 1, 9_999_999).astype(np.int64)

@@ -11,19 +11,38 @@ from lakeline.pipelines.shipments import SHIPMENTS
 
 _PIPELINES: dict[str, StreamPipeline] = {SHIPMENTS.name: SHIPMENTS}
 
+#: Batch pipelines: landed files wait for `lakeline run`, which validates every file landed
+#: since the last run as one run (run folders, _SUCCESS, promotion). Name → silver table.
+BATCH_PIPELINES: dict[str, str] = {"transactions": "mortgages/transactions"}
+#: SQL names of batch tables (``silver.<name>``) → their silver prefix.
+BATCH_TABLES: dict[str, str] = {"transactions": "mortgages/transactions"}
+
 
 def get_pipeline(name: str) -> StreamPipeline:
-    """The pipeline called ``name``; :class:`UsageError` listing the known ones otherwise."""
+    """The streaming pipeline called ``name``; :class:`UsageError` listing the known ones."""
     try:
         return _PIPELINES[name]
     except KeyError:
-        known = ", ".join(sorted(_PIPELINES))
-        raise UsageError(f"unknown pipeline {name!r}; known pipelines: {known}") from None
+        raise UsageError(f"unknown pipeline {name!r}; known pipelines: "
+                         f"{', '.join(pipeline_names())}") from None
+
+
+def check_pipeline(name: str) -> str:
+    """``name`` if it is a streaming or batch pipeline; :class:`UsageError` otherwise."""
+    if name in BATCH_PIPELINES:
+        return name
+    get_pipeline(name)
+    return name
+
+
+def is_batch_key(key: str) -> bool:
+    """True when a landing key belongs to a batch pipeline."""
+    return key.split("/", 1)[0] in BATCH_PIPELINES
 
 
 def pipeline_names() -> list[str]:
-    """Names of every registered pipeline."""
-    return sorted(_PIPELINES)
+    """Names of every registered pipeline (streaming and batch)."""
+    return sorted([*_PIPELINES, *BATCH_PIPELINES])
 
 
 def pipeline_for_key(key: str) -> StreamPipeline:
@@ -31,4 +50,7 @@ def pipeline_for_key(key: str) -> StreamPipeline:
     return get_pipeline(key.split("/", 1)[0])
 
 
-__all__ = ["Field", "RecordType", "StreamPipeline", "get_pipeline", "pipeline_for_key", "pipeline_names"]
+__all__ = [
+    "BATCH_PIPELINES", "BATCH_TABLES", "Field", "RecordType", "StreamPipeline", "check_pipeline",
+    "get_pipeline", "is_batch_key", "pipeline_for_key", "pipeline_names",
+]

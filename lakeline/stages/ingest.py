@@ -23,7 +23,7 @@ from lakeline.errors import LockedError, MessageError, NotFoundError, UsageError
 from lakeline.events import ObjectCreated, parse_events
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
-from lakeline.pipelines import pipeline_for_key
+from lakeline.pipelines import is_batch_key, pipeline_for_key
 from lakeline.ports.queue import MAX_BATCH
 from lakeline.ports.state import BeginResult
 from lakeline.stages.classify import BOM, reject_row
@@ -154,6 +154,13 @@ class Ingester:
             "chunks": 0, "dropped": 0, "loaded": 0, "rejected": 0,
         }
         try:
+            if is_batch_key(ev.key):
+                # Batch pipelines wait for `lakeline run`: record the landing, nothing to chunk.
+                entry.update(pipeline=ev.key.split("/", 1)[0], status="LANDED",
+                             finished_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
+                lake.state.log_run(run_key, entry)
+                lake.state.complete(ikey, {"run_key": run_key, "status": "LANDED"})
+                return
             try:
                 pipeline = pipeline_for_key(ev.key)
             except UsageError as exc:
