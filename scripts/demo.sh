@@ -46,4 +46,13 @@ step "6. SQL over the lake"
 "$LL" sql "SELECT sku, sum(quantity) AS units, round(sum(line_total), 2) AS revenue FROM silver.invoice_lines GROUP BY sku ORDER BY sku"
 "$LL" sql "SELECT key, line_no, byte_offset, reason_code, message FROM quarantine.rejects ORDER BY key, line_no"
 
+step "7. a batch run of the transactions pipeline, its gate and its promotion"
+"$LL" gen transactions --count 20000 --dirty-rate 0.01 --out "$DATA/transactions.csv" --seed 4
+"$LL" put "$DATA/transactions.csv" --pipeline transactions
+"$LL" run
+"$LL" run-summary
+"$LL" promote
+"$LL" sql "SELECT year, month, count(*) AS rows, round(sum(TransactionAmount), 2) AS amount FROM silver.transactions GROUP BY ALL ORDER BY ALL"
+"$LL" sql "SELECT reason_code, count(*) AS n FROM quarantine.rejects WHERE pipeline = 'transactions' GROUP BY ALL ORDER BY n DESC"
+
 printf '\nDone. Explore with: LAKELINE_HOME=%s %s sql "…"\n' "$HOME_DIR" "$LL"

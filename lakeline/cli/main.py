@@ -418,9 +418,13 @@ def promote(table: str, run_key: str | None, force: bool, as_json: bool) -> None
     if as_json:
         emit_json(result)
     elif result.get("status") == "success":
+        parts = result.get("partitions", [])
+        files = sum(int(p.get("files_copied", 0)) for p in parts)
         note = " (already current: nothing changed)" if result.get("noop") else ""
-        click.echo(f"promoted run {result['run_id']}: {result['files_copied']} files → "
-                   f"{result['current_prefix']}{note}")
+        click.echo(f"promoted run {result['run_id']}: {len(parts)} partition(s), {files} file(s) "
+                   f"copied into current/{note}")
+        for p in parts:
+            click.echo(f"  {p.get('current_prefix')}: {p.get('action')}")
     else:
         click.echo(f"error: {result.get('reason')}", err=True)
     if result.get("status") != "success":
