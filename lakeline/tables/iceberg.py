@@ -294,6 +294,7 @@ def append_batch(lake: Lake, identifier: str, data: pa.Table, batch_id: str) -> 
         except retryable as exc:
             last = exc
             continue
+        crash_point("iceberg.after_commit")  # committed, caller not told
         table.refresh()
         found = find_batch(table, batch_id)
         if found is None:  # pragma: no cover - the commit succeeded, so the batch is there
