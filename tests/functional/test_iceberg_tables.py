@@ -169,3 +169,93 @@ def test_orphan_removal_deletes_old_unreferenced_and_keeps_young(lake: Lake) -> 
     assert {Path(g.removeprefix("file://")) for g in gone} >= referenced_before
     table.refresh()
     assert table.scan().to_arrow().num_rows == 20
+
+
+# ---- plain Parquet layout ----------------------------------------------------------------
+
+def _parquet(first: int, n: int) -> bytes:
+    import io
+
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"id": pa.array(range(first, first + n), pa.int64())}), buf)
+    return buf.getvalue()
+
+
+def _partition_ids(lake: Lake, prefix: str) -> list[int]:
+    import io
+
+    import pyarrow.parquet as pq
+
+    out: list[int] = []
+    for info in lake.store.list("silver", prefix):
+        out += pq.read_table(io.BytesIO(lake.store.get("silver", info.key))).column("id").to_pylist()
+    return sorted(out)
+
+
+def test_parquet_partition_compaction_and_redelivered_chunk(home: Path) -> None:
+    from lakeline.tables.parquet_compact import INGESTED_AT, compact_partition
+
+    lk = Lake.open(load_settings(home))
+    prefix = "shipments/dt=2026-01-05/"
+    for c in range(3):
+        lk.store.put("silver", f"{prefix}part-obj1-c{c:05d}.parquet", _parquet(c * 10, 10))
+    lk.store.put("silver", "shipments/dt=2026-01-06/part-obj1-c00000.parquet", _parquet(100, 5))
+    young = compact_partition(lk, "shipments", "2026-01-05")  # default age: visibility timeout
+    assert (young["skipped_young"], young["merged"], young["files_after"]) == (3, 0, 3)
+
+    out = compact_partition(lk, "shipments", "2026-01-05", min_age_seconds=0)
+    assert (out["files_before"], out["files_after"], out["merged"], out["rows"]) == (3, 1, 3, 30)
+    keys = [i.key for i in lk.store.list("silver", prefix)]
+    assert keys == [out["file"]] and out["file"].startswith(prefix + "part-compact-")
+    assert _partition_ids(lk, prefix) == list(range(30))
+    import io
+
+    import pyarrow.parquet as pq
+    merged = pq.read_table(io.BytesIO(lk.store.get("silver", out["file"])))
+    assert merged.column(INGESTED_AT).null_count == 0
+    assert merged.schema.field(INGESTED_AT).type == pa.timestamp("us", tz="UTC")
+    # the other partition is untouched
+    assert len(list(lk.store.list("silver", "shipments/dt=2026-01-06/"))) == 1
+
+    # a redelivered chunk re-creates its deterministic file: duplicates until the next compaction
+    lk.store.put("silver", f"{prefix}part-obj1-c00001.parquet", _parquet(10, 10))
+    assert len(_partition_ids(lk, prefix)) == 40
+    again = compact_partition(lk, "shipments", "2026-01-05", min_age_seconds=0)
+    assert (again["duplicates_dropped"], again["merged"], again["files_after"], again["rows"]) == (1, 0, 1, 30)
+    assert _partition_ids(lk, prefix) == list(range(30))
+
+    # a new chunk is merged into a new compacted file
+    lk.store.put("silver", f"{prefix}part-obj2-c00000.parquet", _parquet(30, 5))
+    third = compact_partition(lk, "shipments", "2026-01-05", min_age_seconds=0)
+    assert (third["merged"], third["files_after"], third["rows"]) == (2, 1, 35)
+    assert _partition_ids(lk, prefix) == list(range(35))
+
+
+def test_parquet_compaction_interrupted_after_put_is_repaired(home: Path, monkeypatch) -> None:
+    from lakeline.tables.parquet_compact import compact_partition
+
+    lk = Lake.open(load_settings(home))
+    prefix = "t/dt=2026-02-01/"
+    for c in range(4):
+        lk.store.put("silver", f"{prefix}part-o-c{c:05d}.parquet", _parquet(c * 5, 5))
+    real_delete = lk.store.delete
+    calls = []
+
+    def failing_delete(zone: str, key: str) -> None:
+        calls.append(key)
+        if len(calls) == 2:
+            raise RuntimeError("crash")
+        real_delete(zone, key)
+
+    monkeypatch.setattr(lk.store, "delete", failing_delete)
+    with pytest.raises(RuntimeError):
+        compact_partition(lk, "t", "2026-02-01", min_age_seconds=0)
+    monkeypatch.setattr(lk.store, "delete", real_delete)
+    # both visible: the compacted file and 3 inputs not yet deleted (the window, frozen)
+    assert len(list(lk.store.list("silver", prefix))) == 4
+    assert len(_partition_ids(lk, prefix)) == 20 + 15
+    fixed = compact_partition(lk, "t", "2026-02-01", min_age_seconds=0)
+    assert (fixed["duplicates_dropped"], fixed["files_after"], fixed["rows"]) == (3, 1, 20)
+    assert _partition_ids(lk, prefix) == list(range(20))
