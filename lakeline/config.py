@@ -82,6 +82,14 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class SqlSettings:
+    """``lakeline sql``: ``max_bytes`` refuses queries that would scan more (0 = no limit),
+    like an Athena workgroup's bytes-scanned cutoff."""
+
+    max_bytes: int = 0
+
+
+@dataclass(frozen=True)
 class AwsSettings:
     """The ``aws`` profile: where each port lives on AWS (nothing is created at runtime).
 
@@ -124,6 +132,7 @@ class Settings:
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
+    sql: SqlSettings = field(default_factory=SqlSettings)
 
     @property
     def zones_dir(self) -> Path:
@@ -145,6 +154,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "runner": RunnerSettings,
     "notify": NotifySettings,
     "aws": AwsSettings,
+    "sql": SqlSettings,
 }
 
 

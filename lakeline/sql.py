@@ -132,3 +132,42 @@ def _s3_dataset(lake: Lake, uri: str, files: list[str] | None = None) -> Any:
 
 def _escape(text: str) -> str:
     return text.replace("'", "''")
+
+
+def has_iceberg(lake: Lake) -> bool:
+    """True when the lake has an Iceberg catalog (without creating one)."""
+    if lake.settings.lake.profile == "aws":
+        return True
+    return (lake.settings.state_dir / "catalog.db").exists()
+
+
+def plan_query(
+    lake: Lake, con: duckdb.DuckDBPyConnection, query: str, *, max_bytes: int | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """Prepare ``query``: plan Iceberg scans (pruned file lists, time travel, metadata
+    tables), then check the bytes it would scan against ``max_bytes`` (Parquet tables count
+    whole: DuckDB prunes them itself). Returns the SQL to run and one plan per table."""
+    from lakeline.errors import UsageError
+    from lakeline.sql_iceberg import prepare, referenced_tables
+
+    plans: list[dict[str, Any]] = []
+    if has_iceberg(lake):
+        from lakeline.tables.iceberg import catalog
+
+        query, iceberg_plans = prepare(catalog(lake), con, query)
+        plans = [p.to_dict() for p in iceberg_plans]
+    known = {t.name: t for t in discover(lake)}
+    for schema, table in referenced_tables(con, query):
+        t = known.get(f"{schema}.{table}")
+        if t is not None:
+            plans.append({"table": t.name, "snapshot_id": None, "row_filter": None,
+                          "planned_files": t.files, "planned_bytes": t.bytes,
+                          "total_files": t.files, "total_bytes": t.bytes})
+    total = sum(int(p["planned_bytes"]) for p in plans)
+    if max_bytes and total > max_bytes:
+        detail = ", ".join(f"{p['table']}: {p['planned_bytes']} bytes" for p in plans)
+        raise UsageError(
+            f"query would scan {total} bytes, over the limit of {max_bytes} ({detail}); add a "
+            "filter on a partition column, or raise --max-bytes / sql.max_bytes"
+        )
+    return query, plans

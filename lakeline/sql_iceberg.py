@@ -74,7 +74,7 @@ def prepare(
     if not tables:
         return sql, []
     sql, travels = _rewrite_time_travel(sql, tables)
-    refs = _referenced_tables(con, sql)
+    refs = referenced_tables(con, sql)
     filters = _where_filters(con, sql)
     plans: list[ScanPlan] = []
     for schema, name in refs:
@@ -195,14 +195,15 @@ def _register_meta(catalog: Any, con: duckdb.DuckDBPyConnection, schema: str, ba
 
 
 def _ast(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
-    row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
-    tree: dict[str, Any] = orjson.loads(row[0]) if row else {}
+    rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()  # fetchall closes it
+    tree: dict[str, Any] = orjson.loads(rows[0][0]) if rows else {}
     if tree.get("error"):
         raise UsageError(f"SQL error: {tree.get('error_message', 'cannot parse the query')}")
     return tree
 
 
-def _referenced_tables(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, str]]:
+def referenced_tables(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, str]]:
+    """``(schema, table)`` of every qualified table the query names."""
     found: list[tuple[str, str]] = []
 
     def walk(node: Any) -> None:
