@@ -82,6 +82,19 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class RetailSettings:
+    """The ``retail`` pipeline: fail-fast policy and its schedule under ``lakeline serve``.
+
+    ``on_violation``: ``fail`` stops the batch on the first violation (the seed's behaviour);
+    ``quarantine`` rejects the violating rows and loads the rest. ``schedule``: an
+    EventBridge expression (``cron(15 1 * * ? *)``, ``rate(1 day)``); empty disables it.
+    """
+
+    on_violation: str = "fail"
+    schedule: str = "cron(15 1 * * ? *)"
+
+
+@dataclass(frozen=True)
 class SqlSettings:
     """``lakeline sql``: ``max_bytes`` refuses queries that would scan more (0 = no limit),
     like an Athena workgroup's bytes-scanned cutoff."""
@@ -133,6 +146,7 @@ class Settings:
     notify: NotifySettings = field(default_factory=NotifySettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
     sql: SqlSettings = field(default_factory=SqlSettings)
+    retail: RetailSettings = field(default_factory=RetailSettings)
 
     @property
     def zones_dir(self) -> Path:
@@ -155,6 +169,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "notify": NotifySettings,
     "aws": AwsSettings,
     "sql": SqlSettings,
+    "retail": RetailSettings,
 }
 
 
@@ -245,6 +260,7 @@ def _validate(s: Settings) -> None:
         (1 <= s.queue.batch_size <= 10, "queue.batch_size must be 1..10"),
         (1 <= s.runner.workers <= 64, "runner.workers must be 1..64"),
         (s.lake.profile in {"local", "aws"}, "lake.profile must be 'local' or 'aws'"),
+        (s.retail.on_violation in {"fail", "quarantine"}, "retail.on_violation must be fail or quarantine"),
     ]
     for ok, message in checks:
         if not ok:

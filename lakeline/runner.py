@@ -209,10 +209,12 @@ def work_loop(
     lake = Lake.open(settings)
     worker = Worker(lake, threads=_threads(settings, workers), worker_id=worker_id)
     next_scan = 0.0
+    scheduler = _schedules(lake) if watch else None
     try:
         while not should_stop():
             if watch and time.monotonic() >= next_scan:
                 scan_landing(lake)
+                _fire_due(lake, scheduler)
                 next_scan = time.monotonic() + settings.runner.watch_interval
             if worker.step():
                 continue
@@ -264,7 +266,44 @@ def run_batches(lake: Lake) -> list[dict[str, Any]]:
         files = pending_files(lake, f"{name}/", table=table)
         if files:
             reports.append(execute_run(lake, files, table=table).to_dict())
+    retail = run_retail_job(lake, only_if_pending=True)
+    if retail is not None:
+        reports.append(retail)
     return reports
+
+
+def run_retail_job(lake: Lake, *, only_if_pending: bool = False) -> dict[str, Any] | None:
+    """Run the retail job (orders landed since its last run → Iceberg appends)."""
+    from lakeline.retail.job import pending_batches, run_retail
+
+    if only_if_pending and not pending_batches(lake):
+        return None
+    policy = lake.settings.retail.on_violation
+    result = run_retail(lake, on_violation="quarantine" if policy == "quarantine" else "fail")
+    result["table"] = "retail_silver.orders_silver"
+    return result
+
+
+def _schedules(lake: Lake) -> Any:
+    """The scheduler of `serve` (None when no schedule is configured)."""
+    from lakeline.schedule import Scheduler, parse
+
+    if not lake.settings.retail.schedule:
+        return None
+    return Scheduler({"retail": parse(lake.settings.retail.schedule)}, lake.state)
+
+
+def _fire_due(lake: Lake, scheduler: Any) -> None:
+    if scheduler is None:
+        return
+    from datetime import UTC, datetime
+
+    for name in scheduler.due(datetime.now(UTC)):
+        if name == "retail":
+            try:
+                run_retail_job(lake)
+            except Exception:  # a failing scheduled job must not stop serve
+                _log.warning("scheduled job failed", exc_info=True, extra={"data": {"job": name}})
 
 
 def _run_pool(
@@ -281,12 +320,14 @@ def _run_pool(
     for p in procs:
         p.start()
     next_scan = 0.0
+    scheduler = _schedules(lake) if forever else None
     try:
         while any(p.is_alive() for p in procs):
             if should_stop():
                 stop.set()
             if forever and time.monotonic() >= next_scan:
                 scan_landing(lake)
+                _fire_due(lake, scheduler)
                 next_scan = time.monotonic() + settings.runner.watch_interval
             if on_tick is not None:
                 on_tick(lake)

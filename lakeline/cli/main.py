@@ -86,10 +86,11 @@ def init(directory: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("record_type",
-                type=click.Choice(["shipments", "tracking_events", "invoice_lines", "transactions"]))
-@click.option("--count", type=click.IntRange(min=0), required=True, help="Records to generate.")
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Output file.")
+@click.argument("record_type", type=click.Choice(
+    ["shipments", "tracking_events", "invoice_lines", "transactions", "retail"]))
+@click.option("--count", type=click.IntRange(min=0),
+              help="Records to generate (retail: orders; default 8800).")
+@click.option("--out", type=click.Path(), required=True, help="Output file (retail: a directory).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "json"]), default="jsonl",
               show_default=True, help="JSON lines or one JSON array (shipments types).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
@@ -99,15 +100,25 @@ def init(directory: str | None, as_json: bool) -> None:
               help="transactions: fraction of rows with exactly one defect.")
 @click.option("--first-id", type=click.IntRange(min=1), default=1, show_default=True,
               help="transactions: first TransactionID number (give each batch its own range).")
-def gen(record_type: str, count: int, out: str, fmt: str, seed: int, days: int, dirty_rate: float,
+def gen(record_type: str, count: int | None, out: str, fmt: str, seed: int, days: int, dirty_rate: float,
         first_id: int) -> None:
     """Generate fake RECORD_TYPE data.
 
     shipments, tracking_events, invoice_lines: JSON with the value domains of the shipments
     seed. transactions: mortgage-transactions CSV (TransactionID, CustomerID,
     TransactionAmount, Currency, TransactionTimestamp); --dirty-rate adds defects of every
-    reject reason.
+    reject reason. retail: orders (8,800), customers (500) and products (200) CSVs in the
+    seed's formats (quoted fields, dd/MM/yyyy, decimal commas) into the --out directory.
     """
+    if record_type == "retail":
+        from lakeline.gen.retail import write as write_retail
+
+        paths = write_retail(Path(out), seed=seed, orders=8800 if count is None else count)
+        for source, path in paths.items():
+            click.echo(f"wrote {source} to {path}", err=True)
+        return
+    if count is None:
+        raise UsageError("--count is required")
     if record_type == "transactions":
         from lakeline.gen.transactions import write as write_csv
 
@@ -141,6 +152,20 @@ def put(files: tuple[str, ...], pipeline: str, key: str | None, as_json: bool) -
     landed = []
     for f in files:
         path = Path(f)
+        if pipeline == "retail":
+            from lakeline.retail.job import land_retail
+            from lakeline.retail.runlog import landing_key, source_of
+
+            rk = key if key is None or key.startswith("retail/") else f"retail/{key}"
+            if rk is not None:
+                source_of(rk)  # validates retail/<source>/…
+            landed_key = land_retail(lake, path, rk)
+            final = landed_key or rk or landing_key(_retail_source(path), path.name)
+            info = lake.store.head("landing", final)
+            announce(lake, final, force=True)
+            landed.append({"key": final, "size": info.size, "etag": info.etag, "announced": True,
+                           "duplicate": landed_key is None})
+            continue
         k = key or f"{pipeline}/{today}/{path.name}"
         if not k.startswith(f"{pipeline}/"):
             k = f"{pipeline}/{k}"
@@ -155,6 +180,15 @@ def put(files: tuple[str, ...], pipeline: str, key: str | None, as_json: bool) -
         for item in landed:
             note = " (already landed: duplicate)" if item["duplicate"] else ""
             click.echo(f"landed {item['key']} ({item['size']} bytes, etag {item['etag']}){note}")
+
+
+def _retail_source(path: Path) -> str:
+    from lakeline.retail.runlog import SOURCES
+
+    for source in SOURCES:
+        if path.name.startswith(source):
+            return str(source)
+    raise UsageError(f"cannot tell the retail source of {path.name}; name it orders*|customers*|products*")
 
 
 def _progress_tick() -> Any:
@@ -212,6 +246,10 @@ def _print_run(summary: dict[str, Any], as_json: bool) -> None:
         f"in {summary['elapsed_s']} s"
     )
     for b in summary.get("batch_runs", []):
+        if "batches" in b:  # the retail job
+            click.echo(f"retail job: {len(b['batches'])} orders batch(es), {b['rows']} rows appended to "
+                       f"{b['table']} ({b['status']})")
+            continue
         click.echo(
             f"batch run {b['run_id']} of {b['table']}: {b['input_rows']} rows, {b['valid_rows']} valid, "
             f"{b['quarantined_rows']} quarantined, {b['condemned_rows']} condemned ({b['status']})"
@@ -465,6 +503,68 @@ def promote(table: str, run_key: str | None, force: bool, as_json: bool) -> None
         click.echo(f"error: {result.get('reason')}", err=True)
     if result.get("status") != "success":
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--table", required=True, help="Iceberg table (retail_silver.orders_silver) or silver.<table>.")
+@click.option("--dt", help="Parquet tables: the dt partition to compact (YYYY-MM-DD).")
+@click.option("--target-mb", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Iceberg: target data file size.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def compact(table: str, dt: str | None, target_mb: int, as_json: bool) -> None:
+    """Rewrite small files into few large ones.
+
+    Iceberg tables: a replace snapshot (readers see the old or the new files, never both).
+    Parquet tables (silver.<table> --dt D): one dt partition into one file (see README for
+    the short window in which readers can see both)."""
+    lake = _lake(click.get_current_context())
+    if table.startswith("silver.") or dt:
+        if not dt:
+            raise UsageError("Parquet tables are compacted one partition at a time: pass --dt")
+        from lakeline.tables.parquet_compact import compact_partition
+
+        result = compact_partition(lake, table.removeprefix("silver."), dt)
+    else:
+        from lakeline.tables.maintenance import compact as compact_iceberg
+
+        result = compact_iceberg(lake, table, target_mb * 1024 * 1024)
+    emit_json(result) if as_json else emit_kv(result, f"compact {table}")
+
+
+@cli.command("expire-snapshots")
+@click.option("--table", required=True, help="Iceberg table.")
+@click.option("--older-than", required=True, help="ISO-8601 instant; the current snapshot is always kept.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def expire_snapshots(table: str, older_than: str, as_json: bool) -> None:
+    """Expire Iceberg snapshots older than the given time (time travel to them ends)."""
+    from lakeline.stages.replay import parse_instant
+    from lakeline.tables.maintenance import expire_snapshots as expire
+
+    lake = _lake(click.get_current_context())
+    n = expire(lake, table, parse_instant(older_than))
+    emit_json({"table": table, "expired": n}) if as_json else click.echo(f"{table}: {n} snapshots expired")
+
+
+@cli.command("remove-orphans")
+@click.option("--table", required=True, help="Iceberg table.")
+@click.option("--older-than-hours", type=click.FloatRange(min=1), default=72, show_default=True,
+              help="Safety age: files younger than this are kept (a writer may be about to commit them).")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def remove_orphans(table: str, older_than_hours: float, dry_run: bool, as_json: bool) -> None:
+    """Delete files in the table's location that no snapshot references."""
+    from datetime import timedelta
+
+    from lakeline.tables.maintenance import remove_orphan_files
+
+    lake = _lake(click.get_current_context())
+    cutoff = datetime.now(UTC) - timedelta(hours=older_than_hours)
+    files = remove_orphan_files(lake, table, cutoff, dry_run=dry_run)
+    if as_json:
+        emit_json({"table": table, "dry_run": dry_run, "files": files})
+    else:
+        verb = "would delete" if dry_run else "deleted"
+        click.echo(f"{table}: {verb} {len(files)} orphan file(s)")
 
 
 @cli.group()

@@ -14,6 +14,8 @@ _PIPELINES: dict[str, StreamPipeline] = {SHIPMENTS.name: SHIPMENTS}
 #: Batch pipelines: landed files wait for `lakeline run`, which validates every file landed
 #: since the last run as one run (run folders, _SUCCESS, promotion). Name → silver table.
 BATCH_PIPELINES: dict[str, str] = {"transactions": "mortgages/transactions"}
+#: Pipelines with their own job over landed files (not chunked by the streaming ingest).
+JOB_PIPELINES: frozenset[str] = frozenset({"retail"})
 #: SQL names of batch tables (``silver.<name>``) → their silver prefix.
 BATCH_TABLES: dict[str, str] = {"transactions": "mortgages/transactions"}
 
@@ -29,7 +31,7 @@ def get_pipeline(name: str) -> StreamPipeline:
 
 def check_pipeline(name: str) -> str:
     """``name`` if it is a streaming or batch pipeline; :class:`UsageError` otherwise."""
-    if name in BATCH_PIPELINES:
+    if name in BATCH_PIPELINES or name in JOB_PIPELINES:
         return name
     get_pipeline(name)
     return name
@@ -37,12 +39,13 @@ def check_pipeline(name: str) -> str:
 
 def is_batch_key(key: str) -> bool:
     """True when a landing key belongs to a batch pipeline."""
-    return key.split("/", 1)[0] in BATCH_PIPELINES
+    first = key.split("/", 1)[0]
+    return first in BATCH_PIPELINES or first in JOB_PIPELINES
 
 
 def pipeline_names() -> list[str]:
     """Names of every registered pipeline (streaming and batch)."""
-    return sorted([*_PIPELINES, *BATCH_PIPELINES])
+    return sorted([*_PIPELINES, *BATCH_PIPELINES, *JOB_PIPELINES])
 
 
 def pipeline_for_key(key: str) -> StreamPipeline:
@@ -51,6 +54,6 @@ def pipeline_for_key(key: str) -> StreamPipeline:
 
 
 __all__ = [
-    "BATCH_PIPELINES", "BATCH_TABLES", "Field", "RecordType", "StreamPipeline", "check_pipeline",
-    "get_pipeline", "is_batch_key", "pipeline_for_key", "pipeline_names",
+    "BATCH_PIPELINES", "BATCH_TABLES", "JOB_PIPELINES", "Field", "RecordType", "StreamPipeline",
+    "check_pipeline", "get_pipeline", "is_batch_key", "pipeline_for_key", "pipeline_names",
 ]

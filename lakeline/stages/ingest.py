@@ -155,7 +155,9 @@ class Ingester:
         }
         try:
             if is_batch_key(ev.key):
-                # Batch pipelines wait for `lakeline run`: record the landing, nothing to chunk.
+                # Batch and job pipelines wait for `lakeline run`: record the landing only.
+                if ev.key.startswith("retail/"):
+                    self._retail_landing(ev.key, info.etag, info.size)
                 entry.update(pipeline=ev.key.split("/", 1)[0], status="LANDED",
                              finished_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
                 lake.state.log_run(run_key, entry)
@@ -199,6 +201,16 @@ class Ingester:
             if not force:
                 lake.state.release(ikey)
             raise
+
+    def _retail_landing(self, key: str, etag: str, size: int) -> None:
+        """The retail run-log item (specs §5; a duplicate landing is ignored) and, for orders,
+        the job trigger."""
+        from lakeline.retail import job, runlog
+
+        item = runlog.log_landing(self.lake.state, bucket=self.lake.store.bucket("landing"), key=key,
+                                  etag=etag, size_bytes=size)
+        if item is not None and runlog.source_of(key) == "orders":
+            job.request_run(self.lake)
 
     def _check_array(
         self, ev: ObjectCreated, etag: str, oid: str, entry: dict[str, Any], result: IngestResult
