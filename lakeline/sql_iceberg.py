@@ -198,7 +198,11 @@ def _ast(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
     rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()  # fetchall closes it
     tree: dict[str, Any] = orjson.loads(rows[0][0]) if rows else {}
     if tree.get("error"):
-        raise UsageError(f"SQL error: {tree.get('error_message', 'cannot parse the query')}")
+        try:  # let DuckDB's parser word the error the way DuckDB users know it
+            con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL error: {exc}") from None
+        return {"statements": []}  # valid, but not a SELECT (DESCRIBE, SHOW, …): nothing to plan
     return tree
 
 

@@ -48,6 +48,10 @@ UNZIPPED_LIMIT = 262_144_000
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
 #: Only the command line uses these; a function never imports them.
 CLI_ONLY = frozenset({"click", "rich", "psutil"})
+#: The Lambda functions (ingest, transform, promote, run-summary) never touch Iceberg; the
+#: retail job runs from a workstation or a container. Leaving Iceberg out keeps the package
+#: under Lambda's 262 MB unzipped limit.
+NOT_IN_LAMBDA = frozenset({"pyiceberg", "sqlalchemy"})
 #: Used when lakeline's own metadata is unavailable (a source tree that is not installed).
 FALLBACK_REQUIREMENTS = (
     "pyarrow>=17,<27", "duckdb>=1.3,<3", "numpy>=1.26,<3", "orjson>=3.9,<4", "tomli-w>=1.0,<2",
@@ -102,7 +106,7 @@ def runtime_requirements(pin_installed: bool = True) -> list[str]:
         if marker and marker != 'extra == "aws"':
             continue
         name = re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
-        if name in RUNTIME_PROVIDED or name in CLI_ONLY:
+        if name in RUNTIME_PROVIDED or name in CLI_ONLY or name in NOT_IN_LAMBDA:
             continue
         version = _installed_version(name) if pin_installed else None
         out.append(f"{name}=={version}" if version else spec.strip())
