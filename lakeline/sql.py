@@ -44,7 +44,7 @@ def discover(lake: Lake) -> list[TableInfo]:
             if not info.key.endswith(".parquet") or "/" not in info.key:
                 continue
             table = info.key.split("/", 1)[0]
-            if table.startswith((".", "_")) or (zone == "silver" and table in batch_roots):
+            if table.startswith((".", "_")) or (zone == "silver" and table in batch_roots | {"iceberg"}):
                 continue
             name = f"{zone}.{table}"
             found.setdefault(name, []).append(info.size)
@@ -132,6 +132,23 @@ def _s3_dataset(lake: Lake, uri: str, files: list[str] | None = None) -> Any:
 
 def _escape(text: str) -> str:
     return text.replace("'", "''")
+
+
+def iceberg_tables(lake: Lake) -> list[TableInfo]:
+    """Iceberg tables of the lake's catalog with their current data files and bytes."""
+    if not has_iceberg(lake):
+        return []
+    from lakeline.tables.iceberg import catalog
+
+    cat = catalog(lake)
+    out = []
+    for ns in cat.list_namespaces():
+        for ident in cat.list_tables(ns):
+            table = cat.load_table(ident)
+            tasks = list(table.scan().plan_files())
+            out.append(TableInfo(".".join(ident), str(table.location()), len(tasks),
+                                 sum(int(t.file.file_size_in_bytes) for t in tasks)))
+    return out
 
 
 def has_iceberg(lake: Lake) -> bool:

@@ -175,7 +175,8 @@ def _source(table: Any, plan: ScanPlan) -> str:
         cols = ", ".join(f'NULL::{_duck_type(f)} AS "{f.name}"' for f in table.schema().fields)
         return f"SELECT {cols} WHERE FALSE"
     paths = ", ".join("'" + p.removeprefix("file://").replace("'", "''") + "'" for p in plan.files)
-    return f"SELECT * FROM read_parquet([{paths}], union_by_name = true)"
+    # Iceberg data files sit in Hive-style folders (order_date_day=…): those are not columns.
+    return f"SELECT * FROM read_parquet([{paths}], union_by_name = true, hive_partitioning = false)"
 
 
 def _duck_type(f: Any) -> str:

@@ -366,9 +366,10 @@ def explain(query: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def tables(as_json: bool) -> None:
     """List the tables `lakeline sql` can query."""
-    from lakeline.sql import discover
+    from lakeline.sql import discover, iceberg_tables
 
-    found = discover(_lake(click.get_current_context()))
+    lake = _lake(click.get_current_context())
+    found = discover(lake) + iceberg_tables(lake)
     if as_json:
         emit_json([t.__dict__ for t in found])
     else:
