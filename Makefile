@@ -29,6 +29,7 @@ check: test ## alias of test (ruff + mypy strict + pytest)
 bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bounded memory
 	$(BIN)/python bench/bench_shipments.py --records 1000000
 	$(BIN)/python bench/bench_shipments.py --records 5000000 --no-reference
+	$(BIN)/python bench/bench_iceberg.py --rows 1000000
 
 soak: $(STAMP) ## the long crash soak: many SIGKILLs at random points
 	LAKELINE_SOAK_KILLS=200 $(BIN)/pytest -q -m soak tests/functional/test_crash_recovery.py

@@ -55,4 +55,18 @@ step "7. a batch run of the transactions pipeline, its gate and its promotion"
 "$LL" sql "SELECT year, month, count(*) AS rows, round(sum(TransactionAmount), 2) AS amount FROM silver.transactions GROUP BY ALL ORDER BY ALL"
 "$LL" sql "SELECT reason_code, count(*) AS n FROM quarantine.rejects WHERE pipeline = 'transactions' GROUP BY ALL ORDER BY n DESC"
 
+step "8. the retail lakehouse: Iceberg table partitioned by days(order_date)"
+"$LL" gen retail --out "$DATA/retail"
+"$LL" put "$DATA/retail/customers.csv" "$DATA/retail/products.csv" "$DATA/retail/orders.csv" --pipeline retail
+"$LL" run
+FIRST=$("$LL" sql 'SELECT snapshot_id FROM retail_silver."orders_silver$snapshots"' --csv | tail -1)
+"$LL" gen retail --out "$DATA/retail2" --seed 2 --count 1200
+"$LL" put "$DATA/retail2/orders.csv" --pipeline retail --key retail/orders/ingest_date=2025-10-01/orders-2.csv
+"$LL" run
+"$LL" sql "SELECT region, count(*) AS orders, round(sum(sales_amount), 2) AS sales FROM retail_silver.orders_silver GROUP BY region ORDER BY sales DESC"
+echo "time travel to the first snapshot ($FIRST):"
+"$LL" sql "SELECT count(*) AS orders_then FROM retail_silver.orders_silver FOR VERSION AS OF $FIRST"
+"$LL" sql 'SELECT snapshot_id, operation, committed_at FROM retail_silver."orders_silver$snapshots"'
+"$LL" explain "SELECT sum(sales_amount) FROM retail_silver.orders_silver WHERE order_date = DATE '2025-08-15'" | head -8
+
 printf '\nDone. Explore with: LAKELINE_HOME=%s %s sql "…"\n' "$HOME_DIR" "$LL"
