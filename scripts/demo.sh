@@ -67,6 +67,6 @@ FIRST=$("$LL" sql 'SELECT snapshot_id FROM retail_silver."orders_silver$snapshot
 echo "time travel to the first snapshot ($FIRST):"
 "$LL" sql "SELECT count(*) AS orders_then FROM retail_silver.orders_silver FOR VERSION AS OF $FIRST"
 "$LL" sql 'SELECT snapshot_id, operation, committed_at FROM retail_silver."orders_silver$snapshots"'
-"$LL" explain "SELECT sum(sales_amount) FROM retail_silver.orders_silver WHERE order_date = DATE '2025-08-15'" | head -8
+{ "$LL" explain "SELECT sum(sales_amount) FROM retail_silver.orders_silver WHERE order_date = DATE '2025-08-15'" || true; } | head -8  # scan plan only
 
 printf '\nDone. Explore with: LAKELINE_HOME=%s %s sql "…"\n' "$HOME_DIR" "$LL"
