@@ -82,6 +82,15 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class TablesSettings:
+    """The table format each pipeline writes: ``parquet`` (Hive-partitioned dataset) or
+    ``iceberg`` (pyiceberg; snapshots, time travel). ``retail`` is always Iceberg and
+    ``transactions`` always Parquet run folders (its promotion protocol is built on them)."""
+
+    shipments: str = "parquet"
+
+
+@dataclass(frozen=True)
 class RetailSettings:
     """The ``retail`` pipeline: fail-fast policy and its schedule under ``lakeline serve``.
 
@@ -147,6 +156,7 @@ class Settings:
     aws: AwsSettings = field(default_factory=AwsSettings)
     sql: SqlSettings = field(default_factory=SqlSettings)
     retail: RetailSettings = field(default_factory=RetailSettings)
+    tables: TablesSettings = field(default_factory=TablesSettings)
 
     @property
     def zones_dir(self) -> Path:
@@ -170,6 +180,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "aws": AwsSettings,
     "sql": SqlSettings,
     "retail": RetailSettings,
+    "tables": TablesSettings,
 }
 
 
@@ -261,6 +272,7 @@ def _validate(s: Settings) -> None:
         (1 <= s.runner.workers <= 64, "runner.workers must be 1..64"),
         (s.lake.profile in {"local", "aws"}, "lake.profile must be 'local' or 'aws'"),
         (s.retail.on_violation in {"fail", "quarantine"}, "retail.on_violation must be fail or quarantine"),
+        (s.tables.shipments in {"parquet", "iceberg"}, "tables.shipments must be parquet or iceberg"),
     ]
     for ok, message in checks:
         if not ok:

@@ -153,9 +153,18 @@ def _plan(
     table: Any, ident: str, snapshot_id: int | None, filters: list[tuple[str, Any]]
 ) -> ScanPlan:
     from pyiceberg.expressions import AlwaysTrue, And
+    from pyiceberg.expressions.visitors import bind
 
     names = {f.name for f in table.schema().fields}
-    usable = [expr for column, expr in filters if column in names]
+    usable = []
+    for column, expr in filters:
+        if column not in names:
+            continue
+        try:  # a literal pyiceberg cannot convert is left to DuckDB: pushdown never breaks a query
+            bind(table.schema(), expr, case_sensitive=True)
+        except (ValueError, TypeError):
+            continue
+        usable.append(expr)
     row_filter: Any = AlwaysTrue()
     for f in usable:
         row_filter = f if isinstance(row_filter, AlwaysTrue) else And(row_filter, f)

@@ -139,9 +139,13 @@ class Transformer:
         by_type: dict[str, dict[str, int]] = {}
         for rt_name, dt, n in counts:
             by_type.setdefault(rt_name, {})[dt] = int(n)
+        iceberg = getattr(self.lake.settings.tables, pipeline.name, "parquet") == "iceberg"
         for rt_name, parts in by_type.items():
             rt = pipeline.record_type(rt_name)
             assert rt is not None  # classify only passes known record types
+            if iceberg:
+                self._append_iceberg(msg, rt, parts, result)
+                continue
             self._copy_type(msg, rt, "classified", work)
             self._publish(msg, rt_name, work / rt_name, parts, result)
         crash_point("transform.after_silver")
@@ -149,6 +153,34 @@ class Transformer:
         result.rejected = len(rejects)
         if rejects:
             write_rejects(self.lake, rejects, msg.pipeline, f"{msg.object_id}-c{msg.chunk:05d}", work)
+
+    def _append_iceberg(
+        self, msg: ChunkMessage, rt: RecordType, counts: dict[str, int], result: ChunkResult
+    ) -> None:
+        """Append a record type's rows to Iceberg ``silver.<record_type>`` (partitioned by
+        day of the time field) exactly once: the batch id is (object, chunk, record type)."""
+        from lakeline.tables.iceberg import append_batch, ensure_table
+
+        cols = ", ".join('"' + f.name + '"' for f in rt.fields)
+        data = self._con.execute(
+            f"SELECT {cols}, "
+            "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(idx AS BIGINT) + ?} AS _source "
+            "FROM classified WHERE reason IS NULL AND record_type = ?",
+            [msg.bucket, msg.key, msg.etag, msg.first_line - 1, rt.name],
+        ).to_arrow_table()
+        assert data is not None  # a SELECT always yields a table
+        ident = f"silver.{rt.name}"
+        ensure_table(self.lake, ident, data.schema, [("event_time", "day")])
+        append_batch(self.lake, ident, data, f"{msg.object_id}#c{msg.chunk:05d}#{rt.name}")
+        result.loaded += data.num_rows
+        result.files.append(f"iceberg:{ident}")
+        for dt, n in counts.items():
+            result.partitions.append({
+                "silver_bucket": self.lake.store.bucket("silver"),
+                "silver_prefix": f"iceberg/silver/{rt.name}",
+                "record_type": rt.name, "dt": dt, "files_written": 1, "rows": n,
+                "object_id": msg.object_id, "chunk": msg.chunk, "format": "iceberg",
+            })
 
     def _copy_type(self, msg: ChunkMessage, rt: RecordType, source: str, out: Path) -> int:
         cols = ", ".join('"' + f.name + '"' for f in rt.fields)
