@@ -294,6 +294,11 @@ def _schedules(lake: Lake) -> Any:
 
 
 def _fire_due(lake: Lake, scheduler: Any) -> None:
+    """`serve`'s periodic jobs: batch work that landings triggered, then due schedules."""
+    try:
+        run_batches(lake)  # an orders or transactions landing triggers its job promptly
+    except Exception:  # a failing job must not stop serve; it is retried next tick
+        _log.warning("triggered batch job failed", exc_info=True)
     if scheduler is None:
         return
     from datetime import UTC, datetime

@@ -44,3 +44,31 @@ def test_retail_end_to_end_with_the_seed_queries(lake: Cli, tmp_path: Path) -> N
     assert lake.json("sql", f"SELECT count(*) AS n FROM {T} FOR VERSION AS OF {snap}") == [{"n": 8800}]
     assert len(lake.json("sql", 'SELECT * FROM retail_silver."orders_silver$history"')) == 2
     assert lake.json("run")["batch_runs"] == []  # nothing new: nothing appended
+
+
+def test_serve_runs_the_retail_job_when_orders_land(lake: Cli) -> None:  # noqa: F811
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.e2e.test_cli import LAKELINE
+
+    lake.ok("gen", "retail", "--out", "d", "--count", "500")
+    env = lake.env({"LAKELINE__RUNNER__WATCH_INTERVAL": "0.2", "LAKELINE__RUNNER__SETTLE_SECONDS": "0"})
+    proc = subprocess.Popen([str(LAKELINE), "serve"], cwd=lake.cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        lake.ok("put", "d/customers.csv", "d/products.csv", "d/orders.csv", "--pipeline", "retail")
+        deadline = time.monotonic() + 30
+        n = 0
+        while time.monotonic() < deadline:
+            got = lake("sql", f"SELECT count(*) AS n FROM {T}", "--json")
+            if got.returncode == 0 and '"n": 500' in got.stdout:
+                n = 500
+                break
+            time.sleep(0.5)
+        assert n == 500
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
