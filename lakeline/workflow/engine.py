@@ -1,0 +1,959 @@
+"""The local States Language interpreter (see :mod:`lakeline.workflow` for the contract).
+
+Every state type runs: Task (callables from a :class:`TaskRegistry`, in a worker thread when a
+timeout applies), Pass, Choice, Wait (through the injectable ``sleep``), Succeed, Fail,
+Parallel (branches in threads) and inline Map (a thread pool of ``MaxConcurrency`` workers).
+Input/output processing, intrinsic functions, Retry/Catch and the standard errors follow the
+Amazon States Language specification. Each execution records a history shaped like Step
+Functions' ``GetExecutionHistory`` and, given a :class:`StateStore`, persists itself and its
+history as it goes (tables ``wf_executions`` and ``wf_history``).
+
+Not supported: JSONata, variables (``Assign``), ``.waitForTaskToken`` callbacks and
+heartbeats (``HeartbeatSeconds`` is accepted and ignored), distributed Map's ItemReader /
+ResultWriter (a DISTRIBUTED Map runs inline).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lakeline.errors import UsageError
+from lakeline.ports.state import StateStore
+from lakeline.workflow import errors as E
+from lakeline.workflow import paths as P
+from lakeline.workflow.choice import OPERATORS, choose, parse_timestamp
+from lakeline.workflow.errors import StatesError, TaskError, error_matches
+from lakeline.workflow.intrinsics import is_intrinsic
+
+__all__ = [
+    "Execution",
+    "TaskError",
+    "TaskRegistry",
+    "list_executions",
+    "load_execution",
+    "resume_or_fail",
+    "run_definition",
+    "validate_definition",
+]
+
+EXECUTIONS_TABLE = "wf_executions"
+HISTORY_TABLE = "wf_history"
+REGION = "us-east-1"
+ACCOUNT = "000000000000"
+STATE_MACHINE_NAME = "lakeline-local"
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+
+TaskFn = Callable[[Any], Any]
+
+
+# ---- public types --------------------------------------------------------------------------
+@dataclass
+class Execution:
+    """One state machine execution (shaped like ``DescribeExecution`` plus its history)."""
+
+    execution_arn: str
+    name: str
+    status: str
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    start_date: datetime = field(default_factory=lambda: datetime.now(UTC))
+    stop_date: datetime | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    input: Any = None
+    state_machine_arn: str = ""
+    definition: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskRegistry:
+    """Maps Task ``Resource`` values (and Lambda function names) to Python callables."""
+
+    def __init__(self, functions: dict[str, TaskFn] | None = None) -> None:
+        self._fns: dict[str, TaskFn] = dict(functions or {})
+
+    def register(self, name: str, fn: TaskFn) -> TaskFn:
+        """Register ``fn`` under ``name`` (a resource ARN or a Lambda function name)."""
+        self._fns[name] = fn
+        return fn
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._fns
+
+    def resolve(self, resource: str, parameters: Any) -> tuple[TaskFn, Any, bool]:
+        """The callable, its payload and whether to wrap the result like ``lambda:invoke``.
+        Raises StatesError when nothing is registered for the resource."""
+        if resource in self._fns:
+            return self._fns[resource], parameters, False
+        if resource == LAMBDA_INVOKE or resource.startswith(LAMBDA_INVOKE + "."):
+            if not isinstance(parameters, dict) or "FunctionName" not in parameters:
+                raise StatesError("States.Runtime", "lambda:invoke needs Parameters.FunctionName")
+            name = function_name(str(parameters["FunctionName"]))
+            return self._lookup(name, resource), parameters.get("Payload"), True
+        m = re.match(r"^arn:aws[\w-]*:lambda:[^:]*:[^:]*:function:([^:]+)", resource)
+        if m:
+            return self._lookup(m.group(1), resource), parameters, False
+        raise StatesError(E.TASK_FAILED, f"no task is registered for resource {resource!r}")
+
+    def _lookup(self, name: str, resource: str) -> TaskFn:
+        fn = self._fns.get(name)
+        if fn is None:
+            raise StatesError(
+                "Lambda.ResourceNotFoundException",
+                f"Function not found: {name} (resource {resource})",
+            )
+        return fn
+
+
+def function_name(ref: str) -> str:
+    """The bare function name of a Lambda name, partial ARN or ARN (qualifier dropped)."""
+    m = re.search(r"function:([^:]+)", ref)
+    if m:
+        return m.group(1)
+    return ref.split(":")[0]
+
+
+# ---- validation ----------------------------------------------------------------------------
+_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
+_NEEDS_TRANSITION = {"Task", "Pass", "Wait", "Parallel", "Map"}
+
+
+def load_definition(definition: dict[str, Any] | str) -> dict[str, Any]:
+    if isinstance(definition, str):
+        try:
+            definition = json.loads(definition)
+        except ValueError as exc:
+            raise UsageError(f"state machine definition is not valid JSON: {exc}") from exc
+    if not isinstance(definition, dict):
+        raise UsageError("state machine definition must be a JSON object")
+    validate_definition(definition)
+    return definition
+
+
+def validate_definition(definition: dict[str, Any], where: str = "") -> None:
+    """Raise :class:`UsageError` (naming the state) if the definition is invalid."""
+    prefix = f"{where}: " if where else ""
+    if definition.get("QueryLanguage", "JSONPath") != "JSONPath":
+        raise UsageError(f"{prefix}only the JSONPath query language is supported")
+    states = definition.get("States")
+    if not isinstance(states, dict) or not states:
+        raise UsageError(f"{prefix}'States' must be a non-empty object")
+    start = definition.get("StartAt")
+    if start not in states:
+        raise UsageError(f"{prefix}StartAt {start!r} is not a state")
+    for name, state in states.items():
+        _validate_state(name, state, states, prefix)
+
+
+def _validate_state(name: str, state: Any, states: dict[str, Any], prefix: str) -> None:
+    def bad(msg: str) -> UsageError:
+        return UsageError(f"{prefix}state {name!r}: {msg}")
+
+    if not isinstance(state, dict):
+        raise bad("must be an object")
+    typ = state.get("Type")
+    if typ not in _TYPES:
+        raise bad(f"unknown Type {typ!r}")
+    if len(name) > 80:
+        raise bad("name is longer than 80 characters")
+    if typ in _NEEDS_TRANSITION:
+        has_next, has_end = "Next" in state, state.get("End") is True
+        if has_next == has_end:
+            raise bad("needs exactly one of Next or End: true")
+    elif "Next" in state or "End" in state:
+        raise bad(f"a {typ} state cannot have Next or End")
+    if "Next" in state and state["Next"] not in states:
+        raise bad(f"Next {state['Next']!r} is not a state")
+    for key in ("InputPath", "OutputPath", "ResultPath", "ItemsPath"):
+        val = state.get(key)
+        if isinstance(val, str):
+            try:
+                segs = P.parse_path(val)
+            except P.PathError as exc:
+                raise bad(f"{key}: {exc}") from exc
+            if key in ("ResultPath", "ItemsPath") and not P.is_definite(segs):
+                raise bad(f"{key} must be a reference path")
+        elif val is not None:
+            raise bad(f"{key} must be a string or null")
+    if typ == "Task" and not isinstance(state.get("Resource"), str):
+        raise bad("a Task needs a Resource")
+    if typ == "Wait":
+        given = [k for k in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if k in state]
+        if len(given) != 1:
+            raise bad("needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath")
+    if typ == "Choice":
+        choices = state.get("Choices")
+        if not isinstance(choices, list) or not choices:
+            raise bad("Choices must be a non-empty array")
+        for rule in choices:
+            if not isinstance(rule, dict) or rule.get("Next") not in states:
+                target = rule.get("Next") if isinstance(rule, dict) else rule
+                raise bad(f"Choice rule Next {target!r} is not a state")
+            _validate_rule(rule, bad)
+        if "Default" in state and state["Default"] not in states:
+            raise bad(f"Default {state['Default']!r} is not a state")
+    for kind in ("Retry", "Catch"):
+        entries = state.get(kind)
+        if entries is None:
+            continue
+        if typ not in ("Task", "Parallel", "Map"):
+            raise bad(f"a {typ} state cannot have {kind}")
+        if not isinstance(entries, list):
+            raise bad(f"{kind} must be an array")
+        for k, entry in enumerate(entries):
+            errs = entry.get("ErrorEquals") if isinstance(entry, dict) else None
+            if not isinstance(errs, list) or not errs:
+                raise bad(f"{kind}[{k}] needs a non-empty ErrorEquals")
+            if E.ALL in errs and (len(errs) != 1 or k != len(entries) - 1):
+                raise bad(f"{kind}[{k}]: States.ALL must appear alone in the last entry")
+            if kind == "Catch" and entry.get("Next") not in states:
+                raise bad(f"Catch[{k}] Next {entry.get('Next')!r} is not a state")
+            if kind == "Retry" and entry.get("JitterStrategy", "NONE") not in ("FULL", "NONE"):
+                raise bad(f"Retry[{k}] JitterStrategy must be FULL or NONE")
+    if typ == "Parallel":
+        branches = state.get("Branches")
+        if not isinstance(branches, list) or not branches:
+            raise bad("Branches must be a non-empty array")
+        for k, branch in enumerate(branches):
+            if not isinstance(branch, dict):
+                raise bad(f"Branches[{k}] must be an object")
+            validate_definition(branch, f"{prefix}state {name!r} branch {k}")
+    if typ == "Map":
+        proc = state.get("ItemProcessor", state.get("Iterator"))
+        if not isinstance(proc, dict):
+            raise bad("a Map needs an ItemProcessor (or Iterator)")
+        validate_definition(proc, f"{prefix}state {name!r} ItemProcessor")
+    if typ == "Fail":
+        for key in ("ErrorPath", "CausePath"):
+            val = state.get(key)
+            if val is not None and not (isinstance(val, str) and (val.startswith("$") or is_intrinsic(val))):
+                raise bad(f"{key} must be a path or an intrinsic function")
+
+
+def _validate_rule(rule: dict[str, Any], bad: Callable[[str], UsageError], top: bool = True) -> None:
+    if not top and "Next" in rule:
+        raise bad("a nested Choice rule cannot have Next")
+    if "And" in rule or "Or" in rule:
+        subs = rule.get("And", rule.get("Or"))
+        if not isinstance(subs, list) or not subs:
+            raise bad("And/Or needs a non-empty array")
+        for sub in subs:
+            _validate_rule(sub, bad, top=False)
+        return
+    if "Not" in rule:
+        if not isinstance(rule["Not"], dict):
+            raise bad("Not needs an object")
+        _validate_rule(rule["Not"], bad, top=False)
+        return
+    if not isinstance(rule.get("Variable"), str):
+        raise bad(f"Choice rule needs a Variable: {rule}")
+    ops = [k for k in rule if k in OPERATORS]
+    if len(ops) != 1:
+        raise bad(f"Choice rule needs exactly one comparison operator: {rule}")
+
+
+# ---- running ----------------------------------------------------------------------------------
+class _ExecutionTimedOut(Exception):
+    """The top-level TimeoutSeconds elapsed (not catchable)."""
+
+
+class _Aborted(Exception):
+    """A sibling branch/iteration failed; this one stops."""
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _details_key(event_type: str) -> str:
+    if event_type.endswith("StateEntered"):
+        return "stateEnteredEventDetails"
+    if event_type.endswith("StateExited"):
+        return "stateExitedEventDetails"
+    return event_type[0].lower() + event_type[1:] + "EventDetails"
+
+
+@dataclass
+class _Flow:
+    """A thread of control (the top level, a branch, an iteration): its last event id."""
+
+    last: int
+    abort: threading.Event | None = None
+    parent: _Flow | None = None
+
+    def aborted(self) -> bool:
+        flow: _Flow | None = self
+        while flow is not None:
+            if flow.abort is not None and flow.abort.is_set():
+                return True
+            flow = flow.parent
+        return False
+
+    def child(self, abort: threading.Event | None) -> _Flow:
+        return _Flow(self.last, abort, self)
+
+
+class _Run:
+    def __init__(
+        self,
+        execution: Execution,
+        tasks: TaskRegistry,
+        store: StateStore | None,
+        max_workers: int,
+        sleep: Callable[[float], None],
+        deadline: float | None,
+    ) -> None:
+        self.ex = execution
+        self.tasks = tasks
+        self.store = store
+        self.max_workers = max(1, max_workers)
+        self.sleep = sleep
+        self.deadline = deadline
+        self.lock = threading.Lock()
+        self.next_id = 1
+
+    # -- history / persistence --
+    def emit(self, flow: _Flow | None, event_type: str, details: dict[str, Any] | None) -> int:
+        with self.lock:
+            event_id = self.next_id
+            self.next_id += 1
+            event: dict[str, Any] = {
+                "id": event_id,
+                "previousEventId": flow.last if flow is not None else 0,
+                "timestamp": datetime.now(UTC),
+                "type": event_type,
+            }
+            if details is not None:
+                event[_details_key(event_type)] = details
+            self.ex.history.append(event)
+            if flow is not None:
+                flow.last = event_id
+            if self.store is not None:
+                self.store.put(
+                    HISTORY_TABLE,
+                    f"{self.ex.execution_arn}#{event_id:08d}",
+                    _event_to_json(event),
+                )
+        return event_id
+
+    def save(self, **extra: Any) -> None:
+        if self.store is None:
+            return
+        with self.lock:
+            self.store.put(EXECUTIONS_TABLE, self.ex.execution_arn, _execution_to_json(self.ex, **extra))
+
+    # -- time --
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def check_deadline(self) -> None:
+        rem = self.remaining()
+        if rem is not None and rem <= 0:
+            raise _ExecutionTimedOut()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep through the injectable ``sleep``, honouring the execution timeout."""
+        rem = self.remaining()
+        if rem is not None and seconds >= rem:
+            self.sleep(max(rem, 0.0))
+            raise _ExecutionTimedOut()
+        if seconds > 0:
+            self.sleep(seconds)
+
+    def context(self, state_name: str, entered: datetime, retry_count: int = 0,
+                map_item: tuple[int, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+        return P.make_context(
+            execution_id=self.ex.execution_arn,
+            execution_name=self.ex.name,
+            execution_input=self.ex.input,
+            start_time=_iso(self.ex.start_date),
+            state_machine_id=self.ex.state_machine_arn,
+            state_machine_name=STATE_MACHINE_NAME,
+            state_name=state_name,
+            entered_time=_iso(entered),
+            retry_count=retry_count,
+            map_item=map_item,
+        )
+
+    # -- the interpreter --
+    def run_machine(
+        self, machine: dict[str, Any], data: Any, flow: _Flow, *, top: bool = False,
+        start_at: str | None = None,
+    ) -> Any:  # fmt: skip
+        states: dict[str, Any] = machine["States"]
+        name: str = start_at or machine["StartAt"]
+        while True:
+            self.check_deadline()
+            if flow.aborted():
+                raise _Aborted()
+            state = states[name]
+            typ = state["Type"]
+            if top:
+                self.save(currentState=name, currentInput=data)
+            self.emit(flow, f"{typ}StateEntered", {"name": name, "input": _dumps(data),
+                                                   "inputDetails": {"truncated": False}})  # fmt: skip
+            entered = datetime.now(UTC)
+            try:
+                output, nxt = self.run_state(name, state, data, flow, entered)
+            except StatesError as err:
+                catcher = _find_catcher(state, err.error)
+                if catcher is None:
+                    raise
+                error_output = {"Error": err.error, "Cause": err.cause or ""}
+                result_path = catcher.get("ResultPath", "$")
+                data = data if result_path is None else P.place_result(result_path, data, error_output)
+                name = catcher["Next"]
+                continue
+            self.emit(flow, f"{typ}StateExited", {"name": name, "output": _dumps(output),
+                                                  "outputDetails": {"truncated": False}})  # fmt: skip
+            if nxt is None:
+                return output
+            name, data = nxt, output
+
+    def run_state(
+        self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, entered: datetime
+    ) -> tuple[Any, str | None]:
+        typ = state["Type"]
+        nxt: str | None = None if state.get("End") else state.get("Next")
+        if typ in ("Task", "Parallel", "Map"):
+            return self.with_retry(name, state, raw, flow, entered), nxt
+        ctx = self.context(name, entered)
+        if typ == "Pass":
+            effective = P.apply_input_path(state, raw, ctx)
+            effective = P.apply_parameters(state, effective, ctx, "Parameters")
+            result = state.get("Result", effective)
+            out = P.apply_result_path(state, raw, result)
+            return P.apply_output_path(state, out, ctx), nxt
+        if typ == "Choice":
+            effective = P.apply_input_path(state, raw, ctx)
+            target = choose(state, effective, ctx)
+            return P.apply_output_path(state, effective, ctx), target
+        if typ == "Wait":
+            effective = P.apply_input_path(state, raw, ctx)
+            self.pause(_wait_seconds(state, effective, ctx))
+            return P.apply_output_path(state, effective, ctx), nxt
+        if typ == "Succeed":
+            effective = P.apply_input_path(state, raw, ctx)
+            return P.apply_output_path(state, effective, ctx), None
+        if typ == "Fail":
+            error = _fail_field(state, "Error", raw, ctx)
+            cause = _fail_field(state, "Cause", raw, ctx)
+            raise _FailState(error or "", cause)
+        raise StatesError(E.RUNTIME, f"unknown state type {typ}")  # pragma: no cover
+
+    def with_retry(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, entered: datetime) -> Any:
+        retriers: list[dict[str, Any]] = state.get("Retry", [])
+        counts = [0] * len(retriers)
+        retry_count = 0
+        while True:
+            ctx = self.context(name, entered, retry_count)
+            try:
+                return self.attempt(name, state, raw, flow, ctx)
+            except StatesError as err:
+                k = next(
+                    (i for i, r in enumerate(retriers) if error_matches(err.error, r["ErrorEquals"])),
+                    None,
+                )
+                if k is None:
+                    raise
+                retrier = retriers[k]
+                if counts[k] >= int(retrier.get("MaxAttempts", 3)):
+                    raise
+                self.pause(retry_delay(retrier, counts[k]))
+                counts[k] += 1
+                retry_count += 1
+
+    def attempt(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow,
+                ctx: dict[str, Any]) -> Any:  # fmt: skip
+        typ = state["Type"]
+        effective = P.apply_input_path(state, raw, ctx)
+        if typ == "Task":
+            effective = P.apply_parameters(state, effective, ctx, "Parameters")
+            result = self.call_task(state, effective, raw, flow)
+        elif typ == "Parallel":
+            effective = P.apply_parameters(state, effective, ctx, "Parameters")
+            result = self.run_parallel(state, effective, flow)
+        else:
+            result = self.run_map(name, state, effective, flow, ctx)
+        result = P.apply_result_selector(state, result, ctx)
+        out = P.apply_result_path(state, raw, result)
+        return P.apply_output_path(state, out, ctx)
+
+    # -- Task --
+    def call_task(self, state: dict[str, Any], payload: Any, raw: Any, flow: _Flow) -> Any:
+        resource: str = state["Resource"]
+        timeout = _timeout_seconds(state, raw)
+        resource_type, resource_name = _resource_parts(resource)
+        base = {"resourceType": resource_type, "resource": resource_name}
+        try:
+            fn, body, wrap = self.tasks.resolve(resource, payload)
+        except StatesError as err:
+            self.emit(flow, "TaskFailed", {**base, "error": err.error, "cause": err.cause or ""})
+            raise
+        sched: dict[str, Any] = {**base, "region": REGION, "parameters": _dumps(payload)}
+        if timeout is not None:
+            sched["timeoutInSeconds"] = timeout
+        self.emit(flow, "TaskScheduled", sched)
+        self.emit(flow, "TaskStarted", dict(base))
+        rem = self.remaining()
+        limit = timeout
+        execution_limited = False
+        if rem is not None and (limit is None or rem < limit):
+            limit, execution_limited = max(rem, 0.0), True
+        try:
+            result = _call_with_timeout(fn, body, limit)
+        except _TaskTimedOut:
+            if execution_limited:
+                raise _ExecutionTimedOut() from None
+            cause = f"Task timed out after {timeout} seconds"
+            self.emit(flow, "TaskTimedOut", {**base, "error": E.TIMEOUT, "cause": cause})
+            raise StatesError(E.TIMEOUT, cause) from None
+        except TaskError as exc:
+            self.emit(flow, "TaskFailed", {**base, "error": exc.error, "cause": exc.cause or ""})
+            raise StatesError(exc.error, exc.cause) from exc
+        except Exception as exc:
+            error = type(exc).__name__
+            self.emit(flow, "TaskFailed", {**base, "error": error, "cause": str(exc)})
+            raise StatesError(error, str(exc)) from exc
+        if wrap:
+            result = {"Payload": result, "StatusCode": 200}
+        self.emit(flow, "TaskSucceeded", {**base, "output": _dumps(result),
+                                          "outputDetails": {"truncated": False}})  # fmt: skip
+        return result
+
+    # -- Parallel --
+    def run_parallel(self, state: dict[str, Any], data: Any, flow: _Flow) -> list[Any]:
+        branches: list[dict[str, Any]] = state["Branches"]
+        self.emit(flow, "ParallelStateStarted", None)
+        abort = threading.Event()
+        flows = [flow.child(abort) for _ in branches]
+        with ThreadPoolExecutor(max_workers=len(branches), thread_name_prefix="wf-branch") as pool:
+            futures = [
+                pool.submit(self.run_machine, b, data, f) for b, f in zip(branches, flows, strict=True)
+            ]
+            failure = _first_failure(futures, abort)
+        flow.last = max(f.last for f in flows)
+        if failure is not None:
+            self.emit(flow, "ParallelStateFailed", None)
+            raise failure
+        self.emit(flow, "ParallelStateSucceeded", None)
+        return [f.result() for f in futures]
+
+    # -- Map --
+    def run_map(self, name: str, state: dict[str, Any], effective: Any, flow: _Flow,
+                ctx: dict[str, Any]) -> list[Any]:  # fmt: skip
+        items_path = state.get("ItemsPath", "$")
+        try:
+            items = P.get_path(effective, items_path, ctx)
+        except P.PathError as exc:
+            raise StatesError(E.RUNTIME, f"Invalid ItemsPath '{items_path}': {exc}") from exc
+        if not isinstance(items, list):
+            raise StatesError(E.RUNTIME, f"Map ItemsPath '{items_path}' is not an array")
+        processor: dict[str, Any] = state.get("ItemProcessor", state.get("Iterator"))  # type: ignore[assignment]
+        selector = state.get("ItemSelector", state.get("Parameters"))
+        limit = int(_int_field(state, "MaxConcurrency", effective, 0))
+        workers = limit if limit > 0 else self.max_workers
+        tolerated_count = _opt_number(state, "ToleratedFailureCount", effective)
+        tolerated_pct = _opt_number(state, "ToleratedFailurePercentage", effective)
+        tolerant = tolerated_count is not None or tolerated_pct is not None
+        inputs = []
+        for index, item in enumerate(items):
+            if selector is None:
+                inputs.append(item)
+            else:
+                item_ctx = dict(ctx, Map={"Item": {"Index": index, "Value": item}})
+                inputs.append(P.apply_template(selector, effective, item_ctx))
+        self.emit(flow, "MapStateStarted", {"length": len(items)})
+        abort = threading.Event()
+        flows = [flow.child(abort) for _ in items]
+        failed: list[int] = []
+        fail_lock = threading.Lock()
+        total = len(items)
+
+        def exceeded(n_failed: int) -> bool:
+            if tolerated_count is not None and n_failed > tolerated_count:
+                return True
+            return tolerated_pct is not None and total > 0 and n_failed * 100.0 / total > tolerated_pct
+
+        def iteration(index: int) -> Any:
+            f = flows[index]
+            if f.aborted():
+                raise _Aborted()
+            self.emit(f, "MapIterationStarted", {"name": name, "index": index})
+            try:
+                out = self.run_machine(processor, inputs[index], f)
+            except StatesError as err:
+                self.emit(f, "MapIterationFailed", {"name": name, "index": index})
+                if not tolerant:
+                    raise
+                with fail_lock:
+                    failed.append(index)
+                    over = exceeded(len(failed))
+                if over:
+                    raise StatesError(
+                        E.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                        f"The number of failed items ({len(failed)}) exceeds the tolerated "
+                        f"failure threshold of the Map state '{name}'",
+                    ) from err
+                return {"Error": err.error, "Cause": err.cause or ""}
+            except _Aborted:
+                self.emit(f, "MapIterationAborted", {"name": name, "index": index})
+                raise
+            self.emit(f, "MapIterationSucceeded", {"name": name, "index": index})
+            return out
+
+        futures: list[Future[Any]] = []
+        if items:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wf-map") as pool:
+                futures = [pool.submit(iteration, i) for i in range(total)]
+                failure = _first_failure(futures, abort)
+        else:
+            failure = None
+        if flows:
+            flow.last = max(f.last for f in flows)
+        if failure is not None:
+            self.emit(flow, "MapStateFailed", None)
+            raise failure
+        self.emit(flow, "MapStateSucceeded", None)
+        return [f.result() for f in futures]
+
+
+class _FailState(StatesError):
+    """Raised by a Fail state: never caught or retried within its own machine."""
+
+
+def _find_catcher(state: dict[str, Any], error: str) -> dict[str, Any] | None:
+    if state["Type"] not in ("Task", "Parallel", "Map"):
+        return None
+    for catcher in state.get("Catch", []):
+        if error_matches(error, catcher["ErrorEquals"]):
+            return dict(catcher)
+    return None
+
+
+def _first_failure(futures: list[Future[Any]], abort: threading.Event) -> BaseException | None:
+    """Wait for all futures; on the first failure, set ``abort`` so the others stop at their
+    next transition, and return that failure (an execution timeout wins)."""
+    pending = set(futures)
+    first: BaseException | None = None
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+        for fut in futures:
+            if fut not in done:
+                continue
+            exc = fut.exception()
+            if exc is None or isinstance(exc, _Aborted):
+                continue
+            if first is None or isinstance(exc, _ExecutionTimedOut):
+                first = exc
+            abort.set()
+    return first
+
+
+class _TaskTimedOut(Exception):
+    pass
+
+
+def _call_with_timeout(fn: TaskFn, payload: Any, timeout: float | None) -> Any:
+    if timeout is None:
+        return fn(payload)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn(payload)
+        except BaseException as exc:
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="wf-task", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise _TaskTimedOut()
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+def _resource_parts(resource: str) -> tuple[str, str]:
+    m = re.match(r"^arn:aws[\w-]*:states:::([^:]+):(.+)$", resource)
+    if m:
+        return m.group(1), m.group(2)
+    m = re.match(r"^arn:aws[\w-]*:lambda:[^:]*:[^:]*:function:(.+)$", resource)
+    if m:
+        return "lambda", m.group(1)
+    return "local", resource
+
+
+def retry_delay(retrier: dict[str, Any], attempt: int) -> float:
+    """The delay before retry number ``attempt + 1`` under ``retrier``:
+    ``IntervalSeconds * BackoffRate ** attempt``, capped by ``MaxDelaySeconds``, and with
+    ``JitterStrategy: FULL`` a uniform random value between 0 and that."""
+    interval = float(retrier.get("IntervalSeconds", 1))
+    rate = float(retrier.get("BackoffRate", 2.0))
+    delay = interval * rate**attempt
+    if "MaxDelaySeconds" in retrier:
+        delay = min(delay, float(retrier["MaxDelaySeconds"]))
+    if retrier.get("JitterStrategy", "NONE") == "FULL":
+        delay = random.uniform(0, delay)
+    return delay
+
+
+def _int_field(state: dict[str, Any], key: str, data: Any, default: float) -> float:
+    if f"{key}Path" in state:
+        path = state[f"{key}Path"]
+        try:
+            value = P.get_path(data, path)
+        except P.PathError as exc:
+            raise StatesError(E.RUNTIME, f"Invalid {key}Path '{path}': {exc}") from exc
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise StatesError(E.RUNTIME, f"{key}Path '{path}' must give a non-negative number")
+        return float(value)
+    return float(state.get(key, default))
+
+
+def _opt_number(state: dict[str, Any], key: str, data: Any) -> float | None:
+    if key not in state and f"{key}Path" not in state:
+        return None
+    return _int_field(state, key, data, 0)
+
+
+def _timeout_seconds(state: dict[str, Any], raw: Any) -> float | None:
+    if "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state:
+        return None
+    value = _int_field(state, "TimeoutSeconds", raw, 0)
+    if value <= 0:
+        raise StatesError(E.RUNTIME, "TimeoutSeconds must be a positive integer")
+    return value
+
+
+def _wait_seconds(state: dict[str, Any], data: Any, ctx: Any) -> float:
+    if "Seconds" in state or "SecondsPath" in state:
+        return _int_field(state, "Seconds", data, 0)
+    if "TimestampPath" in state:
+        try:
+            text = P.get_path(data, state["TimestampPath"], ctx)
+        except P.PathError as exc:
+            raise StatesError(E.RUNTIME, f"Invalid TimestampPath: {exc}") from exc
+    else:
+        text = state["Timestamp"]
+    when = parse_timestamp(text)
+    if when is None:
+        raise StatesError(E.RUNTIME, f"Wait: {text!r} is not an RFC 3339 timestamp")
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _fail_field(state: dict[str, Any], key: str, raw: Any, ctx: Any) -> str | None:
+    if f"{key}Path" in state:
+        expr = state[f"{key}Path"]
+        if expr.startswith("$"):
+            try:
+                value = P.get_path(raw, expr, ctx)
+            except P.PathError as exc:
+                raise StatesError(E.RUNTIME, f"Invalid {key}Path '{expr}': {exc}") from exc
+        else:
+            value = P.evaluate_value(expr, raw, ctx)
+        return value if isinstance(value, str) else _dumps(value)
+    value = state.get(key)
+    return None if value is None else str(value)
+
+
+# ---- serialisation ----------------------------------------------------------------------------
+def _event_to_json(event: dict[str, Any]) -> dict[str, Any]:
+    return dict(event, timestamp=_iso(event["timestamp"]))
+
+
+def _event_from_json(data: dict[str, Any]) -> dict[str, Any]:
+    return dict(data, timestamp=_parse_dt(data["timestamp"]))
+
+
+def _parse_dt(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _execution_to_json(ex: Execution, **extra: Any) -> dict[str, Any]:
+    data = {
+        "executionArn": ex.execution_arn,
+        "stateMachineArn": ex.state_machine_arn,
+        "name": ex.name,
+        "status": ex.status,
+        "input": ex.input,
+        "output": ex.output,
+        "error": ex.error,
+        "cause": ex.cause,
+        "startDate": _iso(ex.start_date),
+        "stopDate": _iso(ex.stop_date) if ex.stop_date else None,
+        "definition": ex.definition,
+    }
+    data.update(extra)
+    return data
+
+
+def _execution_from_json(data: dict[str, Any], history: list[dict[str, Any]]) -> Execution:
+    return Execution(
+        execution_arn=data["executionArn"],
+        name=data["name"],
+        status=data["status"],
+        output=data.get("output"),
+        error=data.get("error"),
+        cause=data.get("cause"),
+        start_date=_parse_dt(data["startDate"]) or datetime.now(UTC),
+        stop_date=_parse_dt(data.get("stopDate")),
+        history=history,
+        input=data.get("input"),
+        state_machine_arn=data.get("stateMachineArn", ""),
+        definition=data.get("definition") or {},
+    )
+
+
+# ---- entry points -----------------------------------------------------------------------------
+def run_definition(
+    definition: dict[str, Any] | str,
+    input: Any = None,
+    *,
+    tasks: TaskRegistry | None = None,
+    name: str | None = None,
+    store: StateStore | None = None,
+    max_workers: int = 8,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Execution:
+    """Run a state machine to completion and return the execution (see the package doc)."""
+    machine = load_definition(definition)
+    exec_name = name or str(uuid.uuid4())
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,80}", exec_name):
+        raise UsageError(f"invalid execution name {exec_name!r}")
+    sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
+    execution = Execution(
+        execution_arn=f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{exec_name}",
+        name=exec_name,
+        status="RUNNING",
+        input=input,
+        state_machine_arn=sm_arn,
+        definition=machine,
+    )
+    if store is not None and store.get(EXECUTIONS_TABLE, execution.execution_arn) is not None:
+        raise UsageError(f"an execution named {exec_name!r} already exists")
+    timeout = machine.get("TimeoutSeconds")
+    deadline = time.monotonic() + float(timeout) if timeout else None
+    run = _Run(execution, tasks or TaskRegistry(), store, max_workers, sleep, deadline)
+    run.save()
+    flow = _Flow(0)
+    run.emit(flow, "ExecutionStarted", {
+        "input": _dumps(input), "inputDetails": {"truncated": False},
+        "roleArn": f"arn:aws:iam::{ACCOUNT}:role/lakeline-local",
+    })  # fmt: skip
+    _finish(run, flow, lambda: run.run_machine(machine, input, flow, top=True))
+    return execution
+
+
+def _finish(run: _Run, flow: _Flow, body: Callable[[], Any]) -> None:
+    ex = run.ex
+    try:
+        ex.output = body()
+        ex.status = "SUCCEEDED"
+        ex.stop_date = datetime.now(UTC)
+        run.emit(flow, "ExecutionSucceeded", {"output": _dumps(ex.output),
+                                              "outputDetails": {"truncated": False}})  # fmt: skip
+    except _ExecutionTimedOut:
+        ex.status, ex.error = "TIMED_OUT", E.TIMEOUT
+        ex.cause = "The execution timed out (TimeoutSeconds)"
+        ex.stop_date = datetime.now(UTC)
+        run.emit(flow, "ExecutionTimedOut", {"error": ex.error, "cause": ex.cause})
+    except StatesError as err:
+        ex.status, ex.error, ex.cause = "FAILED", err.error, err.cause
+        ex.stop_date = datetime.now(UTC)
+        run.emit(flow, "ExecutionFailed", {"error": err.error, "cause": err.cause or ""})
+    except Exception as exc:
+        ex.status, ex.error, ex.cause = "FAILED", E.RUNTIME, f"{type(exc).__name__}: {exc}"
+        ex.stop_date = datetime.now(UTC)
+        run.emit(flow, "ExecutionFailed", {"error": ex.error, "cause": ex.cause})
+    run.save()
+
+
+def load_execution(store: StateStore, arn: str) -> Execution | None:
+    """A persisted execution with its history, or None."""
+    item = store.get(EXECUTIONS_TABLE, arn)
+    if item is None:
+        return None
+    history = [_event_from_json(i.data) for i in store.query(HISTORY_TABLE, f"{arn}#")]
+    return _execution_from_json(item.data, history)
+
+
+def list_executions(store: StateStore, limit: int = 100) -> list[Execution]:
+    """Persisted executions, newest first (histories not loaded)."""
+    items = store.query(EXECUTIONS_TABLE)
+    items.sort(key=lambda i: i.data.get("startDate") or "", reverse=True)
+    return [_execution_from_json(i.data, []) for i in items[:limit]]
+
+
+def resume_or_fail(store: StateStore, arn: str, reason: str) -> Execution:
+    """Mark a RUNNING execution whose process died as FAILED (``States.Runtime``, cause
+    ``reason``); an execution that already ended is returned unchanged."""
+    item = store.get(EXECUTIONS_TABLE, arn)
+    if item is None:
+        raise UsageError(f"no execution {arn!r}")
+    ex = load_execution(store, arn)
+    assert ex is not None
+    if ex.status != "RUNNING":
+        return ex
+    ex.status, ex.error, ex.cause = "FAILED", E.RUNTIME, reason
+    ex.stop_date = datetime.now(UTC)
+    last = max((e["id"] for e in ex.history), default=0)
+    event = {
+        "id": last + 1,
+        "previousEventId": last,
+        "timestamp": ex.stop_date,
+        "type": "ExecutionFailed",
+        "executionFailedEventDetails": {"error": E.RUNTIME, "cause": reason},
+    }
+    ex.history.append(event)
+    store.put(HISTORY_TABLE, f"{arn}#{last + 1:08d}", _event_to_json(event))
+    store.put(EXECUTIONS_TABLE, arn, _execution_to_json(ex))
+    return ex
+
+
+def resume_execution(
+    store: StateStore,
+    arn: str,
+    *,
+    tasks: TaskRegistry | None = None,
+    max_workers: int = 8,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Execution:
+    """Re-run a RUNNING execution whose process died from the last top-level state it
+    entered, with that state's recorded input; the history continues where it stopped."""
+    item = store.get(EXECUTIONS_TABLE, arn)
+    if item is None:
+        raise UsageError(f"no execution {arn!r}")
+    ex = load_execution(store, arn)
+    assert ex is not None
+    if ex.status != "RUNNING":
+        return ex
+    state = item.data.get("currentState")
+    if state is None:
+        state = ex.definition["StartAt"]
+        data = ex.input
+    else:
+        data = item.data.get("currentInput")
+    timeout = ex.definition.get("TimeoutSeconds")
+    deadline = time.monotonic() + float(timeout) if timeout else None
+    run = _Run(ex, tasks or TaskRegistry(), store, max_workers, sleep, deadline)
+    run.next_id = max((e["id"] for e in ex.history), default=0) + 1
+    flow = _Flow(run.next_id - 1)
+    _finish(run, flow, lambda: run.run_machine(ex.definition, data, flow, top=True, start_at=state))
+    return ex
