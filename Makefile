@@ -10,10 +10,11 @@ DEMO_HOME ?= .demo
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package.json package-lock.json
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,aws]'
+	command -v npm >/dev/null && npm install --no-audit --no-fund --silent || echo "npm not found: ASL validation tests will be skipped"
 	touch $(STAMP)
 
 demo: $(STAMP) ## create a lake in .demo, generate data, land it, run the pipeline, show results
