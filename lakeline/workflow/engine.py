@@ -373,8 +373,13 @@ class _Run:
         if seconds > 0:
             self.sleep(seconds)
 
-    def context(self, state_name: str, entered: datetime, retry_count: int = 0,
-                map_item: tuple[int, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    def context(
+        self,
+        state_name: str,
+        entered: datetime,
+        retry_count: int = 0,
+        map_item: tuple[int, Any] | None = None,
+    ) -> dict[str, Any]:
         return P.make_context(
             execution_id=self.ex.execution_arn,
             execution_name=self.ex.name,
@@ -390,9 +395,14 @@ class _Run:
 
     # -- the interpreter --
     def run_machine(
-        self, machine: dict[str, Any], data: Any, flow: _Flow, *, top: bool = False,
+        self,
+        machine: dict[str, Any],
+        data: Any,
+        flow: _Flow,
+        *,
+        top: bool = False,
         start_at: str | None = None,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         states: dict[str, Any] = machine["States"]
         name: str = start_at or machine["StartAt"]
         while True:
@@ -403,12 +413,20 @@ class _Run:
             typ = state["Type"]
             if top:
                 self.save(currentState=name, currentInput=data)
-            self.emit(flow, f"{typ}StateEntered", {"name": name, "input": _dumps(data),
-                                                   "inputDetails": {"truncated": False}})  # fmt: skip
+            entered_id = self.emit(
+                flow,
+                f"{typ}StateEntered",
+                {"name": name, "input": _dumps(data), "inputDetails": {"truncated": False}},
+            )
             entered = datetime.now(UTC)
             try:
                 output, nxt = self.run_state(name, state, data, flow, entered)
             except StatesError as err:
+                if err.error == E.RUNTIME and not (err.cause or "").startswith("An error"):
+                    err.cause = (
+                        f"An error occurred while executing the state '{name}' "
+                        f"(entered at the event id #{entered_id}). {err.cause or ''}"
+                    ).rstrip()
                 catcher = _find_catcher(state, err.error)
                 if catcher is None:
                     raise
@@ -417,8 +435,11 @@ class _Run:
                 data = data if result_path is None else P.place_result(result_path, data, error_output)
                 name = catcher["Next"]
                 continue
-            self.emit(flow, f"{typ}StateExited", {"name": name, "output": _dumps(output),
-                                                  "outputDetails": {"truncated": False}})  # fmt: skip
+            self.emit(
+                flow,
+                f"{typ}StateExited",
+                {"name": name, "output": _dumps(output), "outputDetails": {"truncated": False}},
+            )
             if nxt is None:
                 return output
             name, data = nxt, output
@@ -476,8 +497,7 @@ class _Run:
                 counts[k] += 1
                 retry_count += 1
 
-    def attempt(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow,
-                ctx: dict[str, Any]) -> Any:  # fmt: skip
+    def attempt(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, ctx: dict[str, Any]) -> Any:
         typ = state["Type"]
         effective = P.apply_input_path(state, raw, ctx)
         if typ == "Task":
@@ -530,8 +550,9 @@ class _Run:
             raise StatesError(error, str(exc)) from exc
         if wrap:
             result = {"Payload": result, "StatusCode": 200}
-        self.emit(flow, "TaskSucceeded", {**base, "output": _dumps(result),
-                                          "outputDetails": {"truncated": False}})  # fmt: skip
+        self.emit(
+            flow, "TaskSucceeded", {**base, "output": _dumps(result), "outputDetails": {"truncated": False}}
+        )
         return result
 
     # -- Parallel --
@@ -553,8 +574,9 @@ class _Run:
         return [f.result() for f in futures]
 
     # -- Map --
-    def run_map(self, name: str, state: dict[str, Any], effective: Any, flow: _Flow,
-                ctx: dict[str, Any]) -> list[Any]:  # fmt: skip
+    def run_map(
+        self, name: str, state: dict[str, Any], effective: Any, flow: _Flow, ctx: dict[str, Any]
+    ) -> list[Any]:
         items_path = state.get("ItemsPath", "$")
         try:
             items = P.get_path(effective, items_path, ctx)
@@ -853,10 +875,15 @@ def run_definition(
     run = _Run(execution, tasks or TaskRegistry(), store, max_workers, sleep, deadline)
     run.save()
     flow = _Flow(0)
-    run.emit(flow, "ExecutionStarted", {
-        "input": _dumps(input), "inputDetails": {"truncated": False},
-        "roleArn": f"arn:aws:iam::{ACCOUNT}:role/lakeline-local",
-    })  # fmt: skip
+    run.emit(
+        flow,
+        "ExecutionStarted",
+        {
+            "input": _dumps(input),
+            "inputDetails": {"truncated": False},
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/lakeline-local",
+        },
+    )
     _finish(run, flow, lambda: run.run_machine(machine, input, flow, top=True))
     return execution
 
@@ -867,8 +894,9 @@ def _finish(run: _Run, flow: _Flow, body: Callable[[], Any]) -> None:
         ex.output = body()
         ex.status = "SUCCEEDED"
         ex.stop_date = datetime.now(UTC)
-        run.emit(flow, "ExecutionSucceeded", {"output": _dumps(ex.output),
-                                              "outputDetails": {"truncated": False}})  # fmt: skip
+        run.emit(
+            flow, "ExecutionSucceeded", {"output": _dumps(ex.output), "outputDetails": {"truncated": False}}
+        )
     except _ExecutionTimedOut:
         ex.status, ex.error = "TIMED_OUT", E.TIMEOUT
         ex.cause = "The execution timed out (TimeoutSeconds)"

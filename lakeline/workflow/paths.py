@@ -314,7 +314,7 @@ def set_path(data: Any, path: str, value: Any) -> Any:
 
 
 # ---- payload templates (Parameters, ItemSelector, ResultSelector) ----------------------------
-def evaluate_value(expr: str, data: Any, context: Any) -> Any:
+def evaluate_value(expr: str, data: Any, context: Any, field: str = "") -> Any:
     """The value of a ``"key.$"`` field: a path, a ``$$`` context path or an intrinsic."""
     from lakeline.workflow import intrinsics
 
@@ -322,7 +322,15 @@ def evaluate_value(expr: str, data: Any, context: Any) -> Any:
         try:
             return get_path(data, expr, context)
         except PathError as exc:
-            raise StatesError(E.PARAMETER_PATH_FAILURE, f"Invalid path '{expr}': {exc}") from exc
+            # AWS fails the execution with States.Runtime here (ParameterPathFailure is
+            # named by the spec but Step Functions reports the path failure as Runtime).
+            where = "context object" if expr.startswith("$$") else "input"
+            shown = context if expr.startswith("$$") else data
+            raise StatesError(
+                E.RUNTIME,
+                f"The JSONPath '{expr}' specified for the field '{field}' could not be found "
+                f"in the {where} '{json.dumps(shown, default=str, separators=(',', ':'))}'",
+            ) from exc
     if intrinsics.is_intrinsic(expr):
         return intrinsics.evaluate(expr, data, context)
     raise StatesError(E.PARAMETER_PATH_FAILURE, f"'{expr}' is neither a path nor an intrinsic function")
@@ -335,7 +343,7 @@ def apply_template(template: Any, data: Any, context: Any) -> Any:
         out: dict[str, Any] = {}
         for key, val in template.items():
             if key.endswith(".$") and isinstance(val, str):
-                out[key[:-2]] = evaluate_value(val, data, context)
+                out[key[:-2]] = evaluate_value(val, data, context, key)
             else:
                 out[key] = apply_template(val, data, context)
         return out
@@ -355,7 +363,7 @@ def apply_input_path(state: dict[str, Any], raw: Any, context: Any) -> Any:
     except PathError as exc:
         raise StatesError(
             E.RUNTIME,
-            f"An error occurred while executing the state. Invalid path '{path}' : {exc}",
+            f"Invalid path '{path}' : The InputPath could not be applied: {exc}",
         ) from exc
 
 
@@ -399,7 +407,7 @@ def apply_output_path(state: dict[str, Any], data: Any, context: Any) -> Any:
     except PathError as exc:
         raise StatesError(
             E.RUNTIME,
-            f"An error occurred while executing the state. Invalid OutputPath '{path}' : {exc}",
+            f"Invalid path '{path}' : The OutputPath could not be applied: {exc}",
         ) from exc
 
 

@@ -294,6 +294,20 @@ def test_runtime_errors_are_not_caught_by_states_all() -> None:
     assert (ex.status, ex.error) == ("FAILED", "States.Runtime")
 
 
+def test_missing_parameters_path_fails_with_runtime() -> None:
+    definition = machine(
+        ("Ok", {"Type": "Pass", "Result": 1, "ResultPath": "$.one", "Next": "Bad"}),
+        ("Bad", {"Type": "Pass", "Parameters": {"x.$": "$.does_not_exist"}, "End": True}),
+    )
+    ex = run(definition, {"a": 1})
+    assert (ex.status, ex.error) == ("FAILED", "States.Runtime")
+    assert ex.cause is not None
+    assert ex.cause.startswith(
+        "An error occurred while executing the state 'Bad' (entered at the event id #4)."
+    )
+    assert "The JSONPath '$.does_not_exist' specified for the field 'x.$' could not be found" in ex.cause
+
+
 def test_result_path_failure_is_catchable() -> None:
     definition = machine(
         ("T", {"Type": "Task", "Resource": "f", "ResultPath": "$.a.b", "Next": "Done",

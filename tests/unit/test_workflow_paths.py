@@ -106,7 +106,8 @@ def test_template() -> None:
     }
     with pytest.raises(StatesError) as exc:
         apply_template({"x.$": "$.missing"}, data, ctx)
-    assert exc.value.error == "States.ParameterPathFailure"
+    assert exc.value.error == "States.Runtime"  # as AWS reports it
+    assert "'$.missing' specified for the field 'x.$'" in str(exc.value.cause)
 
 
 def _task(state: dict[str, Any], data: Any, result: Any) -> Any:
