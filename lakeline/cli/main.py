@@ -632,8 +632,10 @@ def replay(pipeline: str, start: str, end: str, mode: str, name: str | None, as_
 
 def _register() -> None:
     from lakeline.cli.deploy import deploy
+    from lakeline.cli.workflow import workflow
 
     cli.add_command(deploy)
+    cli.add_command(workflow)
 
 
 _register()

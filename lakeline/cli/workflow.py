@@ -1,0 +1,146 @@
+"""``lakeline workflow``: run Amazon States Language workflows on the local engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from lakeline.cli.output import emit_json, emit_table
+from lakeline.errors import NotFoundError, UsageError
+
+
+def _lake() -> Any:
+    from lakeline.cli.main import _lake as open_lake
+
+    return open_lake(click.get_current_context())
+
+
+def _summary(ex: Any) -> dict[str, Any]:
+    stop = ex.stop_date.isoformat() if ex.stop_date else None
+    return {"executionArn": ex.execution_arn, "name": ex.name, "status": ex.status,
+            "startDate": ex.start_date.isoformat(), "stopDate": stop,
+            "output": ex.output, "error": ex.error, "cause": ex.cause}
+
+
+@click.group()
+def workflow() -> None:
+    """Run Step Functions state machines (ASL) locally; export them for AWS.
+
+    \b
+    lakeline workflow list
+    lakeline workflow run etl_promote \
+        --input '{"silver_bucket": "silver", "silver_prefix": "mortgages/transactions"}'
+    lakeline workflow run --definition my.asl.json --input @input.json
+    lakeline workflow history <execution arn>
+    """
+
+
+@workflow.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def list_cmd(as_json: bool) -> None:
+    """Shipped workflows and recent executions."""
+    from lakeline.workflow.engine import list_executions
+    from lakeline.workflow.shipped import definition, names
+
+    lake = _lake()
+    shipped = [{"name": n, "comment": definition(n).get("Comment", "")} for n in names()]
+    runs = [_summary(e) for e in list_executions(lake.state, 20)]
+    if as_json:
+        emit_json({"workflows": shipped, "executions": runs})
+        return
+    emit_table(["workflow", "what it does"], [(w["name"], w["comment"]) for w in shipped], "workflows")
+    if runs:
+        rows = [(r["executionArn"], r["status"], r["startDate"]) for r in runs]
+        emit_table(["execution", "status", "started"], rows, "recent executions")
+
+
+@workflow.command("run")
+@click.argument("name", required=False)
+@click.option("--definition", "definition_file", type=click.Path(exists=True, dir_okay=False),
+              help="An ASL file to run instead of a shipped workflow.")
+@click.option("--input", "input_text", default="{}", show_default=True,
+              help="Execution input: JSON text, or @FILE.")
+@click.option("--execution-name", help="Execution name (default: a UUID).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Run to completion (the local engine always does; kept for Step Functions parity).")
+@click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
+def run_cmd(name: str | None, definition_file: str | None, input_text: str, execution_name: str | None,
+            wait: bool, as_json: bool) -> None:
+    """Run a shipped workflow NAME or --definition FILE; exit 1 unless it SUCCEEDED."""
+    import sys
+
+    from lakeline.workflow.engine import run_definition
+    from lakeline.workflow.shipped import definition
+    from lakeline.workflow.tasks import lakeline_tasks
+
+    if bool(name) == bool(definition_file):
+        raise UsageError("give a workflow NAME or --definition FILE (one of them)")
+    defn = orjson.loads(Path(definition_file).read_bytes()) if definition_file else definition(str(name))
+    raw = Path(input_text[1:]).read_text("utf-8") if input_text.startswith("@") else input_text
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"--input is not JSON: {exc}") from None
+    lake = _lake()
+    ex = run_definition(defn, payload, tasks=lakeline_tasks(lake), name=execution_name, store=lake.state)
+    data = _summary(ex)
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(f"{ex.status}: {ex.execution_arn}")
+        if ex.status == "SUCCEEDED":
+            click.echo(orjson.dumps(ex.output, option=orjson.OPT_INDENT_2).decode())
+        else:
+            click.echo(f"error: {ex.error}: {ex.cause}", err=True)
+    if ex.status != "SUCCEEDED":
+        sys.exit(1)
+
+
+@workflow.command("status")
+@click.argument("execution_arn")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def status_cmd(execution_arn: str, as_json: bool) -> None:
+    """Status of an execution (like DescribeExecution)."""
+    from lakeline.workflow.engine import load_execution
+
+    ex = load_execution(_lake().state, execution_arn)
+    if ex is None:
+        raise NotFoundError(f"no execution {execution_arn!r}")
+    data = _summary(ex)
+    emit_json(data) if as_json else emit_table(["field", "value"], list(data.items()))
+
+
+@workflow.command("history")
+@click.argument("execution_arn")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def history_cmd(execution_arn: str, as_json: bool) -> None:
+    """The execution's events (like GetExecutionHistory)."""
+    from lakeline.workflow.engine import load_execution
+
+    ex = load_execution(_lake().state, execution_arn)
+    if ex is None:
+        raise NotFoundError(f"no execution {execution_arn!r}")
+    if as_json:
+        emit_json({"events": ex.history})
+        return
+    rows = [(e.get("id"), e.get("type"), e.get("timestamp")) for e in ex.history]
+    emit_table(["id", "type", "timestamp"], rows)
+
+
+@workflow.command("export")
+@click.argument("name")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the definition here (default: stdout).")
+def export_cmd(name: str, out: str | None) -> None:
+    """A shipped workflow for Step Functions, with SAM DefinitionSubstitutions placeholders."""
+    from lakeline.workflow.shipped import export
+
+    data = export(name)
+    text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+    if out:
+        Path(out).write_text(text + "\n", "utf-8")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text)

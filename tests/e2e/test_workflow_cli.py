@@ -1,0 +1,58 @@
+"""`lakeline workflow`: the shipped ASL workflows on the local engine, bound to lakeline steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.test_cli import Cli, cli, lake  # noqa: F401
+
+ETL_INPUT = '{"silver_bucket": "silver", "silver_prefix": "mortgages/transactions"}'
+
+
+def test_etl_promote_workflow_success_failure_history_export(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+    lake.ok("gen", "transactions", "--count", "1000", "--dirty-rate", "0.01", "--out", "t.csv")
+    lake.ok("put", "t.csv", "--pipeline", "transactions")
+    ok = lake.json("workflow", "run", "etl_promote", "--input", ETL_INPUT)
+    assert ok["status"] == "SUCCEEDED"
+    out = ok["output"]
+    assert (out["etl"]["value"]["input_rows"], out["validation"]["value"]["promotion_allowed"]) == (1000, True)
+    assert out["promotion"]["value"]["status"] == "success"
+    assert lake.count("silver.transactions") == 990  # the promoted run is what SQL sees
+
+    # nothing new landed: RunETL fails → HandleFailure notifies → Fail state
+    failed = lake("workflow", "run", "etl_promote", "--input", ETL_INPUT, "--json")
+    assert failed.returncode == 1
+    data = json.loads(failed.stdout)
+    assert (data["status"], data["error"]) == ("FAILED", "PipelineFailed")
+    outbox = (lake.home / "outbox" / "notifications.jsonl").read_text().splitlines()
+    assert json.loads(outbox[-1])["subject"] == "lakeline workflow failed"
+
+    history = lake.json("workflow", "history", data["executionArn"])["events"]
+    types = [e["type"] for e in history]
+    assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionFailed"
+    assert "TaskFailed" in types and types.count("TaskStateEntered") >= 2  # RunETL, HandleFailure
+    assert lake.json("workflow", "status", data["executionArn"])["status"] == "FAILED"
+    listed = lake.json("workflow", "list")
+    assert {w["name"] for w in listed["workflows"]} == {"etl_promote", "ops_replay_quality", "quality_gate"}
+    assert len(listed["executions"]) == 2
+
+    exported = json.loads(lake.ok("workflow", "export", "etl_promote").stdout)
+    assert exported["substitutions"]["LakelinePromoteArn"] == "lakeline-promote"
+    assert '"${LakelinePromoteArn}"' in json.dumps(exported["definition"])
+
+
+def test_adhoc_definition_and_ops_loop(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+    (tmp_path / "m.asl.json").write_text(json.dumps({"StartAt": "P", "States": {"P": {
+        "Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, $.b)"}, "End": True}}}))
+    (tmp_path / "in.json").write_text('{"a": 2, "b": 40}')
+    assert lake.json("workflow", "run", "--definition", "m.asl.json", "--input", "@in.json")["output"] == {"sum": 42}
+    # the ops loop polls QualityCheck until max_attempts, then fails (nothing new reached silver)
+    ops = lake("workflow", "run", "ops_replay_quality", "--json", "--input", json.dumps({
+        "pipeline": "shipments", "window_hours": 1, "record_type": "shipments", "min_parquet_objects": 1,
+        "poll_interval_seconds": 0, "max_attempts": 3}))
+    data = json.loads(ops.stdout)
+    assert (ops.returncode, data["status"], data["error"]) == (1, "FAILED", "QualityCheckFailed")
+    events = lake.json("workflow", "history", data["executionArn"])["events"]
+    assert sum(1 for e in events if e["type"] == "WaitStateEntered") == 3
+    assert "no workflow" in lake.fails(2, "workflow", "run", "nope")
