@@ -5,8 +5,8 @@ function ARN) runs the lakeline step of that name, with Lambda's payload semanti
 engine wraps the result as ``{"Payload": …, "StatusCode": 200}``). On AWS the same names are
 the deployed functions (see :func:`lakeline.workflow.shipped.export`).
 
-Not bound yet: ``lakeline-quality-gate`` and ``lakeline-quarantine`` (the data-quality
-engine); a workflow that reaches them fails its task with ``States.TaskFailed``.
+``lakeline-quality-gate`` runs the specs §3 expectations on a silver partition and
+``lakeline-quarantine`` writes its quarantine marker (:mod:`lakeline.quality.expectations`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,22 @@ def lakeline_tasks(lake: Lake) -> TaskRegistry:
         wanted = int(payload.get("min_parquet_objects", 1))
         return {"ok": len(fresh) >= wanted, "new_parquet_objects": len(fresh), "min_parquet_objects": wanted}
 
+    def quality_gate(payload: dict[str, Any]) -> dict[str, Any]:
+        from lakeline.quality.expectations import run_expectations
+
+        return run_expectations(lake, str(payload["record_type"]), str(payload["dt"]), str(payload["run_id"]))
+
+    def quarantine(payload: dict[str, Any]) -> dict[str, Any]:
+        from lakeline.quality.expectations import quarantine as write_marker
+
+        result = payload.get("result", {}).get("value", {})
+        key = write_marker(lake, str(payload.get("record_type", "")), str(payload.get("dt", "")),
+                           str(result.get("run_id", "manual")), result)
+        return {"marker": key}
+
     for name, fn in (
+        ("lakeline-quality-gate", quality_gate),
+        ("lakeline-quarantine", quarantine),
         ("lakeline-run-batch", run_batch),
         ("lakeline-run-summary", run_summary),
         ("lakeline-promote", promote),

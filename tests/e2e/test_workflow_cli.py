@@ -56,3 +56,28 @@ def test_adhoc_definition_and_ops_loop(lake: Cli, tmp_path: Path) -> None:  # no
     events = lake.json("workflow", "history", data["executionArn"])["events"]
     assert sum(1 for e in events if e["type"] == "WaitStateEntered") == 3
     assert "no workflow" in lake.fails(2, "workflow", "run", "nope")
+
+
+def test_quality_gate_workflow_pass_and_fail(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+    good = [{"record_type": "shipments", "event_time": "2026-01-05T10:00:00Z", "shipment_id": f"shp_{i}",
+             "origin": "SZX", "destination": "SEA", "carrier": "UPS", "weight_kg": 5.0} for i in range(3)]
+    bad = [dict(good[0], event_time="2026-01-06T10:00:00Z"), dict(good[0], event_time="2026-01-06T11:00:00Z",
+                                                                 weight_kg=250.0)]
+    (tmp_path / "s.jsonl").write_text("\n".join(json.dumps(r) for r in good + bad) + "\n")
+    lake.ok("put", "s.jsonl", "--pipeline", "shipments")
+    lake.ok("run")
+    passed = lake.json("workflow", "run", "quality_gate", "--input",
+                       '{"record_type": "shipments", "dt": "2026-01-05"}', "--execution-name", "gate-ok")
+    result = passed["output"]["result"]["value"]
+    assert (passed["status"], result["success"], len(result["results"])) == ("SUCCEEDED", True, 5)
+    assert (lake.home / "zones/gold/_quality/results/shipments/dt=2026-01-05/run_gate-ok.json").exists()
+    failed = lake("workflow", "run", "quality_gate", "--input", '{"record_type": "shipments", "dt": "2026-01-06"}',
+                  "--execution-name", "gate-bad", "--json")
+    data = json.loads(failed.stdout)
+    assert (failed.returncode, data["status"], data["error"]) == (1, "FAILED", "QualityGateFailed")
+    marker = json.loads((lake.home / "zones/silver/_quarantine/shipments/dt=2026-01-06/gate-bad.json").read_text())
+    assert sorted(e["expectation_type"] for e in marker["failed_expectations"]) == [
+        "expect_column_values_to_be_between", "expect_column_values_to_be_unique"]
+    notes = (lake.home / "outbox" / "notifications.jsonl").read_text().splitlines()
+    assert json.loads(notes[-1])["subject"] == "Data Quality check failed"
+    assert lake.count() == 5  # the _quality and _quarantine files are not tables

@@ -1,0 +1,1 @@
+"""Data quality: expectations evaluated in DuckDB (the specs §3 set for the shipments types)."""
