@@ -157,6 +157,8 @@ class Settings:
     sql: SqlSettings = field(default_factory=SqlSettings)
     retail: RetailSettings = field(default_factory=RetailSettings)
     tables: TablesSettings = field(default_factory=TablesSettings)
+    #: ``[[rules]]`` tables: workflows started by `serve` (see lakeline.workflow.rules).
+    rules: tuple[dict[str, Any], ...] = ()
 
     @property
     def zones_dir(self) -> Path:
@@ -220,6 +222,7 @@ def load_settings(
     root = resolve_home(home)
     env = os.environ if environ is None else environ
     layers: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    rules: tuple[dict[str, Any], ...] = ()
     path = root / CONFIG_FILE
     if path.exists():
         try:
@@ -227,6 +230,11 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
         for section, values in data.items():
+            if section == "rules":
+                if not isinstance(values, list) or not all(isinstance(r, dict) for r in values):
+                    raise ConfigError(f"{path}: rules must be [[rules]] tables")
+                rules = tuple(values)
+                continue
             if section not in _SECTIONS:
                 if section in {"pipelines"}:
                     continue  # read by the components that own them
@@ -256,7 +264,7 @@ def load_settings(
                 raise ConfigError(f"{origin}: unknown setting {section}.{key}")
             kwargs[key] = _coerce(section, key, value, defaults[key], origin)
         built[section] = cls(**kwargs)
-    settings = Settings(home=root, **built)
+    settings = Settings(home=root, rules=rules, **built)
     _validate(settings)
     return settings
 

@@ -299,6 +299,13 @@ def _fire_due(lake: Lake, scheduler: Any) -> None:
         run_batches(lake)  # an orders or transactions landing triggers its job promptly
     except Exception:  # a failing job must not stop serve; it is retried next tick
         _log.warning("triggered batch job failed", exc_info=True)
+    if lake.settings.rules:
+        try:
+            from lakeline.workflow.rules import RuleRunner
+
+            RuleRunner(lake).tick()
+        except Exception:  # a failing rule must not stop serve
+            _log.warning("workflow rule failed", exc_info=True)
     if scheduler is None:
         return
     from datetime import UTC, datetime

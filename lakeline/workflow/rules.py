@@ -1,0 +1,117 @@
+"""EventBridge-style rules that start workflows under ``lakeline serve``.
+
+In ``lakeline.toml``::
+
+    [[rules]]
+    name = "nightly-ops"
+    schedule = "cron(15 1 * * ? *)"          # or "rate(1 hour)"
+    workflow = "ops_replay_quality"           # a shipped workflow, or definition = "path.asl.json"
+    input = '{"pipeline": "shipments", "window_hours": 24, "record_type": "shipments",
+              "min_parquet_objects": 1, "poll_interval_seconds": 30, "max_attempts": 20}'
+
+    [[rules]]
+    name = "gate-new-partitions"
+    event = { zone = "silver", prefix = "shipments/", suffix = ".parquet" }   # object created
+    workflow = "quality_gate"
+    input = '{"record_type": "shipments"}'  # merged with {bucket, key, size, etag}
+
+A schedule rule fires once per tick (compare-and-swap in the state store, so two `serve`
+processes never both fire it); missed ticks fire once. An event rule fires once per new
+object version (``key#etag``) matching its zone, prefix and suffix.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lakeline import log
+from lakeline.errors import ConfigError
+from lakeline.lake import Lake
+
+SEEN = "rule_seen"
+_log = log.get("rules")
+
+
+def validate(rules: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    """Checked rules; :class:`ConfigError` naming the rule and the problem."""
+    from lakeline.schedule import parse
+
+    out = []
+    for i, rule in enumerate(rules):
+        name = str(rule.get("name") or f"rule-{i}")
+        if ("schedule" in rule) == ("event" in rule):
+            raise ConfigError(f"rule {name}: give exactly one of schedule or event")
+        if ("workflow" in rule) == ("definition" in rule):
+            raise ConfigError(f"rule {name}: give exactly one of workflow or definition")
+        try:
+            payload = orjson.loads(rule.get("input", "{}"))
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"rule {name}: input is not JSON: {exc}") from None
+        checked = dict(rule, name=name, input=payload)
+        if "schedule" in rule:
+            checked["parsed"] = parse(str(rule["schedule"]))
+        else:
+            event = rule["event"]
+            if not isinstance(event, dict) or "zone" not in event:
+                raise ConfigError(f"rule {name}: event needs a zone (and optional prefix, suffix)")
+        out.append(checked)
+    return out
+
+
+class RuleRunner:
+    """Evaluates the lake's rules; call :meth:`tick` periodically."""
+
+    def __init__(self, lake: Lake) -> None:
+        from lakeline.schedule import Scheduler
+
+        self.lake = lake
+        self.rules = validate(lake.settings.rules)
+        scheduled = {r["name"]: r["parsed"] for r in self.rules if "parsed" in r}
+        self.scheduler = Scheduler(scheduled, lake.state) if scheduled else None
+
+    def tick(self, now: datetime | None = None) -> list[str]:
+        """Start the workflows whose rule matched; returns their execution ARNs."""
+        at = now or datetime.now(UTC)
+        started: list[str] = []
+        due = set(self.scheduler.due(at)) if self.scheduler else set()
+        for rule in self.rules:
+            if rule["name"] in due:
+                started.append(self._start(rule, dict(rule["input"])))
+            elif "event" in rule:
+                for payload in self._new_objects(rule):
+                    started.append(self._start(rule, {**rule["input"], **payload}))
+        return started
+
+    def _new_objects(self, rule: dict[str, Any]) -> list[dict[str, Any]]:
+        ev = rule["event"]
+        zone, prefix, suffix = str(ev["zone"]), str(ev.get("prefix", "")), str(ev.get("suffix", ""))
+        out = []
+        for info in self.lake.store.list(zone, prefix):
+            if not info.key.endswith(suffix):
+                continue
+            seen = f"{rule['name']}#{zone}/{info.key}#{info.etag}"
+            if self.lake.state.get(SEEN, seen) is not None:
+                continue
+            self.lake.state.put(SEEN, seen, {"at": time.time()})
+            out.append({"bucket": self.lake.store.bucket(zone), "key": info.key, "size": info.size,
+                        "etag": info.etag})
+        return out
+
+    def _start(self, rule: dict[str, Any], payload: dict[str, Any]) -> str:
+        from lakeline.workflow.engine import run_definition
+        from lakeline.workflow.shipped import definition
+        from lakeline.workflow.tasks import lakeline_tasks
+
+        if "workflow" in rule:
+            defn = definition(str(rule["workflow"]))
+        else:
+            defn = orjson.loads(Path(str(rule["definition"])).read_bytes())
+        ex = run_definition(defn, payload, tasks=lakeline_tasks(self.lake), store=self.lake.state)
+        _log.info("rule started a workflow", extra={"data": {
+            "rule": rule["name"], "execution": ex.execution_arn, "status": ex.status}})
+        return ex.execution_arn
