@@ -7,10 +7,13 @@ moves to the dead-letter queue on its next receive (the SQS redrive policy).
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from lakeline.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,33 @@ class QueueCounts:
 
 
 MAX_BATCH = 10
+#: The SQS maximum message size.
+MAX_BODY_BYTES = 256 * 1024
+_INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def check_range(what: str, value: float, low: float, high: float) -> None:
+    """Raise :class:`UsageError` unless ``low <= value <= high`` (an SQS limit)."""
+    if not low <= value <= high:
+        raise UsageError(f"{what} must be {low}..{high}, got {value}")
+
+
+def body_size(body: str) -> int:
+    """UTF-8 size of a message body SQS accepts (its character set, 1..256 KiB)."""
+    try:
+        size = len(body.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise UsageError("message body is not valid Unicode text (lone surrogate)") from None
+    if size == 0:
+        raise UsageError("message body must not be empty")
+    if size > MAX_BODY_BYTES:
+        raise UsageError(
+            f"message body is {size} bytes; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
+        )
+    bad = _INVALID_CHARS.search(body)
+    if bad is not None:
+        raise UsageError(f"message body contains U+{ord(bad.group()):04X}, which SQS does not accept")
+    return size
 
 
 class Queue(ABC):

@@ -27,16 +27,22 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from lakeline.adapters.aws.session import error_code, translate_errors
 from lakeline.errors import NotFoundError, TransientError, UsageError
-from lakeline.ports.queue import MAX_BATCH, Message, Queue, QueueCounts
+from lakeline.ports.queue import (
+    MAX_BATCH,
+    MAX_BODY_BYTES,
+    Message,
+    Queue,
+    QueueCounts,
+    body_size,
+    check_range,
+)
 
-MAX_BODY_BYTES = 256 * 1024
 MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_WAIT_SECONDS = 20
@@ -52,32 +58,8 @@ _SYSTEM_ATTRIBUTES = [
     "DeadLetterQueueSourceArn",
 ]
 #: Characters outside SQS's set (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF).
-_INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _INVALID_HANDLE = frozenset({"ReceiptHandleIsInvalid", "AWS.SimpleQueueService.MessageNotInflight",
                              "MessageNotInflight"})
-
-
-def _check_range(what: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise UsageError(f"{what} must be {low}..{high}, got {value}")
-
-
-def _body_size(body: str) -> int:
-    """UTF-8 size of a body SQS accepts (its character set, 1..256 KiB)."""
-    try:
-        size = len(body.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise UsageError("message body is not valid Unicode text (lone surrogate)") from None
-    if size == 0:
-        raise UsageError("message body must not be empty")
-    if size > MAX_BODY_BYTES:
-        raise UsageError(
-            f"message body is {size} bytes; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
-        )
-    bad = _INVALID_CHARS.search(body)
-    if bad is not None:
-        raise UsageError(f"message body contains U+{ord(bad.group()):04X}, which SQS does not accept")
-    return size
 
 
 def _bad_handle(code: str, message: str) -> bool:
@@ -142,8 +124,8 @@ class SqsQueue(Queue):
 
     def send(self, body: str, *, delay_seconds: int = 0) -> str:
         """SendMessage (visible after ``delay_seconds``, 0..900); returns the message id."""
-        _check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
-        _body_size(body)
+        check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
+        body_size(body)
         with translate_errors(f"SQS SendMessage {self.name}"):
             resp = self.sqs.send_message(
                 QueueUrl=self.url, MessageBody=body, DelaySeconds=int(delay_seconds)
@@ -157,7 +139,7 @@ class SqsQueue(Queue):
             raise UsageError("send_batch takes a sequence of bodies, not one string")
         if not 1 <= len(bodies) <= MAX_BATCH:
             raise UsageError(f"a batch holds 1..{MAX_BATCH} messages, got {len(bodies)}")
-        total = sum(_body_size(body) for body in bodies)
+        total = sum(body_size(body) for body in bodies)
         if total > MAX_BODY_BYTES:
             raise UsageError(
                 f"batch is {total} bytes in total; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
@@ -204,10 +186,10 @@ class SqsQueue(Queue):
     ) -> list[Message]:
         """ReceiveMessage: up to ``max_messages`` (1..10); ``visibility_timeout`` defaults to
         the queue's; ``wait_seconds`` (0..20, rounded up) long-polls."""
-        _check_range("max_messages", max_messages, 1, MAX_BATCH)
-        _check_range("wait_seconds", wait_seconds, 0, MAX_WAIT_SECONDS)
+        check_range("max_messages", max_messages, 1, MAX_BATCH)
+        check_range("wait_seconds", wait_seconds, 0, MAX_WAIT_SECONDS)
         if visibility_timeout is not None:
-            _check_range("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT)
+            check_range("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT)
         raw = self._receive_raw(max_messages, visibility_timeout, math.ceil(wait_seconds))
         return [self._message(m) for m in raw]
 
@@ -264,7 +246,7 @@ class SqsQueue(Queue):
         handle or a message no longer in flight raises :class:`NotFoundError`."""
         from botocore.exceptions import ClientError
 
-        _check_range("timeout", timeout, 0, MAX_VISIBILITY_TIMEOUT)
+        check_range("timeout", timeout, 0, MAX_VISIBILITY_TIMEOUT)
         try:
             with translate_errors(f"SQS ChangeMessageVisibility {self.name}"):
                 self.sqs.change_message_visibility(

@@ -34,7 +34,15 @@ from typing import Any
 from lakeline.adapters.local.sqlite import Database
 from lakeline.config import QueueSettings
 from lakeline.errors import NotFoundError, UsageError
-from lakeline.ports.queue import MAX_BATCH, Message, Queue, QueueCounts
+from lakeline.ports.queue import (
+    MAX_BATCH,
+    MAX_BODY_BYTES,
+    Message,
+    Queue,
+    QueueCounts,
+    body_size,
+    check_range,
+)
 
 #: DDL of the local queues; idempotent, because every queue of a lake shares one file.
 SCHEMA = """
@@ -54,7 +62,6 @@ CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visi
 CREATE INDEX IF NOT EXISTS queue_messages_sent ON queue_messages (queue, sent_at);
 """
 
-MAX_BODY_BYTES = 256 * 1024
 MAX_DELAY_SECONDS = 900
 MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_WAIT_SECONDS = 20
@@ -65,25 +72,6 @@ POLL_INTERVAL = 0.05
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _COLUMNS = "message_id, body, sent_at, receive_count, first_received_at, dead_letter_source"
-
-
-def _check_range(what: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise UsageError(f"{what} must be {low}..{high}, got {value}")
-
-
-def _body_size(body: str) -> int:
-    try:
-        size = len(body.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise UsageError("message body is not valid Unicode text (lone surrogate)") from None
-    if size == 0:
-        raise UsageError("message body must not be empty")
-    if size > MAX_BODY_BYTES:
-        raise UsageError(
-            f"message body is {size} bytes; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
-        )
-    return size
 
 
 class SqliteQueue(Queue):
@@ -112,7 +100,7 @@ class SqliteQueue(Queue):
     ) -> None:
         if not _NAME.fullmatch(name):
             raise UsageError(f"queue name {name!r} must be 1-80 letters, digits, '-' or '_'")
-        _check_range("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT)
+        check_range("visibility_timeout", visibility_timeout, 0, MAX_VISIBILITY_TIMEOUT)
         if retention_seconds < 1:
             raise UsageError(f"retention_seconds must be >= 1, got {retention_seconds}")
         if max_receive_count < 1:
@@ -135,8 +123,8 @@ class SqliteQueue(Queue):
 
     def send(self, body: str, *, delay_seconds: int = 0) -> str:
         """Send one message (visible after ``delay_seconds``, 0..900); returns its id."""
-        _check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
-        _body_size(body)
+        check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
+        body_size(body)
         return self._insert([body], delay_seconds)[0]
 
     def send_batch(self, bodies: Sequence[str]) -> list[str]:
@@ -145,7 +133,7 @@ class SqliteQueue(Queue):
             raise UsageError("send_batch takes a sequence of bodies, not one string")
         if not 1 <= len(bodies) <= MAX_BATCH:
             raise UsageError(f"a batch holds 1..{MAX_BATCH} messages, got {len(bodies)}")
-        total = sum(_body_size(body) for body in bodies)
+        total = sum(body_size(body) for body in bodies)
         if total > MAX_BODY_BYTES:
             raise UsageError(
                 f"batch is {total} bytes in total; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
@@ -180,10 +168,10 @@ class SqliteQueue(Queue):
         receipt handle. With ``wait_seconds`` (0..20) wait until a message is visible or the
         time is up (a long poll). Poison messages are moved to the DLQ, never returned.
         """
-        _check_range("max_messages", max_messages, 1, MAX_BATCH)
-        _check_range("wait_seconds", wait_seconds, 0, MAX_WAIT_SECONDS)
+        check_range("max_messages", max_messages, 1, MAX_BATCH)
+        check_range("wait_seconds", wait_seconds, 0, MAX_WAIT_SECONDS)
         timeout = self.visibility_timeout if visibility_timeout is None else visibility_timeout
-        _check_range("visibility_timeout", timeout, 0, MAX_VISIBILITY_TIMEOUT)
+        check_range("visibility_timeout", timeout, 0, MAX_VISIBILITY_TIMEOUT)
         deadline = time.monotonic() + wait_seconds
         while True:
             messages = self._receive_once(max_messages, timeout)
@@ -245,7 +233,7 @@ class SqliteQueue(Queue):
 
         Raises :class:`NotFoundError` unless the handle is current and the message in flight.
         """
-        _check_range("timeout", timeout, 0, MAX_VISIBILITY_TIMEOUT)
+        check_range("timeout", timeout, 0, MAX_VISIBILITY_TIMEOUT)
         with self.db.transaction() as conn:
             now = self._clock()
             cursor = conn.execute(
