@@ -53,6 +53,20 @@ def check_range(what: str, value: float, low: float, high: float) -> None:
         raise UsageError(f"{what} must be {low}..{high}, got {value}")
 
 
+def check_batch(bodies: Sequence[str]) -> None:
+    """Raise :class:`UsageError` unless ``bodies`` is a valid SQS batch (1..10 bodies, each
+    valid, 256 KiB in total)."""
+    if isinstance(bodies, str):
+        raise UsageError("send_batch takes a sequence of bodies, not one string")
+    if not 1 <= len(bodies) <= MAX_BATCH:
+        raise UsageError(f"a batch holds 1..{MAX_BATCH} messages, got {len(bodies)}")
+    total = sum(body_size(body) for body in bodies)
+    if total > MAX_BODY_BYTES:
+        raise UsageError(
+            f"batch is {total} bytes in total; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
+        )
+
+
 def body_size(body: str) -> int:
     """UTF-8 size of a message body SQS accepts (its character set, 1..256 KiB)."""
     try:

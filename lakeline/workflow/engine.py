@@ -929,14 +929,19 @@ def list_executions(store: StateStore, limit: int = 100) -> list[Execution]:
     return [_execution_from_json(i.data, []) for i in items[:limit]]
 
 
+def _stored(store: StateStore, arn: str) -> tuple[Any, Execution]:
+    """The stored item and execution of ``arn``; :class:`UsageError` if there is none."""
+    item = store.get(EXECUTIONS_TABLE, arn)
+    ex = load_execution(store, arn) if item is not None else None
+    if item is None or ex is None:
+        raise UsageError(f"no execution {arn!r}")
+    return item, ex
+
+
 def resume_or_fail(store: StateStore, arn: str, reason: str) -> Execution:
     """Mark a RUNNING execution whose process died as FAILED (``States.Runtime``, cause
     ``reason``); an execution that already ended is returned unchanged."""
-    item = store.get(EXECUTIONS_TABLE, arn)
-    if item is None:
-        raise UsageError(f"no execution {arn!r}")
-    ex = load_execution(store, arn)
-    assert ex is not None
+    _, ex = _stored(store, arn)
     if ex.status != "RUNNING":
         return ex
     ex.status, ex.error, ex.cause = "FAILED", E.RUNTIME, reason
@@ -965,11 +970,7 @@ def resume_execution(
 ) -> Execution:
     """Re-run a RUNNING execution whose process died from the last top-level state it
     entered, with that state's recorded input; the history continues where it stopped."""
-    item = store.get(EXECUTIONS_TABLE, arn)
-    if item is None:
-        raise UsageError(f"no execution {arn!r}")
-    ex = load_execution(store, arn)
-    assert ex is not None
+    item, ex = _stored(store, arn)
     if ex.status != "RUNNING":
         return ex
     state = item.data.get("currentState")

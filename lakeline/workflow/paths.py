@@ -353,18 +353,23 @@ def apply_template(template: Any, data: Any, context: Any) -> Any:
 
 
 # ---- state-level processing ------------------------------------------------------------------
-def apply_input_path(state: dict[str, Any], raw: Any, context: Any) -> Any:
-    """``InputPath`` (default ``$``; null gives ``{}``)."""
-    if "InputPath" in state and state["InputPath"] is None:
+def _filter_path(field: str, state: dict[str, Any], data: Any, context: Any) -> Any:
+    """``InputPath`` / ``OutputPath``: default ``$``; null gives ``{}``."""
+    if field in state and state[field] is None:
         return {}
-    path = state.get("InputPath", "$")
+    path = state.get(field, "$")
     try:
-        return get_path(raw, path, context)
+        return get_path(data, path, context)
     except PathError as exc:
         raise StatesError(
             E.RUNTIME,
-            f"Invalid path '{path}' : The InputPath could not be applied: {exc}",
+            f"Invalid path '{path}' : The {field} could not be applied: {exc}",
         ) from exc
+
+
+def apply_input_path(state: dict[str, Any], raw: Any, context: Any) -> Any:
+    """``InputPath`` (default ``$``; null gives ``{}``)."""
+    return _filter_path("InputPath", state, raw, context)
 
 
 def apply_parameters(state: dict[str, Any], effective: Any, context: Any, key: str) -> Any:
@@ -399,16 +404,7 @@ def place_result(path: str, raw: Any, result: Any) -> Any:
 
 def apply_output_path(state: dict[str, Any], data: Any, context: Any) -> Any:
     """``OutputPath`` (default ``$``; null gives ``{}``)."""
-    if "OutputPath" in state and state["OutputPath"] is None:
-        return {}
-    path = state.get("OutputPath", "$")
-    try:
-        return get_path(data, path, context)
-    except PathError as exc:
-        raise StatesError(
-            E.RUNTIME,
-            f"Invalid path '{path}' : The OutputPath could not be applied: {exc}",
-        ) from exc
+    return _filter_path("OutputPath", state, data, context)
 
 
 def make_context(

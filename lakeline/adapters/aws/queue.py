@@ -35,11 +35,11 @@ from lakeline.adapters.aws.session import error_code, translate_errors
 from lakeline.errors import NotFoundError, TransientError, UsageError
 from lakeline.ports.queue import (
     MAX_BATCH,
-    MAX_BODY_BYTES,
     Message,
     Queue,
     QueueCounts,
     body_size,
+    check_batch,
     check_range,
 )
 
@@ -135,15 +135,7 @@ class SqsQueue(Queue):
     def send_batch(self, bodies: Sequence[str]) -> list[str]:
         """SendMessageBatch of 1..10 bodies; returns their ids in order. Raises
         :class:`TransientError` naming the entries SQS did not accept (the others were sent)."""
-        if isinstance(bodies, str):
-            raise UsageError("send_batch takes a sequence of bodies, not one string")
-        if not 1 <= len(bodies) <= MAX_BATCH:
-            raise UsageError(f"a batch holds 1..{MAX_BATCH} messages, got {len(bodies)}")
-        total = sum(body_size(body) for body in bodies)
-        if total > MAX_BODY_BYTES:
-            raise UsageError(
-                f"batch is {total} bytes in total; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
-            )
+        check_batch(bodies)
         entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
         return self._send_entries(entries)
 

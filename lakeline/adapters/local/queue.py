@@ -36,11 +36,11 @@ from lakeline.config import QueueSettings
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.ports.queue import (
     MAX_BATCH,
-    MAX_BODY_BYTES,
     Message,
     Queue,
     QueueCounts,
     body_size,
+    check_batch,
     check_range,
 )
 
@@ -129,15 +129,7 @@ class SqliteQueue(Queue):
 
     def send_batch(self, bodies: Sequence[str]) -> list[str]:
         """Send 1..10 messages in one transaction; returns their ids in order."""
-        if isinstance(bodies, str):
-            raise UsageError("send_batch takes a sequence of bodies, not one string")
-        if not 1 <= len(bodies) <= MAX_BATCH:
-            raise UsageError(f"a batch holds 1..{MAX_BATCH} messages, got {len(bodies)}")
-        total = sum(body_size(body) for body in bodies)
-        if total > MAX_BODY_BYTES:
-            raise UsageError(
-                f"batch is {total} bytes in total; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
-            )
+        check_batch(bodies)
         return self._insert(list(bodies), 0)
 
     def _insert(self, bodies: list[str], delay_seconds: int) -> list[str]:
