@@ -16,3 +16,5 @@ LOG_LEVEL = "LAKELINE_LOG_LEVEL"
 CRASH_AT = "LAKELINE_CRASH_AT"
 #: SMTP password for the optional e-mail notifier; never stored in lakeline.toml.
 SMTP_PASSWORD = "LAKELINE_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret
+#: Set on a deployed workflow task function: the bound lakeline step it runs.
+WORKFLOW_TASK = "LAKELINE_WORKFLOW_TASK"

@@ -145,3 +145,21 @@ def run_summary_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     except NotFoundError as exc:
         return {"promotion_allowed": False, "status": "error", "reason": str(exc)}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def workflow_task_handler(event: dict[str, Any], context: Any) -> Any:
+    """A shipped workflow's Lambda task on AWS: runs the bound lakeline step named by
+    ``LAKELINE_WORKFLOW_TASK`` (the ``FunctionName`` of the definition, e.g.
+    ``lakeline-quality-gate``) with the invocation payload, exactly as the local engine does.
+    An error propagates so the state machine's ``Retry``/``Catch`` see it."""
+    from lakeline.errors import ConfigError
+    from lakeline.workflow.engine import LAMBDA_INVOKE
+    from lakeline.workflow.tasks import lakeline_tasks
+
+    name = os.environ.get(envvars.WORKFLOW_TASK, "")
+    if not name:
+        raise ConfigError(f"{envvars.WORKFLOW_TASK} is not set: this function runs no workflow task")
+    fn, payload, _ = lakeline_tasks(lake()).resolve(LAMBDA_INVOKE, {"FunctionName": name, "Payload": event})
+    logger.append_keys(workflow_task=name)
+    return fn(payload)

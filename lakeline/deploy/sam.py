@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lakeline.config import ZONES, QueueSettings
+from lakeline.envvars import WORKFLOW_TASK
 from lakeline.errors import UsageError
 from lakeline.pipelines.base import Field
 from lakeline.pipelines.shipments import SHIPMENTS
@@ -133,6 +134,8 @@ class FunctionSpec:
     sends: tuple[str, ...] = ()
     inspects: tuple[str, ...] = ()
     state_write: bool = True
+    #: For a workflow task function: the ``FunctionName`` the shipped definitions use.
+    task: str = ""
 
     @property
     def logical(self) -> str:
@@ -230,6 +233,39 @@ def function_specs(opts: TemplateOptions) -> list[FunctionSpec]:
             inspects=("IngestQueue", "TransformQueue", "IngestDeadLetterQueue",
                       "TransformDeadLetterQueue"),
         ),
+    ]
+
+
+def task_specs(opts: TemplateOptions) -> list[FunctionSpec]:
+    """One function per workflow task the shipped definitions invoke, each with its own role.
+
+    They share the package and one handler (:func:`lakeline.aws.handlers.workflow_task_handler`)
+    which runs the bound lakeline step named by ``LAKELINE_WORKFLOW_TASK``; separate functions
+    keep each task's permissions to what that step touches.
+    """
+    def task(name: str, description: str, timeout: int, **grants: Any) -> FunctionSpec:
+        return FunctionSpec(
+            "task_" + name.replace("-", "_"), "lakeline.aws.handlers.workflow_task_handler",
+            description, memory=grants.pop("memory", 512), timeout=timeout, task=f"lakeline-{name}",
+            **grants,
+        )
+
+    return [
+        task("run-batch", "Workflow task: validate the transactions landed since the last run",
+             900, memory=2048, s3_read=("landing",), s3_write=("silver", "error", "tmp")),
+        task("run-summary", "Workflow task: the promotion gate's run summary", 60,
+             s3_read=("silver",), state_write=False),
+        task("promote", "Workflow task: promote a finished silver run", 300,
+             memory=1024, s3_write=("silver", "gold")),
+        task("notify", "Workflow task: publish a notification", 30, state_write=False),
+        task("replay", "Workflow task: replay landed objects of a time window", 300,
+             s3_write=("landing",), sends=("IngestQueue",)),
+        task("quality-check", "Workflow task: count new silver Parquet objects", 60,
+             s3_read=("silver",), state_write=False),
+        task("quality-gate", "Workflow task: the quality expectations of a silver partition", 300,
+             memory=1024, s3_read=("silver",), s3_write=("gold",)),
+        task("quarantine", "Workflow task: write a partition's quarantine marker", 60,
+             s3_write=("silver",), state_write=False),
     ]
 
 
@@ -349,6 +385,10 @@ def _function(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[
         "LoggingConfig": {"LogGroup": ref(spec.logical + "LogGroup")},
         "Environment": {"Variables": _environment(opts, names)},
     }
+    if spec.task:
+        # A fixed name (`<lake>-notify`) so operators can invoke a task by hand.
+        props["FunctionName"] = f"{opts.name}-{spec.task.removeprefix('lakeline-')}"
+        props["Environment"]["Variables"][WORKFLOW_TASK] = spec.task
     drop: list[str] = []
     if spec.key == "ingest":
         # S3 invokes ingest asynchronously: after Lambda's retries the original event lands in
@@ -391,6 +431,70 @@ def _event_source_mappings(opts: TemplateOptions) -> dict[str, Any]:
             },
         },
     }
+
+
+# ------------------------------------------------------------------ workflows
+
+
+def state_machine_logical(workflow: str) -> str:
+    """Logical id of a shipped workflow's state machine: ``EtlPromoteStateMachine``."""
+    return _camel(workflow) + "StateMachine"
+
+
+def _state_machines(opts: TemplateOptions, tasks: list[FunctionSpec]) -> dict[str, Any]:
+    """Every shipped workflow as a Step Functions state machine, its definition unchanged
+    except that each ``FunctionName`` becomes the deployed task function's ARN."""
+    from lakeline.workflow import shipped
+
+    by_task = {spec.task: spec for spec in tasks}
+    out: dict[str, Any] = {}
+    for workflow in shipped.names():
+        exported = shipped.export(workflow)
+        subs: dict[str, str] = exported["substitutions"]
+        unknown = sorted(set(subs.values()) - set(by_task))
+        if unknown:
+            raise UsageError(f"workflow {workflow!r} invokes {', '.join(unknown)}, which no "
+                             "deployed task function provides (add it to task_specs)")
+        logical = state_machine_logical(workflow)
+        invoked = sorted({by_task[fn].logical for fn in subs.values()})
+        out[logical + "Role"] = {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Description": f"lakeline workflow {workflow} ({opts.name}): invoke its tasks only",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
+                    }],
+                },
+                "Policies": [{
+                    "PolicyName": f"{workflow}-tasks",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                        "Sid": "InvokeTaskFunctions", "Effect": "Allow",
+                        "Action": ["lambda:InvokeFunction"],
+                        "Resource": [get_att(fn, "Arn") for fn in invoked],
+                    }]},
+                }],
+            },
+        }
+        out[logical] = {
+            # No X-Ray tracing and no CloudWatch log delivery: both need '*' resources, which
+            # the design refuses. STANDARD workflows keep each execution's full event history
+            # for 90 days (what `lakeline workflow history` shows locally).
+            "Type": "AWS::Serverless::StateMachine",
+            "Properties": {
+                "Name": f"{opts.name}-{workflow.replace('_', '-')}",
+                "Type": "STANDARD",
+                "Definition": exported["definition"],
+                "DefinitionSubstitutions": {
+                    key: get_att(by_task[fn].logical, "Arn") for key, fn in sorted(subs.items())
+                },
+                "Role": get_att(logical + "Role", "Arn"),
+            },
+        }
+    return out
 
 
 # ------------------------------------------------------------------ storage
@@ -690,6 +794,13 @@ def _outputs(opts: TemplateOptions) -> dict[str, Any]:
     out["AthenaWorkGroupName"] = {"Description": "Athena workgroup (query with --work-group)",
                                   "Value": ref("AthenaWorkGroup")}
     out["DashboardName"] = {"Description": "CloudWatch dashboard", "Value": ref("Dashboard")}
+    from lakeline.workflow import shipped
+
+    for workflow in shipped.names():
+        logical = state_machine_logical(workflow)
+        out[logical + "Arn"] = {
+            "Description": f"State machine of the {workflow} workflow (aws stepfunctions start-execution)",
+            "Value": ref(logical)}
     return out
 
 
@@ -697,7 +808,8 @@ def build_template(opts: TemplateOptions | None = None) -> dict[str, Any]:
     """The complete SAM template as a dict (long-form intrinsics only)."""
     opts = opts or TemplateOptions()
     names = _Names(opts.name)
-    specs = function_specs(opts)
+    tasks = task_specs(opts)
+    specs = function_specs(opts) + tasks
     resources: dict[str, Any] = {}
     for zone in (*ZONES, "access-logs"):
         logical = bucket_logical(zone)
@@ -710,6 +822,7 @@ def build_template(opts: TemplateOptions | None = None) -> dict[str, Any]:
         resources[spec.logical + "Role"] = _role(spec, opts, names)
         resources[spec.logical] = _function(spec, opts, names)
     resources.update(_event_source_mappings(opts))
+    resources.update(_state_machines(opts, tasks))
     resources.update(_monitoring(opts, specs))
     resources.update(_catalog(opts, names))
     return {

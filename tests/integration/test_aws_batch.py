@@ -60,4 +60,17 @@ def test_batch_run_and_promotion_on_s3(aws_lake, moto_endpoint, tmp_path, monkey
     assert again["status"] == "success" and again["noop"] is True
     missing = handlers.promote_handler({**event, "silver_prefix": "nothing/here"}, FakeContext())
     assert missing["status"] == "error"
+
+    # the deployed workflow task functions run the same steps as the local engine's bindings
+    monkeypatch.setenv("LAKELINE_WORKFLOW_TASK", "lakeline-run-summary")
+    assert handlers.workflow_task_handler(event, FakeContext()) == gate
+    monkeypatch.setenv("LAKELINE_WORKFLOW_TASK", "lakeline-quality-check")
+    fresh = handlers.workflow_task_handler(
+        {"since": "2000-01-01T00:00:00Z", "record_type": "mortgages", "min_parquet_objects": 3}, FakeContext())
+    run_files = [i.key for i in lake.store.list("silver", "mortgages/") if i.key.endswith(".parquet")]
+    assert len(run_files) >= 4  # two runs x two months
+    assert fresh == {"ok": True, "new_parquet_objects": len(run_files), "min_parquet_objects": 3}
+    monkeypatch.setenv("LAKELINE_WORKFLOW_TASK", "lakeline-nope")
+    with pytest.raises(Exception, match="Function not found: lakeline-nope"):
+        handlers.workflow_task_handler({}, FakeContext())
     handlers.reset()

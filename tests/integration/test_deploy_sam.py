@@ -19,6 +19,7 @@ from lakeline.cli.deploy import deploy
 from lakeline.config import ZONES, AwsSettings, QueueSettings, load_settings
 from lakeline.deploy.sam import TemplateOptions, build_template, write_sam
 from lakeline.errors import UsageError
+from lakeline.lake import Lake
 from lakeline.pipelines.shipments import SHIPMENTS
 
 yaml = pytest.importorskip("yaml")
@@ -105,8 +106,9 @@ def test_every_suppression_names_a_check_and_gives_a_reason(tpl: dict[str, Any])
 def test_one_least_privilege_role_per_function(tpl: dict[str, Any]) -> None:
     functions = _of_type(tpl, "AWS::Serverless::Function")
     roles = _of_type(tpl, "AWS::IAM::Role")
-    assert len(functions) == 4
-    used = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()]
+    assert len(functions) == 12  # 4 stages + 8 workflow tasks
+    machines = _of_type(tpl, "AWS::Serverless::StateMachine")
+    used = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in [*functions.values(), *machines.values()]]
     assert sorted(used) == sorted(roles) and len(set(used)) == len(used)
     for f in functions.values():
         assert "Policies" not in f["Properties"] and "Tracing" not in f["Properties"]
@@ -225,7 +227,8 @@ def test_functions_handlers_runtime_and_landing_trigger(tpl: dict[str, Any]) -> 
     fns = _of_type(tpl, "AWS::Serverless::Function")
     handlers = sorted(f["Properties"]["Handler"] for f in fns.values())
     assert handlers == sorted(f"lakeline.aws.handlers.{h}" for h in
-                              ("ingest_handler", "transform_handler", "promote_handler", "run_summary_handler"))
+                              ("ingest_handler", "transform_handler", "promote_handler", "run_summary_handler",
+                               *["workflow_task_handler"] * 8))
     for f in fns.values():
         assert f["Properties"]["Runtime"] == "python3.12"
         assert f["Properties"]["Architectures"] == ["x86_64"]
@@ -346,3 +349,104 @@ def test_cli_sam_refuses_bad_names_and_mismatched_packages(tmp_path: Path) -> No
     assert "manylinux2014_aarch64" in str(mismatch.exception)
     ok = CliRunner().invoke(deploy, ["sam", "--out", str(tmp_path)])
     assert ok.exit_code == 0, ok.output
+
+
+# ------------------------------------------------------------------ workflows
+
+
+def _task_functions(tpl: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Task functions by the FunctionName the shipped definitions use (lakeline-notify, …)."""
+    return {f["Properties"]["Environment"]["Variables"]["LAKELINE_WORKFLOW_TASK"]: dict(f, logical=k)
+            for k, f in _of_type(tpl, "AWS::Serverless::Function").items()
+            if "LAKELINE_WORKFLOW_TASK" in f["Properties"]["Environment"]["Variables"]}
+
+
+def test_every_shipped_workflow_is_a_state_machine_with_its_definition_unchanged(tpl: dict[str, Any]) -> None:
+    from lakeline.workflow import shipped
+
+    machines = _of_type(tpl, "AWS::Serverless::StateMachine")
+    tasks = _task_functions(tpl)
+    assert sorted(machines) == ["EtlPromoteStateMachine", "OpsReplayQualityStateMachine",
+                                "QualityGateStateMachine"]
+    assert sorted(tasks) == sorted(f"lakeline-{t}" for t in (
+        "run-batch", "run-summary", "promote", "notify", "replay", "quality-check", "quality-gate", "quarantine"))
+    for workflow in shipped.names():
+        props = machines[_camel_sm(workflow)]["Properties"]
+        exported = shipped.export(workflow)
+        assert props["Definition"] == exported["definition"]
+        assert props["Type"] == "STANDARD" and props["Name"] == "lakeline-" + workflow.replace("_", "-")
+        # every placeholder maps to the ARN of the function that runs that task
+        assert props["DefinitionSubstitutions"] == {
+            key: {"Fn::GetAtt": [tasks[fn]["logical"], "Arn"]} for key, fn in exported["substitutions"].items()}
+        # its role may invoke exactly those functions and nothing else
+        role = tpl["Resources"][props["Role"]["Fn::GetAtt"][0]]["Properties"]
+        assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
+        [statement] = [st for p in role["Policies"] for st in p["PolicyDocument"]["Statement"]]
+        assert statement["Action"] == ["lambda:InvokeFunction"]
+        assert sorted(r["Fn::GetAtt"][0] for r in statement["Resource"]) == sorted(
+            {tasks[fn]["logical"] for fn in exported["substitutions"].values()})
+    assert tpl["Outputs"]["QualityGateStateMachineArn"]["Value"] == {"Ref": "QualityGateStateMachine"}
+
+
+def _camel_sm(workflow: str) -> str:
+    return "".join(p.capitalize() for p in workflow.split("_")) + "StateMachine"
+
+
+def test_task_functions_touch_only_what_their_step_needs(tpl: dict[str, Any]) -> None:
+    tasks = _task_functions(tpl)
+
+    def grants(fn: str) -> dict[str, list[str]]:
+        role = tpl["Resources"][tasks[fn]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+        out: dict[str, list[str]] = {}
+        for st in role["Policies"][0]["PolicyDocument"]["Statement"]:
+            out[st["Sid"]] = sorted(json.dumps(r) for r in _as_list(st["Resource"]))
+        return out
+
+    notify = grants("lakeline-notify")
+    assert not {"ReadZoneObjects", "ReadWriteZoneObjects", "SendMessages"} & set(notify)
+    assert tasks["lakeline-notify"]["Properties"]["FunctionName"] == "lakeline-notify"
+    gate = grants("lakeline-quality-gate")
+    assert gate["ReadZoneObjects"] == [json.dumps({"Fn::Sub": "arn:${AWS::Partition}:s3:::lakeline-silver-"
+                                                   "${AWS::AccountId}-${AWS::Region}/*"})]
+    assert gate["ReadWriteZoneObjects"] == [json.dumps({"Fn::Sub": "arn:${AWS::Partition}:s3:::lakeline-gold-"
+                                                        "${AWS::AccountId}-${AWS::Region}/*"})]
+    assert grants("lakeline-replay")["SendMessages"] == [json.dumps({"Fn::GetAtt": ["IngestQueue", "Arn"]})]
+    for fn in ("lakeline-run-summary", "lakeline-quality-check", "lakeline-notify", "lakeline-quarantine"):
+        state = tpl["Resources"][tasks[fn]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+        [table] = [st for st in state["Policies"][0]["PolicyDocument"]["Statement"] if st["Sid"] == "StateTable"]
+        assert "dynamodb:PutItem" not in table["Action"], fn
+
+
+def test_deployed_definition_runs_unchanged_on_the_local_engine(tpl: dict[str, Any], home: Path, tmp_path: Path) -> None:
+    """Substitute the ARNs as CloudFormation would, bind each deployed function to the step its
+    LAKELINE_WORKFLOW_TASK names (what workflow_task_handler does) and run the quality gate."""
+    from lakeline.workflow.engine import TaskRegistry, run_definition
+    from lakeline.workflow.tasks import lakeline_tasks
+    from tests.functional.helpers import land, rec, run, settings
+
+    s = settings(home)
+    lake = Lake.open(s)
+    rows = [rec(shipment_id=f"shp_{i}", weight_kg=5.0) for i in range(3)] + [rec(shipment_id="shp_0", weight_kg=250.0)]
+    land(lake, "shipments/a.jsonl", b"\n".join(json.dumps(r).encode() for r in rows) + b"\n")
+    run(s)
+    props = _of_type(tpl, "AWS::Serverless::StateMachine")["QualityGateStateMachine"]["Properties"]
+    arns = {}
+    for key, att in props["DefinitionSubstitutions"].items():
+        fn = tpl["Resources"][att["Fn::GetAtt"][0]]["Properties"]
+        arns[key] = f"arn:aws:lambda:eu-west-1:123456789012:function:{fn['FunctionName']}"
+    text = json.dumps(props["Definition"])
+    for key, arn in arns.items():
+        text = text.replace("${" + key + "}", arn)
+    assert "${" not in text
+    local = lakeline_tasks(lake)
+    registry = TaskRegistry()
+    for fn in _task_functions(tpl).values():
+        env_task = fn["Properties"]["Environment"]["Variables"]["LAKELINE_WORKFLOW_TASK"]
+        step, _, _ = local.resolve("arn:aws:states:::lambda:invoke", {"FunctionName": env_task})
+        registry.register(fn["Properties"]["FunctionName"], step)
+    ex = run_definition(json.loads(text), {"record_type": "shipments", "dt": "2026-01-05"},
+                        tasks=registry, name="deployed", store=lake.state)
+    assert (ex.status, ex.error) == ("FAILED", "QualityGateFailed")
+    assert (home / "zones/silver/_quarantine/shipments/dt=2026-01-05/deployed.json").exists()
+    notes = (home / "outbox" / "notifications.jsonl").read_text().splitlines()
+    assert json.loads(notes[-1])["subject"] == "Data Quality check failed"
