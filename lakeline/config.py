@@ -112,6 +112,18 @@ class SqlSettings:
 
 
 @dataclass(frozen=True)
+class LineageSettings:
+    """The lineage ledger's optional OpenLineage export: run events as JSON lines appended to
+    ``openlineage_file`` (relative to the home) and/or POSTed to ``openlineage_url``
+    (empty: off). ``namespace`` names the lake's datasets and jobs (empty: ``lake.name``)."""
+
+    openlineage_url: str = ""
+    openlineage_file: str = ""
+    namespace: str = ""
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class AwsSettings:
     """The ``aws`` profile: where each port lives on AWS (nothing is created at runtime).
 
@@ -132,6 +144,7 @@ class AwsSettings:
     transform_queue_url: str = ""
     transform_dlq_url: str = ""
     state_table: str = "lakeline-state"
+    lineage_table: str = ""  # empty: "<lake.name>-lineage"
     topic_arn: str = ""
     max_attempts: int = 10  # botocore standard retry mode: throttling / 5xx are retried
 
@@ -157,6 +170,7 @@ class Settings:
     sql: SqlSettings = field(default_factory=SqlSettings)
     retail: RetailSettings = field(default_factory=RetailSettings)
     tables: TablesSettings = field(default_factory=TablesSettings)
+    lineage: LineageSettings = field(default_factory=LineageSettings)
     #: ``[[rules]]`` tables: workflows started by `serve` (see lakeline.workflow.rules).
     rules: tuple[dict[str, Any], ...] = ()
 
@@ -183,6 +197,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sql": SqlSettings,
     "retail": RetailSettings,
     "tables": TablesSettings,
+    "lineage": LineageSettings,
 }
 
 

@@ -7,11 +7,12 @@ name an adapter. Adapters are imported lazily: the AWS backend needs the ``aws``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from lakeline.config import ZONES, Settings
 from lakeline.errors import ConfigError
-from lakeline.ports import Notifier, ObjectStore, ParameterStore, Queue, StateStore
+from lakeline.ports import Ledger, Notifier, ObjectStore, ParameterStore, Queue, StateStore
 
 INGEST_QUEUE = "ingest"
 TRANSFORM_QUEUE = "transform"
@@ -104,6 +105,13 @@ class Lake:
             params=SsmParameterStore(c.ssm),
             notifier=SnsNotifier(c.sns, aws.topic_arn),
         )
+
+    @cached_property
+    def lineage(self) -> Ledger:
+        """The lineage ledger, opened on first use (``state/lineage.db`` or DynamoDB)."""
+        from lakeline.lineage.hooks import open_ledger
+
+        return open_ledger(self)
 
     @property
     def is_local(self) -> bool:

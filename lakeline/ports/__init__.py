@@ -13,10 +13,13 @@ Adapters never create cloud resources in their constructors: provisioning is the
     StateStore    state.py          SqliteStateStore  SQLite (WAL)       DynamoDB
     ParameterStore params.py        SqliteParameterStore                 SSM Parameter Store
     Notifier      notifier.py       OutboxNotifier    log + outbox file  SNS
+    Ledger        lineage.py        SqliteLedger      SQLite (WAL)       DynamoDB (+ GSIs)
 
 The contract suites in ``tests/contract`` run the same tests against every backend.
 """
 
+from lakeline.lineage.model import Node
+from lakeline.ports.lineage import Ledger
 from lakeline.ports.notifier import Notification, Notifier
 from lakeline.ports.objectstore import ObjectInfo, ObjectStore, validate_key
 from lakeline.ports.params import ParameterStore
@@ -26,7 +29,9 @@ from lakeline.ports.state import BeginResult, Item, StateStore
 __all__ = [
     "BeginResult",
     "Item",
+    "Ledger",
     "Message",
+    "Node",
     "Notification",
     "Notifier",
     "ObjectInfo",
