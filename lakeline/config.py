@@ -104,6 +104,28 @@ class RetailSettings:
 
 
 @dataclass(frozen=True)
+class TotesysSettings:
+    """The ``totesys`` pipeline (specs §2): incremental extraction from an OLTP database.
+
+    The source URL is resolved at run time: ``--source``, else ``source_url`` (keep passwords
+    out of the file: use ``LAKELINE__TOTESYS__SOURCE_URL``), else the parameter named
+    ``source_url_parameter`` (SSM Parameter Store on AWS), else the Secrets Manager secret
+    ``source_secret_id``. ``overlap_seconds`` re-reads that much before the watermark so rows
+    committed late are not missed (duplicates are dropped). After ``alert_after_failures``
+    consecutive failed runs the notifier alerts the administrators.
+    """
+
+    source_url: str = ""
+    source_url_parameter: str = ""
+    source_secret_id: str = ""
+    chunk_rows: int = 50000
+    overlap_seconds: int = 60
+    retries: int = 3
+    retry_delay: float = 1.0
+    alert_after_failures: int = 3
+
+
+@dataclass(frozen=True)
 class SqlSettings:
     """``lakeline sql``: ``max_bytes`` refuses queries that would scan more (0 = no limit),
     like an Athena workgroup's bytes-scanned cutoff."""
@@ -170,6 +192,7 @@ class Settings:
     sql: SqlSettings = field(default_factory=SqlSettings)
     retail: RetailSettings = field(default_factory=RetailSettings)
     tables: TablesSettings = field(default_factory=TablesSettings)
+    totesys: TotesysSettings = field(default_factory=TotesysSettings)
     lineage: LineageSettings = field(default_factory=LineageSettings)
     #: ``[[rules]]`` tables: workflows started by `serve` (see lakeline.workflow.rules).
     rules: tuple[dict[str, Any], ...] = ()
@@ -197,6 +220,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sql": SqlSettings,
     "retail": RetailSettings,
     "tables": TablesSettings,
+    "totesys": TotesysSettings,
     "lineage": LineageSettings,
 }
 
@@ -296,6 +320,9 @@ def _validate(s: Settings) -> None:
         (s.lake.profile in {"local", "aws"}, "lake.profile must be 'local' or 'aws'"),
         (s.retail.on_violation in {"fail", "quarantine"}, "retail.on_violation must be fail or quarantine"),
         (s.tables.shipments in {"parquet", "iceberg"}, "tables.shipments must be parquet or iceberg"),
+        (s.totesys.chunk_rows >= 1, "totesys.chunk_rows must be >= 1"),
+        (s.totesys.overlap_seconds >= 0, "totesys.overlap_seconds must be >= 0"),
+        (s.totesys.retries >= 1, "totesys.retries must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:

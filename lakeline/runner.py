@@ -269,6 +269,11 @@ def run_batches(lake: Lake) -> list[dict[str, Any]]:
     retail = run_retail_job(lake, only_if_pending=True)
     if retail is not None:
         reports.append(retail)
+    from lakeline.totesys.star import process_pending
+
+    totesys = process_pending(lake)  # raw packets landed by `lakeline extract`
+    if totesys is not None:
+        reports.append(totesys)
     return reports
 
 

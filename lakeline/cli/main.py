@@ -87,10 +87,10 @@ def init(directory: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("record_type", type=click.Choice(
-    ["shipments", "tracking_events", "invoice_lines", "transactions", "retail"]))
+    ["shipments", "tracking_events", "invoice_lines", "transactions", "retail", "totesys"]))
 @click.option("--count", type=click.IntRange(min=0),
               help="Records to generate (retail: orders; default 8800).")
-@click.option("--out", type=click.Path(), required=True, help="Output file (retail: a directory).")
+@click.option("--out", type=click.Path(), help="Output file (retail: a directory; not for totesys).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "json"]), default="jsonl",
               show_default=True, help="JSON lines or one JSON array (shipments types).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
@@ -100,8 +100,13 @@ def init(directory: str | None, as_json: bool) -> None:
               help="transactions: fraction of rows with exactly one defect.")
 @click.option("--first-id", type=click.IntRange(min=1), default=1, show_default=True,
               help="transactions: first TransactionID number (give each batch its own range).")
-def gen(record_type: str, count: int | None, out: str, fmt: str, seed: int, days: int, dirty_rate: float,
-        first_id: int) -> None:
+@click.option("--db", default="totesys.db", show_default=True,
+              help="totesys: the database (a SQLite file or postgresql://…).")
+@click.option("--scale", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="totesys: number of sales orders (other tables scale with it).")
+@click.option("--mutate", is_flag=True, help="totesys: apply one round of inserts and updates instead.")
+def gen(record_type: str, count: int | None, out: str | None, fmt: str, seed: int, days: int,
+        dirty_rate: float, first_id: int, db: str, scale: int, mutate: bool) -> None:
     """Generate fake RECORD_TYPE data.
 
     shipments, tracking_events, invoice_lines: JSON with the value domains of the shipments
@@ -109,7 +114,13 @@ def gen(record_type: str, count: int | None, out: str, fmt: str, seed: int, days
     TransactionAmount, Currency, TransactionTimestamp); --dirty-rate adds defects of every
     reject reason. retail: orders (8,800), customers (500) and products (200) CSVs in the
     seed's formats (quoted fields, dd/MM/yyyy, decimal commas) into the --out directory.
+    totesys: create and fill a totesys OLTP database (--db, --scale), or --mutate it.
     """
+    if record_type == "totesys":
+        _gen_totesys(db, scale, seed, mutate)
+        return
+    if out is None:
+        raise UsageError("--out is required")
     if record_type == "retail":
         from lakeline.gen.retail import write as write_retail
 
@@ -182,6 +193,19 @@ def put(files: tuple[str, ...], pipeline: str, key: str | None, as_json: bool) -
             click.echo(f"landed {item['key']} ({item['size']} bytes, etag {item['etag']}){note}")
 
 
+def _gen_totesys(db: str, scale: int, seed: int, mutate: bool) -> None:
+    from lakeline.gen import totesys as gen_totesys
+    from lakeline.totesys.source import mask
+
+    if mutate:
+        result = gen_totesys.mutate(db, seed=seed)
+        changed = ", ".join(f"{t} {n}" for t, n in result["changed"].items() if n)
+        click.echo(f"mutated {mask(db)} at {result['round_start']}: {changed}", err=True)
+        return
+    counts = gen_totesys.create(db, scale=scale, seed=seed)
+    click.echo(f"created {mask(db)}: " + ", ".join(f"{t} {n}" for t, n in counts.items()), err=True)
+
+
 def _retail_source(path: Path) -> str:
     from lakeline.retail.runlog import SOURCES
 
@@ -246,6 +270,10 @@ def _print_run(summary: dict[str, Any], as_json: bool) -> None:
         f"in {summary['elapsed_s']} s"
     )
     for b in summary.get("batch_runs", []):
+        if b.get("pipeline") == "totesys":
+            click.echo(f"totesys: {b['packets']} packets, {b['rows_read']} rows into the star schema "
+                       f"(facts {b['facts']}, dimensions rebuilt {sorted(b['dimensions'])})")
+            continue
         if "batches" in b:  # the retail job
             click.echo(f"retail job: {len(b['batches'])} orders batch(es), {b['rows']} rows appended to "
                        f"{b['table']} ({b['status']})")
@@ -388,12 +416,17 @@ def status(as_json: bool) -> None:
         queues[name] = {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
     runs = lake.state.runs(limit=5)
     data = {"home": str(lake.settings.home), "queues": queues, "last_runs": runs}
+    from lakeline.totesys.extract import missing_packets
+
+    data["totesys_missing_packets"] = missing_packets(lake)
     if as_json:
         emit_json(data)
         return
     emit_table(["queue", "visible", "in flight", "delayed"],
                [(n, v["visible"], v["in_flight"], v["delayed"]) for n, v in queues.items()], "queues")
     _runs_table(runs, "last runs")
+    for table, ids in data["totesys_missing_packets"].items():
+        click.echo(f"warning: totesys {table}: packet ids missing from the raw zone: {ids}")
 
 
 def _runs_table(runs: list[dict[str, Any]], title: str) -> None:
@@ -632,9 +665,12 @@ def replay(pipeline: str, start: str, end: str, mode: str, name: str | None, as_
 
 def _register() -> None:
     from lakeline.cli.deploy import deploy
+    from lakeline.cli.totesys import extract, load
     from lakeline.cli.workflow import workflow
 
     cli.add_command(deploy)
+    cli.add_command(extract)
+    cli.add_command(load)
     cli.add_command(workflow)
 
 
