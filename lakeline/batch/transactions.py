@@ -51,6 +51,7 @@ from lakeline.batch.runs import (
 )
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
+from lakeline.lineage import hooks as lineage_hooks
 from lakeline.stages.classify import chunk_table, reject_row
 from lakeline.stages.messages import object_id
 from lakeline.stages.transform import REJECTS_SCHEMA, duckdb_connection
@@ -141,6 +142,7 @@ def execute_run(
                          dict(metrics, partition=part["partition"], partition_rows=part["rows"]))
         update_run_record(lake, run_id, status=COMPLETE, partitions=metrics["partitions"],
                           metrics=metrics, finished_at=report.finished_at)
+        lineage_hooks.transactions_run(lake, con, report)
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)

@@ -10,7 +10,7 @@ over its earlier nodes instead of forking a second tree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,8 @@ from lakeline.lineage.model import derived_id
 if TYPE_CHECKING:
     from lakeline.lake import Lake
     from lakeline.ports.lineage import Ledger
+    from lakeline.stages.messages import ChunkMessage
+    from lakeline.stages.transform import ChunkResult
 
 _log = log.get("lineage")
 
@@ -43,20 +45,26 @@ def open_ledger(lake: Lake) -> Ledger:
 
 
 @contextmanager
-def guarded(what: str, root_id: str | None = None) -> Iterator[None]:
-    """Run a lineage write; log and swallow any failure (the data path goes on)."""
+def guarded(what: str, root_id: str | None = None, lake: Lake | None = None) -> Iterator[None]:
+    """Run a lineage write; log and swallow any failure (the data path goes on). A ledger that
+    cannot be used at all (:class:`ConfigError`: no table deployed) is switched off for
+    ``lake`` after one warning instead of failing every call."""
+    from lakeline.errors import ConfigError
+
     try:
         yield
+    except ConfigError as exc:
+        if lake is not None:
+            lake.__dict__["_lineage_off"] = True
+        _log.warning("lineage is off for this lake: %s", exc, extra={"root_id": root_id})
     except Exception:
         _log.warning("lineage %s failed; the data path continues", what, exc_info=True,
                      extra={"root_id": root_id})
 
 
-def safely(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` under :func:`guarded`; None when it failed."""
-    with guarded(what, kwargs.get("root_id") or (args[0] if args and isinstance(args[0], str) else None)):
-        return fn(*args, **kwargs)
-    return None
+def enabled(lake: Lake) -> bool:
+    """False once :func:`guarded` switched lineage off for ``lake``."""
+    return not lake.__dict__.get("_lineage_off")
 
 
 def location(lake: Lake, zone: str, key: str) -> str:
@@ -74,3 +82,168 @@ def object_root(idempotency_key: str) -> str:
 def node_id(root_id: str, *parts: str) -> str:
     """A deterministic node id inside ``root_id`` (a retried step records over itself)."""
     return derived_id(root_id, *parts)
+
+
+# ---- shipments (streaming: one root per landed object) -------------------------------------------
+def _object_nodes(root_id: str) -> tuple[str, str]:
+    return node_id(root_id, "RAW_DATA_INPUT"), node_id(root_id, "FILE_INGESTED")
+
+
+def object_ingested(lake: Lake, ikey: str, key: str, etag: str, entry: dict[str, Any]) -> None:
+    """Ingest of a streaming pipeline's object: ``RAW_DATA_INPUT`` (the landed file, the first
+    node) and ``FILE_INGESTED`` (cut into chunks) — or ``FILE_FAILED`` when the object was
+    refused as a whole (moved to the error zone)."""
+    if not enabled(lake):
+        return
+    root_id = object_root(ikey)
+    raw_id, ingested_id = _object_nodes(root_id)
+    with guarded("object ingest", root_id, lake):
+        ledger = lake.lineage
+        landing = location(lake, "landing", key)
+        ledger.record(root_id, root_id, "RAW_DATA_INPUT", landing, node_id=raw_id, attrs={
+            "pipeline": entry.get("pipeline"), "key": key, "etag": etag, "size": entry.get("size")})
+        if entry.get("status") == "FAILED":
+            ledger.record(root_id, raw_id, "FILE_FAILED", location(lake, "error", f"objects/{key}"),
+                          node_id=node_id(root_id, "FILE_FAILED"),
+                          attrs={"reason": entry.get("reason"), "message": entry.get("error")})
+            return
+        ledger.record(root_id, raw_id, "FILE_INGESTED", landing, node_id=ingested_id, attrs={
+            "records": entry.get("records"), "chunks": entry.get("chunks"), "format": entry.get("format"),
+            "run_key": entry.get("run_key")})
+
+
+def chunk_written(lake: Lake, msg: ChunkMessage, result: ChunkResult) -> None:
+    """One transformed chunk: a ``BATCH_WRITTEN`` node per silver file it wrote (or per
+    Iceberg table it appended to) and a ``REJECTS_WRITTEN`` node for its rejects file, all
+    children of the object's ``FILE_INGESTED`` node. Ids are fixed by (object, chunk, file):
+    a redelivered chunk records over its own nodes."""
+    if not enabled(lake):
+        return
+    root_id = _msg_root(msg)
+    _, parent = _object_nodes(root_id)
+    chunk, files, partitions, rejected = msg.chunk, result.files, result.partitions, result.rejected
+    with guarded("chunk written", root_id, lake):
+        import pyarrow as pa
+
+        ids, locations, attrs = [], [], []
+        for f in files:
+            if f.startswith("iceberg:"):
+                rt = f.split(".", 1)[1]
+                rows = sum(int(p["rows"]) for p in partitions if p["record_type"] == rt)
+                info: dict[str, Any] = {"chunk": chunk, "record_type": rt, "rows": rows, "format": "iceberg"}
+                locations.append(f)
+            else:
+                rt, dt = f.split("/", 2)[:2]
+                part = next((p for p in partitions if p["silver_prefix"] == f"{rt}/{dt}/"), None)
+                info = {"chunk": chunk, "record_type": rt, "dt": dt.removeprefix("dt=")}
+                if part is not None and int(part["files_written"]) == 1:
+                    info["rows"] = int(part["rows"])
+                locations.append(location(lake, "silver", f))
+            ids.append(node_id(root_id, "chunk", str(chunk), f))
+            attrs.append(json_text(info))
+        ledger = lake.lineage
+        if ids:
+            ledger.record_many(root_id, "BATCH_WRITTEN", pa.table({
+                "node_id": ids, "parent_id": [parent] * len(ids), "storage_location": locations,
+                "attrs": attrs}))
+        if rejected:
+            key = f"rejects/{msg.pipeline}/part-{msg.object_id}-c{chunk:05d}.parquet"
+            ledger.record(root_id, parent, "REJECTS_WRITTEN", location(lake, "error", key),
+                          node_id=node_id(root_id, "rejects", str(chunk)),
+                          attrs={"chunk": chunk, "rows": rejected})
+
+
+def object_complete(lake: Lake, msg: ChunkMessage, entry: dict[str, Any]) -> None:
+    """Every chunk of an object is done: ``RUN_COMPLETE`` with the object's counts."""
+    if not enabled(lake):
+        return
+    root_id = _msg_root(msg)
+    _, parent = _object_nodes(root_id)
+    with guarded("run complete", root_id, lake):
+        counts = {k: entry.get(k) for k in ("records", "loaded", "rejected")}
+        lake.lineage.record(root_id, parent, "RUN_COMPLETE", "", node_id=node_id(root_id, "RUN_COMPLETE"),
+                            attrs=dict(counts, run_key=msg.run_key))
+
+
+def _msg_root(msg: ChunkMessage) -> str:
+    from lakeline.stages.messages import idempotency_key
+
+    return object_root(idempotency_key(msg.bucket, msg.key, msg.etag))
+
+
+# ---- batch pipelines: a root per run ---------------------------------------------------------------
+def transactions_run(lake: Lake, con: Any, report: Any) -> None:
+    """A committed transactions run: one root per run; a ``RAW_DATA_INPUT`` node per input
+    file; under each file a ``BATCH_WRITTEN`` node per silver partition it contributed rows to
+    (the run folder, with the rows from that file) and a ``REJECTS_WRITTEN`` node when it had
+    rejects; ``RUN_COMPLETE`` with the run's metrics. Counts come from one GROUP BY over the
+    run's classified rows (``con`` is the run's DuckDB connection)."""
+    if not enabled(lake):
+        return
+    root_id = derived_id("transactions", report.table, report.run_id)
+    with guarded("transactions run", root_id, lake):
+        per_file = {int(f): (int(v), int(r)) for f, v, r in con.execute(
+            "SELECT file_no, count(*) FILTER (WHERE reason IS NULL), "
+            "count(*) FILTER (WHERE reason IS NOT NULL) FROM classified GROUP BY ALL").fetchall()}
+        per_part = con.execute(
+            "SELECT CAST(strftime(ts_utc, '%Y') AS INTEGER), CAST(strftime(ts_utc, '%m') AS INTEGER), "
+            "file_no, count(*) FROM classified WHERE reason IS NULL GROUP BY ALL ORDER BY ALL").fetchall()
+        ledger = lake.lineage
+        file_ids: dict[int, str] = {}
+        for n, src in enumerate(report.sources):
+            valid, rejected = per_file.get(n, (0, 0))
+            file_ids[n] = node_id(root_id, "file", src["key"], src["etag"])
+            ledger.record(root_id, root_id, "RAW_DATA_INPUT", location(lake, "landing", src["key"]),
+                          node_id=file_ids[n], attrs={"key": src["key"], "etag": src["etag"],
+                                                      "valid_rows": valid, "rejected_rows": rejected})
+            if rejected and report.rejects_key:
+                ledger.record(root_id, file_ids[n], "REJECTS_WRITTEN",
+                              location(lake, "error", report.rejects_key),
+                              node_id=node_id(root_id, "rejects", src["key"]), attrs={"rows": rejected})
+        parts = {(p["year"], p["month"]): p for p in report.partitions}
+        for year, month, file_no, rows in per_part:
+            part = parts[(year, month)]
+            ledger.record(root_id, file_ids[int(file_no)], "BATCH_WRITTEN",
+                          location(lake, "silver", part["run_folder"]),
+                          node_id=node_id(root_id, "batch", part["partition"], str(file_no)),
+                          attrs={"partition": part["partition"], "rows": int(rows), "files": part["files"]})
+        ledger.record(root_id, root_id, "RUN_COMPLETE", location(lake, "silver", report.table),
+                      node_id=node_id(root_id, "RUN_COMPLETE"), attrs={
+                          "pipeline": "transactions", "run_id": report.run_id,
+                          **{k: getattr(report, k) for k in (
+                              "input_rows", "valid_rows", "quarantined_rows", "condemned_rows")}})
+
+
+def retail_batch(lake: Lake, batch: dict[str, Any], out: dict[str, Any], table: str) -> None:
+    """One retail orders file processed: a root per orders file (its run-log ``run_id``):
+    ``RAW_DATA_INPUT`` (the orders file, with the customers and products files it was
+    joined with), ``BATCH_WRITTEN`` (the Iceberg append, with its snapshot id) and
+    ``REJECTS_WRITTEN`` (the quarantined rows)."""
+    if not enabled(lake):
+        return
+    run_id = str(out["run_id"])
+    root_id = derived_id("retail", run_id)
+    with guarded("retail batch", root_id, lake):
+        ledger = lake.lineage
+        raw_id = node_id(root_id, "RAW_DATA_INPUT")
+        ledger.record(root_id, root_id, "RAW_DATA_INPUT", location(lake, "landing", str(out["key"])),
+                      node_id=raw_id, attrs={"run_id": run_id, "etag": batch.get("etag"),
+                                             "input_rows": out["input_rows"],
+                                             "customers_key": out["customers_key"],
+                                             "products_key": out["products_key"]})
+        if out["rows"]:
+            ledger.record(root_id, raw_id, "BATCH_WRITTEN", f"iceberg:{table}",
+                          node_id=node_id(root_id, "BATCH_WRITTEN"),
+                          attrs={"rows": out["rows"], "snapshot_id": out["snapshot_id"],
+                                 "appended": out["appended"], "batch_id": run_id})
+        if out["rejected"] and out.get("rejects_key"):
+            ledger.record(root_id, raw_id, "REJECTS_WRITTEN",
+                          location(lake, "error", str(out["rejects_key"])),
+                          node_id=node_id(root_id, "REJECTS_WRITTEN"), attrs={"rows": out["rejected"]})
+
+
+def json_text(value: dict[str, Any]) -> str:
+    """A JSON object as text (the ``attrs`` column of a ``record_many`` table)."""
+    import orjson
+
+    return orjson.dumps(value).decode()

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from lakeline.errors import ConditionFailed, UsageError
 from lakeline.lake import Lake
+from lakeline.lineage import hooks as lineage_hooks
 from lakeline.ports.state import Item
 from lakeline.retail import runlog
 from lakeline.retail.transform import ORDERS_SCHEMA, PIPELINE, OnViolation, transform_orders
@@ -182,4 +183,5 @@ def _process(lake: Lake, batch: dict[str, Any], on_violation: OnViolation) -> di
            "snapshot_id": snapshot_id, "appended": appended,
            "customers_key": customers_key, "products_key": products_key}
     lake.state.put(BATCHES_TABLE, run_id, dict(out, finished_at=datetime.now(UTC).isoformat()))
+    lineage_hooks.retail_batch(lake, batch, out, TABLE)
     return out

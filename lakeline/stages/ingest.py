@@ -23,6 +23,7 @@ from lakeline.errors import LockedError, MessageError, NotFoundError, UsageError
 from lakeline.events import ObjectCreated, parse_events
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
+from lakeline.lineage import hooks as lineage_hooks
 from lakeline.pipelines import is_batch_key, pipeline_for_key
 from lakeline.ports.queue import MAX_BATCH
 from lakeline.ports.state import BeginResult
@@ -168,6 +169,7 @@ class Ingester:
             except UsageError as exc:
                 self._drop(ev, info.etag, oid, str(exc), entry, result, reasons.SCHEMA_ERROR)
                 lake.state.log_run(run_key, entry)
+                lineage_hooks.object_ingested(lake, ikey, ev.key, info.etag, entry)
                 lake.state.complete(ikey, {"run_key": run_key, "status": "FAILED"})
                 return
             entry["pipeline"] = pipeline.name
@@ -182,6 +184,7 @@ class Ingester:
             else:
                 entry["status"] = "INGESTED"
             lake.state.log_run(run_key, entry)
+            lineage_hooks.object_ingested(lake, ikey, ev.key, info.etag, dict(entry, run_key=run_key))
             bodies = [
                 ChunkMessage(
                     pipeline=pipeline.name, bucket=ev.bucket, key=ev.key, etag=info.etag,

@@ -24,6 +24,7 @@ from lakeline import reasons
 from lakeline.errors import DataError, NotFoundError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
+from lakeline.lineage import hooks as lineage_hooks
 from lakeline.pipelines import get_pipeline
 from lakeline.pipelines.base import RecordType, StreamPipeline
 from lakeline.ports.state import RUNS
@@ -114,6 +115,7 @@ class Transformer:
             "finished_at": time.time(),
         })
         crash_point("transform.after_ledger")
+        lineage_hooks.chunk_written(self.lake, msg, result)
         self._maybe_finish_run(msg)
         return result
 
@@ -281,6 +283,7 @@ class Transformer:
             finished_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
         self.lake.state.log_run(msg.run_key, entry)
+        lineage_hooks.object_complete(self.lake, msg, entry)
 
 
 def write_rejects(lake: Lake, rows: list[dict[str, Any]], pipeline: str, name: str, work: Path) -> str:
