@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import tomli_w
@@ -126,6 +127,19 @@ class TotesysSettings:
 
 
 @dataclass(frozen=True)
+class CarbonSettings:
+    """The ``carbon`` pipeline (carbon.md): ``factors`` is a factor table CSV (empty: the one
+    packaged with lakeline; relative paths are under the home), ``batch_size`` records per
+    batch, ``max_concurrency`` batches calculated at once (the Map state's MaxConcurrency),
+    ``store_results`` also keeps each result in the state store keyed by activity_event_id."""
+
+    factors: str = ""
+    batch_size: int = 1000
+    max_concurrency: int = 4
+    store_results: bool = True
+
+
+@dataclass(frozen=True)
 class SqlSettings:
     """``lakeline sql``: ``max_bytes`` refuses queries that would scan more (0 = no limit),
     like an Athena workgroup's bytes-scanned cutoff."""
@@ -192,10 +206,13 @@ class Settings:
     sql: SqlSettings = field(default_factory=SqlSettings)
     retail: RetailSettings = field(default_factory=RetailSettings)
     tables: TablesSettings = field(default_factory=TablesSettings)
+    carbon: CarbonSettings = field(default_factory=CarbonSettings)
     totesys: TotesysSettings = field(default_factory=TotesysSettings)
     lineage: LineageSettings = field(default_factory=LineageSettings)
     #: ``[[rules]]`` tables: workflows started by `serve` (see lakeline.workflow.rules).
     rules: tuple[dict[str, Any], ...] = ()
+    #: the raw ``[pipelines]`` section (read-only), e.g. ``[pipelines.<p>.dq]`` rulesets (lakeline.dq).
+    pipelines: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def zones_dir(self) -> Path:
@@ -220,6 +237,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sql": SqlSettings,
     "retail": RetailSettings,
     "tables": TablesSettings,
+    "carbon": CarbonSettings,
     "totesys": TotesysSettings,
     "lineage": LineageSettings,
 }
@@ -262,6 +280,7 @@ def load_settings(
     env = os.environ if environ is None else environ
     layers: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
     rules: tuple[dict[str, Any], ...] = ()
+    pipelines: dict[str, Any] = {}
     path = root / CONFIG_FILE
     if path.exists():
         try:
@@ -273,6 +292,11 @@ def load_settings(
                 if not isinstance(values, list) or not all(isinstance(r, dict) for r in values):
                     raise ConfigError(f"{path}: rules must be [[rules]] tables")
                 rules = tuple(values)
+                continue
+            if section == "pipelines":
+                if not isinstance(values, dict):
+                    raise ConfigError(f"{path}: [pipelines] must be a table")
+                pipelines = values
                 continue
             if section not in _SECTIONS:
                 if section in {"pipelines"}:
@@ -303,7 +327,7 @@ def load_settings(
                 raise ConfigError(f"{origin}: unknown setting {section}.{key}")
             kwargs[key] = _coerce(section, key, value, defaults[key], origin)
         built[section] = cls(**kwargs)
-    settings = Settings(home=root, rules=rules, **built)
+    settings = Settings(home=root, rules=rules, pipelines=MappingProxyType(pipelines), **built)
     _validate(settings)
     return settings
 
@@ -318,6 +342,8 @@ def _validate(s: Settings) -> None:
         (1 <= s.queue.batch_size <= 10, "queue.batch_size must be 1..10"),
         (1 <= s.runner.workers <= 64, "runner.workers must be 1..64"),
         (s.lake.profile in {"local", "aws"}, "lake.profile must be 'local' or 'aws'"),
+        (1 <= s.carbon.batch_size <= 1_000_000, "carbon.batch_size must be 1..1000000"),
+        (1 <= s.carbon.max_concurrency <= 40, "carbon.max_concurrency must be 1..40"),
         (s.retail.on_violation in {"fail", "quarantine"}, "retail.on_violation must be fail or quarantine"),
         (s.tables.shipments in {"parquet", "iceberg"}, "tables.shipments must be parquet or iceberg"),
         (s.totesys.chunk_rows >= 1, "totesys.chunk_rows must be >= 1"),

@@ -12,6 +12,8 @@ TIMESTAMP_ERROR = "TIMESTAMP_ERROR"  # a timestamp that does not parse
 CURRENCY_ERROR = "CURRENCY_ERROR"
 DUPLICATE_FAILURE = "DUPLICATE_FAILURE"
 MAX_ATTEMPTS = "MAX_ATTEMPTS"
+FACTOR_NOT_FOUND = "FACTOR_NOT_FOUND"  # carbon: no emission factor for (category, activity)
+UNIT_MISMATCH = "UNIT_MISMATCH"  # carbon: the record's units cannot be converted to the factor's
 
 ALL = (
     MALFORMED_JSON,
@@ -24,4 +26,6 @@ ALL = (
     CURRENCY_ERROR,
     DUPLICATE_FAILURE,
     MAX_ATTEMPTS,
+    FACTOR_NOT_FOUND,
+    UNIT_MISMATCH,
 )

@@ -16,8 +16,11 @@ import enum
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from lakeline.errors import ConditionFailed
 
@@ -78,6 +81,17 @@ class StateStore(ABC):
         self, table: str, prefix: str = "", *, limit: int | None = None, reverse: bool = False
     ) -> list[Item]:
         """Unexpired items of ``table`` whose key starts with ``prefix``, in key order."""
+
+    def put_many(self, table: str, items: Iterable[tuple[str, str]]) -> int:
+        """Bulk write of ``(key, data as JSON object text)`` pairs, unconditionally: each item
+        is replaced and restarts at version 1, with no TTL. For result sets nobody
+        compare-and-swaps (carbon results by ``activity_event_id``); backends override it
+        with a bulk path. Returns the number of items written."""
+        n = 0
+        for key, body in items:
+            self.put(table, key, orjson.loads(body))
+            n += 1
+        return n
 
     # ---- idempotency ------------------------------------------------------------------
     def begin(

@@ -229,3 +229,14 @@ def test_processes_race_begin(tmp_path: Path) -> None:
             results = pool.starmap(_race_begin, [(str(tmp_path / "state.db"), barrier)] * 4)
     winners = [k for won in results for k in won]
     assert sorted(winners) == sorted(KEYS)  # exactly one STARTED per key in total
+
+
+def test_put_many_replaces_in_bulk(state_store: StateStore) -> None:
+    state_store.put("results", "k0001", {"old": True})
+    state_store.put("results", "k0001", {"old": True})
+    pairs = ((f"k{i:04d}", f'{{"i": {i}}}') for i in range(60))  # a generator: > two DynamoDB batches
+    assert state_store.put_many("results", pairs) == 60
+    items = state_store.query("results")
+    assert [i.key for i in items] == [f"k{i:04d}" for i in range(60)]
+    assert items[1].data == {"i": 1} and items[1].version == 1  # replaced, version restarts
+    assert state_store.put_many("results", []) == 0

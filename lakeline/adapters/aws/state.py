@@ -20,7 +20,7 @@ to 400 KB by DynamoDB.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -224,6 +224,34 @@ class DynamoStateStore(StateStore):
             except ConditionFailed:
                 continue  # created by someone else meanwhile: update that one
         raise TransientError(f"{what}: too many concurrent writers, try again")
+
+    def put_many(self, table: str, items: Iterable[tuple[str, str]]) -> int:
+        """Bulk replace (see :meth:`StateStore.put_many`): ``BatchWriteItem`` of 25 items,
+        unprocessed items resent with backoff."""
+        now = _num(self.clock())
+        n = 0
+        pending: list[dict[str, Any]] = []
+
+        def flush(requests: list[dict[str, Any]]) -> None:
+            for attempt in range(8):
+                out = self.ddb.batch_write_item(RequestItems={self.table_name: requests})
+                requests = out.get("UnprocessedItems", {}).get(self.table_name, [])
+                if not requests:
+                    return
+                time.sleep(min(2.0, 0.05 * 2**attempt))
+            raise TransientError(f"state {table}: {len(requests)} items stayed unprocessed; try again")
+
+        for key, body in items:
+            item = dict(self._key(table, key), data={"S": body}, version={"N": "1"}, updated_at={"N": now})
+            pending.append({"PutRequest": {"Item": item}})
+            if len(pending) == 25:
+                flush(pending)
+                n += len(pending)
+                pending = []
+        if pending:
+            flush(pending)
+            n += len(pending)
+        return n
 
     def delete(self, table: str, key: str, *, expected_version: int | None = None) -> None:
         """DeleteItem; with ``expected_version`` only a live item at that version."""
