@@ -67,6 +67,17 @@ def enabled(lake: Lake) -> bool:
     return not lake.__dict__.get("_lineage_off")
 
 
+def maybe_export(lake: Lake, root_id: str) -> None:
+    """Export a completed root as OpenLineage run events when ``[lineage]`` names a sink
+    (guarded: an unreachable endpoint is logged, the data path goes on)."""
+    from lakeline.lineage import openlineage
+
+    if not openlineage.configured(lake.settings) or not enabled(lake):
+        return
+    with guarded("OpenLineage export", root_id, lake):
+        openlineage.export_root(lake.lineage, lake.settings, root_id)
+
+
 def location(lake: Lake, zone: str, key: str) -> str:
     """Where an object lives, as a reader can open it: a path on the local lake,
     ``s3://bucket/key`` on AWS."""
@@ -97,19 +108,22 @@ def object_ingested(lake: Lake, ikey: str, key: str, etag: str, entry: dict[str,
         return
     root_id = object_root(ikey)
     raw_id, ingested_id = _object_nodes(root_id)
+    failed = entry.get("status") == "FAILED"
     with guarded("object ingest", root_id, lake):
         ledger = lake.lineage
         landing = location(lake, "landing", key)
         ledger.record(root_id, root_id, "RAW_DATA_INPUT", landing, node_id=raw_id, attrs={
             "pipeline": entry.get("pipeline"), "key": key, "etag": etag, "size": entry.get("size")})
-        if entry.get("status") == "FAILED":
+        if failed:
             ledger.record(root_id, raw_id, "FILE_FAILED", location(lake, "error", f"objects/{key}"),
                           node_id=node_id(root_id, "FILE_FAILED"),
                           attrs={"reason": entry.get("reason"), "message": entry.get("error")})
-            return
-        ledger.record(root_id, raw_id, "FILE_INGESTED", landing, node_id=ingested_id, attrs={
-            "records": entry.get("records"), "chunks": entry.get("chunks"), "format": entry.get("format"),
-            "run_key": entry.get("run_key")})
+        else:
+            ledger.record(root_id, raw_id, "FILE_INGESTED", landing, node_id=ingested_id, attrs={
+                "records": entry.get("records"), "chunks": entry.get("chunks"), "format": entry.get("format"),
+                "run_key": entry.get("run_key")})
+    if failed:
+        maybe_export(lake, root_id)
 
 
 def chunk_written(lake: Lake, msg: ChunkMessage, result: ChunkResult) -> None:
@@ -163,6 +177,7 @@ def object_complete(lake: Lake, msg: ChunkMessage, entry: dict[str, Any]) -> Non
         counts = {k: entry.get(k) for k in ("records", "loaded", "rejected")}
         lake.lineage.record(root_id, parent, "RUN_COMPLETE", "", node_id=node_id(root_id, "RUN_COMPLETE"),
                             attrs=dict(counts, run_key=msg.run_key))
+    maybe_export(lake, root_id)
 
 
 def _msg_root(msg: ChunkMessage) -> str:
@@ -194,7 +209,8 @@ def transactions_run(lake: Lake, con: Any, report: Any) -> None:
             valid, rejected = per_file.get(n, (0, 0))
             file_ids[n] = node_id(root_id, "file", src["key"], src["etag"])
             ledger.record(root_id, root_id, "RAW_DATA_INPUT", location(lake, "landing", src["key"]),
-                          node_id=file_ids[n], attrs={"key": src["key"], "etag": src["etag"],
+                          node_id=file_ids[n], attrs={"pipeline": "transactions", "key": src["key"],
+                                                      "etag": src["etag"],
                                                       "valid_rows": valid, "rejected_rows": rejected})
             if rejected and report.rejects_key:
                 ledger.record(root_id, file_ids[n], "REJECTS_WRITTEN",
@@ -212,6 +228,7 @@ def transactions_run(lake: Lake, con: Any, report: Any) -> None:
                           "pipeline": "transactions", "run_id": report.run_id,
                           **{k: getattr(report, k) for k in (
                               "input_rows", "valid_rows", "quarantined_rows", "condemned_rows")}})
+    maybe_export(lake, root_id)
 
 
 def retail_batch(lake: Lake, batch: dict[str, Any], out: dict[str, Any], table: str) -> None:
@@ -227,8 +244,8 @@ def retail_batch(lake: Lake, batch: dict[str, Any], out: dict[str, Any], table: 
         ledger = lake.lineage
         raw_id = node_id(root_id, "RAW_DATA_INPUT")
         ledger.record(root_id, root_id, "RAW_DATA_INPUT", location(lake, "landing", str(out["key"])),
-                      node_id=raw_id, attrs={"run_id": run_id, "etag": batch.get("etag"),
-                                             "input_rows": out["input_rows"],
+                      node_id=raw_id, attrs={"pipeline": "retail", "run_id": run_id,
+                                             "etag": batch.get("etag"), "input_rows": out["input_rows"],
                                              "customers_key": out["customers_key"],
                                              "products_key": out["products_key"]})
         if out["rows"]:
@@ -240,6 +257,7 @@ def retail_batch(lake: Lake, batch: dict[str, Any], out: dict[str, Any], table: 
             ledger.record(root_id, raw_id, "REJECTS_WRITTEN",
                           location(lake, "error", str(out["rejects_key"])),
                           node_id=node_id(root_id, "REJECTS_WRITTEN"), attrs={"rows": out["rejected"]})
+    maybe_export(lake, root_id)
 
 
 def json_text(value: dict[str, Any]) -> str:
