@@ -665,6 +665,7 @@ def replay(pipeline: str, start: str, end: str, mode: str, name: str | None, as_
 
 def _register() -> None:
     from lakeline.cli.deploy import deploy
+    from lakeline.cli.lineage import lineage
     from lakeline.cli.totesys import extract, load
     from lakeline.cli.workflow import workflow
 
@@ -672,6 +673,7 @@ def _register() -> None:
     cli.add_command(extract)
     cli.add_command(load)
     cli.add_command(workflow)
+    cli.add_command(lineage)
 
 
 _register()
