@@ -284,6 +284,7 @@ def _environment(opts: TemplateOptions, names: _Names) -> dict[str, Any]:
         env[f"LAKELINE__AWS__{q.upper()}_QUEUE_URL"] = ref(queue_logical(q))
         env[f"LAKELINE__AWS__{q.upper()}_DLQ_URL"] = ref(queue_logical(q, dlq=True))
     env["LAKELINE__AWS__STATE_TABLE"] = ref("StateTable")
+    env["LAKELINE__AWS__LINEAGE_TABLE"] = ref("LineageTable")
     env["LAKELINE__AWS__TOPIC_ARN"] = ref("NotificationTopic")
     return env
 
@@ -337,6 +338,11 @@ def _role(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[str,
         {
             "Sid": "StateTable", "Effect": "Allow", "Action": table_actions,
             "Resource": [get_att("StateTable", "Arn"), sub("${StateTable.Arn}/index/*")],
+        },
+        {
+            "Sid": "LineageTable", "Effect": "Allow", "Action": table_actions,
+            "Resource": [get_att("LineageTable", "Arn"), sub(
+                f"arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{opts.name}-lineage/index/*")],
         },
         {
             "Sid": "ReadParameters", "Effect": "Allow",
@@ -605,6 +611,18 @@ def _state_table(opts: TemplateOptions) -> dict[str, Any]:
     }}
 
 
+def _lineage_table(opts: TemplateOptions) -> dict[str, Any]:
+    """The lineage ledger: keys root_id + node_id, LSI parent-index, GSIs node_id-index,
+    action-index and the sparse roots-index (see lakeline.adapters.aws.lineage)."""
+    from lakeline.adapters.aws.lineage import TABLE_SCHEMA
+
+    return {"Type": "AWS::DynamoDB::Table", "Metadata": _skips("state_table"), "Properties": {
+        "TableName": f"{opts.name}-lineage", **TABLE_SCHEMA,
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+    }}
+
+
 def _notifications(opts: TemplateOptions) -> dict[str, Any]:
     key_policy = {"Version": "2012-10-17", "Statement": [
         {
@@ -785,6 +803,7 @@ def _outputs(opts: TemplateOptions) -> dict[str, Any]:
         out[queue_logical(q, dlq=True) + "Url"] = {"Description": f"LAKELINE__AWS__{q.upper()}_DLQ_URL",
                                                    "Value": ref(queue_logical(q, dlq=True))}
     out["StateTableName"] = {"Description": "LAKELINE__AWS__STATE_TABLE", "Value": ref("StateTable")}
+    out["LineageTableName"] = {"Description": "LAKELINE__AWS__LINEAGE_TABLE", "Value": ref("LineageTable")}
     out["NotificationTopicArn"] = {"Description": "LAKELINE__AWS__TOPIC_ARN",
                                    "Value": ref("NotificationTopic")}
     out["AccessLogsBucketName"] = {"Description": "S3 server access logs of the zone buckets",
@@ -817,6 +836,7 @@ def build_template(opts: TemplateOptions | None = None) -> dict[str, Any]:
         resources[logical + "Policy"] = _bucket_policy(logical, zone, names)
     resources.update(_queues(opts))
     resources["StateTable"] = _state_table(opts)
+    resources["LineageTable"] = _lineage_table(opts)
     resources.update(_notifications(opts))
     for spec in specs:
         resources[spec.logical + "Role"] = _role(spec, opts, names)

@@ -293,3 +293,34 @@ def test_node_to_dict_round_trip(ledger: Ledger) -> None:
     again = ledger.get("n", ROOT)
     assert again == node
     assert Node(**node.to_dict()) == node
+
+
+def test_the_deployed_table_is_the_adapters_table(request: pytest.FixtureRequest) -> None:
+    """`lakeline deploy sam` creates the lineage table with the keys and indexes the DynamoDB
+    ledger queries: create it from the template's properties and use it."""
+    from lakeline.adapters.aws.lineage import DynamoLedger
+    from lakeline.deploy.sam import TemplateOptions, build_template
+
+    tpl = build_template(TemplateOptions(name="acme-lake"))
+    res = tpl["Resources"]["LineageTable"]
+    assert res["Type"] == "AWS::DynamoDB::Table"
+    props = dict(res["Properties"])
+    assert props.pop("TableName") == "acme-lake-lineage"
+    assert props.pop("PointInTimeRecoverySpecification") == {"PointInTimeRecoveryEnabled": True}
+    assert props.pop("SSESpecification") == {"SSEEnabled": True}  # CloudFormation's spelling
+    assert props["KeySchema"] == [{"AttributeName": "root_id", "KeyType": "HASH"},
+                                  {"AttributeName": "node_id", "KeyType": "RANGE"}]
+    assert {g["IndexName"]: [k["AttributeName"] for k in g["KeySchema"]] for g in props["GlobalSecondaryIndexes"]} == {
+        "node_id-index": ["node_id", "recorded_at"], "action-index": ["action_taken", "root_id"],
+        "roots-index": ["is_first", "recorded_at"]}
+    env = tpl["Resources"]["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["LAKELINE__AWS__LINEAGE_TABLE"] == {"Ref": "LineageTable"}
+    assert tpl["Outputs"]["LineageTableName"]["Description"] == "LAKELINE__AWS__LINEAGE_TABLE"
+    endpoint = request.getfixturevalue("moto_endpoint")
+    table = unique("deployed-lineage")
+    boto_client("dynamodb", endpoint).create_table(TableName=table, **props)
+    led = DynamoLedger(aws_clients(endpoint).dynamodb, table)
+    carbon_tree(led)
+    assert [n.action_taken for n in led.trace("evt-1")] == ["CALCULATION_COMPLETE", "GLUE_BATCH_SPLIT",
+                                                            "DQ_CHECK_PASS", "PROFILE_COMPLETE", "RAW_DATA_INPUT"]
+    assert [r["root_id"] for r in led.roots()] == [ROOT]
