@@ -1,84 +1,88 @@
-"""The quality expectations of specs §3 for one silver partition, in one DuckDB pass.
+"""The quality expectations of specs §3 for one silver partition, on the DQ engine (:mod:`lakeline.dq`).
 
 all types: row count >= 1. shipments: shipment_id not null and unique, event_time not null,
 weight_kg between 0 and 200. tracking_events: shipment_id, event_time, status not null.
-invoice_lines: invoice_id, event_time not null, quantity 1-1000, unit_price 0-100000.
+invoice_lines: invoice_id, event_time not null, quantity 1-1000, unit_price 0-100000. These are
+``BUILTIN["shipments.<record_type>"]``; ``[pipelines.shipments.dq.<record_type>] rules`` in
+the config replaces them.
 
-The result ``{success, record_type, dt, source, run_id, generated_at, results}`` is written to
-``gold/_quality/results/<record_type>/dt=<dt>/run_<run_id>.json``; a failure writes the
-quarantine marker ``silver/_quarantine/<record_type>/dt=<dt>/<run_id>.json``.
+The result ``{success, record_type, dt, source, run_id, generated_at, results}`` (plus the
+engine's ``ruleset`` and ``statistics``) is written to
+``gold/_quality/results/<record_type>/dt=<dt>/run_<run_id>.json`` with the HTML report beside it
+(``run_<run_id>.html``); a failure writes the quarantine marker
+``silver/_quarantine/<record_type>/dt=<dt>/<run_id>.json``.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from lakeline.dq.report import render_html
+from lakeline.dq.rules import BUILTIN, Ruleset, ruleset_for
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.lake import Lake
 
 RESULT_PREFIX = "_quality/results"
 QUARANTINE_PREFIX = "_quarantine"
+PIPELINE = "shipments"
 
-# (expectation, column, SQL that counts unexpected rows, extra kwargs for the result)
-_NOT_NULL = "count(*) FILTER (WHERE {c} IS NULL)"
-EXPECTATIONS: dict[str, list[tuple[str, str | None, str, dict[str, Any]]]] = {
-    "shipments": [
-        ("expect_column_values_to_not_be_null", "shipment_id", _NOT_NULL, {}),
-        ("expect_column_values_to_be_unique", "shipment_id", "count({c}) - count(DISTINCT {c})", {}),
-        ("expect_column_values_to_not_be_null", "event_time", _NOT_NULL, {}),
-        ("expect_column_values_to_be_between", "weight_kg",
-         "count(*) FILTER (WHERE {c} < 0 OR {c} > 200)", {"min_value": 0, "max_value": 200}),
-    ],
-    "tracking_events": [
-        ("expect_column_values_to_not_be_null", c, _NOT_NULL, {})
-        for c in ("shipment_id", "event_time", "status")
-    ],
-    "invoice_lines": [
-        ("expect_column_values_to_not_be_null", "invoice_id", _NOT_NULL, {}),
-        ("expect_column_values_to_not_be_null", "event_time", _NOT_NULL, {}),
-        ("expect_column_values_to_be_between", "quantity",
-         "count(*) FILTER (WHERE {c} < 1 OR {c} > 1000)", {"min_value": 1, "max_value": 1000}),
-        ("expect_column_values_to_be_between", "unit_price",
-         "count(*) FILTER (WHERE {c} < 0 OR {c} > 100000)", {"min_value": 0, "max_value": 100000}),
-    ],
+#: The built-in specs §3 rulesets by record type.
+EXPECTATIONS: dict[str, Ruleset] = {
+    name.split(".", 1)[1]: rs for name, rs in BUILTIN.items() if name.startswith(PIPELINE + ".")
 }
+_DT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def run_expectations(lake: Lake, record_type: str, dt: str, run_id: str) -> dict[str, Any]:
-    """Evaluate the expectations on ``silver/<record_type>/dt=<dt>/`` and store the result."""
+def partition_relation(lake: Lake, record_type: str, dt: str) -> str:
+    """The SQL relation of ``silver/<record_type>/dt=<dt>/`` on ``con`` (empty but typed if no files)."""
+    from lakeline.pipelines.base import SILVER_TYPES
+    from lakeline.pipelines.shipments import SHIPMENTS
+
+    if not _DT.match(dt):
+        raise UsageError(f"dt must be YYYY-MM-DD, got {dt!r}")
+    listed = lake.store.list("silver", f"{record_type}/dt={dt}/")
+    files = [i.key for i in listed if i.key.endswith(".parquet")]
+    if files:  # dt is checked above, so it is safe inline (a relation is SQL text)
+        return f"(SELECT * FROM silver.\"{record_type}\" WHERE CAST(dt AS VARCHAR) = '{dt}')"
+    rt = SHIPMENTS.record_type(record_type)
+    fields = rt.fields if rt is not None else ()
+    cols = ", ".join(f'CAST(NULL AS {SILVER_TYPES[f.type]}) AS "{f.name}"' for f in fields) or "NULL AS none"
+    return f"(SELECT {cols} WHERE false)"
+
+
+def run_expectations(lake: Lake, record_type: str, dt: str, run_id: str, *,
+                     profile: bool = False) -> dict[str, Any]:
+    """Evaluate the expectations on ``silver/<record_type>/dt=<dt>/`` and store the result and report."""
+    from lakeline.dq.engine import evaluate
     from lakeline.sql import connect
 
     if record_type not in EXPECTATIONS:
         raise UsageError(f"no expectations for {record_type!r}; known: {', '.join(EXPECTATIONS)}")
-    prefix = f"{record_type}/dt={dt}/"
-    files = [i.key for i in lake.store.list("silver", prefix) if i.key.endswith(".parquet")]
-    checks = EXPECTATIONS[record_type]
+    ruleset = ruleset_for(lake.settings, PIPELINE, record_type)
     con = connect(lake)
-    if files:
-        selects = ", ".join(sql.format(c=f'"{col}"') for _, col, sql, _ in checks)
-        row = con.execute(f"SELECT count(*), {selects} FROM silver.\"{record_type}\" "
-                          "WHERE CAST(dt AS VARCHAR) = ?", [dt]).fetchall()[0]
-    else:
-        row = (0, *([0] * len(checks)))
-    total = int(row[0])
-    results = [{"expectation_type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1},
-                "success": total >= 1, "result": {"observed_value": total}}]
-    for (name, col, _, kwargs), unexpected in zip(checks, row[1:], strict=True):
-        results.append({"expectation_type": name, "kwargs": {"column": col, **kwargs},
-                        "success": int(unexpected) == 0,
-                        "result": {"element_count": total, "unexpected_count": int(unexpected)}})
-    result = {
-        "success": all(r["success"] for r in results), "record_type": record_type, "dt": dt,
-        "source": lake.store.scan_uri("silver", f"{record_type}/dt={dt}/"), "run_id": run_id,
-        "generated_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "results": results,
+    try:
+        relation = partition_relation(lake, record_type, dt)
+        source = lake.store.scan_uri("silver", f"{record_type}/dt={dt}/")
+        dq = evaluate(con, relation, ruleset, source=source, run_id=run_id, profile=profile)
+    finally:
+        con.close()
+    result: dict[str, Any] = {
+        "success": dq.success, "record_type": record_type, "dt": dt, "source": dq.source, "run_id": run_id,
+        "generated_at": dq.generated_at, "results": dq.results, "ruleset": dq.ruleset,
+        "statistics": dq.statistics,
     }
+    if dq.profile is not None:
+        result["profile"] = dq.profile
     key = f"{RESULT_PREFIX}/{record_type}/dt={dt}/run_{run_id}.json"
+    report_key = key.removesuffix(".json") + ".html"
     lake.store.put("gold", key, orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    lake.store.put("gold", report_key, render_html(result).encode("utf-8"))
     result["result_key"] = key
+    result["report_key"] = report_key
     return result
 
 

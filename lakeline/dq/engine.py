@@ -1,0 +1,464 @@
+"""Evaluate a ruleset on a table in DuckDB: one aggregate pass, examples only for failures.
+
+Every aggregate rule (and, with ``profile``, every per-column count / distinct / min / max /
+mean) is compiled into ONE ``SELECT`` over the relation, so the data is scanned once. Then only
+the rules that failed get a ``LIMIT 20`` query for examples, and the profile's top values of
+string columns come from one ``GROUPING SETS`` query. Rule values (bounds, sets, patterns) are
+bound as parameters; column names are quoted identifiers.
+
+Counting follows Great Expectations: ``not_null`` counts null rows against all rows; the other
+column rules ignore nulls (``unexpected_percent`` is of the non-null rows, as GE reports it,
+and ``mostly`` applies to them). ``unique`` counts the duplicate rows beyond each value's first
+occurrence (``count(c) - count(DISTINCT c)``, carbon.md's "duplicate values"); GE counts every
+row of a repeated value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from lakeline.dq.rules import Rule, Ruleset, parse_age
+from lakeline.errors import DataError, NotFoundError, UsageError
+from lakeline.reasons import SCHEMA_ERROR
+
+EXAMPLES = 20
+TOP_VALUES = 10
+_NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|"
+                      r"UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*)$")
+_IDENT_PATH = re.compile(r'^(?:[A-Za-z_][\w$]*|"[^"]+")(?:\.(?:[A-Za-z_][\w$]*|"[^"]+")){0,2}$')
+#: type spellings users write -> DuckDB's name
+_TYPE_ALIASES = {
+    "STRING": "VARCHAR", "TEXT": "VARCHAR", "STR": "VARCHAR", "INT64": "BIGINT", "LONG": "BIGINT",
+    "INT": "INTEGER", "INT32": "INTEGER", "INT4": "INTEGER", "INT8": "BIGINT", "INT16": "SMALLINT",
+    "FLOAT64": "DOUBLE", "FLOAT8": "DOUBLE", "FLOAT32": "FLOAT", "FLOAT4": "FLOAT", "REAL": "FLOAT",
+    "BOOL": "BOOLEAN", "DATETIME": "TIMESTAMP", "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
+    "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE",
+}
+_FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json",
+            ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass
+class DqResult:
+    """The outcome of one evaluation (``to_dict`` is the result JSON)."""
+
+    success: bool
+    ruleset: str
+    source: str
+    run_id: str
+    generated_at: str
+    statistics: dict[str, Any]
+    results: list[dict[str, Any]]
+    profile: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result JSON: ``{success, ruleset, source, run_id, generated_at, statistics, results,
+        profile}``."""
+        return {"success": self.success, "ruleset": self.ruleset, "source": self.source,
+                "run_id": self.run_id, "generated_at": self.generated_at, "statistics": self.statistics,
+                "results": self.results, "profile": self.profile}
+
+
+def quote(name: str) -> str:
+    """A column name as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def jsonable(value: Any) -> Any:
+    """A DuckDB value as a JSON-friendly one (dates/times ISO, decimals as numbers, NaN as None)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _norm_type(name: str) -> str:
+    up = " ".join(name.strip().upper().split())
+    return _TYPE_ALIASES.get(up, up)
+
+
+def _is_number(type_: str) -> bool:
+    return bool(_NUMERIC.match(type_))
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 6) if whole else 0.0
+
+
+class _Query:
+    """Builds the single aggregate SELECT: expressions and their parameters, in order."""
+
+    def __init__(self) -> None:
+        self.exprs: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, expr: str, params: list[Any] | None = None) -> int:
+        self.exprs.append(expr)
+        self.params.extend(params or [])
+        return len(self.exprs) - 1
+
+
+def _between_cond(rule: Rule, col: str, type_: str, params: list[Any]) -> str:
+    """SQL that is true for unexpected non-null values; appends its parameters to ``params``."""
+    lo, hi = rule.params.get("min"), rule.params.get("max")
+    numeric_bounds = all(v is None or isinstance(v, int | float) for v in (lo, hi))
+    value = col
+    parts: list[str] = []
+    if numeric_bounds and not _is_number(type_):
+        # text that is not a number is out of any numeric range
+        value = f"TRY_CAST({col} AS DOUBLE)"
+        parts.append(f"{value} IS NULL")
+    if lo is not None:
+        parts.append(f"{value} {'<=' if rule.params.get('strict_min') else '<'} ?")
+        params.append(lo)
+    if hi is not None:
+        parts.append(f"{value} {'>=' if rule.params.get('strict_max') else '>'} ?")
+        params.append(hi)
+    return f"({col} IS NOT NULL AND ({' OR '.join(parts)}))"
+
+
+def _unexpected_cond(rule: Rule, col: str, type_: str, params: list[Any]) -> str | None:
+    """Row condition of unexpected rows for row-wise rules (None for the others)."""
+    if rule.kind == "not_null":
+        return f"{col} IS NULL"
+    if rule.kind == "between":
+        return _between_cond(rule, col, type_, params)
+    if rule.kind == "in_set":
+        values = list(rule.params["values"])
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        strings = all(isinstance(v, str) for v in values)
+        if (numbers and _is_number(type_)) or (strings and type_ == "VARCHAR"):
+            target = col
+        else:  # compare as text: a numeric set on a text column, booleans, mixed sets
+            target = f"CAST({col} AS VARCHAR)"
+            values = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+        params.extend(values)
+        return f"({col} IS NOT NULL AND {target} NOT IN ({', '.join('?' * len(values))}))"
+    if rule.kind == "regex":
+        params.append(rule.params["pattern"])
+        return f"({col} IS NOT NULL AND NOT regexp_matches(CAST({col} AS VARCHAR), ?))"
+    if rule.kind == "sql":
+        return f"NOT coalesce(({rule.params['sql']}), false)"
+    return None
+
+
+def _describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    try:
+        rows = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    except duckdb.CatalogException as exc:
+        raise NotFoundError(f"no table {relation}: {str(exc).splitlines()[0]}") from None
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def _check_relation(relation: str) -> str:
+    rel = relation.strip()
+    if rel.startswith("(") and rel.endswith(")"):
+        return rel
+    if _IDENT_PATH.match(rel):
+        return rel
+    raise UsageError(f"relation {relation!r} is neither a table name (schema.table) "
+                     "nor a parenthesised SELECT")
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, relation: str, ruleset: Ruleset, *, source: str,
+             run_id: str | None = None, profile: bool = False) -> DqResult:
+    """Evaluate ``ruleset`` on ``relation`` (a table/view name or ``(SELECT …)``) in one pass.
+
+    A rule naming a column the relation lacks fails with ``exception_info`` (it does not raise);
+    a custom ``sql`` rule that DuckDB cannot run raises :class:`DataError` naming the rule.
+    """
+    rel = _check_relation(relation)
+    run_id = run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    columns = _describe(con, rel)
+    q = _Query()
+    q.add("count(*)")
+    plan: list[tuple[Rule, dict[str, int], str | None]] = []  # rule, aggregate slots, missing-column message
+    for rule in ruleset.rules:
+        slots: dict[str, int] = {}
+        missing = _missing_columns(rule, columns)
+        if missing:
+            plan.append((rule, slots, missing))
+            continue
+        col = quote(rule.column) if rule.column else ""
+        type_ = columns.get(rule.column or "", "")
+        params: list[Any] = []
+        cond = _unexpected_cond(rule, col, type_, params)
+        if cond is not None:
+            slots["unexpected"] = q.add(f"count(*) FILTER (WHERE {cond})", params)
+        if rule.kind == "unique":
+            slots["unexpected"] = q.add(f"count({col}) - count(DISTINCT {col})")
+        if rule.kind == "freshness":
+            slots["max"] = q.add(f"max(TRY_CAST({col} AS TIMESTAMPTZ))")
+        if rule.column and rule.kind != "column_types":
+            slots["nonnull"] = q.add(f"count({col})")
+        plan.append((rule, slots, None))
+    prof_slots = _profile_exprs(q, columns) if profile else {}
+    try:
+        row = con.execute(f"SELECT {', '.join(q.exprs)} FROM {rel}", q.params).fetchone()
+    except duckdb.Error as exc:
+        bad = [r.label for r in ruleset.rules if r.kind == "sql"]
+        hint = f" (custom sql rules: {', '.join(bad)})" if bad else ""
+        raise DataError(f"data quality query on {source} failed{hint}: {str(exc).splitlines()[0]}") from None
+    assert row is not None
+    rows = int(row[0])
+    results = [_result(con, rel, rule, slots, missing, row, rows, columns) for rule, slots, missing in plan]
+    ok = sum(1 for r in results if r["success"])
+    stats = {"evaluated": len(results), "successful": ok, "unsuccessful": len(results) - ok,
+             "success_percent": _pct(ok, len(results)) if results else 100.0, "rows": rows}
+    prof = _profile(con, rel, columns, prof_slots, row, rows) if profile else None
+    return DqResult(success=ok == len(results), ruleset=ruleset.name, source=source, run_id=run_id,
+                    generated_at=_now(), statistics=stats, results=results, profile=prof)
+
+
+def _missing_columns(rule: Rule, columns: dict[str, str]) -> str | None:
+    if rule.kind == "column_types" and rule.column is None:
+        return None  # reported per column in the result
+    if rule.column is not None and rule.column not in columns:
+        return f"column {rule.column!r} does not exist; columns are {', '.join(columns)}"
+    return None
+
+
+def _kwargs(rule: Rule) -> dict[str, Any]:
+    p = rule.params
+    kw: dict[str, Any] = {"column": rule.column} if rule.column else {}
+    if rule.kind in {"between", "row_count"}:
+        kw.update(min_value=p.get("min"), max_value=p.get("max"))
+        if rule.kind == "between" and (p.get("strict_min") or p.get("strict_max")):
+            kw.update(strict_min=bool(p.get("strict_min")), strict_max=bool(p.get("strict_max")))
+    elif rule.kind == "in_set":
+        kw["value_set"] = list(p["values"])
+    elif rule.kind == "regex":
+        kw["regex"] = p["pattern"]
+    elif rule.kind == "columns":
+        kw.update(column_set=list(p["columns"]), exact_match=bool(p.get("exact", False)))
+    elif rule.kind == "column_types":
+        kw.update({"type_": p["type"]} if rule.column else {"types": dict(p["types"])})
+    elif rule.kind == "freshness":
+        kw["max_age"] = p["max_age"]
+    elif rule.kind == "sql":
+        kw["sql"] = p["sql"]
+    if rule.kind not in {"row_count", "columns", "column_types", "freshness"}:
+        kw["mostly"] = rule.mostly
+    return kw
+
+
+def _result(con: duckdb.DuckDBPyConnection, rel: str, rule: Rule, slots: dict[str, int], missing: str | None,
+            row: tuple[Any, ...], rows: int, columns: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"expectation_type": rule.expectation_type, "rule": rule.label,
+                           "kwargs": _kwargs(rule)}
+    if missing:
+        out.update(success=False, result={"element_count": rows},
+                   exception_info={"raised_exception": True, "exception_message": missing})
+        return out
+    if "unexpected" in slots:
+        unexpected = int(row[slots["unexpected"]])
+        nonnull = int(row[slots["nonnull"]]) if "nonnull" in slots else rows
+        base = rows if rule.kind in {"not_null", "sql"} else nonnull
+        success = base == 0 or (base - unexpected) / base >= rule.mostly - 1e-12
+        res: dict[str, Any] = {"element_count": rows, "unexpected_count": unexpected,
+                               "unexpected_percent": _pct(unexpected, base)}
+        if rule.kind not in {"not_null", "sql"}:
+            res.update(missing_count=rows - nonnull, missing_percent=_pct(rows - nonnull, rows),
+                       unexpected_percent_total=_pct(unexpected, rows))
+        res["partial_unexpected_list"] = _examples(con, rel, rule, columns) if unexpected else []
+        out.update(success=success, result=res)
+    elif rule.kind == "row_count":
+        lo, hi = rule.params.get("min"), rule.params.get("max")
+        out.update(success=(lo is None or rows >= lo) and (hi is None or rows <= hi),
+                   result={"observed_value": rows})
+    elif rule.kind == "columns":
+        want = list(rule.params["columns"])
+        absent = [c for c in want if c not in columns]
+        extra = [c for c in columns if c not in want]
+        ok = not absent and not (rule.params.get("exact") and extra)
+        out.update(success=ok, result={"observed_value": list(columns),
+                                       "details": {"mismatched": {"missing": absent, "unexpected": extra}}})
+    elif rule.kind == "column_types":
+        wanted = {rule.column: rule.params["type"]} if rule.column else dict(rule.params["types"])
+        bad = {c: {"expected": t, "observed": columns.get(c)} for c, t in wanted.items()
+               if c not in columns or _norm_type(columns[c]) != _norm_type(t)}
+        observed = {c: columns.get(c) for c in wanted}
+        out.update(success=not bad, result={"observed_value": observed, "details": {"mismatched": bad}})
+    elif rule.kind == "freshness":
+        newest = row[slots["max"]]
+        now = _parse_now(rule.params.get("now"))
+        limit = parse_age(rule.params["max_age"])
+        age = (now - newest).total_seconds() if isinstance(newest, datetime) else None
+        out.update(success=age is not None and age <= limit,
+                   result={"observed_value": jsonable(newest), "age_seconds": age, "max_age_seconds": limit,
+                           "element_count": rows, "missing_count": rows - int(row[slots["nonnull"]])})
+    return out
+
+
+def _parse_now(value: Any) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(
+        str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _examples(con: duckdb.DuckDBPyConnection, rel: str, rule: Rule, columns: dict[str, str]) -> list[Any]:
+    """Up to 20 failing values (``sql``: failing rows as objects), in a stable order."""
+    col = quote(rule.column) if rule.column else ""
+    params: list[Any] = []
+    if rule.kind == "unique":
+        sql = (f"SELECT {col} FROM {rel} WHERE {col} IS NOT NULL GROUP BY ALL HAVING count(*) > 1 "
+               f"ORDER BY 1 LIMIT {EXAMPLES}")
+    elif rule.kind == "sql":
+        cond = _unexpected_cond(rule, col, "", params)
+        cur = con.execute(f"SELECT * FROM {rel} WHERE {cond} LIMIT {EXAMPLES}", params)
+        names = [d[0] for d in cur.description or []]
+        return [{n: jsonable(v) for n, v in zip(names, r, strict=True)} for r in cur.fetchall()]
+    else:
+        cond = _unexpected_cond(rule, col, columns.get(rule.column or "", ""), params)
+        sql = f"SELECT {col} FROM {rel} WHERE {cond} ORDER BY 1 NULLS LAST LIMIT {EXAMPLES}"
+    return [jsonable(r[0]) for r in con.execute(sql, params).fetchall()]
+
+
+def _profile_exprs(q: _Query, columns: dict[str, str]) -> dict[str, dict[str, int]]:
+    slots: dict[str, dict[str, int]] = {}
+    for name, type_ in columns.items():
+        c = quote(name)
+        s = {"count": q.add(f"count({c})"), "distinct": q.add(f"count(DISTINCT {c})")}
+        if _is_number(type_):
+            s.update(min=q.add(f"min({c})"), max=q.add(f"max({c})"), mean=q.add(f"avg({c})"))
+        elif not type_.endswith("[]") and not type_.startswith(("STRUCT", "MAP", "UNION")):
+            s.update(min=q.add(f"min({c})"), max=q.add(f"max({c})"))
+        slots[name] = s
+    return slots
+
+
+def _profile(con: duckdb.DuckDBPyConnection, rel: str, columns: dict[str, str],
+             slots: dict[str, dict[str, int]], row: tuple[Any, ...], rows: int) -> dict[str, Any]:
+    """Per column: type, count (non-null), missing, distinct, duplicates, min/max(/mean), top values."""
+    prof: dict[str, Any] = {}
+    for name, type_ in columns.items():
+        s = slots[name]
+        count, distinct = int(row[s["count"]]), int(row[s["distinct"]])
+        entry: dict[str, Any] = {"type": type_, "count": count, "missing": rows - count, "distinct": distinct,
+                                 "duplicates": count - distinct}
+        for k in ("min", "max", "mean"):
+            if k in s:
+                entry[k] = jsonable(row[s[k]])
+        prof[name] = entry
+    strings = [n for n, t in columns.items() if t == "VARCHAR" or t.startswith("ENUM") or t == "BOOLEAN"]
+    if strings and rows:
+        sets = ", ".join(f"({quote(n)})" for n in strings)
+        picks = ", ".join(f"CASE WHEN GROUPING({quote(n)}) = 0 THEN {i} END" for i, n in enumerate(strings))
+        values = ", ".join(f"CAST({quote(n)} AS VARCHAR)" for n in strings)
+        sql = (f"WITH g AS (SELECT coalesce({picks}) AS __dq_col, coalesce({values}) AS __dq_value, "
+               f"count(*) AS __dq_n FROM {rel} GROUP BY GROUPING SETS ({sets})) "
+               "SELECT __dq_col, __dq_value, __dq_n FROM g WHERE __dq_value IS NOT NULL "
+               "QUALIFY row_number() OVER (PARTITION BY __dq_col ORDER BY __dq_n DESC, __dq_value) "
+               f"<= {TOP_VALUES} "
+               "ORDER BY 1, 3 DESC, 2")
+        for i, value, n in con.execute(sql).fetchall():
+            prof[strings[int(i)]].setdefault("top_values", []).append({"value": value, "count": int(n)})
+    for n in strings:
+        prof[n].setdefault("top_values", [])
+    return prof
+
+
+def detect_format(path: Path) -> str:
+    """``csv``, ``json`` or ``parquet`` from the suffix (a directory: from the files in it)."""
+    if path.is_dir():
+        found = {_FORMATS.get(_suffix(p)) for p in path.rglob("*")
+                 if p.is_file() and not p.name.startswith(".")}
+        found.discard(None)
+        if len(found) != 1:
+            raise UsageError(f"{path}: cannot tell the format of the files in it "
+                             f"(found {sorted(str(f) for f in found) or 'none'}); pass fmt")
+        return str(found.pop())
+    fmt = _FORMATS.get(_suffix(path))
+    if fmt is None:
+        raise UsageError(f"{path}: unknown format {_suffix(path) or '(no suffix)'}; "
+                         "use .csv, .jsonl, .json or .parquet, or pass fmt")
+    return fmt
+
+
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in {".gz", ".zst"}:
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def _escape(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def read_sql(path: Path, fmt: str) -> str:
+    """The DuckDB table function that reads ``path`` (a file or a directory) as ``fmt``."""
+    target = str(path)
+    if path.is_dir():
+        files = sorted(str(p) for p in path.rglob("*")
+                       if p.is_file() and not p.name.startswith(".") and _FORMATS.get(_suffix(p)) == fmt)
+        if not files:
+            raise UsageError(f"{path}: no {fmt} files in it")
+        target = "[" + ", ".join(f"'{_escape(f)}'" for f in files) + "]"
+    else:
+        target = f"'{_escape(target)}'"
+    if fmt == "csv":
+        return f"read_csv({target}, header = true, all_varchar = false, auto_detect = true)"
+    if fmt == "json":
+        return f"read_json({target}, format = 'auto')"
+    if fmt == "parquet":
+        return f"read_parquet({target}, hive_partitioning = true, union_by_name = true)"
+    raise UsageError(f"unknown format {fmt!r}; use csv, json or parquet")
+
+
+def evaluate_path(path: str, ruleset: Ruleset, *, fmt: str | None = None, profile: bool = False,
+                  run_id: str | None = None, threads: int = 0) -> DqResult:
+    """Evaluate ``ruleset`` on a local CSV, JSON (lines or array) or Parquet file or directory.
+
+    CSV and JSON are parsed once into a temporary DuckDB table (the rule pass, the examples and
+    the profile then read columns, not text); Parquet is scanned where it lies.
+    """
+    from lakeline.stages.transform import duckdb_connection
+
+    p = Path(path)
+    if not p.exists():
+        raise NotFoundError(f"{path}: no such file or directory")
+    chosen = fmt or detect_format(p)
+    con = duckdb_connection(threads)
+    try:
+        reader = read_sql(p, chosen)
+        kind = "VIEW" if chosen == "parquet" else "TEMP TABLE"
+        try:
+            con.execute(f"CREATE {kind} __dq_input AS SELECT * FROM {reader}")
+        except duckdb.Error as exc:
+            raise DataError(f"{path}: cannot read as {chosen}: {str(exc).splitlines()[0]}",
+                            SCHEMA_ERROR) from None
+        return evaluate(con, "__dq_input", ruleset, source=str(p), run_id=run_id, profile=profile)
+    finally:
+        con.close()
+
+
+__all__ = ["DqResult", "detect_format", "evaluate", "evaluate_path", "jsonable", "quote", "read_sql"]
