@@ -274,6 +274,9 @@ def run_batches(lake: Lake) -> list[dict[str, Any]]:
     totesys = process_pending(lake)  # raw packets landed by `lakeline extract`
     if totesys is not None:
         reports.append(totesys)
+    from lakeline.carbon.job import run_pending as run_carbon
+
+    reports.extend(run_carbon(lake))  # one workflow execution per landed carbon file
     return reports
 
 

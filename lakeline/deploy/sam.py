@@ -266,6 +266,16 @@ def task_specs(opts: TemplateOptions) -> list[FunctionSpec]:
              memory=1024, s3_read=("silver",), s3_write=("gold",)),
         task("quarantine", "Workflow task: write a partition's quarantine marker", 60,
              s3_write=("silver",), state_write=False),
+        task("carbon-kickoff", "Carbon workflow: root_id and lineage RAW_DATA_INPUT", 60,
+             s3_read=("landing",)),
+        task("carbon-dq", "Carbon workflow: profile, data quality rules and the file gate", 900,
+             memory=2048, s3_write=("landing", "raw", "error", "gold")),
+        task("carbon-split", "Carbon workflow: split the raw file into batches", 900,
+             memory=2048, s3_read=("raw",), s3_write=("silver",)),
+        task("carbon-calculate", "Carbon workflow: CO2e of one batch", 300,
+             memory=1024, s3_read=("silver",), s3_write=("tmp", "error")),
+        task("carbon-publish", "Carbon workflow: merge the results into gold.emissions", 900,
+             memory=2048, s3_write=("tmp", "error", "gold")),
     ]
 
 

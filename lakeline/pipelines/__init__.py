@@ -15,7 +15,7 @@ _PIPELINES: dict[str, StreamPipeline] = {SHIPMENTS.name: SHIPMENTS}
 #: since the last run as one run (run folders, _SUCCESS, promotion). Name → silver table.
 BATCH_PIPELINES: dict[str, str] = {"transactions": "mortgages/transactions"}
 #: Pipelines with their own job over landed files (not chunked by the streaming ingest).
-JOB_PIPELINES: frozenset[str] = frozenset({"retail"})
+JOB_PIPELINES: frozenset[str] = frozenset({"retail", "carbon"})
 #: SQL names of batch tables (``silver.<name>``) → their silver prefix.
 BATCH_TABLES: dict[str, str] = {"transactions": "mortgages/transactions"}
 

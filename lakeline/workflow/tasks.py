@@ -7,6 +7,7 @@ the deployed functions (see :func:`lakeline.workflow.shipped.export`).
 
 ``lakeline-quality-gate`` runs the specs §3 expectations on a silver partition and
 ``lakeline-quarantine`` writes its quarantine marker (:mod:`lakeline.quality.expectations`).
+``lakeline-carbon-*`` are the steps of the carbon workflow (:mod:`lakeline.carbon.job`).
 """
 
 from __future__ import annotations
@@ -85,7 +86,14 @@ def lakeline_tasks(lake: Lake) -> TaskRegistry:
                            str(result.get("run_id", "manual")), result)
         return {"marker": key}
 
+    from lakeline.carbon import job as carbon
+
     for name, fn in (
+        ("lakeline-carbon-kickoff", lambda p: carbon.kickoff(lake, p)),
+        ("lakeline-carbon-dq", lambda p: carbon.data_quality(lake, p)),
+        ("lakeline-carbon-split", lambda p: carbon.split(lake, p)),
+        ("lakeline-carbon-calculate", lambda p: carbon.calculate_batch(lake, p)),
+        ("lakeline-carbon-publish", lambda p: carbon.publish(lake, p)),
         ("lakeline-quality-gate", quality_gate),
         ("lakeline-quarantine", quarantine),
         ("lakeline-run-batch", run_batch),

@@ -34,7 +34,7 @@ def test_etl_promote_workflow_success_failure_history_export(lake: Cli, tmp_path
     assert "TaskFailed" in types and types.count("TaskStateEntered") >= 2  # RunETL, HandleFailure
     assert lake.json("workflow", "status", data["executionArn"])["status"] == "FAILED"
     listed = lake.json("workflow", "list")
-    assert {w["name"] for w in listed["workflows"]} == {"etl_promote", "ops_replay_quality", "quality_gate"}
+    assert {w["name"] for w in listed["workflows"]} == {"carbon", "etl_promote", "ops_replay_quality", "quality_gate"}
     assert len(listed["executions"]) == 2
 
     exported = json.loads(lake.ok("workflow", "export", "etl_promote").stdout)

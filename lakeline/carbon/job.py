@@ -1,0 +1,402 @@
+"""The steps of the ``carbon`` workflow (CarbonLake, seed 003) and the driver that runs it.
+
+``definitions/carbon.asl.json`` chains the steps below, each a Lambda-style task bound by
+:mod:`lakeline.workflow.tasks` (``lakeline-carbon-<step>``), so the same definition deploys
+to Step Functions::
+
+    Kickoff ──► DataQuality ──► Passed? ──no──► DataQualityFailed (Fail)
+                                   │ yes
+                                   ▼
+                                 Split ──► CalculateBatches (Map, MaxConcurrency) ──► Publish ──► Done
+
+* kickoff: ``root_id`` (new unless given), lineage ``RAW_DATA_INPUT`` for the landed file;
+* data_quality: profile + carbon rules (:mod:`lakeline.dq`), lineage ``PROFILE_COMPLETE``, then
+  the file gate moves the object landing → raw (``DQ_CHECK_PASS``) or → error with the
+  notification "Data Quality check failed" (``DQ_CHECK_FAIL``), keeping the full key;
+* split: batches of ``carbon.batch_size`` records as JSON lines under
+  ``silver/transformed/<root_id>/part_<n>.json``, one ``GLUE_BATCH_SPLIT`` node each; the Map
+  state passes each batch only ``{storage_location, data_lineage: {root_id, parent_id}}``;
+* calculate_batch: :func:`lakeline.carbon.calculator.calculate`; results staged as Parquet in
+  ``tmp/carbon/staged/<root_id>/``, rejects in ``error/rejects/carbon/<root_id>/``, one
+  ``CALCULATION_COMPLETE`` / ``CALCULATION_FAILED`` node per record (node id =
+  ``activity_event_id``, bulk path), results in the state store table ``carbon_results``;
+* publish: merges the staged results into ``gold.emissions`` keyed by ``activity_event_id``
+  (16 shards by the first hex digit of its MD5; each shard file is replaced atomically, so a
+  repeated id overwrites and never duplicates), then removes the staged files.
+
+Every step is idempotent, so a retried task or a resumed execution does not duplicate.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakeline import log
+from lakeline.errors import NotFoundError, UsageError
+from lakeline.lake import Lake
+
+PIPELINE = "carbon"
+WORKFLOW = "carbon"
+RESULTS_TABLE = "carbon_results"
+JOBS_TABLE = "carbon_jobs"
+GOLD_TABLE = "emissions"
+TRANSFORMED = "transformed"
+STAGED = "carbon/staged"
+REJECTS = "rejects/carbon"
+SHARDS = "0123456789abcdef"
+
+_log = log.get("carbon")
+
+
+def location(lake: Lake, zone: str, key: str) -> str:
+    """The storage location lineage records: ``s3://<zone bucket>/<key>``."""
+    return f"s3://{lake.store.bucket(zone)}/{key}"
+
+
+@contextmanager
+def _work(lake: Lake, name: str) -> Iterator[Path]:
+    d = lake.work_dir / f"carbon-{name}-{time.monotonic_ns()}"
+    d.mkdir(parents=True)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _readable(lake: Lake, zone: str, key: str, work: Path) -> Path:
+    """A local path of an object (the object itself locally, a downloaded copy on S3)."""
+    path = lake.store.local_path(zone, key)
+    if path is not None:
+        return path
+    local = work / Path(key).name
+    local.write_bytes(lake.store.get(zone, key))
+    return local
+
+
+def _factors(lake: Lake) -> Any:
+    from lakeline.carbon.factors import load_factors
+
+    chosen = lake.settings.carbon.factors
+    if chosen and not Path(chosen).is_absolute():
+        chosen = str(lake.settings.home / chosen)
+    return load_factors(chosen or None)
+
+
+# ------------------------------------------------------------------ steps
+
+
+def kickoff(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
+    """Start a run for a landed file: ``{key, root_id?}`` → the job document."""
+    from lakeline.lineage.model import new_id
+
+    key = str(payload.get("key") or "")
+    if not key:
+        raise UsageError("the carbon workflow needs {\"key\": <landing key>} as input")
+    info = lake.store.head("landing", key)
+    root_id = str(payload.get("root_id") or new_id())
+    node = lake.lineage.record(root_id, root_id, "RAW_DATA_INPUT", location(lake, "landing", key),
+                               attrs={"etag": info.etag, "size": info.size})
+    return {"root_id": root_id, "key": key, "etag": info.etag, "parent_id": node.node_id,
+            "started_at": datetime.now(UTC).isoformat()}
+
+
+def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
+    """Profile and check the landed CSV, then gate it (landing → raw or → error)."""
+    from lakeline.dq.engine import evaluate_path
+    from lakeline.dq.gate import file_gate
+    from lakeline.dq.rules import ruleset_for
+
+    root_id, key = job["root_id"], job["key"]
+    ruleset = ruleset_for(lake.settings, PIPELINE)
+    with _work(lake, "dq") as work:
+        if not lake.store.exists("landing", key):
+            raise NotFoundError(f"landing/{key} is gone: it was gated before "
+                                f"(see `lakeline lineage show {root_id}`)")
+        path = _readable(lake, "landing", key, work)
+        result = evaluate_path(str(path), ruleset, fmt="csv", profile=True, run_id=root_id)
+    result.source = location(lake, "landing", key)
+    profile = lake.lineage.record(
+        root_id, job["parent_id"], "PROFILE_COMPLETE", location(lake, "landing", key),
+        attrs={"rows": result.statistics.get("rows"), "success": result.success})
+    outcome = file_gate(lake, key, result)
+    gate = lake.lineage.record(
+        root_id, profile.node_id, outcome.action, location(lake, outcome.dest_zone, outcome.dest_key),
+        attrs={"result_key": outcome.result_key})
+    return {**job, "parent_id": gate.node_id, "dq": {
+        "passed": outcome.passed, "action": outcome.action, "result_key": outcome.result_key,
+        "zone": outcome.dest_zone, "key": outcome.dest_key, "rows": result.statistics.get("rows"),
+        "failed_rules": [r.get("expectation_type") for r in result.results if not r.get("success")],
+    }}
+
+
+def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
+    """Split the gated raw CSV into batches of ``carbon.batch_size`` records."""
+    from lakeline.carbon.calculator import INPUT_COLUMNS
+    from lakeline.lineage.model import new_id
+    from lakeline.stages.transform import duckdb_connection
+
+    root_id, raw_key = job["root_id"], job["dq"]["key"]
+    size = int(job.get("batch_size") or lake.settings.carbon.batch_size)
+    prefix = f"{TRANSFORMED}/{root_id}/"
+    for old in list(lake.store.list("silver", prefix)):  # a retried split starts clean
+        lake.store.delete("silver", old.key)
+    con = duckdb_connection(lake.settings.runner.duckdb_threads)
+    try:
+        with _work(lake, "split") as work:
+            path = _readable(lake, "raw", raw_key, work)
+            cols = ", ".join(f'"{c}"' for c in INPUT_COLUMNS)
+            con.execute("SET preserve_insertion_order = true")
+            con.execute(
+                f"CREATE TABLE src AS SELECT {cols}, row_number() OVER () + 1 AS _line_no, "
+                "? AS _source_key FROM read_csv(?, header = true, all_varchar = true, "
+                "quote = '\"', escape = '\"')",
+                [raw_key, str(path)])
+            records = int(con.execute("SELECT count(*) FROM src").fetchall()[0][0])
+            out = work / "parts"
+            con.execute(
+                f"COPY (SELECT *, (_line_no - 2) // {size} AS part FROM src ORDER BY _line_no) TO '{out}' "
+                "(FORMAT json, PARTITION_BY (part))")
+            parts = sorted(int(d.name.split("=", 1)[1]) for d in out.iterdir()) if out.exists() else []
+            batches: list[dict[str, Any]] = []
+            ids = [new_id() for _ in parts]
+            for n, node_id in zip(parts, ids, strict=True):
+                files = sorted((out / f"part={n}").glob("*.json"))
+                key = f"{prefix}part_{n}.json"
+                if len(files) == 1:
+                    lake.store.put_file("silver", key, files[0], move=True)
+                else:  # DuckDB may write several files per partition: join them
+                    joined = work / f"joined_{n}.json"
+                    with joined.open("wb") as fh:
+                        for f in files:
+                            fh.write(f.read_bytes())
+                    lake.store.put_file("silver", key, joined, move=True)
+                batches.append({"storage_location": key,
+                                "data_lineage": {"root_id": root_id, "parent_id": node_id}})
+    finally:
+        con.close()
+    if batches:
+        lake.lineage.record_many(root_id, "GLUE_BATCH_SPLIT", pa.table({
+            "node_id": ids,
+            "parent_id": [job["parent_id"]] * len(ids),
+            "storage_location": [location(lake, "silver", b["storage_location"]) for b in batches],
+        }))
+    return {**job, "records": records, "batch_size": size, "batch_count": len(batches), "batches": batches}
+
+
+def calculate_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
+    """Calculate one batch: ``{storage_location, data_lineage: {root_id, parent_id}}``."""
+    from lakeline.carbon.calculator import INPUT_COLUMNS, calculate, register
+    from lakeline.stages.transform import duckdb_connection
+
+    key = str(payload["storage_location"])
+    lineage = payload["data_lineage"]
+    root_id, parent_id = str(lineage["root_id"]), str(lineage["parent_id"])
+    name = Path(key).stem
+    factors = _factors(lake)
+    con = duckdb_connection(lake.settings.runner.duckdb_threads)
+    try:
+        with _work(lake, "calc") as work:
+            path = _readable(lake, "silver", key, work)
+            columns = {c: "VARCHAR" for c in INPUT_COLUMNS} | {"_line_no": "BIGINT", "_source_key": "VARCHAR"}
+            con.execute("CREATE TABLE batch AS SELECT * FROM read_json(?, format = 'newline_delimited', "
+                        "columns = ?)", [str(path), columns])
+            source = con.execute("SELECT any_value(_source_key) FROM batch").fetchall()[0][0] or ""
+            register(con, factors)
+            result = calculate(con, "batch", factors, root_id=root_id, parent_id=parent_id,
+                               source_key=str(source), calculated_at=datetime.now(UTC))
+            staged = f"{STAGED}/{root_id}/{name}.parquet"
+            out = work / "calculated.parquet"
+            pq.write_table(result.calculated, out, compression="zstd")
+            lake.store.put_file("tmp", staged, out, move=True)
+            rejects_key = f"{REJECTS}/{root_id}/{name}.parquet"
+            if result.rejects.num_rows:
+                rej = work / "rejects.parquet"
+                pq.write_table(result.rejects.drop_columns(["activity_event_id"]), rej, compression="zstd")
+                lake.store.put_file("error", rejects_key, rej, move=True)
+            elif lake.store.exists("error", rejects_key):
+                lake.store.delete("error", rejects_key)  # a retry that now succeeds
+            _record_lineage(lake, con, result, root_id, parent_id)
+            if lake.settings.carbon.store_results and result.calculated.num_rows:
+                con.register("calculated", result.calculated)
+                rows = con.execute(
+                    "SELECT activity_event_id, to_json({'activity_event_id': activity_event_id, "
+                    "'emissions_output': emissions_output, '_factors': _factors, '_lineage': _lineage, "
+                    "'_source': _source})::VARCHAR FROM calculated").fetchall()
+                lake.state.put_many(RESULTS_TABLE, rows)
+    finally:
+        con.close()
+    return {"batch": key, "records": result.calculated.num_rows + result.rejects.num_rows,
+            "calculated": result.calculated.num_rows, "failed": result.rejects.num_rows}
+
+
+def _record_lineage(lake: Lake, con: Any, result: Any, root_id: str, parent_id: str) -> None:
+    con.register("calculated", result.calculated)
+    con.register("rejected", result.rejects)
+    gold = location(lake, "gold", GOLD_TABLE)
+    done = con.sql(
+        "SELECT coalesce(activity_event_id, 'line:' || _source.line_no) AS node_id, $p AS parent_id, "
+        "$loc AS storage_location, NULL::VARCHAR AS attrs FROM calculated",
+        params={"p": parent_id, "loc": gold}).to_arrow_table()
+    failed = con.sql(
+        "SELECT coalesce(activity_event_id, 'line:' || line_no) AS node_id, $p AS parent_id, "
+        "$loc AS storage_location, to_json({'reason': reason_code, 'message': message, "
+        "'line_no': line_no})::VARCHAR AS attrs FROM rejected",
+        params={"p": parent_id, "loc": location(lake, "error", f"{REJECTS}/{root_id}/")}).to_arrow_table()
+    if done.num_rows:
+        lake.lineage.record_many(root_id, "CALCULATION_COMPLETE", done)
+    if failed.num_rows:
+        lake.lineage.record_many(root_id, "CALCULATION_FAILED", failed)
+
+
+def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
+    """Merge the staged results of a run into ``gold.emissions`` and summarise the run."""
+    from lakeline.stages.transform import duckdb_connection
+
+    root_id = job["root_id"]
+    staged = [i.key for i in lake.store.list("tmp", f"{STAGED}/{root_id}/") if i.key.endswith(".parquet")]
+    rejects = [i.key for i in lake.store.list("error", f"{REJECTS}/{root_id}/") if i.key.endswith(".parquet")]
+    con = duckdb_connection(lake.settings.runner.duckdb_threads)
+    written: list[str] = []
+    calculated = failed = 0
+    try:
+        with _work(lake, "publish") as work:
+            if rejects:
+                paths = [str(_readable(lake, "error", k, work)) for k in rejects]
+                failed = int(con.execute("SELECT count(*) FROM read_parquet(?)", [paths]).fetchall()[0][0])
+            if staged:
+                paths = [str(_readable(lake, "tmp", k, work)) for k in staged]
+                con.execute(
+                    "CREATE TABLE new AS SELECT *, left(md5(activity_event_id), 1) AS shard "
+                    "FROM read_parquet(?, union_by_name = true) "
+                    "QUALIFY row_number() OVER (PARTITION BY activity_event_id "
+                    "ORDER BY _source.line_no DESC) = 1",
+                    [paths])
+                calculated = int(con.execute("SELECT count(*) FROM new").fetchall()[0][0])
+                shards = [r[0] for r in con.execute("SELECT DISTINCT shard FROM new ORDER BY 1").fetchall()]
+                for shard in shards:
+                    written.append(_merge_shard(lake, con, shard, work))
+    finally:
+        con.close()
+    for key in staged:
+        lake.store.delete("tmp", key)
+    summary = {
+        "root_id": root_id, "key": job.get("key"), "records": job.get("records"),
+        "batches": job.get("batch_count"), "calculated": calculated, "failed": failed,
+        "table": f"gold.{GOLD_TABLE}", "shards_written": len(written),
+        "rejects_prefix": f"{REJECTS}/{root_id}/" if rejects else None,
+        "dq_result_key": job.get("dq", {}).get("result_key"),
+        "finished_at": datetime.now(UTC).isoformat(),
+    }
+    lake.state.log_run(f"{job.get('started_at', summary['finished_at'])}#{PIPELINE}#{root_id}", {
+        "pipeline": PIPELINE, "key": job.get("key"), "status": "SUCCEEDED" if not failed else "PARTIAL",
+        "records": job.get("records"), "loaded": calculated, "rejected": failed, "root_id": root_id,
+        "started_at": job.get("started_at")})
+    lake.state.emit_event("carbon_emissions_published", summary)
+    return summary
+
+
+def _merge_shard(lake: Lake, con: Any, shard: str, work: Path) -> str:
+    """Rewrite one shard: its old rows whose ids are not new, plus the new rows."""
+    key = f"{GOLD_TABLE}/shard={shard}/part-0.parquet"
+    out = work / f"shard-{shard}.parquet"
+    new = f"SELECT * EXCLUDE (shard) FROM new WHERE shard = '{shard}'"
+    if lake.store.exists("gold", key):
+        old = str(_readable(lake, "gold", key, work))
+        query = (f"SELECT * FROM read_parquet('{_q(old)}', hive_partitioning = false) "
+                 "WHERE activity_event_id NOT IN "
+                 f"(SELECT activity_event_id FROM new WHERE shard = '{shard}') "
+                 f"UNION ALL BY NAME {new}")
+    else:
+        query = new
+    con.execute(f"COPY ({query} ORDER BY activity_event_id) TO '{_q(str(out))}' "
+                "(FORMAT parquet, COMPRESSION zstd)")
+    lake.store.put_file("gold", key, out, move=True)
+    return key
+
+
+def _q(text: str) -> str:
+    return text.replace("'", "''")
+
+
+# ------------------------------------------------------------------ the driver
+
+
+def pending(lake: Lake) -> list[Any]:
+    """Carbon files waiting in the landing zone (the gate moves each one out)."""
+    return sorted((i for i in lake.store.list("landing", f"{PIPELINE}/") if not i.key.endswith("/")),
+                  key=lambda i: (i.last_modified, i.key))
+
+
+def definition(lake: Lake) -> dict[str, Any]:
+    """The shipped carbon definition with ``carbon.max_concurrency`` applied to its Map."""
+    from lakeline.workflow import shipped
+
+    machine = shipped.definition(WORKFLOW)
+    machine["States"]["CalculateBatches"]["MaxConcurrency"] = lake.settings.carbon.max_concurrency
+    return machine
+
+
+def run_pending(lake: Lake) -> list[dict[str, Any]]:
+    """Start (or resume after a crash) one carbon workflow per landed file and drive each to
+    its end. Returns one report per file."""
+    from lakeline.workflow.engine import load_execution, resume_execution, run_definition
+    from lakeline.workflow.tasks import lakeline_tasks
+
+    reports: list[dict[str, Any]] = []
+    tasks = lakeline_tasks(lake)
+    for info in pending(lake):
+        claim = f"{info.key}#{info.etag}#{info.last_modified.isoformat()}"
+        item = lake.state.get(JOBS_TABLE, claim)
+        ex = None
+        if item is not None:
+            ex = load_execution(lake.state, str(item.data["execution_arn"]))
+            if ex is not None and ex.status == "RUNNING":
+                _log.info("resuming carbon execution %s", ex.execution_arn)
+                ex = resume_execution(lake.state, ex.execution_arn, tasks=tasks,
+                                      max_workers=lake.settings.carbon.max_concurrency)
+            elif ex is not None:
+                continue  # finished before (failed before the gate): keep the file, do not loop
+        if ex is None:
+            from lakeline.lineage.model import new_id
+
+            root_id = new_id()
+            name = f"carbon-{root_id}"
+            arn_item = {"execution_name": name, "root_id": root_id, "key": info.key}
+            lake.state.put(JOBS_TABLE, claim, dict(arn_item, execution_arn=_arn(name)))
+            ex = run_definition(definition(lake), {"key": info.key, "root_id": root_id}, tasks=tasks,
+                                name=name, store=lake.state,
+                                max_workers=lake.settings.carbon.max_concurrency)
+        report: dict[str, Any] = {"pipeline": PIPELINE, "key": info.key, "execution": ex.execution_arn,
+                                  "status": ex.status}
+        if ex.status == "SUCCEEDED" and isinstance(ex.output, dict):
+            report.update(ex.output)
+        elif ex.status != "SUCCEEDED":
+            report.update({"error": ex.error, "cause": ex.cause})
+        reports.append(report)
+    return reports
+
+
+def _arn(name: str) -> str:
+    from lakeline.workflow.engine import ACCOUNT, REGION, STATE_MACHINE_NAME
+
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{name}"
+
+
+def result_of(lake: Lake, activity_event_id: str) -> dict[str, Any]:
+    """The stored result of one activity (state store table ``carbon_results``)."""
+    item = lake.state.get(RESULTS_TABLE, activity_event_id)
+    if item is None:
+        raise NotFoundError(f"no carbon result for activity_event_id {activity_event_id!r}")
+    return item.data
+
+
+__all__ = ["calculate_batch", "data_quality", "kickoff", "publish", "result_of", "run_pending", "split"]
