@@ -665,11 +665,13 @@ def replay(pipeline: str, start: str, end: str, mode: str, name: str | None, as_
 
 def _register() -> None:
     from lakeline.cli.deploy import deploy
+    from lakeline.cli.dq import dq
     from lakeline.cli.lineage import lineage
     from lakeline.cli.totesys import extract, load
     from lakeline.cli.workflow import workflow
 
     cli.add_command(deploy)
+    cli.add_command(dq)
     cli.add_command(extract)
     cli.add_command(load)
     cli.add_command(workflow)
