@@ -32,6 +32,7 @@ bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bou
 	$(BIN)/python bench/bench_shipments.py --records 5000000 --no-reference
 	$(BIN)/python bench/bench_iceberg.py --rows 1000000
 	$(BIN)/python bench/bench_totesys.py --sales-orders 1000000
+	$(BIN)/python bench/bench_lineage.py --nodes 1000000 --single 10000
 
 soak: $(STAMP) ## the long crash soak: many SIGKILLs at random points
 	LAKELINE_SOAK_KILLS=200 $(BIN)/pytest -q -m soak tests/functional/test_crash_recovery.py
