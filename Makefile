@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME ?= .demo
 
-.PHONY: help demo test check lint typecheck unit bench soak clean
+.PHONY: help demo test check lint typecheck unit bench bench-dq soak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,9 +33,16 @@ bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bou
 	$(BIN)/python bench/bench_iceberg.py --rows 1000000
 	$(BIN)/python bench/bench_totesys.py --sales-orders 1000000
 	$(BIN)/python bench/bench_lineage.py --nodes 1000000 --single 10000
+	$(MAKE) bench-dq
+
+bench-dq: $(STAMP) ## DQ rules on 1M rows: lakeline vs Great Expectations (GE only in .venv-ge)
+	test -x .venv-ge/bin/python || ($(PY) -m venv .venv-ge && echo '*' > .venv-ge/.gitignore)
+	.venv-ge/bin/python -c 'import great_expectations, pandas' 2>/dev/null || \
+		.venv-ge/bin/pip install -q 'great_expectations>=1.0,<2' 'pandas>=2'
+	$(BIN)/python bench/bench_dq.py --rows 1000000
 
 soak: $(STAMP) ## the long crash soak: many SIGKILLs at random points
 	LAKELINE_SOAK_KILLS=200 $(BIN)/pytest -q -m soak tests/functional/test_crash_recovery.py
 
 clean: ## remove the venv and demo lake
-	rm -rf $(VENV) $(DEMO_HOME) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-ge $(DEMO_HOME) .mypy_cache .pytest_cache .ruff_cache
