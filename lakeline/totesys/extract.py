@@ -22,6 +22,7 @@ on, the notifier alerts the administrators. A successful run resets the counter.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
@@ -38,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakeline import log
-from lakeline.errors import NotFoundError, TransientError
+from lakeline.errors import ConditionFailed, LockedError, NotFoundError, TransientError
 from lakeline.lake import Lake
 from lakeline.totesys import schema
 from lakeline.totesys.source import Source, engine_for, parse_url, resolve_source_url, retrying
@@ -55,6 +56,9 @@ FAILURES_PARAM: Final = f"{PARAM_ROOT}/consecutive_failed_runs"
 RAW_PREFIX: Final = "totesys/"
 STATE_PREFIX: Final = "totesys/_state/"
 TS_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%f"
+LEASE_TABLE: Final = "totesys"
+LEASE_KEY: Final = "extract_lease"
+LEASE_SECONDS: Final = 6 * 3600.0  # a crashed extraction blocks the next one at most this long
 _PACKET = re.compile(r"^totesys/(\d{4}-\d{2}-\d{2})/([a-z_]+)_(\d{8})_(\d{12})\.jsonl$")
 
 
@@ -124,6 +128,33 @@ def extract(lake: Lake, source_url: str | None = None, *, source: Source | None 
     started = time.monotonic()
     report = ExtractReport(run_id=f"totesys-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}",
                            source=source.display_url, started_at=_now_iso())
+    try:
+        # one extraction at a time: two would both claim the next packet id of a table
+        lease = lake.state.put(LEASE_TABLE, LEASE_KEY, {"run_id": report.run_id,
+                                                        "started_at": report.started_at},
+                               expires_at=time.time() + LEASE_SECONDS, if_absent=True)
+    except ConditionFailed:
+        if own:
+            source.close()
+        holder = lake.state.get(LEASE_TABLE, LEASE_KEY)
+        who = holder.data if holder else "it just ended"
+        raise LockedError(f"another totesys extraction is running ({who}); try again when it has finished") \
+            from None
+    try:
+        _run_tables(lake, source, tables, report)
+    finally:
+        with contextlib.suppress(ConditionFailed):  # an expired lease may have been taken over
+            lake.state.delete(LEASE_TABLE, LEASE_KEY, expected_version=lease.version)
+        if own:
+            source.close()
+    report.finished_at = _now_iso()
+    report.elapsed_s = round(time.monotonic() - started, 3)
+    _record_outcome(lake, report)
+    return report
+
+
+def _run_tables(lake: Lake, source: Source, tables: Iterable[str], report: ExtractReport) -> None:
+    cfg = lake.settings.totesys
     _log.info("totesys extraction started", extra={"run_id": report.run_id, "pipeline": "totesys",
                                                    "data": {"source": report.source}})
     try:
@@ -143,13 +174,6 @@ def extract(lake: Lake, source_url: str | None = None, *, source: Source | None 
         report.error = f"{type(exc).__name__}: {first}"
         _log.error("totesys extraction failed", extra={"run_id": report.run_id, "pipeline": "totesys",
                                                        "data": {"error": report.error}})
-    finally:
-        if own:
-            source.close()
-    report.finished_at = _now_iso()
-    report.elapsed_s = round(time.monotonic() - started, 3)
-    _record_outcome(lake, report)
-    return report
 
 
 def _record_outcome(lake: Lake, report: ExtractReport) -> None:

@@ -33,7 +33,7 @@ from lakeline import log
 from lakeline.errors import DataError
 from lakeline.lake import Lake
 from lakeline.totesys import schema
-from lakeline.totesys.extract import PARAM_ROOT, committed_packet_id, list_packets
+from lakeline.totesys.extract import PARAM_ROOT, list_packets
 
 __all__ = [
     "CURRENCY_NAMES", "DIMENSIONS", "FACTS", "GOLD_TABLES", "process_pending", "processed_packet_id",
@@ -189,8 +189,10 @@ def process_pending(lake: Lake) -> dict[str, Any] | None:
     Returns a report ``{pipeline, step, packets, rows_read, facts, dimensions, dim_date,
     missing_packets, elapsed_s}``, or None when nothing is pending.
     """
-    committed = {t: committed_packet_id(lake, t) for t in schema.TABLES}
-    done = {t: processed_packet_id(lake, t) for t in schema.TABLES}
+    # one read of every totesys parameter (one SSM call on AWS: `run` checks this on every pass)
+    params = lake.params.get_by_path(PARAM_ROOT)
+    committed = {t: int(params.get(f"{PARAM_ROOT}/{t}_latest_packet_id") or 0) for t in schema.TABLES}
+    done = {t: int(params.get(_processed_param(t)) or 0) for t in schema.TABLES}
     if all(committed[t] <= done[t] for t in schema.TABLES):
         return None
     started = time.monotonic()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lakeline.config import load_settings
-from lakeline.errors import DataError
+from lakeline.errors import DataError, LockedError
 from lakeline.gen import totesys as gen
 from lakeline.lake import Lake
 from lakeline.sql import connect
@@ -182,3 +182,13 @@ def test_an_unparsable_text_date_names_the_packet(home: Path, tmp_path: Path) ->
     with pytest.raises(DataError, match=r"agreed_delivery_date '31/12/2023' in sales_order_00000001_\d{12}\.jsonl"):
         process_pending(lake)
     assert processed_packet_id(lake, "sales_order") == 0  # nothing published: fix and re-run
+
+
+def test_one_extraction_at_a_time(setup: tuple[Lake, Path]) -> None:
+    lake, db = setup
+    lake.state.put("totesys", "extract_lease", {"run_id": "other"}, if_absent=True)
+    with pytest.raises(LockedError, match="another totesys extraction is running"):
+        extract(lake, str(db))
+    lake.state.delete("totesys", "extract_lease")
+    assert extract(lake, str(db)).status == "SUCCEEDED"
+    assert lake.state.get("totesys", "extract_lease") is None  # released after the run
