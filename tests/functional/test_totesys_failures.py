@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import socket
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,56 @@ def test_three_failed_runs_alert_and_passwords_never_leak(
     again = extract(lake, url)
     assert (again.consecutive_failures, again.alerted) == (1, False)
     assert len(lake.notifier.sent()) == 1
+
+
+def test_connection_lost_mid_stream_discards_the_partial_packet(
+        home: Path, pg_database: Callable[[str], str]) -> None:  # noqa: F811
+    """The server ends the session while the server-side cursor is mid-way through sales_order
+    (a row-security tripwire terminates its own backend at one row): chunks already fetched
+    are discarded with the scratch file, nothing is published for the table."""
+    src = pg_database("src")
+    gen.create(src, scale=2000, seed=5)
+    role = f"totesys_reader_{uuid.uuid4().hex[:8]}"
+    dbname = src.rsplit("/", 1)[1]
+    with psycopg.connect(f"{admin_dsn(dbname)}", autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        admin.execute("""CREATE FUNCTION tripwire(id integer) RETURNS boolean LANGUAGE plpgsql
+            SECURITY DEFINER AS $$ BEGIN
+                IF id = 1500 THEN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); END IF;
+                RETURN true; END $$""")
+        admin.execute(f"GRANT EXECUTE ON FUNCTION tripwire(integer) TO {role}")
+        admin.execute("ALTER TABLE sales_order ENABLE ROW LEVEL SECURITY")
+        admin.execute(f"CREATE POLICY trip ON sales_order FOR SELECT TO {role} USING (tripwire(sales_order_id))")
+        [(position,)] = admin.execute("""SELECT n FROM (SELECT sales_order_id,
+            row_number() OVER (ORDER BY last_updated, sales_order_id) AS n FROM sales_order) s
+            WHERE sales_order_id = 1500""").fetchall()
+    with psycopg.connect(admin_dsn(dbname)) as conn:  # a cursor streams from the index: no sort first
+        plan = conn.execute("EXPLAIN DECLARE c CURSOR FOR SELECT * FROM sales_order "
+                            "ORDER BY last_updated, sales_order_id").fetchall()
+    try:
+        assert plan[0][0].startswith("Index Scan using ix_sales_order_last_updated")
+        assert position > 300  # three full chunks of 100 rows are fetched before the tripwire
+        lake = _lake(home, **{"totesys.chunk_rows": 100})
+        report = extract(lake, f"postgresql://{role}@127.0.0.1:5432/{dbname}")
+        assert report.status == "FAILED" and report.error is not None
+        assert report.error.startswith("OperationalError")
+        state = _state(lake)
+        assert state["sales_order"] == (None, None)  # no watermark, no packet id
+        assert "sales_order" not in list_packets(lake)
+        assert state["counterparty"][1] == "1"  # earlier tables committed their packets
+        assert not any((lake.settings.home / "work").glob("totesys-*/*"))
+
+        # with the tripwire gone the same lake extracts every sales order once
+        with psycopg.connect(admin_dsn(dbname), autocommit=True) as admin:
+            admin.execute("DROP POLICY trip ON sales_order")
+            admin.execute("ALTER TABLE sales_order DISABLE ROW LEVEL SECURITY")
+        again = extract(lake, f"postgresql://{role}@127.0.0.1:5432/{dbname}")
+        assert again.status == "SUCCEEDED"
+        assert {t.table: t.rows for t in again.tables}["sales_order"] == 2000
+        assert {t.table: t.rows for t in again.tables}["counterparty"] == 0
+    finally:
+        with psycopg.connect(admin_dsn(dbname), autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+        with psycopg.connect(admin_dsn(), autocommit=True) as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
