@@ -22,10 +22,12 @@ from datetime import datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakeline import reasons
 from lakeline.carbon.factors import FactorTable
 from lakeline.carbon.units import NORMALISE_SQL, units_table
+from lakeline.stages.classify import REJECT_COLUMNS
 
 #: Input columns of a carbon activity CSV (carbon.md), in order.
 INPUT_COLUMNS = ("activity_event_id", "asset_id", "geo", "origin_measurement_timestamp", "scope",
@@ -37,10 +39,14 @@ _GAS = "{{'amount': {x}, 'unit': 'tonnes'}}"
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Calculated rows and rejects of one batch (both Arrow tables)."""
+    """Calculated rows and rejects of one batch, as Arrow tables. ``*_nodes`` hold each row's
+    lineage node id (``activity_event_id``, or ``line:<n>`` without one) and ``detail``: the
+    result as JSON (calculated) or ``{reason, line_no}`` (rejected)."""
 
     calculated: pa.Table
     rejects: pa.Table
+    calculated_nodes: pa.Table
+    rejected_nodes: pa.Table
 
 
 def _emissions_sql() -> str:
@@ -59,9 +65,24 @@ def _emissions_sql() -> str:
 
 
 def register(con: duckdb.DuckDBPyConnection, factors: FactorTable) -> None:
-    """Register the factor and unit tables on ``con`` (once per connection and table)."""
-    con.register("carbon_factors", factors.table)
-    con.register("carbon_units", units_table())
+    """Load the factor table (with its match keys and normalised unit precomputed) and the
+    unit table into ``con``; once per connection and factor table."""
+    con.register("carbon_factors_in", factors.table)
+    con.register("carbon_units_in", units_table())
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE carbon_factors AS
+        SELECT *, lower(trim(category)) AS cat_key, lower(trim(activity)) AS act_key,
+               {NORMALISE_SQL.format(u="units")} AS unit_norm
+        FROM carbon_factors_in""")
+    con.execute("CREATE OR REPLACE TEMP TABLE carbon_units AS SELECT * FROM carbon_units_in")
+    con.unregister("carbon_factors_in")
+    con.unregister("carbon_units_in")
+
+
+#: Columns of a calculated row, in order.
+CALCULATED_COLUMNS = ("activity_event_id", "asset_id", "geo", "origin_measurement_timestamp", "scope",
+                      "category", "activity", "source", "raw_data", "units", "emissions_output",
+                      "_factors", "_lineage", "_source", "_calculated_at")
 
 
 def calculate(
@@ -69,59 +90,69 @@ def calculate(
     source_key: str, calculated_at: datetime,
 ) -> BatchResult:
     """Calculate one batch: ``batch`` is a relation with :data:`INPUT_COLUMNS` as text plus
-    ``_line_no`` (the record's line in its raw file). :func:`register` must have run on ``con``."""
+    ``_line_no`` (the record's line in its raw file). :func:`register` must have run on ``con``.
+
+    One query computes every row with its reject reason (NULL when it calculated); the two
+    results are cut from it with Arrow filters."""
     ru = NORMALISE_SQL.format(u="s.units")
-    fu = NORMALISE_SQL.format(u="f.units")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE carbon_joined AS
-        SELECT s.*, f.co2_kg, f.ch4_kg, f.n2o_kg, f.ar4_kg, f.ar5_kg, f.units AS factor_units,
-               f.activity IS NOT NULL AS matched,
-               TRY_CAST(s.raw_data AS DOUBLE) AS amount, TRY_CAST(s.scope AS INTEGER) AS scope_int,
-               CASE WHEN {ru} = {fu} THEN 1.0
-                    WHEN r.dimension = u.dimension THEN r.size / u.size END AS to_factor_units
-        FROM {batch} s
-        LEFT JOIN carbon_factors f
-               ON lower(trim(f.category)) = lower(trim(s.category))
-              AND lower(trim(f.activity)) = lower(trim(s.activity))
-        LEFT JOIN carbon_units r ON r.spelling = {ru}
-        LEFT JOIN carbon_units u ON u.spelling = {fu}
-    """)
-    calculated = con.sql(f"""
-        WITH t AS (
-            SELECT *, amount * to_factor_units AS q FROM carbon_joined
-            WHERE matched AND amount IS NOT NULL AND scope_int IS NOT NULL AND to_factor_units IS NOT NULL
+    raw = ", ".join(f"'{c}': {c}" for c in INPUT_COLUMNS)
+    table = con.sql(f"""
+        WITH j AS (
+            SELECT s.*, f.co2_kg, f.ch4_kg, f.n2o_kg, f.ar4_kg, f.ar5_kg, f.units AS factor_units,
+                   f.activity IS NOT NULL AS matched,
+                   TRY_CAST(s.raw_data AS DOUBLE) AS amount, TRY_CAST(s.scope AS INTEGER) AS scope_int,
+                   CASE WHEN {ru} = f.unit_norm THEN 1.0
+                        WHEN r.dimension = u.dimension THEN r.size / u.size END AS to_factor_units
+            FROM {batch} s
+            LEFT JOIN carbon_factors f
+                   ON f.cat_key = lower(trim(s.category)) AND f.act_key = lower(trim(s.activity))
+            LEFT JOIN carbon_units r ON r.spelling = {ru}
+            LEFT JOIN carbon_units u ON u.spelling = f.unit_norm
+        ), t AS (
+            SELECT *, CASE WHEN NOT matched THEN '{reasons.FACTOR_NOT_FOUND}'
+                           WHEN amount IS NULL OR scope_int IS NULL THEN '{reasons.TYPE_ERROR}'
+                           WHEN to_factor_units IS NULL THEN '{reasons.UNIT_MISMATCH}' END AS reason_code,
+                      amount * to_factor_units AS q
+            FROM j
         ), g AS (
-            SELECT *, q * co2_kg / 1000 AS co2_t, q * ch4_kg / 1000 AS ch4_t,
-                   q * n2o_kg / 1000 AS n2o_t FROM t
+            SELECT *, q * co2_kg / 1000 AS co2_t, q * ch4_kg / 1000 AS ch4_t, q * n2o_kg / 1000 AS n2o_t
+            FROM t
         )
         SELECT activity_event_id, asset_id, geo, origin_measurement_timestamp, scope_int AS scope,
                category, activity, source, amount AS raw_data, units,
-               {_emissions_sql()} AS emissions_output,
+               CASE WHEN reason_code IS NULL THEN {_emissions_sql()} END AS emissions_output,
                {{'name': $name, 'sha256': $sha}} AS _factors,
                {{'root_id': $root, 'parent_id': $parent}} AS _lineage,
                {{'key': $key, 'line_no': _line_no}} AS _source,
-               $at::TIMESTAMPTZ AS _calculated_at
+               $at::TIMESTAMPTZ AS _calculated_at,
+               'carbon' AS pipeline, NULL::VARCHAR AS bucket, $key AS key, NULL::VARCHAR AS etag,
+               NULL::BIGINT AS chunk, _line_no::BIGINT AS line_no, NULL::BIGINT AS byte_offset,
+               category AS record_type, reason_code,
+               CASE reason_code
+                    WHEN '{reasons.FACTOR_NOT_FOUND}' THEN printf(
+                        'no emission factor for category %s, activity %s',
+                        to_json(category), to_json(activity))
+                    WHEN '{reasons.TYPE_ERROR}' THEN CASE WHEN amount IS NULL
+                        THEN printf('raw_data %s is not a number', to_json(raw_data))
+                        ELSE printf('scope %s is not an integer', to_json(scope)) END
+                    WHEN '{reasons.UNIT_MISMATCH}' THEN printf(
+                        'units %s cannot be converted to the factor''s units %s',
+                        to_json(units), to_json(factor_units)) END AS message,
+               CASE WHEN reason_code IS NOT NULL THEN to_json({{{raw}}})::VARCHAR END AS raw,
+               $at::TIMESTAMPTZ AS rejected_at,
+               coalesce(activity_event_id, 'line:' || _line_no) AS node_id,
+               CASE WHEN reason_code IS NULL THEN to_json({{
+                   'activity_event_id': activity_event_id, 'emissions_output': emissions_output,
+                   '_factors': _factors, '_lineage': _lineage, '_source': _source}})::VARCHAR
+                    ELSE to_json({{'reason': reason_code, 'line_no': _line_no}})::VARCHAR END AS detail
         FROM g ORDER BY _line_no
     """, params={"name": factors.name, "sha": factors.sha256, "root": root_id, "parent": parent_id,
                  "key": source_key, "at": calculated_at}).to_arrow_table()
-    rejects = con.sql(f"""
-        SELECT 'carbon' AS pipeline, NULL::VARCHAR AS bucket, $key AS key, NULL::VARCHAR AS etag,
-               NULL::BIGINT AS chunk, _line_no::BIGINT AS line_no, NULL::BIGINT AS byte_offset,
-               category AS record_type,
-               CASE WHEN NOT matched THEN '{reasons.FACTOR_NOT_FOUND}'
-                    WHEN amount IS NULL OR scope_int IS NULL THEN '{reasons.TYPE_ERROR}'
-                    ELSE '{reasons.UNIT_MISMATCH}' END AS reason_code,
-               CASE WHEN NOT matched THEN printf('no emission factor for category %s, activity %s',
-                                                 to_json(category), to_json(activity))
-                    WHEN amount IS NULL THEN printf('raw_data %s is not a number', to_json(raw_data))
-                    WHEN scope_int IS NULL THEN printf('scope %s is not an integer', to_json(scope))
-                    ELSE printf('units %s cannot be converted to the factor''s units %s',
-                                to_json(units), to_json(factor_units)) END AS message,
-               to_json({{{", ".join(f"'{c}': {c}" for c in INPUT_COLUMNS)}}})::VARCHAR AS raw,
-               $at::TIMESTAMPTZ AS rejected_at,
-               activity_event_id
-        FROM carbon_joined
-        WHERE NOT (matched AND amount IS NOT NULL AND scope_int IS NOT NULL AND to_factor_units IS NOT NULL)
-        ORDER BY _line_no
-    """, params={"key": source_key, "at": calculated_at}).to_arrow_table()
-    return BatchResult(calculated, rejects)
+    ok = pc.is_null(table.column("reason_code"))
+    good, bad = table.filter(ok), table.filter(pc.invert(ok))
+    return BatchResult(
+        calculated=good.select(list(CALCULATED_COLUMNS)),
+        rejects=bad.select([*REJECT_COLUMNS, "activity_event_id"]),
+        calculated_nodes=good.select(["node_id", "detail"]),
+        rejected_nodes=bad.select(["node_id", "detail"]),
+    )

@@ -13,8 +13,8 @@ to Step Functions::
 * data_quality: profile + carbon rules (:mod:`lakeline.dq`), lineage ``PROFILE_COMPLETE``, then
   the file gate moves the object landing → raw (``DQ_CHECK_PASS``) or → error with the
   notification "Data Quality check failed" (``DQ_CHECK_FAIL``), keeping the full key;
-* split: batches of ``carbon.batch_size`` records as JSON lines under
-  ``silver/transformed/<root_id>/part_<n>.json``, one ``GLUE_BATCH_SPLIT`` node each; the Map
+* split: batches of ``carbon.batch_size`` records as Parquet under
+  ``silver/transformed/<root_id>/part_<n>.parquet``, one ``GLUE_BATCH_SPLIT`` node each; the Map
   state passes each batch only ``{storage_location, data_lineage: {root_id, parent_id}}``;
 * calculate_batch: :func:`lakeline.carbon.calculator.calculate`; results staged as Parquet in
   ``tmp/carbon/staged/<root_id>/``, rejects in ``error/rejects/carbon/<root_id>/``, one
@@ -30,6 +30,7 @@ Every step is idempotent, so a retried task or a resumed execution does not dupl
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,8 +59,11 @@ _log = log.get("carbon")
 
 
 def location(lake: Lake, zone: str, key: str) -> str:
-    """The storage location lineage records: ``s3://<zone bucket>/<key>``."""
-    return f"s3://{lake.store.bucket(zone)}/{key}"
+    """The storage location lineage records (as every pipeline does): a path on the local
+    lake, ``s3://bucket/key`` on AWS."""
+    from lakeline.lineage.hooks import location as where
+
+    return where(lake, zone, key)
 
 
 @contextmanager
@@ -139,7 +143,7 @@ def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
-    """Split the gated raw CSV into batches of ``carbon.batch_size`` records."""
+    """Split the gated raw CSV into Parquet batches of ``carbon.batch_size`` records."""
     from lakeline.carbon.calculator import INPUT_COLUMNS
     from lakeline.lineage.model import new_id
     from lakeline.stages.transform import duckdb_connection
@@ -150,6 +154,7 @@ def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
     for old in list(lake.store.list("silver", prefix)):  # a retried split starts clean
         lake.store.delete("silver", old.key)
     con = duckdb_connection(lake.settings.runner.duckdb_threads)
+    batches: list[dict[str, Any]] = []
     try:
         with _work(lake, "split") as work:
             path = _readable(lake, "raw", raw_key, work)
@@ -164,21 +169,18 @@ def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
             out = work / "parts"
             con.execute(
                 f"COPY (SELECT *, (_line_no - 2) // {size} AS part FROM src ORDER BY _line_no) TO '{out}' "
-                "(FORMAT json, PARTITION_BY (part))")
+                "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (part))")
             parts = sorted(int(d.name.split("=", 1)[1]) for d in out.iterdir()) if out.exists() else []
-            batches: list[dict[str, Any]] = []
             ids = [new_id() for _ in parts]
             for n, node_id in zip(parts, ids, strict=True):
-                files = sorted((out / f"part={n}").glob("*.json"))
-                key = f"{prefix}part_{n}.json"
-                if len(files) == 1:
-                    lake.store.put_file("silver", key, files[0], move=True)
-                else:  # DuckDB may write several files per partition: join them
-                    joined = work / f"joined_{n}.json"
-                    with joined.open("wb") as fh:
-                        for f in files:
-                            fh.write(f.read_bytes())
-                    lake.store.put_file("silver", key, joined, move=True)
+                files = sorted((out / f"part={n}").glob("*.parquet"))
+                key = f"{prefix}part_{n}.parquet"
+                if len(files) > 1:  # DuckDB may write several files per partition: make one
+                    joined = work / f"joined_{n}.parquet"
+                    pq.write_table(pa.concat_tables(pq.read_table(f) for f in files), joined,
+                                   compression="zstd")
+                    files = [joined]
+                lake.store.put_file("silver", key, files[0], move=True)
                 batches.append({"storage_location": key,
                                 "data_lineage": {"root_id": root_id, "parent_id": node_id}})
     finally:
@@ -192,69 +194,82 @@ def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
     return {**job, "records": records, "batch_size": size, "batch_count": len(batches), "batches": batches}
 
 
+_threads = threading.local()
+
+
+def _calculator_connection(lake: Lake, factors: Any) -> Any:
+    """This thread's DuckDB connection with ``factors`` loaded (Map iterations run on a pool
+    of threads; a connection per thread avoids rebuilding it for every batch)."""
+    from lakeline.carbon.calculator import register
+    from lakeline.stages.transform import duckdb_connection
+
+    cached = getattr(_threads, "calculator", None)
+    if cached is not None and cached[0] == factors.sha256:
+        return cached[1]
+    if cached is not None:
+        cached[1].close()
+    con = duckdb_connection(1)
+    register(con, factors)
+    _threads.calculator = (factors.sha256, con)
+    return con
+
+
 def calculate_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
     """Calculate one batch: ``{storage_location, data_lineage: {root_id, parent_id}}``."""
-    from lakeline.carbon.calculator import INPUT_COLUMNS, calculate, register
-    from lakeline.stages.transform import duckdb_connection
+    from lakeline.carbon.calculator import calculate
 
     key = str(payload["storage_location"])
     lineage = payload["data_lineage"]
     root_id, parent_id = str(lineage["root_id"]), str(lineage["parent_id"])
     name = Path(key).stem
     factors = _factors(lake)
-    con = duckdb_connection(lake.settings.runner.duckdb_threads)
-    try:
-        with _work(lake, "calc") as work:
-            path = _readable(lake, "silver", key, work)
-            columns = {c: "VARCHAR" for c in INPUT_COLUMNS} | {"_line_no": "BIGINT", "_source_key": "VARCHAR"}
-            con.execute("CREATE TABLE batch AS SELECT * FROM read_json(?, format = 'newline_delimited', "
-                        "columns = ?)", [str(path), columns])
-            source = con.execute("SELECT any_value(_source_key) FROM batch").fetchall()[0][0] or ""
-            register(con, factors)
-            result = calculate(con, "batch", factors, root_id=root_id, parent_id=parent_id,
-                               source_key=str(source), calculated_at=datetime.now(UTC))
-            staged = f"{STAGED}/{root_id}/{name}.parquet"
-            out = work / "calculated.parquet"
-            pq.write_table(result.calculated, out, compression="zstd")
-            lake.store.put_file("tmp", staged, out, move=True)
-            rejects_key = f"{REJECTS}/{root_id}/{name}.parquet"
-            if result.rejects.num_rows:
-                rej = work / "rejects.parquet"
-                pq.write_table(result.rejects.drop_columns(["activity_event_id"]), rej, compression="zstd")
-                lake.store.put_file("error", rejects_key, rej, move=True)
-            elif lake.store.exists("error", rejects_key):
-                lake.store.delete("error", rejects_key)  # a retry that now succeeds
-            _record_lineage(lake, con, result, root_id, parent_id)
-            if lake.settings.carbon.store_results and result.calculated.num_rows:
-                con.register("calculated", result.calculated)
-                rows = con.execute(
-                    "SELECT activity_event_id, to_json({'activity_event_id': activity_event_id, "
-                    "'emissions_output': emissions_output, '_factors': _factors, '_lineage': _lineage, "
-                    "'_source': _source})::VARCHAR FROM calculated").fetchall()
-                lake.state.put_many(RESULTS_TABLE, rows)
-    finally:
-        con.close()
+    con = _calculator_connection(lake, factors)
+    with _work(lake, "calc") as work:
+        batch = pq.read_table(_readable(lake, "silver", key, work))
+        source = batch.column("_source_key")[0].as_py() if batch.num_rows else ""
+        con.register("carbon_batch", batch)
+        try:
+            result = calculate(con, "carbon_batch", factors, root_id=root_id, parent_id=parent_id,
+                               source_key=str(source or ""), calculated_at=datetime.now(UTC))
+        finally:
+            con.unregister("carbon_batch")
+        out = work / "calculated.parquet"
+        pq.write_table(result.calculated, out, compression="zstd")
+        lake.store.put_file("tmp", f"{STAGED}/{root_id}/{name}.parquet", out, move=True)
+        rejects_key = f"{REJECTS}/{root_id}/{name}.parquet"
+        if result.rejects.num_rows:
+            rej = work / "rejects.parquet"
+            pq.write_table(result.rejects.drop_columns(["activity_event_id"]), rej, compression="zstd")
+            lake.store.put_file("error", rejects_key, rej, move=True)
+        elif lake.store.exists("error", rejects_key):
+            lake.store.delete("error", rejects_key)  # a retry that now succeeds
+    _record_lineage(lake, result, root_id, parent_id)
+    if lake.settings.carbon.store_results and result.calculated.num_rows:
+        nodes = result.calculated_nodes
+        keys = [str(k) for k in nodes.column("node_id").to_pylist()]
+        details = [str(d) for d in nodes.column("detail").to_pylist()]
+        lake.state.put_many(RESULTS_TABLE, zip(keys, details, strict=True))
     return {"batch": key, "records": result.calculated.num_rows + result.rejects.num_rows,
             "calculated": result.calculated.num_rows, "failed": result.rejects.num_rows}
 
 
-def _record_lineage(lake: Lake, con: Any, result: Any, root_id: str, parent_id: str) -> None:
-    con.register("calculated", result.calculated)
-    con.register("rejected", result.rejects)
-    gold = location(lake, "gold", GOLD_TABLE)
-    done = con.sql(
-        "SELECT coalesce(activity_event_id, 'line:' || _source.line_no) AS node_id, $p AS parent_id, "
-        "$loc AS storage_location, NULL::VARCHAR AS attrs FROM calculated",
-        params={"p": parent_id, "loc": gold}).to_arrow_table()
-    failed = con.sql(
-        "SELECT coalesce(activity_event_id, 'line:' || line_no) AS node_id, $p AS parent_id, "
-        "$loc AS storage_location, to_json({'reason': reason_code, 'message': message, "
-        "'line_no': line_no})::VARCHAR AS attrs FROM rejected",
-        params={"p": parent_id, "loc": location(lake, "error", f"{REJECTS}/{root_id}/")}).to_arrow_table()
-    if done.num_rows:
-        lake.lineage.record_many(root_id, "CALCULATION_COMPLETE", done)
-    if failed.num_rows:
-        lake.lineage.record_many(root_id, "CALCULATION_FAILED", failed)
+def _record_lineage(lake: Lake, result: Any, root_id: str, parent_id: str) -> None:
+    """One node per record: CALCULATION_COMPLETE (at the gold table) or CALCULATION_FAILED
+    (at the batch's rejects, with the reason), through the ledger's bulk path."""
+    for action, nodes, where in (
+        ("CALCULATION_COMPLETE", result.calculated_nodes, location(lake, "gold", GOLD_TABLE)),
+        ("CALCULATION_FAILED", result.rejected_nodes, location(lake, "error", f"{REJECTS}/{root_id}/")),
+    ):
+        if not nodes.num_rows:
+            continue
+        n = nodes.num_rows
+        attrs = nodes.column("detail") if action == "CALCULATION_FAILED" else pa.nulls(n, pa.string())
+        lake.lineage.record_many(root_id, action, pa.table({
+            "node_id": nodes.column("node_id"),
+            "parent_id": pa.array([parent_id] * n, pa.string()),
+            "storage_location": pa.array([where] * n, pa.string()),
+            "attrs": attrs,
+        }))
 
 
 def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
@@ -274,16 +289,7 @@ def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
                 failed = int(con.execute("SELECT count(*) FROM read_parquet(?)", [paths]).fetchall()[0][0])
             if staged:
                 paths = [str(_readable(lake, "tmp", k, work)) for k in staged]
-                con.execute(
-                    "CREATE TABLE new AS SELECT *, left(md5(activity_event_id), 1) AS shard "
-                    "FROM read_parquet(?, union_by_name = true) "
-                    "QUALIFY row_number() OVER (PARTITION BY activity_event_id "
-                    "ORDER BY _source.line_no DESC) = 1",
-                    [paths])
-                calculated = int(con.execute("SELECT count(*) FROM new").fetchall()[0][0])
-                shards = [r[0] for r in con.execute("SELECT DISTINCT shard FROM new ORDER BY 1").fetchall()]
-                for shard in shards:
-                    written.append(_merge_shard(lake, con, shard, work))
+                calculated = _merge(lake, con, paths, work, written)
     finally:
         con.close()
     for key in staged:
@@ -301,26 +307,49 @@ def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
         "records": job.get("records"), "loaded": calculated, "rejected": failed, "root_id": root_id,
         "started_at": job.get("started_at")})
     lake.state.emit_event("carbon_emissions_published", summary)
+    from lakeline.lineage.hooks import maybe_export
+
+    maybe_export(lake, root_id)  # OpenLineage run events, when [lineage] names a sink
     return summary
 
 
-def _merge_shard(lake: Lake, con: Any, shard: str, work: Path) -> str:
-    """Rewrite one shard: its old rows whose ids are not new, plus the new rows."""
-    key = f"{GOLD_TABLE}/shard={shard}/part-0.parquet"
-    out = work / f"shard-{shard}.parquet"
-    new = f"SELECT * EXCLUDE (shard) FROM new WHERE shard = '{shard}'"
-    if lake.store.exists("gold", key):
-        old = str(_readable(lake, "gold", key, work))
-        query = (f"SELECT * FROM read_parquet('{_q(old)}', hive_partitioning = false) "
-                 "WHERE activity_event_id NOT IN "
-                 f"(SELECT activity_event_id FROM new WHERE shard = '{shard}') "
-                 f"UNION ALL BY NAME {new}")
-    else:
-        query = new
-    con.execute(f"COPY ({query} ORDER BY activity_event_id) TO '{_q(str(out))}' "
-                "(FORMAT parquet, COMPRESSION zstd)")
-    lake.store.put_file("gold", key, out, move=True)
-    return key
+def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[str]) -> int:
+    """Merge staged results into the gold shards they touch, in one partitioned DuckDB pass:
+    a touched shard becomes its old rows whose ids are not new, plus the new rows. Each shard
+    is one file replaced atomically, so readers never see an id twice. Returns new rows."""
+    con.execute("CREATE TABLE new AS SELECT * FROM read_parquet(?, union_by_name = true)", [staged])
+    if con.execute("SELECT count(*) - count(DISTINCT activity_event_id) FROM new").fetchall()[0][0]:
+        con.execute("CREATE OR REPLACE TABLE new AS SELECT * FROM new QUALIFY row_number() OVER ("
+                    "PARTITION BY activity_event_id ORDER BY _source.line_no DESC) = 1")  # last one wins
+    rows = int(con.execute("SELECT count(*) FROM new").fetchall()[0][0])
+    shards = [r[0] for r in con.execute(f"SELECT DISTINCT {_SHARD} FROM new ORDER BY 1").fetchall()]
+    old = [str(_readable(lake, "gold", _shard_key(x), work)) for x in shards
+           if lake.store.exists("gold", _shard_key(x))]
+    query = f"SELECT *, {_SHARD} AS shard FROM new"
+    if old:
+        old_shard = _SHARD.replace("activity_event_id", "o.activity_event_id")
+        query += (f" UNION ALL BY NAME SELECT o.*, {old_shard} AS shard "
+                  "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) o "
+                  "ANTI JOIN new n ON n.activity_event_id = o.activity_event_id")
+    out = work / "shards"
+    con.execute(f"COPY ({query}) TO '{_q(str(out))}' "
+                "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (shard))", [old] if old else [])
+    for shard in shards:
+        files = sorted((out / f"shard={shard}").glob("*.parquet"))
+        if len(files) > 1:  # keep one file per shard so a replacement is a single rename
+            one = work / f"shard-{shard}.parquet"
+            pq.write_table(pa.concat_tables(pq.read_table(f) for f in files), one, compression="zstd")
+            files = [one]
+        lake.store.put_file("gold", _shard_key(shard), files[0], move=True)
+        written.append(_shard_key(shard))
+    return rows
+
+
+_SHARD = "left(md5(activity_event_id), 1)"
+
+
+def _shard_key(shard: str) -> str:
+    return f"{GOLD_TABLE}/shard={shard}/part-0.parquet"
 
 
 def _q(text: str) -> str:

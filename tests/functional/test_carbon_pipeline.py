@@ -66,8 +66,8 @@ def test_put_and_run_calculates_into_gold_with_lineage_and_rejects(lake_and_sett
     trace = lake.lineage.trace("e3", root)
     assert [n.action_taken for n in trace] == [
         "CALCULATION_COMPLETE", "GLUE_BATCH_SPLIT", "DQ_CHECK_PASS", "PROFILE_COMPLETE", "RAW_DATA_INPUT"]
-    assert trace[2].storage_location.endswith("/" + KEY) and trace[2].storage_location.startswith("s3://")
-    assert trace[1].storage_location.endswith(f"transformed/{root}/part_1.json")
+    assert trace[2].storage_location == lake.store.scan_uri("raw", KEY)  # the raw file
+    assert trace[1].storage_location.endswith(f"transformed/{root}/part_1.parquet")
     assert trace[-1].parent_id == root
     failed = lake.lineage.get("e4", root)
     assert failed is not None and failed.action_taken == "CALCULATION_FAILED"
@@ -75,7 +75,7 @@ def test_put_and_run_calculates_into_gold_with_lineage_and_rejects(lake_and_sett
     # nothing staged is left behind; the batches stay under transformed/<root_id>/
     assert [i.key for i in lake.store.list("tmp", "carbon/")] == []
     assert sorted(i.key for i in lake.store.list("silver", f"transformed/{root}/")) == [
-        f"transformed/{root}/part_{n}.json" for n in range(3)]
+        f"transformed/{root}/part_{n}.parquet" for n in range(3)]
     ex = load_execution(lake.state, report["execution"])
     assert ex is not None and ex.status == "SUCCEEDED"
     assert sum(1 for e in ex.history if e["type"] == "MapIterationSucceeded") == 3
