@@ -87,7 +87,7 @@ def init(directory: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("record_type", type=click.Choice(
-    ["shipments", "tracking_events", "invoice_lines", "transactions", "retail", "totesys"]))
+    ["shipments", "tracking_events", "invoice_lines", "transactions", "retail", "totesys", "carbon"]))
 @click.option("--count", type=click.IntRange(min=0),
               help="Records to generate (retail: orders; default 8800).")
 @click.option("--out", type=click.Path(), help="Output file (retail: a directory; not for totesys).")
@@ -97,7 +97,8 @@ def init(directory: str | None, as_json: bool) -> None:
 @click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
               help="Spread event_time over this many days (shipments types).")
 @click.option("--dirty-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="transactions: fraction of rows with exactly one defect.")
+              help="transactions: fraction of rows with exactly one defect; carbon: of rows "
+                   "without a factor or with irreconcilable units.")
 @click.option("--first-id", type=click.IntRange(min=1), default=1, show_default=True,
               help="transactions: first TransactionID number (give each batch its own range).")
 @click.option("--db", default="totesys.db", show_default=True,
@@ -115,6 +116,8 @@ def gen(record_type: str, count: int | None, out: str | None, fmt: str, seed: in
     reject reason. retail: orders (8,800), customers (500) and products (200) CSVs in the
     seed's formats (quoted fields, dd/MM/yyyy, decimal commas) into the --out directory.
     totesys: create and fill a totesys OLTP database (--db, --scale), or --mutate it.
+    carbon: activity CSV of carbon.md over the packaged factor table's categories and
+    activities (units spelled several known ways; --dirty-rate adds rows to reject).
     """
     if record_type == "totesys":
         _gen_totesys(db, scale, seed, mutate)
@@ -130,7 +133,11 @@ def gen(record_type: str, count: int | None, out: str | None, fmt: str, seed: in
         return
     if count is None:
         raise UsageError("--count is required")
-    if record_type == "transactions":
+    if record_type == "carbon":
+        from lakeline.gen.carbon import write as write_carbon
+
+        n = write_carbon(count, Path(out), seed=seed, dirty_rate=dirty_rate)
+    elif record_type == "transactions":
         from lakeline.gen.transactions import write as write_csv
 
         n = write_csv(count, Path(out), seed=seed, dirty_rate=dirty_rate, first_id=first_id)
@@ -273,6 +280,15 @@ def _print_run(summary: dict[str, Any], as_json: bool) -> None:
         if b.get("pipeline") == "totesys":
             click.echo(f"totesys: {b['packets']} packets, {b['rows_read']} rows into the star schema "
                        f"(facts {b['facts']}, dimensions rebuilt {sorted(b['dimensions'])})")
+            continue
+        if b.get("pipeline") == "carbon":
+            if b["status"] == "SUCCEEDED":
+                click.echo(f"carbon {b['key']}: {b['records']} records in {b['batches']} batches, "
+                           f"{b['calculated']} calculated into {b['table']}, {b['failed']} rejected "
+                           f"(root_id {b['root_id']})")
+            else:
+                click.echo(f"carbon {b['key']}: workflow {b['status']}: {b.get('error')}: {b.get('cause')} "
+                           f"(execution {b['execution']})")
             continue
         if "batches" in b:  # the retail job
             click.echo(f"retail job: {len(b['batches'])} orders batch(es), {b['rows']} rows appended to "

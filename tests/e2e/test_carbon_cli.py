@@ -1,0 +1,52 @@
+"""The carbon pipeline through the CLI: gen → put → run → SQL, lineage, the DQ report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.test_cli import Cli, cli, lake  # noqa: F401
+
+
+def test_gen_put_run_sql_lineage_and_report(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+    lake.ok("gen", "carbon", "--count", "2500", "--dirty-rate", "0.01", "--seed", "5", "--out", "a.csv")
+    header = (tmp_path / "a.csv").read_text().splitlines()[0]
+    assert header.replace('"', "") == ("activity_event_id,asset_id,geo,origin_measurement_timestamp,scope,"
+                                       "category,activity,source,raw_data,units")
+    lake.ok("put", "a.csv", "--pipeline", "carbon", "--key", "carbon/site-a/a.csv")
+    out = lake.ok("run").stdout
+    assert "carbon carbon/site-a/a.csv: 2500 records in 3 batches" in out
+    summary = lake.json("run")
+    assert [b for b in summary["batch_runs"] if b.get("pipeline") == "carbon"] == []  # nothing left to do
+
+    rows = lake.json("sql", "SELECT count(*) AS n, count(DISTINCT activity_event_id) AS ids, "
+                            "round(sum(emissions_output.calculated_emissions.co2e.ar4.amount), 6) AS t "
+                            "FROM gold.emissions")
+    rejected = lake.json("sql", "SELECT count(*) AS n FROM quarantine.rejects WHERE pipeline = 'carbon'")
+    assert rows[0]["n"] == rows[0]["ids"] and rows[0]["n"] + rejected[0]["n"] == 2500
+    assert 0 < rejected[0]["n"] < 60 and rows[0]["t"] > 0
+
+    trace = lake.json("lineage", "trace", "carbon-data-lake-0005-000000007")
+    actions = [n["action_taken"] for n in (trace["path"] if isinstance(trace, dict) else trace)]
+    assert actions[-1] == "RAW_DATA_INPUT" and actions[0] in {"CALCULATION_COMPLETE", "CALCULATION_FAILED"}
+    assert "DQ_CHECK_PASS" in actions and "GLUE_BATCH_SPLIT" in actions
+
+    results = sorted((lake.home / "zones" / "gold" / "_quality" / "results").rglob("*.json"))
+    assert len(results) == 1 and "carbon/site-a/a.csv" in str(results[0])
+    result = json.loads(results[0].read_text())
+    assert result["success"] is True
+    html = lake.ok("dq", "report", str(results[0]), "--out", "report.html")
+    assert "report.html" in html.stdout + html.stderr
+    assert "<html" in (tmp_path / "report.html").read_text().lower()
+
+
+def test_a_failing_file_is_gated_to_error(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+    lake.ok("gen", "carbon", "--count", "20", "--out", "a.csv")
+    lines = (tmp_path / "a.csv").read_text().splitlines()
+    (tmp_path / "dup.csv").write_text("\n".join([*lines, lines[1]]) + "\n")  # a duplicate id
+    lake.ok("put", "dup.csv", "--pipeline", "carbon")
+    out = lake.ok("run").stdout
+    assert "workflow FAILED: DataQualityCheckFailed" in out
+    assert list((lake.home / "zones" / "error" / "carbon").rglob("dup.csv"))
+    notes = (lake.home / "outbox" / "notifications.jsonl").read_text()
+    assert "Data Quality check failed" in notes and "dup.csv" in notes
