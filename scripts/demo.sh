@@ -81,4 +81,15 @@ echo "second extraction: only the rows the round changed"
 "$LL" sql "SELECT sales_order_id, count(*) AS versions, max(units_sold) AS units_now FROM gold.fact_sales_order GROUP BY 1 HAVING count(*) > 1 ORDER BY 1 LIMIT 3"
 "$LL" load
 
+step "10. carbon: the CarbonLake workflow (quality gate, batches, CO2e, lineage)"
+"$LL" gen carbon --count 5000 --dirty-rate 0.002 --seed 5 --out "$DATA/activities.csv"
+"$LL" put "$DATA/activities.csv" --pipeline carbon
+"$LL" run
+"$LL" sql "SELECT category, count(*) AS records, round(sum(emissions_output.calculated_emissions.co2e.ar4.amount), 2) AS t_co2e_ar4, round(sum(emissions_output.calculated_emissions.co2e.ar5.amount), 2) AS t_co2e_ar5 FROM gold.emissions GROUP BY ALL ORDER BY t_co2e_ar4 DESC"
+"$LL" sql "SELECT line_no, reason_code, message FROM quarantine.rejects WHERE pipeline = 'carbon' ORDER BY line_no LIMIT 4"
+echo "lineage of one record, back to its raw file:"
+"$LL" lineage trace carbon-data-lake-0005-000000042
+echo "the data quality report of the file (open it in a browser):"
+find "$HOME_DIR/zones/gold/_quality/results/carbon" -name '*.html'
+
 printf '\nDone. Explore with: LAKELINE_HOME=%s %s sql "…"\n' "$HOME_DIR" "$LL"

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 
 from lakeline import log
 from lakeline.errors import NotFoundError, UsageError
+from lakeline.faults import crash_point
 from lakeline.lake import Lake
 
 PIPELINE = "carbon"
@@ -243,6 +244,7 @@ def calculate_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
             lake.store.put_file("error", rejects_key, rej, move=True)
         elif lake.store.exists("error", rejects_key):
             lake.store.delete("error", rejects_key)  # a retry that now succeeds
+    crash_point("carbon.after_calculate")
     _record_lineage(lake, result, root_id, parent_id)
     if lake.settings.carbon.store_results and result.calculated.num_rows:
         nodes = result.calculated_nodes
@@ -292,6 +294,7 @@ def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
                 calculated = _merge(lake, con, paths, work, written)
     finally:
         con.close()
+    crash_point("carbon.after_merge")  # gold rewritten, staged results not yet removed
     for key in staged:
         lake.store.delete("tmp", key)
     summary = {
@@ -375,43 +378,55 @@ def definition(lake: Lake) -> dict[str, Any]:
 
 
 def run_pending(lake: Lake) -> list[dict[str, Any]]:
-    """Start (or resume after a crash) one carbon workflow per landed file and drive each to
-    its end. Returns one report per file."""
+    """Drive the carbon workflow: first resume executions a crash left RUNNING (their file may
+    already be past the gate), then start one execution per file waiting in landing. Each is
+    driven to its end; returns one report per execution.
+
+    A claim per landed object version (``carbon_jobs``: key, etag, landing time) names its
+    execution, so a file is started once; one that failed before its gate stays in landing
+    and is not retried until it is landed again."""
     from lakeline.workflow.engine import load_execution, resume_execution, run_definition
     from lakeline.workflow.tasks import lakeline_tasks
 
     reports: list[dict[str, Any]] = []
     tasks = lakeline_tasks(lake)
+    workers = lake.settings.carbon.max_concurrency
+    for item in lake.state.query(JOBS_TABLE):
+        if item.data.get("status") != "RUNNING":
+            continue
+        ex = load_execution(lake.state, str(item.data["execution_arn"]))
+        if ex is not None and ex.status == "RUNNING":
+            _log.info("resuming carbon execution %s", ex.execution_arn)
+            ex = resume_execution(lake.state, ex.execution_arn, tasks=tasks, max_workers=workers)
+        if ex is not None:
+            reports.append(_finished(lake, item.key, item.data, ex))
     for info in pending(lake):
         claim = f"{info.key}#{info.etag}#{info.last_modified.isoformat()}"
-        item = lake.state.get(JOBS_TABLE, claim)
-        ex = None
-        if item is not None:
-            ex = load_execution(lake.state, str(item.data["execution_arn"]))
-            if ex is not None and ex.status == "RUNNING":
-                _log.info("resuming carbon execution %s", ex.execution_arn)
-                ex = resume_execution(lake.state, ex.execution_arn, tasks=tasks,
-                                      max_workers=lake.settings.carbon.max_concurrency)
-            elif ex is not None:
-                continue  # finished before (failed before the gate): keep the file, do not loop
-        if ex is None:
-            from lakeline.lineage.model import new_id
+        if lake.state.get(JOBS_TABLE, claim) is not None:
+            continue  # started before (and failed before its gate): land it again to retry
+        from lakeline.lineage.model import new_id
 
-            root_id = new_id()
-            name = f"carbon-{root_id}"
-            arn_item = {"execution_name": name, "root_id": root_id, "key": info.key}
-            lake.state.put(JOBS_TABLE, claim, dict(arn_item, execution_arn=_arn(name)))
-            ex = run_definition(definition(lake), {"key": info.key, "root_id": root_id}, tasks=tasks,
-                                name=name, store=lake.state,
-                                max_workers=lake.settings.carbon.max_concurrency)
-        report: dict[str, Any] = {"pipeline": PIPELINE, "key": info.key, "execution": ex.execution_arn,
-                                  "status": ex.status}
-        if ex.status == "SUCCEEDED" and isinstance(ex.output, dict):
-            report.update(ex.output)
-        elif ex.status != "SUCCEEDED":
-            report.update({"error": ex.error, "cause": ex.cause})
-        reports.append(report)
+        root_id = new_id()
+        name = f"carbon-{root_id}"
+        job = {"execution_name": name, "execution_arn": _arn(name), "root_id": root_id, "key": info.key,
+               "status": "RUNNING"}
+        lake.state.put(JOBS_TABLE, claim, job)
+        ex = run_definition(definition(lake), {"key": info.key, "root_id": root_id}, tasks=tasks,
+                            name=name, store=lake.state, max_workers=workers)
+        reports.append(_finished(lake, claim, job, ex))
     return reports
+
+
+def _finished(lake: Lake, claim: str, job: dict[str, Any], ex: Any) -> dict[str, Any]:
+    """Record an execution's end on its claim and build its report."""
+    lake.state.put(JOBS_TABLE, claim, dict(job, status=ex.status))
+    report: dict[str, Any] = {"pipeline": PIPELINE, "key": job["key"], "execution": ex.execution_arn,
+                              "status": ex.status}
+    if ex.status == "SUCCEEDED" and isinstance(ex.output, dict):
+        report.update(ex.output)
+    elif ex.status != "SUCCEEDED":
+        report.update({"error": ex.error, "cause": ex.cause})
+    return report
 
 
 def _arn(name: str) -> str:

@@ -50,3 +50,21 @@ def test_a_failing_file_is_gated_to_error(lake: Cli, tmp_path: Path) -> None:  #
     assert list((lake.home / "zones" / "error" / "carbon").rglob("dup.csv"))
     notes = (lake.home / "outbox" / "notifications.jsonl").read_text()
     assert "Data Quality check failed" in notes and "dup.csv" in notes
+
+
+def test_a_run_killed_mid_workflow_is_resumed_by_the_next_run(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+    lake.ok("gen", "carbon", "--count", "2500", "--seed", "9", "--out", "a.csv")
+    lake.ok("put", "a.csv", "--pipeline", "carbon")
+    env = {"LAKELINE__CARBON__MAX_CONCURRENCY": "1"}
+    for point in ("carbon.after_calculate:2", "carbon.after_merge"):
+        killed = lake("run", env={**env, "LAKELINE_CRASH_AT": point})
+        assert killed.returncode == 137, killed.stderr
+    done = [b for b in lake.json("run", env=env)["batch_runs"] if b.get("pipeline") == "carbon"]
+    assert [(b["status"], b["records"], b["calculated"] + b["failed"]) for b in done] == [("SUCCEEDED", 2500, 2500)]
+    rows = lake.json("sql", "SELECT count(*) AS n, count(DISTINCT activity_event_id) AS ids FROM gold.emissions")
+    assert rows == [{"n": 2500, "ids": 2500}]
+    status = lake.json("workflow", "status", done[0]["execution"])
+    assert status["status"] == "SUCCEEDED"
+    history = [e["type"] for e in lake.json("workflow", "history", done[0]["execution"])["events"]]
+    assert history.count("ExecutionStarted") == 1 and history[-1] == "ExecutionSucceeded"
+    assert not list((lake.home / "zones" / "tmp").rglob("*.parquet"))
