@@ -20,7 +20,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import tomli_w
@@ -212,7 +211,7 @@ class Settings:
     #: ``[[rules]]`` tables: workflows started by `serve` (see lakeline.workflow.rules).
     rules: tuple[dict[str, Any], ...] = ()
     #: the raw ``[pipelines]`` section (read-only), e.g. ``[pipelines.<p>.dq]`` rulesets (lakeline.dq).
-    pipelines: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    pipelines: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def zones_dir(self) -> Path:
@@ -327,7 +326,7 @@ def load_settings(
                 raise ConfigError(f"{origin}: unknown setting {section}.{key}")
             kwargs[key] = _coerce(section, key, value, defaults[key], origin)
         built[section] = cls(**kwargs)
-    settings = Settings(home=root, rules=rules, pipelines=MappingProxyType(pipelines), **built)
+    settings = Settings(home=root, rules=rules, pipelines=dict(pipelines), **built)
     _validate(settings)
     return settings
 

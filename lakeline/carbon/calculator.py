@@ -96,7 +96,7 @@ def calculate(
     results are cut from it with Arrow filters."""
     ru = NORMALISE_SQL.format(u="s.units")
     raw = ", ".join(f"'{c}': {c}" for c in INPUT_COLUMNS)
-    table = con.sql(f"""
+    sql = f"""
         WITH j AS (
             SELECT s.*, f.co2_kg, f.ch4_kg, f.n2o_kg, f.ar4_kg, f.ar5_kg, f.units AS factor_units,
                    f.activity IS NOT NULL AS matched,
@@ -121,11 +121,11 @@ def calculate(
         SELECT activity_event_id, asset_id, geo, origin_measurement_timestamp, scope_int AS scope,
                category, activity, source, amount AS raw_data, units,
                CASE WHEN reason_code IS NULL THEN {_emissions_sql()} END AS emissions_output,
-               {{'name': $name, 'sha256': $sha}} AS _factors,
-               {{'root_id': $root, 'parent_id': $parent}} AS _lineage,
-               {{'key': $key, 'line_no': _line_no}} AS _source,
-               $at::TIMESTAMPTZ AS _calculated_at,
-               'carbon' AS pipeline, NULL::VARCHAR AS bucket, $key AS key, NULL::VARCHAR AS etag,
+               {{'name': p.factors_name, 'sha256': p.factors_sha256}} AS _factors,
+               {{'root_id': p.root_id, 'parent_id': p.parent_id}} AS _lineage,
+               {{'key': p.source_key, 'line_no': _line_no}} AS _source,
+               p.at AS _calculated_at,
+               'carbon' AS pipeline, NULL::VARCHAR AS bucket, p.source_key AS key, NULL::VARCHAR AS etag,
                NULL::BIGINT AS chunk, _line_no::BIGINT AS line_no, NULL::BIGINT AS byte_offset,
                category AS record_type, reason_code,
                CASE reason_code
@@ -139,15 +139,32 @@ def calculate(
                         'units %s cannot be converted to the factor''s units %s',
                         to_json(units), to_json(factor_units)) END AS message,
                CASE WHEN reason_code IS NOT NULL THEN to_json({{{raw}}})::VARCHAR END AS raw,
-               $at::TIMESTAMPTZ AS rejected_at,
+               p.at AS rejected_at,
                coalesce(activity_event_id, 'line:' || _line_no) AS node_id,
                CASE WHEN reason_code IS NULL THEN to_json({{
                    'activity_event_id': activity_event_id, 'emissions_output': emissions_output,
                    '_factors': _factors, '_lineage': _lineage, '_source': _source}})::VARCHAR
                     ELSE to_json({{'reason': reason_code, 'line_no': _line_no}})::VARCHAR END AS detail
-        FROM g ORDER BY _line_no
-    """, params={"name": factors.name, "sha": factors.sha256, "root": root_id, "parent": parent_id,
-                 "key": source_key, "at": calculated_at}).to_arrow_table()
+        FROM g CROSS JOIN {batch}_params p ORDER BY _line_no
+    """
+    # Prepared once per connection and relation (planning this query costs more than running
+    # it on 1,000 rows); the batch's constants come from a one-row relation, not parameters,
+    # because EXECUTE cannot take bound parameters.
+    con.register(f"{batch}_params", pa.table({
+        "factors_name": [factors.name], "factors_sha256": [factors.sha256], "root_id": [root_id],
+        "parent_id": [parent_id], "source_key": [source_key],
+        "at": pa.array([calculated_at], pa.timestamp("us", tz="UTC"))}))
+    statement = f"carbon_calc_{batch}"
+    try:
+        try:
+            table = con.sql(f"EXECUTE {statement}").to_arrow_table()
+        except duckdb.Error as exc:
+            if statement not in str(exc):
+                raise
+            con.execute(f"PREPARE {statement} AS {sql}")
+            table = con.sql(f"EXECUTE {statement}").to_arrow_table()
+    finally:
+        con.unregister(f"{batch}_params")
     ok = pc.is_null(table.column("reason_code"))
     good, bad = table.filter(ok), table.filter(pc.invert(ok))
     return BatchResult(

@@ -55,6 +55,8 @@ TRANSFORMED = "transformed"
 STAGED = "carbon/staged"
 REJECTS = "rejects/carbon"
 SHARDS = "0123456789abcdef"
+#: DuckDB memory bound of the whole-file steps (profile, publish); beyond it they spill.
+MEMORY_LIMIT = "512MB"
 
 _log = log.get("carbon")
 
@@ -116,18 +118,24 @@ def kickoff(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
 
 def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
     """Profile and check the landed CSV, then gate it (landing → raw or → error)."""
+    from lakeline.carbon.calculator import INPUT_COLUMNS
     from lakeline.dq.engine import evaluate_path
     from lakeline.dq.gate import file_gate
-    from lakeline.dq.rules import ruleset_for
+    from lakeline.dq.rules import Ruleset, parse_rule, ruleset_for
 
     root_id, key = job["root_id"], job["key"]
-    ruleset = ruleset_for(lake.settings, PIPELINE)
+    configured = ruleset_for(lake.settings, PIPELINE)
+    # whatever the configured rules, the calculator needs its input columns
+    ruleset = Ruleset(configured.name, (parse_rule({"kind": "columns", "columns": list(INPUT_COLUMNS)}),
+                                        *configured.rules))
     with _work(lake, "dq") as work:
         if not lake.store.exists("landing", key):
             raise NotFoundError(f"landing/{key} is gone: it was gated before "
                                 f"(see `lakeline lineage show {root_id}`)")
         path = _readable(lake, "landing", key, work)
-        result = evaluate_path(str(path), ruleset, fmt="csv", profile=True, run_id=root_id)
+        result = evaluate_path(str(path), ruleset, fmt="csv", profile=True, run_id=root_id,
+                               threads=lake.settings.runner.duckdb_threads, memory_limit=MEMORY_LIMIT,
+                               spill_dir=work / "spill")
     result.source = location(lake, "landing", key)
     profile = lake.lineage.record(
         root_id, job["parent_id"], "PROFILE_COMPLETE", location(lake, "landing", key),
@@ -144,48 +152,60 @@ def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
-    """Split the gated raw CSV into Parquet batches of ``carbon.batch_size`` records."""
+    """Split the gated raw CSV into Parquet batches of ``carbon.batch_size`` records.
+
+    The CSV is streamed (pyarrow, every input column as text, empty = null): memory holds one
+    read block plus one batch, whatever the file's size. ``_line_no`` is the record's line
+    (header = line 1)."""
+    import numpy as np
+    import pyarrow.csv as pacsv
+
     from lakeline.carbon.calculator import INPUT_COLUMNS
     from lakeline.lineage.model import new_id
-    from lakeline.stages.transform import duckdb_connection
 
     root_id, raw_key = job["root_id"], job["dq"]["key"]
     size = int(job.get("batch_size") or lake.settings.carbon.batch_size)
     prefix = f"{TRANSFORMED}/{root_id}/"
     for old in list(lake.store.list("silver", prefix)):  # a retried split starts clean
         lake.store.delete("silver", old.key)
-    con = duckdb_connection(lake.settings.runner.duckdb_threads)
     batches: list[dict[str, Any]] = []
-    try:
-        with _work(lake, "split") as work:
-            path = _readable(lake, "raw", raw_key, work)
-            cols = ", ".join(f'"{c}"' for c in INPUT_COLUMNS)
-            con.execute("SET preserve_insertion_order = true")
-            con.execute(
-                f"CREATE TABLE src AS SELECT {cols}, row_number() OVER () + 1 AS _line_no, "
-                "? AS _source_key FROM read_csv(?, header = true, all_varchar = true, "
-                "quote = '\"', escape = '\"')",
-                [raw_key, str(path)])
-            records = int(con.execute("SELECT count(*) FROM src").fetchall()[0][0])
-            out = work / "parts"
-            con.execute(
-                f"COPY (SELECT *, (_line_no - 2) // {size} AS part FROM src ORDER BY _line_no) TO '{out}' "
-                "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (part))")
-            parts = sorted(int(d.name.split("=", 1)[1]) for d in out.iterdir()) if out.exists() else []
-            ids = [new_id() for _ in parts]
-            for n, node_id in zip(parts, ids, strict=True):
-                files = sorted((out / f"part={n}").glob("*.parquet"))
-                key = f"{prefix}part_{n}.parquet"
-                if len(files) > 1:  # DuckDB may write several files per partition: make one
-                    joined = work / f"joined_{n}.parquet"
-                    pq.write_table(pa.concat_tables(pq.read_table(f) for f in files), joined,
-                                   compression="zstd")
-                    files = [joined]
-                lake.store.put_file("silver", key, files[0], move=True)
-                batches.append({"storage_location": key,
-                                "data_lineage": {"root_id": root_id, "parent_id": node_id}})
-    finally:
-        con.close()
+    ids: list[str] = []
+    records = 0
+    with _work(lake, "split") as work:
+        reader = pacsv.open_csv(
+            _readable(lake, "raw", raw_key, work),
+            read_options=pacsv.ReadOptions(block_size=8 << 20),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in INPUT_COLUMNS}, include_columns=list(INPUT_COLUMNS),
+                strings_can_be_null=True, quoted_strings_can_be_null=False))
+        pending: list[pa.RecordBatch] = []
+        held = 0
+
+        def emit(table: pa.Table) -> None:
+            n = len(batches)
+            key = f"{prefix}part_{n}.parquet"
+            out = work / f"part_{n}.parquet"
+            pq.write_table(table, out, compression="zstd")
+            lake.store.put_file("silver", key, out, move=True)
+            node_id = new_id()
+            ids.append(node_id)
+            batches.append({"storage_location": key,
+                            "data_lineage": {"root_id": root_id, "parent_id": node_id}})
+
+        for block in reader:
+            rows = block.num_rows
+            block = block.append_column("_line_no", pa.array(np.arange(records + 2, records + 2 + rows)))
+            block = block.append_column("_source_key", pa.array([raw_key] * rows, pa.string()))
+            records += rows
+            pending.append(block)
+            held += rows
+            while held >= size:
+                table = pa.Table.from_batches(pending)
+                emit(table.slice(0, size))
+                rest = table.slice(size).combine_chunks()
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            emit(pa.Table.from_batches(pending))
     if batches:
         lake.lineage.record_many(root_id, "GLUE_BATCH_SPLIT", pa.table({
             "node_id": ids,
@@ -281,19 +301,20 @@ def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
     root_id = job["root_id"]
     staged = [i.key for i in lake.store.list("tmp", f"{STAGED}/{root_id}/") if i.key.endswith(".parquet")]
     rejects = [i.key for i in lake.store.list("error", f"{REJECTS}/{root_id}/") if i.key.endswith(".parquet")]
-    con = duckdb_connection(lake.settings.runner.duckdb_threads)
     written: list[str] = []
     calculated = failed = 0
-    try:
-        with _work(lake, "publish") as work:
+    with _work(lake, "publish") as work:
+        con = duckdb_connection(lake.settings.runner.duckdb_threads, memory_limit=MEMORY_LIMIT,
+                                spill_dir=work / "spill")
+        try:
             if rejects:
                 paths = [str(_readable(lake, "error", k, work)) for k in rejects]
                 failed = int(con.execute("SELECT count(*) FROM read_parquet(?)", [paths]).fetchall()[0][0])
             if staged:
                 paths = [str(_readable(lake, "tmp", k, work)) for k in staged]
                 calculated = _merge(lake, con, paths, work, written)
-    finally:
-        con.close()
+        finally:
+            con.close()
     crash_point("carbon.after_merge")  # gold rewritten, staged results not yet removed
     for key in staged:
         lake.store.delete("tmp", key)
@@ -320,10 +341,12 @@ def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[st
     """Merge staged results into the gold shards they touch, in one partitioned DuckDB pass:
     a touched shard becomes its old rows whose ids are not new, plus the new rows. Each shard
     is one file replaced atomically, so readers never see an id twice. Returns new rows."""
-    con.execute("CREATE TABLE new AS SELECT * FROM read_parquet(?, union_by_name = true)", [staged])
+    listed = ", ".join(f"'{_q(path)}'" for path in staged)
+    con.execute(f"CREATE VIEW new AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
     if con.execute("SELECT count(*) - count(DISTINCT activity_event_id) FROM new").fetchall()[0][0]:
-        con.execute("CREATE OR REPLACE TABLE new AS SELECT * FROM new QUALIFY row_number() OVER ("
+        con.execute("CREATE OR REPLACE TABLE deduped AS SELECT * FROM new QUALIFY row_number() OVER ("
                     "PARTITION BY activity_event_id ORDER BY _source.line_no DESC) = 1")  # last one wins
+        con.execute("CREATE OR REPLACE VIEW new AS SELECT * FROM deduped")
     rows = int(con.execute("SELECT count(*) FROM new").fetchall()[0][0])
     shards = [r[0] for r in con.execute(f"SELECT DISTINCT {_SHARD} FROM new ORDER BY 1").fetchall()]
     old = [str(_readable(lake, "gold", _shard_key(x), work)) for x in shards

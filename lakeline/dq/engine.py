@@ -435,11 +435,13 @@ def read_sql(path: Path, fmt: str) -> str:
 
 
 def evaluate_path(path: str, ruleset: Ruleset, *, fmt: str | None = None, profile: bool = False,
-                  run_id: str | None = None, threads: int = 0) -> DqResult:
+                  run_id: str | None = None, threads: int = 0, memory_limit: str | None = None,
+                  spill_dir: Path | None = None) -> DqResult:
     """Evaluate ``ruleset`` on a local CSV, JSON (lines or array) or Parquet file or directory.
 
     CSV and JSON are parsed once into a temporary DuckDB table (the rule pass, the examples and
-    the profile then read columns, not text); Parquet is scanned where it lies.
+    the profile then read columns, not text); Parquet is scanned where it lies. ``memory_limit``
+    and ``spill_dir`` bound DuckDB's memory (see ``duckdb_connection``).
     """
     from lakeline.stages.transform import duckdb_connection
 
@@ -447,7 +449,7 @@ def evaluate_path(path: str, ruleset: Ruleset, *, fmt: str | None = None, profil
     if not p.exists():
         raise NotFoundError(f"{path}: no such file or directory")
     chosen = fmt or detect_format(p)
-    con = duckdb_connection(threads)
+    con = duckdb_connection(threads, memory_limit=memory_limit, spill_dir=spill_dir)
     try:
         reader = read_sql(p, chosen)
         kind = "VIEW" if chosen == "parquet" else "TEMP TABLE"

@@ -57,9 +57,19 @@ class ChunkResult:
     partitions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def duckdb_connection(threads: int = 0) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with UTC session time (naive timestamps are UTC)."""
-    con = duckdb.connect(config={"threads": threads} if threads > 0 else {})
+def duckdb_connection(
+    threads: int = 0, *, memory_limit: str | None = None, spill_dir: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with UTC session time (naive timestamps are UTC).
+
+    ``memory_limit`` (e.g. ``"768MB"``) bounds DuckDB's memory; with ``spill_dir`` larger
+    work is spilled there instead of failing."""
+    config: dict[str, Any] = {"threads": threads} if threads > 0 else {}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    if spill_dir is not None:
+        config["temp_directory"] = str(spill_dir)
+    con = duckdb.connect(config=config)
     con.execute("SET TimeZone='UTC'")
     con.execute("SET preserve_insertion_order=false")
     return con

@@ -372,7 +372,7 @@ def test_usage_errors_exit_2_with_a_clear_message(lake: Cli, tmp_path: Path) -> 
     (tmp_path / "b.jsonl").write_text(_ship() + "\n")
 
     err = lake.fails(2, "put", "a.jsonl", "--pipeline", "nope")
-    assert err.strip() == "error: unknown pipeline 'nope'; known pipelines: retail, shipments, transactions"
+    assert err.strip() == "error: unknown pipeline 'nope'; known pipelines: carbon, retail, shipments, transactions"
     assert landing_files(lake.home) == []  # nothing landed
 
     err = lake.fails(2, "sql", "SELEC 1")

@@ -11,7 +11,8 @@ from tests.aws_server import boto_client, unique
 
 
 def provision(endpoint: str, *, max_receive_count: int = 5) -> dict[str, Any]:
-    """Create buckets, queues (+ DLQs with a redrive policy), the state table and a topic.
+    """Create buckets, queues (+ DLQs with a redrive policy), the state and lineage tables and a
+    topic.
 
     Returns the settings overrides (``aws.*`` keys) that point lakeline at them.
     """
@@ -43,6 +44,9 @@ def provision(endpoint: str, *, max_receive_count: int = 5) -> dict[str, Any]:
                               {"AttributeName": "sk", "AttributeType": "S"}],
     )
     out["aws.state_table"] = table
+    from lakeline.adapters.aws.lineage import TABLE_SCHEMA
+
+    ddb.create_table(TableName=f"{name}-lineage", **TABLE_SCHEMA)  # the default aws.lineage_table
     out["aws.topic_arn"] = sns.create_topic(Name=f"{name}-notify")["TopicArn"]
     return out
 

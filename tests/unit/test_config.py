@@ -49,3 +49,15 @@ def test_bad_settings_name_their_origin(tmp_path, toml, env, message):
     assert message in str(err.value)
     if toml and "environment" not in message and "must be 1..10" not in message:
         assert "lakeline.toml" in str(err.value)
+
+
+def test_settings_pickle_for_worker_processes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`run --workers N` spawns processes that receive the settings by pickling."""
+    import pickle
+
+    from lakeline.config import load_settings
+
+    (tmp_path / "lakeline.toml").write_text('[pipelines.carbon.dq]\nrules = [{kind = "not_null", column = "a"}]\n')
+    s = load_settings(tmp_path)
+    again = pickle.loads(pickle.dumps(s))
+    assert again == s and again.pipelines["carbon"]["dq"]["rules"][0]["column"] == "a"
