@@ -13,8 +13,8 @@ is its own. Prints seconds, records/s, peak RSS, and the ratio reference / lakel
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -46,14 +46,30 @@ def reference(csv: Path, out: Path) -> float:
     return time.perf_counter() - t
 
 
-def _cli(*args: str) -> tuple[float, str]:
-    """Run the lakeline CLI in a child process; (seconds, stdout)."""
-    t = time.perf_counter()
+def _cli(*args: str) -> tuple[float, str, int]:
+    """Run the lakeline CLI in a child process; (seconds, stdout, peak RSS in bytes).
+
+    The peak is sampled with psutil every 50 ms (``RUSAGE_CHILDREN`` would count this
+    process's own pages, which a freshly forked child shares until it execs)."""
+    import psutil
+
     exe = str(Path(sys.executable).parent / "lakeline")
-    proc = subprocess.run([exe, *args], capture_output=True, text=True)
+    t = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([exe, *args], stdout=out, stderr=err)
+        watched = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, watched.memory_info().rss)
+            time.sleep(0.05)
+        seconds = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode:
-        raise SystemExit(f"lakeline {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - t, proc.stdout
+        raise SystemExit(f"lakeline {' '.join(args)} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    return seconds, stdout, peak
 
 
 def main() -> int:
@@ -75,10 +91,9 @@ def main() -> int:
         (home / "lakeline.toml").write_text(
             f"[carbon]\nbatch_size = {args.batch_size}\nmax_concurrency = {args.concurrency}\n"
             "[runner]\nsettle_seconds = 0.0\n")
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        put_s, _ = _cli("--home", str(home), "put", str(csv), "--pipeline", "carbon")
-        run_s, out = _cli("--home", str(home), "run", "--json")
-        rss_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+        put_s, _, put_rss = _cli("--home", str(home), "put", str(csv), "--pipeline", "carbon")
+        run_s, out, run_rss = _cli("--home", str(home), "run", "--json")
+        rss_mb = max(put_rss, run_rss) / 2**20
         lake_s = put_s + run_s
         [report] = [b for b in json.loads(out)["batch_runs"] if b.get("pipeline") == "carbon"]
         if report["status"] != "SUCCEEDED":
