@@ -33,6 +33,7 @@ bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bou
 	$(BIN)/python bench/bench_iceberg.py --rows 1000000
 	$(BIN)/python bench/bench_totesys.py --sales-orders 1000000
 	$(BIN)/python bench/bench_lineage.py --nodes 1000000 --single 10000
+	$(BIN)/python bench/bench_carbon.py --rows 1000000
 	$(MAKE) bench-dq
 
 bench-dq: $(STAMP) ## DQ rules on 1M rows: lakeline vs Great Expectations (GE only in .venv-ge)
