@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lakeline.errors import UsageError
+from lakeline.identifiers import checked_text
 
 #: The actions lakeline records. Other upper-case identifiers are accepted too (a user's own
 #: pipeline steps); an action ending in ``_FAIL`` or ``_FAILED`` marks a failed branch.
@@ -118,14 +119,7 @@ def check_action(action: Any) -> str:
 
 def check_id(what: str, value: Any) -> str:
     """``value`` if it is a usable id: a non-empty string of at most 1024 UTF-8 bytes."""
-    if not isinstance(value, str) or not value:
-        raise UsageError(f"lineage {what} must be a non-empty string, got {value!r}")
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise UsageError(f"lineage {what} {value!r} is not valid Unicode text") from None
-    if size > MAX_ID_BYTES:
-        raise UsageError(f"lineage {what} is {size} bytes; at most {MAX_ID_BYTES} are allowed")
-    if _CONTROL.search(value):
-        raise UsageError(f"lineage {what} {value!r} contains a control character")
-    return value
+    text = checked_text(value, f"lineage {what}", MAX_ID_BYTES, f"at most {MAX_ID_BYTES} are allowed")
+    if _CONTROL.search(text):
+        raise UsageError(f"lineage {what} {text!r} contains a control character")
+    return text

@@ -28,6 +28,7 @@ import orjson
 
 from lakeline.adapters.aws.session import error_code, translate_errors
 from lakeline.errors import ConditionFailed, ConfigError, TransientError, UsageError
+from lakeline.identifiers import checked_text
 from lakeline.ports.state import Item, StateStore
 
 #: ``create_table`` keyword arguments for the state table (tests and the deploy template);
@@ -87,14 +88,7 @@ class DynamoStateStore(StateStore):
     @staticmethod
     def _key(table: str, key: str) -> dict[str, Any]:
         for what, value, limit in (("table", table, 2048), ("key", key, 1024)):
-            if not isinstance(value, str) or not value:
-                raise UsageError(f"state {what} must be a non-empty string, got {value!r}")
-            try:
-                size = len(value.encode("utf-8"))
-            except UnicodeEncodeError:
-                raise UsageError(f"state {what} {value!r} is not valid Unicode text") from None
-            if size > limit:
-                raise UsageError(f"state {what} is {size} bytes; DynamoDB allows {limit}")
+            checked_text(value, f"state {what}", limit, f"DynamoDB allows {limit}")
         return {"pk": {"S": table}, "sk": {"S": key}}
 
     @staticmethod
