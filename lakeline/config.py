@@ -191,6 +191,22 @@ class AwsSettings:
         return uri
 
 
+class FrozenDict(dict[str, Any]):
+    """A read-only dict that still pickles (``run --workers N`` sends settings to spawned
+    processes; ``MappingProxyType`` cannot be pickled)."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("settings are read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self)))
+
+
 @dataclass(frozen=True)
 class Settings:
     """All settings of one lake."""
@@ -211,7 +227,7 @@ class Settings:
     #: ``[[rules]]`` tables: workflows started by `serve` (see lakeline.workflow.rules).
     rules: tuple[dict[str, Any], ...] = ()
     #: the raw ``[pipelines]`` section (read-only), e.g. ``[pipelines.<p>.dq]`` rulesets (lakeline.dq).
-    pipelines: Mapping[str, Any] = field(default_factory=dict)
+    pipelines: Mapping[str, Any] = field(default_factory=lambda: FrozenDict())
 
     @property
     def zones_dir(self) -> Path:
@@ -326,7 +342,7 @@ def load_settings(
                 raise ConfigError(f"{origin}: unknown setting {section}.{key}")
             kwargs[key] = _coerce(section, key, value, defaults[key], origin)
         built[section] = cls(**kwargs)
-    settings = Settings(home=root, rules=rules, pipelines=dict(pipelines), **built)
+    settings = Settings(home=root, rules=rules, pipelines=FrozenDict(pipelines), **built)
     _validate(settings)
     return settings
 

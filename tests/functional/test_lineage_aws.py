@@ -10,7 +10,7 @@ import logging
 
 import orjson
 
-from lakeline.adapters.aws.lineage import TABLE_SCHEMA, DynamoLedger
+from lakeline.adapters.aws.lineage import DynamoLedger
 from lakeline.lake import Lake
 from lakeline.lineage.hooks import node_id, object_root
 from lakeline.stages.messages import idempotency_key
@@ -26,8 +26,7 @@ def body() -> bytes:
 
 def test_shipments_lineage_on_dynamodb(moto_endpoint, tmp_path):  # noqa: F811
     overrides = provision(moto_endpoint)
-    name = overrides["lake.name"]
-    boto_client("dynamodb", moto_endpoint).create_table(TableName=f"{name}-lineage", **TABLE_SCHEMA)
+    name = overrides["lake.name"]  # provision() creates "<name>-lineage", as the template does
     s = aws_settings(tmp_path / "ws", overrides)
     lake = Lake.open(s)
     assert isinstance(lake.lineage, DynamoLedger) and lake.lineage.table_name == f"{name}-lineage"
@@ -53,7 +52,8 @@ def test_named_table_and_a_missing_table(moto_endpoint, tmp_path, caplog):  # no
     overrides = provision(moto_endpoint)
     s = aws_settings(tmp_path / "ws", overrides, **{"aws.lineage_table": "custom-lineage"})
     assert Lake.open(s).lineage.table_name == "custom-lineage"
-    lake = Lake.open(aws_settings(tmp_path / "ws2", overrides))  # "<name>-lineage" was never created
+    # a lineage table that was never created
+    lake = Lake.open(aws_settings(tmp_path / "ws2", overrides, **{"aws.lineage_table": "never-created"}))
     land(lake, "shipments/b.jsonl", body())
     with caplog.at_level(logging.WARNING, logger="lakeline.lineage"):
         summary = run(lake.settings)
