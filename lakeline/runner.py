@@ -269,11 +269,14 @@ def run_batches(lake: Lake) -> list[dict[str, Any]]:
     retail = run_retail_job(lake, only_if_pending=True)
     if retail is not None:
         reports.append(retail)
-    from lakeline.totesys.star import process_pending
+    from lakeline.totesys import PARAM_ROOT
 
-    totesys = process_pending(lake)  # raw packets landed by `lakeline extract`
-    if totesys is not None:
-        reports.append(totesys)
+    if lake.params.get_by_path(PARAM_ROOT):  # the star module loads SQLAlchemy: only when used
+        from lakeline.totesys.star import process_pending
+
+        totesys = process_pending(lake)  # raw packets landed by `lakeline extract`
+        if totesys is not None:
+            reports.append(totesys)
     from lakeline.carbon.job import run_pending as run_carbon
 
     reports.extend(run_carbon(lake))  # one workflow execution per landed carbon file

@@ -5,3 +5,6 @@ Modules: :mod:`~lakeline.totesys.schema` (the source tables), :mod:`~lakeline.to
 (connector), :mod:`~lakeline.totesys.extract` (packets and watermarks),
 :mod:`~lakeline.totesys.star` (gold star schema), :mod:`~lakeline.totesys.warehouse` (load).
 """
+
+#: Where the pipeline keeps its parameters (watermarks, packet ids) in the parameter store.
+PARAM_ROOT = "/lakeline/totesys"

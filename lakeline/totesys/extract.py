@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakeline import log
+from lakeline import totesys as totesys_pkg
 from lakeline.errors import ConditionFailed, LockedError, NotFoundError, TransientError
 from lakeline.lake import Lake
 from lakeline.totesys import schema
@@ -51,7 +52,7 @@ __all__ = [
 
 _log = log.get("totesys.extract")
 
-PARAM_ROOT: Final = "/lakeline/totesys"
+PARAM_ROOT: Final = totesys_pkg.PARAM_ROOT
 FAILURES_PARAM: Final = f"{PARAM_ROOT}/consecutive_failed_runs"
 RAW_PREFIX: Final = "totesys/"
 STATE_PREFIX: Final = "totesys/_state/"
