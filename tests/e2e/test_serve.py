@@ -168,3 +168,23 @@ def test_serve_does_not_load_a_file_while_it_is_still_being_copied(
     assert rc == 0
     assert silver_count(lake) == 1000
     assert re.search(r"1000 rows loaded, 0 rejected", out), out
+
+
+def test_serve_drives_the_carbon_workflow_of_a_put_file(lake: Cli, serve: Callable[..., Serve]) -> None:
+    lake.ok("gen", "carbon", "--count", "1500", "--seed", "3", "--out", "c.csv")
+    server = serve()
+    lake.ok("put", "c.csv", "--pipeline", "carbon")
+    t0 = time.monotonic()
+    while True:
+        p = lake("sql", "SELECT count(*) AS n FROM gold.emissions", "--json")
+        if p.returncode == 0 and json.loads(p.stdout)[0]["n"] == 1500:
+            break
+        assert server.proc.poll() is None, f"serve exited early: {server.wait(1)}"
+        assert time.monotonic() - t0 < 60, "the carbon workflow did not finish under serve"
+        time.sleep(0.3)
+    server.ctrl_c()
+    rc, out, err = server.wait()
+    assert rc == 0, (out, err)
+    carbon = [(r["pipeline"], r["status"], r["loaded"]) for r in lake.json("runs") if r.get("pipeline") == "carbon"]
+    assert carbon == [("carbon", "SUCCEEDED", 1500)]
+    assert not list((lake.home / "zones" / "landing" / "carbon").rglob("*.csv"))  # gated to raw
