@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakeline import log
-from lakeline.errors import NotFoundError, UsageError
+from lakeline.errors import DataError, NotFoundError, UsageError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
 
@@ -133,9 +133,12 @@ def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
             raise NotFoundError(f"landing/{key} is gone: it was gated before "
                                 f"(see `lakeline lineage show {root_id}`)")
         path = _readable(lake, "landing", key, work)
-        result = evaluate_path(str(path), ruleset, fmt="csv", profile=True, run_id=root_id,
-                               threads=lake.settings.runner.duckdb_threads, memory_limit=MEMORY_LIMIT,
-                               spill_dir=work / "spill")
+        try:
+            result = evaluate_path(str(path), ruleset, fmt="csv", profile=True, run_id=root_id,
+                                   threads=lake.settings.runner.duckdb_threads, memory_limit=MEMORY_LIMIT,
+                                   spill_dir=work / "spill")
+        except DataError as exc:  # not a readable CSV at all: a failed check, gated like any other
+            result = _unreadable(ruleset.name, root_id, str(exc))
     result.source = location(lake, "landing", key)
     profile = lake.lineage.record(
         root_id, job["parent_id"], "PROFILE_COMPLETE", location(lake, "landing", key),
@@ -149,6 +152,18 @@ def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
         "zone": outcome.dest_zone, "key": outcome.dest_key, "rows": result.statistics.get("rows"),
         "failed_rules": [r.get("expectation_type") for r in result.results if not r.get("success")],
     }}
+
+
+def _unreadable(ruleset: str, run_id: str, reason: str) -> Any:
+    """The DQ result of a file that cannot be read as CSV."""
+    from lakeline.dq.engine import DqResult
+
+    return DqResult(
+        success=False, ruleset=ruleset, source="", run_id=run_id, generated_at=datetime.now(UTC).isoformat(),
+        statistics={"evaluated": 1, "successful": 0, "unsuccessful": 1, "success_percent": 0.0, "rows": 0},
+        results=[{"expectation_type": "expect_file_to_be_readable_csv", "rule": "readable CSV",
+                  "kwargs": {}, "success": False, "result": {},
+                  "exception_info": {"raised_exception": True, "exception_message": reason}}])
 
 
 def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:

@@ -119,3 +119,26 @@ def test_a_file_failing_a_dq_rule_goes_to_error_and_notifies(lake_and_settings, 
     assert failing in json.dumps(dq, default=str)
     root = json.loads(json.dumps(ex.output or {})).get("root_id") or ex.input["root_id"]
     assert lake.lineage.counts(root) == {"RAW_DATA_INPUT": 1, "PROFILE_COMPLETE": 1, "DQ_CHECK_FAIL": 1}
+
+
+@pytest.mark.parametrize(("body", "failing"), [
+    (HEADER.replace(",units", "").encode() + b"\ne1,a,[1],2019-10,1,c,a,s,9\n", "expect_table_columns_to_match_set"),
+    (b"\xff\xfe\x00 not text at all \x00\x01", "expect_file_to_be_readable_csv"),
+])
+def test_a_file_without_the_columns_or_not_csv_is_gated_to_error(lake_and_settings, body, failing) -> None:  # type: ignore[no-untyped-def]
+    lake, s = lake_and_settings
+    land(lake, KEY, body)
+    [report] = [b for b in run(s)["batch_runs"] if b.get("pipeline") == "carbon"]
+    assert (report["status"], report["error"]) == ("FAILED", "DataQualityCheckFailed")
+    assert lake.store.exists("error", KEY) and not lake.store.exists("landing", KEY)
+    ex = load_execution(lake.state, report["execution"])
+    assert ex is not None
+    assert failing in json.dumps([e for e in ex.history if e["type"] == "TaskSucceeded"], default=str)
+
+
+def test_a_header_only_file_publishes_nothing(lake_and_settings) -> None:  # type: ignore[no-untyped-def]
+    lake, s = lake_and_settings
+    land(lake, KEY, _csv([]))
+    [report] = [b for b in run(s)["batch_runs"] if b.get("pipeline") == "carbon"]
+    assert (report["status"], report["records"], report["batches"], report["calculated"]) == ("SUCCEEDED", 0, 0, 0)
+    assert lake.store.exists("raw", KEY)
