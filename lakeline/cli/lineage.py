@@ -3,6 +3,7 @@ export OpenLineage events."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
@@ -51,7 +52,7 @@ def build_tree(ledger: Any, root_id: str, fanout: int = FANOUT) -> dict[str, Any
             if n > len(shown):
                 more[action] = n - len(shown)
         out = []
-        for kid in sorted(kids, key=lambda k: (k.recorded_at, k.node_id)):
+        for kid in sorted(kids, key=lambda k: (k.recorded_at, _natural(k.storage_location), k.node_id)):
             node = kid.to_dict()
             node["failed"] = kid.failed
             if kid.node_id in seen:  # a cycle: show the node, not its subtree again
@@ -217,3 +218,9 @@ def export_cmd(root_id: str, file: str | None, url: str | None, as_json: bool) -
     else:
         sinks = " and ".join(x for x in (out["file"], out["url"]) if x)
         click.echo(f"{' + '.join(out['events'])} for root {root_id} → {sinks}")
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    """A sort key that orders ``part_2`` before ``part_10`` (nodes recorded in one bulk write
+    share a timestamp)."""
+    return tuple(int(piece) if i % 2 else piece for i, piece in enumerate(re.split(r"(\d+)", text)))
