@@ -82,6 +82,15 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """``after_run``: after `run` (and on every `serve` tick) the specs §3 expectations run on
+    each shipments partition written since the last check; a failure writes the quarantine
+    marker and notifies."""
+
+    after_run: bool = True
+
+
+@dataclass(frozen=True)
 class TablesSettings:
     """The table format each pipeline writes: ``parquet`` (Hive-partitioned dataset) or
     ``iceberg`` (pyiceberg; snapshots, time travel). ``retail`` is always Iceberg and
@@ -222,6 +231,7 @@ class Settings:
     retail: RetailSettings = field(default_factory=RetailSettings)
     tables: TablesSettings = field(default_factory=TablesSettings)
     carbon: CarbonSettings = field(default_factory=CarbonSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
     totesys: TotesysSettings = field(default_factory=TotesysSettings)
     lineage: LineageSettings = field(default_factory=LineageSettings)
     #: ``[[rules]]`` tables: workflows started by `serve` (see lakeline.workflow.rules).
@@ -253,6 +263,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "retail": RetailSettings,
     "tables": TablesSettings,
     "carbon": CarbonSettings,
+    "quality": QualitySettings,
     "totesys": TotesysSettings,
     "lineage": LineageSettings,
 }

@@ -247,8 +247,10 @@ def run(
         else:
             stats = _run_pool(settings, lake, n, forever, on_tick, should_stop)
         batch = [] if forever else run_batches(lake)
+        quality = None if forever else _check_quality(lake)
     summary = stats.to_dict()
     summary["batch_runs"] = batch
+    summary["quality"] = quality
     summary.update(recovered)
     summary["announced"] = announced
     summary["workers"] = n
@@ -283,6 +285,13 @@ def run_batches(lake: Lake) -> list[dict[str, Any]]:
     return reports
 
 
+def _check_quality(lake: Lake) -> dict[str, Any] | None:
+    """The specs §3 expectations on the shipments partitions written since the last check."""
+    from lakeline.quality.after_run import check_new_partitions
+
+    return check_new_partitions(lake)
+
+
 def run_retail_job(lake: Lake, *, only_if_pending: bool = False) -> dict[str, Any] | None:
     """Run the retail job (orders landed since its last run → Iceberg appends)."""
     from lakeline.retail.job import pending_batches, run_retail
@@ -310,6 +319,10 @@ def _fire_due(lake: Lake, scheduler: Any) -> None:
         run_batches(lake)  # an orders or transactions landing triggers its job promptly
     except Exception:  # a failing job must not stop serve; it is retried next tick
         _log.warning("triggered batch job failed", exc_info=True)
+    try:
+        _check_quality(lake)
+    except Exception:  # a failing check must not stop serve; it is retried next tick
+        _log.warning("quality check of new partitions failed", exc_info=True)
     if lake.settings.rules:
         try:
             from lakeline.workflow.rules import RuleRunner

@@ -276,6 +276,11 @@ def _print_run(summary: dict[str, Any], as_json: bool) -> None:
         f"{summary['chunks']} chunks: {summary['loaded']} rows loaded, {summary['rejected']} rejected "
         f"in {summary['elapsed_s']} s"
     )
+    quality = summary.get("quality")
+    if quality:
+        bad = ", ".join(f"{f['record_type']} dt={f['dt']}" for f in quality["failed"]) or "none failed"
+        click.echo(f"quality: {quality['partitions']} shipments partition(s) checked against the "
+                   f"expectations, {len(quality['failed'])} quarantined ({bad})")
     for b in summary.get("batch_runs", []):
         if b.get("pipeline") == "totesys":
             click.echo(f"totesys: {b['packets']} packets, {b['rows_read']} rows into the star schema "

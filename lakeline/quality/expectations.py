@@ -55,21 +55,24 @@ def partition_relation(lake: Lake, record_type: str, dt: str) -> str:
 
 
 def run_expectations(lake: Lake, record_type: str, dt: str, run_id: str, *,
-                     profile: bool = False) -> dict[str, Any]:
-    """Evaluate the expectations on ``silver/<record_type>/dt=<dt>/`` and store the result and report."""
+                     profile: bool = False, con: Any = None) -> dict[str, Any]:
+    """Evaluate the expectations on ``silver/<record_type>/dt=<dt>/`` and store the result and
+    report. ``con``: a connection from :func:`lakeline.sql.connect` to reuse (kept open)."""
     from lakeline.dq.engine import evaluate
     from lakeline.sql import connect
 
     if record_type not in EXPECTATIONS:
         raise UsageError(f"no expectations for {record_type!r}; known: {', '.join(EXPECTATIONS)}")
     ruleset = ruleset_for(lake.settings, PIPELINE, record_type)
-    con = connect(lake)
+    own = con is None
+    con = connect(lake) if own else con
     try:
         relation = partition_relation(lake, record_type, dt)
         source = lake.store.scan_uri("silver", f"{record_type}/dt={dt}/")
         dq = evaluate(con, relation, ruleset, source=source, run_id=run_id, profile=profile)
     finally:
-        con.close()
+        if own:
+            con.close()
     result: dict[str, Any] = {
         "success": dq.success, "record_type": record_type, "dt": dt, "source": dq.source, "run_id": run_id,
         "generated_at": dq.generated_at, "results": dq.results, "ruleset": dq.ruleset,

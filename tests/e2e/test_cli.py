@@ -213,9 +213,13 @@ def test_gen_put_run_then_query_and_report(lake: Cli, tmp_path: Path) -> None:
     assert [(x["key"], x["announced"]) for x in custom["landed"]] == [("shipments/custom/name.jsonl", True)]
     assert (lake.home / "zones" / "landing" / "shipments" / "custom" / "name.jsonl").read_bytes() == data
     text = lake.ok("run").stdout.strip()
-    m = RUN_LINE.fullmatch(text)
+    first, quality = text.splitlines()
+    m = RUN_LINE.fullmatch(first)
     assert m, text
     assert m.groups()[:5] == ("1", "0", "1", "1000", "0")
+    # the same records landed twice: shipment_id is no longer unique in any day it touches
+    assert quality.startswith(f"quality: {len(by_day)} shipments partition(s) checked against the "
+                              f"expectations, {len(by_day)} quarantined (shipments dt=")
     assert lake.count() == 2000
     assert [r["key"] for r in lake.json("runs")] == ["shipments/custom/name.jsonl", key]
     assert landing_files(lake.home) == sorted([key, "shipments/custom/name.jsonl"])
