@@ -455,6 +455,17 @@ def run_pending(lake: Lake) -> list[dict[str, Any]]:
     return reports
 
 
+def waiting(lake: Lake) -> dict[str, Any]:
+    """What the next `run` will do for carbon: files waiting in landing (not yet started) and
+    executions a crash interrupted (to resume)."""
+    started = {i.key for i in lake.state.query(JOBS_TABLE)}
+    files = [i.key for i in pending(lake)
+             if f"{i.key}#{i.etag}#{i.last_modified.isoformat()}" not in started]
+    interrupted = [{"key": i.data.get("key"), "execution": i.data.get("execution_arn")}
+                   for i in lake.state.query(JOBS_TABLE) if i.data.get("status") == "RUNNING"]
+    return {"files": files, "interrupted": interrupted}
+
+
 def _finished(lake: Lake, claim: str, job: dict[str, Any], ex: Any) -> dict[str, Any]:
     """Record an execution's end on its claim and build its report."""
     lake.state.put(JOBS_TABLE, claim, dict(job, status=ex.status))

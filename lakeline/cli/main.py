@@ -437,9 +437,15 @@ def status(as_json: bool) -> None:
         queues[name] = {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
     runs = lake.state.runs(limit=5)
     data = {"home": str(lake.settings.home), "queues": queues, "last_runs": runs}
-    from lakeline.totesys.extract import missing_packets
+    from lakeline.carbon.job import waiting
+    from lakeline.totesys import PARAM_ROOT
 
-    data["totesys_missing_packets"] = missing_packets(lake)
+    data["totesys_missing_packets"] = {}
+    if lake.params.get_by_path(PARAM_ROOT):  # (the totesys modules load SQLAlchemy)
+        from lakeline.totesys.extract import missing_packets
+
+        data["totesys_missing_packets"] = missing_packets(lake)
+    data["carbon"] = waiting(lake)
     if as_json:
         emit_json(data)
         return
@@ -448,6 +454,11 @@ def status(as_json: bool) -> None:
     _runs_table(runs, "last runs")
     for table, ids in data["totesys_missing_packets"].items():
         click.echo(f"warning: totesys {table}: packet ids missing from the raw zone: {ids}")
+    carbon = data["carbon"]
+    if carbon["files"] or carbon["interrupted"]:
+        click.echo(f"carbon: {len(carbon['files'])} file(s) waiting in landing, "
+                   f"{len(carbon['interrupted'])} interrupted execution(s); "
+                   "`lakeline run` starts or resumes them")
 
 
 def _runs_table(runs: list[dict[str, Any]], title: str) -> None:

@@ -59,6 +59,9 @@ def test_a_run_killed_mid_workflow_is_resumed_by_the_next_run(lake: Cli, tmp_pat
     for point in ("carbon.after_calculate:2", "carbon.after_merge"):
         killed = lake("run", env={**env, "LAKELINE_CRASH_AT": point})
         assert killed.returncode == 137, killed.stderr
+    status = lake.json("status")["carbon"]
+    assert status["files"] == [] and len(status["interrupted"]) == 1
+    assert "1 interrupted execution(s)" in lake.ok("status").stdout
     done = [b for b in lake.json("run", env=env)["batch_runs"] if b.get("pipeline") == "carbon"]
     assert [(b["status"], b["records"], b["calculated"] + b["failed"]) for b in done] == [("SUCCEEDED", 2500, 2500)]
     rows = lake.json("sql", "SELECT count(*) AS n, count(DISTINCT activity_event_id) AS ids FROM gold.emissions")

@@ -82,8 +82,11 @@ def test_put_and_run_calculates_into_gold_with_lineage_and_rejects(lake_and_sett
 
 
 def test_rerun_of_the_same_file_is_a_new_root_and_never_duplicates(lake_and_settings) -> None:  # type: ignore[no-untyped-def]
+    from lakeline.carbon.job import waiting
+
     lake, s = lake_and_settings
     land(lake, KEY, _csv(ROWS))
+    assert waiting(lake) == {"files": [KEY], "interrupted": []}
     first = [b for b in run(s)["batch_runs"] if b.get("pipeline") == "carbon"][0]
     changed = [ROWS[0].replace(",9,gal", ",18,gal"), *ROWS[1:]]
     land(lake, KEY, _csv(changed))
@@ -96,6 +99,7 @@ def test_rerun_of_the_same_file_is_a_new_root_and_never_duplicates(lake_and_sett
     assert result_of(lake, "e1")["_lineage"]["root_id"] == second["root_id"]
     # a third run with nothing landed does nothing
     assert [b for b in run(s)["batch_runs"] if b.get("pipeline") == "carbon"] == []
+    assert waiting(lake) == {"files": [], "interrupted": []}
 
 
 @pytest.mark.parametrize(("rows", "failing"), [
