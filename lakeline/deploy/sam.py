@@ -368,20 +368,27 @@ def _role(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[str,
          "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
          "Resource": get_att("NotificationKey", "Arn")},
     ]
+    return iam_role(f"lakeline {spec.key} function ({opts.name}): least privilege", "lambda.amazonaws.com",
+                    f"{spec.key}-access", statements)
+
+
+def iam_role(description: str, service: str, policy_name: str,
+             statements: list[dict[str, Any]]) -> dict[str, Any]:
+    """An IAM role ``service`` may assume from this account only, with one inline policy."""
     return {
         "Type": "AWS::IAM::Role",
         "Properties": {
-            "Description": f"lakeline {spec.key} function ({opts.name}): least privilege",
+            "Description": description,
             "AssumeRolePolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [{
-                    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Effect": "Allow", "Principal": {"Service": service},
                     "Action": "sts:AssumeRole",
                     "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
                 }],
             },
             "Policies": [{
-                "PolicyName": f"{spec.key}-access",
+                "PolicyName": policy_name,
                 "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
             }],
         },
@@ -473,28 +480,12 @@ def _state_machines(opts: TemplateOptions, tasks: list[FunctionSpec]) -> dict[st
                              "deployed task function provides (add it to task_specs)")
         logical = state_machine_logical(workflow)
         invoked = sorted({by_task[fn].logical for fn in subs.values()})
-        out[logical + "Role"] = {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "Description": f"lakeline workflow {workflow} ({opts.name}): invoke its tasks only",
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [{
-                        "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
-                    }],
-                },
-                "Policies": [{
-                    "PolicyName": f"{workflow}-tasks",
-                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                        "Sid": "InvokeTaskFunctions", "Effect": "Allow",
-                        "Action": ["lambda:InvokeFunction"],
-                        "Resource": [get_att(fn, "Arn") for fn in invoked],
-                    }]},
-                }],
-            },
-        }
+        out[logical + "Role"] = iam_role(
+            f"lakeline workflow {workflow} ({opts.name}): invoke its tasks only", "states.amazonaws.com",
+            f"{workflow}-tasks", [{
+                "Sid": "InvokeTaskFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                "Resource": [get_att(fn, "Arn") for fn in invoked],
+            }])
         out[logical] = {
             # No X-Ray tracing and no CloudWatch log delivery: both need '*' resources, which
             # the design refuses. STANDARD workflows keep each execution's full event history
