@@ -6,17 +6,16 @@ Measured in one run on the same generated CSV (default 1,000,000 rows):
   (b) lakeline: `put` the file and `run` the carbon workflow to its end — profile + rules,
       gate, split into batches of 1,000, the Map of calculations, one lineage node per
       record, results in the state store, publish to gold.emissions.
-lakeline runs as the CLI in child processes (`lakeline put`, `lakeline run`), so its peak RSS
-is its own. Prints seconds, records/s, peak RSS, and the ratio reference / lakeline.
+lakeline runs as the CLI in child processes (`lakeline put`, `lakeline run`) of a fresh helper
+process (``bench_shipments.measure``), so its peak RSS is its own. Prints seconds, records/s,
+peak RSS, and the ratio reference / lakeline.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,9 @@ from lakeline.config import load_settings
 from lakeline.gen.carbon import write
 from lakeline.lake import Lake, init_home
 from lakeline.stages.transform import duckdb_connection
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_shipments import lakeline_exe, measure
 
 
 def reference(csv: Path, out: Path) -> float:
@@ -44,32 +46,6 @@ def reference(csv: Path, out: Path) -> float:
         TO '{out}' (FORMAT parquet, COMPRESSION zstd)""")
     con.close()
     return time.perf_counter() - t
-
-
-def _cli(*args: str) -> tuple[float, str, int]:
-    """Run the lakeline CLI in a child process; (seconds, stdout, peak RSS in bytes).
-
-    The peak is sampled with psutil every 50 ms (``RUSAGE_CHILDREN`` would count this
-    process's own pages, which a freshly forked child shares until it execs)."""
-    import psutil
-
-    exe = str(Path(sys.executable).parent / "lakeline")
-    t = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([exe, *args], stdout=out, stderr=err)
-        watched = psutil.Process(proc.pid)
-        peak = 0
-        while proc.poll() is None:
-            with contextlib.suppress(psutil.Error):
-                peak = max(peak, watched.memory_info().rss)
-            time.sleep(0.05)
-        seconds = time.perf_counter() - t
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if proc.returncode:
-        raise SystemExit(f"lakeline {' '.join(args)} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return seconds, stdout, peak
 
 
 def main() -> int:
@@ -91,10 +67,11 @@ def main() -> int:
         (home / "lakeline.toml").write_text(
             f"[carbon]\nbatch_size = {args.batch_size}\nmax_concurrency = {args.concurrency}\n"
             "[runner]\nsettle_seconds = 0.0\n")
-        put_s, _, put_rss = _cli("--home", str(home), "put", str(csv), "--pipeline", "carbon")
-        run_s, out, run_rss = _cli("--home", str(home), "run", "--json")
-        rss_mb = max(put_rss, run_rss) / 2**20
-        lake_s = put_s + run_s
+        exe = str(lakeline_exe())
+        m = measure([("put", [exe, "--home", str(home), "put", str(csv), "--pipeline", "carbon"]),
+                     ("run", [exe, "--home", str(home), "run", "--json"])], work / "logs")
+        rss_mb, lake_s = m.max_rss_mb, m.total_seconds
+        out = (work / "logs" / "1.out").read_text()
         [report] = [b for b in json.loads(out)["batch_runs"] if b.get("pipeline") == "carbon"]
         if report["status"] != "SUCCEEDED":
             print(f"lakeline FAILED: {report}")
