@@ -271,9 +271,9 @@ def run_batches(lake: Lake) -> list[dict[str, Any]]:
     retail = run_retail_job(lake, only_if_pending=True)
     if retail is not None:
         reports.append(retail)
-    from lakeline.totesys import PARAM_ROOT
+    from lakeline.totesys import in_use as totesys_in_use
 
-    if lake.params.get_by_path(PARAM_ROOT):  # the star module loads SQLAlchemy: only when used
+    if totesys_in_use(lake.params):  # the star module loads SQLAlchemy: only when used
         from lakeline.totesys.star import process_pending
 
         totesys = process_pending(lake)  # raw packets landed by `lakeline extract`

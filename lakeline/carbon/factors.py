@@ -52,7 +52,7 @@ class FactorTable:
         return self.table.num_rows
 
 
-_cache: dict[tuple[str, str], FactorTable] = {}
+_cache: dict[tuple[str, int, int], FactorTable] = {}
 _lock = threading.Lock()
 
 
@@ -62,19 +62,26 @@ def packaged_path() -> Path:
 
 
 def load_factors(path: str | Path | None = None) -> FactorTable:
-    """Load and check a factor table (``None``/empty: the packaged one). Cached by content."""
+    """Load and check a factor table (``None``/empty: the packaged one).
+
+    Cached by path and file identity (size, mtime): every calculated batch asks for the table,
+    and only a changed file is read, hashed and checked again."""
     source = Path(path) if path else packaged_path()
+    try:
+        st = source.stat()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the emission factor table ({exc.strerror})") from None
+    key = (str(source), st.st_size, st.st_mtime_ns)
+    with _lock:
+        if key in _cache:
+            return _cache[key]
     try:
         data = source.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the emission factor table ({exc.strerror})") from None
-    digest = hashlib.sha256(data).hexdigest()
-    key = (str(source), digest)
-    with _lock:
-        if key in _cache:
-            return _cache[key]
     table = _parse(source)
-    loaded = FactorTable(source.name if path else f"lakeline:{PACKAGED_NAME}", digest, table)
+    loaded = FactorTable(source.name if path else f"lakeline:{PACKAGED_NAME}",
+                         hashlib.sha256(data).hexdigest(), table)
     with _lock:
         _cache[key] = loaded
     return loaded

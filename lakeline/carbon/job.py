@@ -45,6 +45,7 @@ from lakeline import log
 from lakeline.errors import DataError, NotFoundError, UsageError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
+from lakeline.lineage.hooks import location
 
 PIPELINE = "carbon"
 WORKFLOW = "carbon"
@@ -59,14 +60,6 @@ SHARDS = "0123456789abcdef"
 MEMORY_LIMIT = "512MB"
 
 _log = log.get("carbon")
-
-
-def location(lake: Lake, zone: str, key: str) -> str:
-    """The storage location lineage records (as every pipeline does): a path on the local
-    lake, ``s3://bucket/key`` on AWS."""
-    from lakeline.lineage.hooks import location as where
-
-    return where(lake, zone, key)
 
 
 @contextmanager
@@ -119,7 +112,7 @@ def kickoff(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
 def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
     """Profile and check the landed CSV, then gate it (landing → raw or → error)."""
     from lakeline.carbon.calculator import INPUT_COLUMNS
-    from lakeline.dq.engine import evaluate_path
+    from lakeline.dq.engine import evaluate_path, unreadable_result
     from lakeline.dq.gate import file_gate
     from lakeline.dq.rules import Ruleset, parse_rule, ruleset_for
 
@@ -138,7 +131,7 @@ def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
                                    threads=lake.settings.runner.duckdb_threads, memory_limit=MEMORY_LIMIT,
                                    spill_dir=work / "spill")
         except DataError as exc:  # not a readable CSV at all: a failed check, gated like any other
-            result = _unreadable(ruleset.name, root_id, str(exc))
+            result = unreadable_result(ruleset, "", root_id, "csv", str(exc))
     result.source = location(lake, "landing", key)
     profile = lake.lineage.record(
         root_id, job["parent_id"], "PROFILE_COMPLETE", location(lake, "landing", key),
@@ -152,18 +145,6 @@ def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
         "zone": outcome.dest_zone, "key": outcome.dest_key, "rows": result.statistics.get("rows"),
         "failed_rules": [r.get("expectation_type") for r in result.results if not r.get("success")],
     }}
-
-
-def _unreadable(ruleset: str, run_id: str, reason: str) -> Any:
-    """The DQ result of a file that cannot be read as CSV."""
-    from lakeline.dq.engine import DqResult
-
-    return DqResult(
-        success=False, ruleset=ruleset, source="", run_id=run_id, generated_at=datetime.now(UTC).isoformat(),
-        statistics={"evaluated": 1, "successful": 0, "unsuccessful": 1, "success_percent": 0.0, "rows": 0},
-        results=[{"expectation_type": "expect_file_to_be_readable_csv", "rule": "readable CSV",
-                  "kwargs": {}, "success": False, "result": {},
-                  "exception_info": {"raised_exception": True, "exception_message": reason}}])
 
 
 def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
@@ -421,8 +402,8 @@ def run_pending(lake: Lake) -> list[dict[str, Any]]:
     driven to its end; returns one report per execution.
 
     A claim per landed object version (``carbon_jobs``: key, etag, landing time) names its
-    execution, so a file is started once; one that failed before its gate stays in landing
-    and is not retried until it is landed again."""
+    execution while it runs, so a file is started once; one that failed before its gate stays
+    in landing, keeps its claim and is not retried until it is landed again."""
     from lakeline.workflow.engine import load_execution, resume_execution, run_definition
     from lakeline.workflow.tasks import lakeline_tasks
 
@@ -467,8 +448,13 @@ def waiting(lake: Lake) -> dict[str, Any]:
 
 
 def _finished(lake: Lake, claim: str, job: dict[str, Any], ex: Any) -> dict[str, Any]:
-    """Record an execution's end on its claim and build its report."""
-    lake.state.put(JOBS_TABLE, claim, dict(job, status=ex.status))
+    """Record an execution's end and build its report. A claim is only needed while its file is
+    in landing (so a file that failed before its gate is not started again); once the gate
+    moved the file it is dropped, which keeps the claims every `run` reads few."""
+    if lake.store.exists("landing", str(job["key"])):
+        lake.state.put(JOBS_TABLE, claim, dict(job, status=ex.status))
+    else:
+        lake.state.delete(JOBS_TABLE, claim)
     report: dict[str, Any] = {"pipeline": PIPELINE, "key": job["key"], "execution": ex.execution_arn,
                               "status": ex.status}
     if ex.status == "SUCCEEDED" and isinstance(ex.output, dict):

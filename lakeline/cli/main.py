@@ -437,11 +437,11 @@ def status(as_json: bool) -> None:
         queues[name] = {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
     runs = lake.state.runs(limit=5)
     data = {"home": str(lake.settings.home), "queues": queues, "last_runs": runs}
+    from lakeline import totesys
     from lakeline.carbon.job import waiting
-    from lakeline.totesys import PARAM_ROOT
 
     data["totesys_missing_packets"] = {}
-    if lake.params.get_by_path(PARAM_ROOT):  # (the totesys modules load SQLAlchemy)
+    if totesys.in_use(lake.params):
         from lakeline.totesys.extract import missing_packets
 
         data["totesys_missing_packets"] = missing_packets(lake)

@@ -434,6 +434,17 @@ def read_sql(path: Path, fmt: str) -> str:
     raise UsageError(f"unknown format {fmt!r}; use csv, json or parquet")
 
 
+def unreadable_result(ruleset: Ruleset, source: str, run_id: str, fmt: str, reason: str) -> DqResult:
+    """The failed result of a file that cannot be read as ``fmt`` at all, so that a gate can
+    still route it (to the error zone) like any other failing file."""
+    return DqResult(
+        success=False, ruleset=ruleset.name, source=source, run_id=run_id, generated_at=_now(),
+        statistics={"evaluated": 1, "successful": 0, "unsuccessful": 1, "success_percent": 0.0, "rows": 0},
+        results=[{"expectation_type": f"expect_file_to_be_readable_{fmt}", "rule": f"readable {fmt.upper()}",
+                  "kwargs": {}, "success": False, "result": {},
+                  "exception_info": {"raised_exception": True, "exception_message": reason}}])
+
+
 def evaluate_path(path: str, ruleset: Ruleset, *, fmt: str | None = None, profile: bool = False,
                   run_id: str | None = None, threads: int = 0, memory_limit: str | None = None,
                   spill_dir: Path | None = None) -> DqResult:
@@ -463,4 +474,5 @@ def evaluate_path(path: str, ruleset: Ruleset, *, fmt: str | None = None, profil
         con.close()
 
 
-__all__ = ["DqResult", "detect_format", "evaluate", "evaluate_path", "jsonable", "quote", "read_sql"]
+__all__ = ["DqResult", "detect_format", "evaluate", "evaluate_path", "jsonable", "quote", "read_sql",
+           "unreadable_result"]
