@@ -104,11 +104,7 @@ def run_cmd(name: str | None, definition_file: str | None, input_text: str, exec
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def status_cmd(execution_arn: str, as_json: bool) -> None:
     """Status of an execution (like DescribeExecution)."""
-    from lakeline.workflow.engine import load_execution
-
-    ex = load_execution(_lake().state, execution_arn)
-    if ex is None:
-        raise NotFoundError(f"no execution {execution_arn!r}")
+    ex = _execution(execution_arn)
     data = _summary(ex)
     emit_json(data) if as_json else emit_table(["field", "value"], list(data.items()))
 
@@ -118,11 +114,7 @@ def status_cmd(execution_arn: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def history_cmd(execution_arn: str, as_json: bool) -> None:
     """The execution's events (like GetExecutionHistory)."""
-    from lakeline.workflow.engine import load_execution
-
-    ex = load_execution(_lake().state, execution_arn)
-    if ex is None:
-        raise NotFoundError(f"no execution {execution_arn!r}")
+    ex = _execution(execution_arn)
     if as_json:
         emit_json({"events": ex.history})
         return
@@ -144,3 +136,13 @@ def export_cmd(name: str, out: str | None) -> None:
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text)
+
+
+def _execution(arn: str) -> Any:
+    """A stored execution with its history; :class:`NotFoundError` naming the ARN otherwise."""
+    from lakeline.workflow.engine import load_execution
+
+    ex = load_execution(_lake().state, arn)
+    if ex is None:
+        raise NotFoundError(f"no execution {arn!r}")
+    return ex
