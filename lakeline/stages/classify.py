@@ -10,6 +10,7 @@ rejects, NULL for rows that load. No Python runs per record on this path.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,28 +23,37 @@ from lakeline.pipelines.base import SILVER_TYPES, Field, StreamPipeline
 BOM = b"\xef\xbb\xbf"
 
 
-def _q(name: str) -> str:
+def quote(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def _lit(value: str) -> str:
+def lit(value: str) -> str:
+    """``value`` as a SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 
-def _cast(field: Field) -> str:
-    raw = f"r.{_q(field.name)}"
+def typed_column(field: Field, raw: str) -> str:
+    """SQL giving ``field``'s silver-typed value from ``raw``, its text as parsed (NULL if
+    it does not convert)."""
     if field.type == "int64":
-        # TRY_CAST('2.5' AS BIGINT) rounds to 3; only integral values are accepted.
+        # TRY_CAST('2.5' AS BIGINT) rounds to 3, so only integral values are accepted: integer
+        # text exactly (no trip through DOUBLE, which would round above 2**53), else an
+        # integral number such as 2.0 or 1e3.
         d = f"TRY_CAST({raw} AS DOUBLE)"
-        return f"CASE WHEN {d} = trunc({d}) THEN TRY_CAST({d} AS BIGINT) END"
+        return (f"CASE WHEN regexp_full_match({raw}, '-?[0-9]+') THEN TRY_CAST({raw} AS BIGINT) "
+                f"WHEN {d} = trunc({d}) THEN TRY_CAST({d} AS BIGINT) END")
     if field.type == "string":
         return raw
     return f"TRY_CAST({raw} AS {SILVER_TYPES[field.type]})"
 
 
-def _checks(pipeline: StreamPipeline) -> tuple[str, str]:
-    """SQL condition for a TYPE_ERROR, and the SQL that explains it, over ``r`` (raw text
-    fields) and ``t`` (typed fields)."""
+Expr = Callable[[Field], str]
+
+
+def _checks(pipeline: StreamPipeline, raw: Expr, typed: Expr) -> tuple[str, str]:
+    """SQL condition for a TYPE_ERROR, and the SQL that explains it; ``raw(f)`` is the SQL of
+    a field as parsed, ``typed(f)`` of its silver-typed value."""
     type_checks: list[str] = []
     type_messages: list[str] = []
     for rt in pipeline.record_types:
@@ -51,26 +61,48 @@ def _checks(pipeline: StreamPipeline) -> tuple[str, str]:
         for f in rt.fields:
             if f.name in {pipeline.time_field, "record_type"}:
                 continue
-            raw = f"r.{_q(f.name)}"
             if f.type == "string":
                 # from_json renders a nested object/array as JSON text: that is not a string.
-                bad = f"(left({raw}, 1) IN ('{{', '[') AND json_valid({raw}))"
+                bad = f"(left({raw(f)}, 1) IN ('{{', '[') AND json_valid({raw(f)}))"
                 what = " is an object or array, not a string"
             else:
-                bad = f"({raw} IS NOT NULL AND t.{_q(f.name)} IS NULL)"
+                bad = f"({raw(f)} IS NOT NULL AND {typed(f)} IS NULL)"
                 what = " is not " + f.type
             bad_parts.append(bad)
             type_messages.append(
-                f"CASE WHEN r.record_type = {_lit(rt.name)} AND {bad} THEN "
-                f"{_lit(f.name + ': ')} || {raw} || {_lit(what)} END"
+                f"CASE WHEN {raw(_RT)} = {lit(rt.name)} AND {bad} THEN "
+                f"{lit(f.name + ': ')} || {raw(f)} || {lit(what)} END"
             )
         if bad_parts:
-            type_checks.append(f"(r.record_type = {_lit(rt.name)} AND ({' OR '.join(bad_parts)}))")
+            type_checks.append(f"({raw(_RT)} = {lit(rt.name)} AND ({' OR '.join(bad_parts)}))")
     cond = " OR ".join(type_checks) or "FALSE"
     message = "concat_ws('; ', " + ", ".join(type_messages) + ")" if type_messages else "''"
     return cond, message
 
 
+def record_reasons(pipeline: StreamPipeline, raw: Expr, typed: Expr) -> str:
+    """The ``WHEN … THEN reason`` clauses for a line that parsed as a JSON object: unknown or
+    missing record type, missing or unparseable time, a field of the wrong type. Shared by the
+    exact path and the fast path (:mod:`lakeline.stages.fastparse`), so both classify alike."""
+    tf = Field(pipeline.time_field, "timestamp")
+    known = ", ".join(lit(rt.name) for rt in pipeline.record_types)
+    cond, _ = _checks(pipeline, raw, typed)
+    return f"""WHEN {raw(_RT)} IS NULL THEN '{reasons.SCHEMA_ERROR}'
+    WHEN {raw(_RT)} NOT IN ({known}) THEN '{reasons.SCHEMA_ERROR}'
+    WHEN {raw(tf)} IS NULL THEN '{reasons.NULL_VALUE_ERROR}'
+    WHEN {typed(tf)} IS NULL THEN '{reasons.TIMESTAMP_ERROR}'
+    WHEN {cond} THEN '{reasons.TYPE_ERROR}'"""
+
+
+def _raw(f: Field) -> str:
+    return f"r.{quote(f.name)}"
+
+
+def _typed(f: Field) -> str:
+    return f"t.{quote(f.name)}"
+
+
+_RT = Field("record_type")
 _WS = "E' \\t\\r'"
 # Blank lines are not records. trim() on every line costs more than parsing it, so only lines
 # that start with whitespace are trimmed.
@@ -82,8 +114,10 @@ _NOT_BLANK = (
 
 def _typed_cte(pipeline: StreamPipeline, source: str) -> str:
     fields = pipeline.all_fields()
-    struct = _lit(orjson.dumps({f.name: "VARCHAR" for f in fields}).decode())
-    typed = ",\n  ".join(f"{_cast(f)} AS {_q(f.name)}" for f in fields if f.name != "record_type")
+    struct = lit(orjson.dumps({f.name: "VARCHAR" for f in fields}).decode())
+    typed = ",\n  ".join(
+        f"{typed_column(f, _raw(f))} AS {quote(f.name)}" for f in fields if f.name != "record_type"
+    )
     return f"""parsed AS (
   SELECT idx, line, TRY(from_json(line, {struct})) AS r FROM {source} WHERE {_NOT_BLANK}
 ),
@@ -102,9 +136,7 @@ def classify_sql(pipeline: StreamPipeline) -> str:
     loads), ``record_type``, ``dt`` (UTC date of the time field) and one typed column per
     field of any record type. Messages are left to :func:`explain_sql` (rejects only).
     """
-    tf = _q(pipeline.time_field)
-    known = ", ".join(_lit(rt.name) for rt in pipeline.record_types)
-    cond, _ = _checks(pipeline)
+    tf = quote(pipeline.time_field)
     return f"""
 WITH src AS (SELECT base, string_split(content, E'\\n') AS s FROM chunk),
 lines AS (SELECT base + unnest(range(1, len(s) + 1)) AS idx, unnest(s) AS line FROM src),
@@ -114,11 +146,7 @@ SELECT
   CASE
     WHEN r IS NULL THEN '{reasons.MALFORMED_JSON}'
     WHEN NOT is_obj THEN '{reasons.NOT_AN_OBJECT}'
-    WHEN r.record_type IS NULL THEN '{reasons.SCHEMA_ERROR}'
-    WHEN r.record_type NOT IN ({known}) THEN '{reasons.SCHEMA_ERROR}'
-    WHEN r.{tf} IS NULL THEN '{reasons.NULL_VALUE_ERROR}'
-    WHEN t.{tf} IS NULL THEN '{reasons.TIMESTAMP_ERROR}'
-    WHEN {cond} THEN '{reasons.TYPE_ERROR}'
+    {record_reasons(pipeline, _raw, _typed)}
   END AS reason,
   r.record_type AS record_type,
   CAST(t.{tf} AS DATE) AS dt,
@@ -129,9 +157,9 @@ FROM typed AS t
 
 def explain_sql(pipeline: StreamPipeline) -> str:
     """SQL over relation ``bad(idx, line)`` (rejected lines only): ``idx, message``."""
-    tf = _q(pipeline.time_field)
-    known = ", ".join(_lit(rt.name) for rt in pipeline.record_types)
-    _, message = _checks(pipeline)
+    tf = quote(pipeline.time_field)
+    known = ", ".join(lit(rt.name) for rt in pipeline.record_types)
+    _, message = _checks(pipeline, _raw, _typed)
     return f"""
 WITH {_typed_cte(pipeline, "bad")}
 SELECT idx,
@@ -158,7 +186,7 @@ def chunk_table(data: bytes, pieces: int = 8) -> tuple[pa.Table, list[tuple[int,
     """
     bad: list[tuple[int, str]] = []
     try:
-        _as_string(data).validate(full=True)
+        as_string(data).validate(full=True)
     except pa.ArrowInvalid:
         # Rare path: find the offending lines one by one.
         lines = data.split(b"\n")
@@ -183,15 +211,23 @@ def chunk_table(data: bytes, pieces: int = 8) -> tuple[pa.Table, list[tuple[int,
         if b <= a and batches:
             continue
         batches.append(pa.record_batch({
-            "content": _as_string(view[a:b]), "base": pa.array([base], pa.int64()),
+            "content": as_string(view[a:b]), "base": pa.array([base], pa.int64()),
         }))
         base += data.count(b"\n", a, b)
     return pa.Table.from_batches(batches), bad
 
 
-def _as_string(data: bytes | memoryview) -> pa.Array[Any]:
+def as_string(data: bytes | memoryview) -> pa.Array[Any]:
+    """``data`` as a one-element Arrow large string, without copying (not validated)."""
     offsets = np.array([0, len(data)], dtype=np.int64)
     return pa.LargeStringArray.from_buffers(1, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
+
+
+def line_count(data: bytes) -> int:
+    """Lines in ``data``, blank ones included (a last line without a newline counts)."""
+    if not data:
+        return 0
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
 def line_spans(data: bytes, indexes: list[int]) -> dict[int, tuple[int, int]]:

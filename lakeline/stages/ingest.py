@@ -52,12 +52,14 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A planned chunk: bytes ``[start, end)`` holding ``records`` non-blank lines."""
+    """A planned chunk: bytes ``[start, end)`` holding ``lines`` lines, ``records`` of them
+    not blank."""
 
     start: int
     end: int
     first_line: int
     records: int
+    lines: int = 0
 
 
 def count_records(block: bytes, newlines: int | None = None) -> int:
@@ -100,7 +102,8 @@ def plan_chunks(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str,
         newlines = block.count(b"\n")
         records = count_records(block, newlines)
         if records:
-            chunks.append(Chunk(pos, end, line, records))
+            lines = newlines + (0 if block.endswith(b"\n") else 1)
+            chunks.append(Chunk(pos, end, line, records, lines))
         line += newlines
         pos = end
     return "jsonl", chunks
@@ -190,6 +193,7 @@ class Ingester:
                     pipeline=pipeline.name, bucket=ev.bucket, key=ev.key, etag=info.etag,
                     object_id=oid, run_key=run_key, chunk=i, chunks=len(chunks), start=c.start,
                     end=c.end, first_line=c.first_line, records=c.records, format=fmt,
+                    lines=c.lines,
                 ).to_json()
                 for i, c in enumerate(chunks)
             ]

@@ -46,6 +46,7 @@ class ChunkMessage:
     records: int
     format: str = "jsonl"  # "jsonl" or "json" (a JSON array, always one chunk)
     v: int = VERSION
+    lines: int = 0  # lines in [start, end), blank ones included (0: not counted)
 
     def to_json(self) -> str:
         """The message body."""

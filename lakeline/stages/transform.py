@@ -7,6 +7,8 @@ Files are written in the lake's scratch directory and moved into their zone atom
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
 import time
@@ -35,14 +37,17 @@ from lakeline.stages.classify import (
     classify_sql,
     explain_sql,
     json_error,
+    line_count,
     line_spans,
     reject_row,
 )
+from lakeline.stages.fastpath import FastPath
 from lakeline.stages.messages import ChunkMessage
 
 CHUNKS = "chunks"
 PARTITION_READY = "silver_partition_ready"
 MAX_RAW = 65536
+_CHUNK_FILE = re.compile(r"(-[0-9]+)?\.parquet")  # what follows part-<object>-c<chunk>
 
 
 @dataclass
@@ -81,10 +86,14 @@ class Transformer:
     def __init__(self, lake: Lake, *, threads: int = 0) -> None:
         self.lake = lake
         self._con = duckdb_connection(threads)
+        # The fast path numbers rows in file order; DuckDB documents order as kept only then.
+        self._con.execute("SET preserve_insertion_order=true")
+        self._fast = FastPath(self._con, threads or os.cpu_count() or 1)
         self._sql: dict[str, str] = {}
 
     def close(self) -> None:
         """Close the DuckDB connection."""
+        self._fast.close()
         self._con.close()
 
     def process(self, msg: ChunkMessage) -> ChunkResult:
@@ -102,22 +111,12 @@ class Transformer:
             if done is not None:
                 return ChunkResult(msg.object_id, msg.chunk, **_ledger_counts(done.data))
             raise DataError(f"landing object {msg.key} vanished before chunk {msg.chunk} loaded") from None
-        table, encoding_bad = chunk_table(data)
-        spans = line_spans(data, [idx for idx, _ in encoding_bad])
-        for idx, message in encoding_bad:
-            a, b = spans[idx]
-            pre_rejects.append(self._reject(
-                msg, idx, msg.start + a if msg.format == "jsonl" else None, reasons.ENCODING_ERROR,
-                message, data[a:b].decode("utf-8", "replace"),
-            ))
         work = Path(tempfile.mkdtemp(prefix=f"{msg.object_id}-{msg.chunk}-", dir=self.lake.work_dir))
-        self._con.register("chunk", table)
         try:
-            self._transform(msg, pipeline, data, pre_rejects, work, result)
+            if not self._fast_transform(msg, pipeline, data, work, result):
+                self._exact_transform(msg, pipeline, data, pre_rejects, work, result)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-            self._con.execute("DROP TABLE IF EXISTS classified")
-            self._con.unregister("chunk")
         for part in result.partitions:
             self.lake.state.emit_event(PARTITION_READY, part)
         self.lake.state.put(CHUNKS, _chunk_key(msg), {
@@ -130,6 +129,46 @@ class Transformer:
         return result
 
     # ---- paths ------------------------------------------------------------------------
+    def _fast_transform(
+        self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes, work: Path, result: ChunkResult
+    ) -> bool:
+        """The fast path (:mod:`lakeline.stages.fastpath`) for a clean JSON-lines chunk; False
+        when the chunk must take the exact path (nothing was published)."""
+        if (msg.format != "jsonl" or not self.lake.settings.transform.fast_path
+                or getattr(self.lake.settings.tables, pipeline.name, "parquet") == "iceberg"):
+            return False
+        lines = msg.lines or line_count(data)
+        if lines != msg.records:  # blank lines: only the exact path keeps line numbers
+            return False
+        dirs = self._fast.write(msg, pipeline, data, lines, work / "fast")
+        if dirs is None:
+            shutil.rmtree(work / "fast", ignore_errors=True)
+            return False
+        for rt_name, out_dirs in dirs.items():
+            self._publish(msg, rt_name, out_dirs, None, result)
+        crash_point("transform.after_silver")
+        return True
+
+    def _exact_transform(
+        self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes,
+        pre_rejects: list[dict[str, Any]], work: Path, result: ChunkResult,
+    ) -> None:
+        """The exact path: every line classified (:mod:`lakeline.stages.classify`)."""
+        table, encoding_bad = chunk_table(data)
+        spans = line_spans(data, [idx for idx, _ in encoding_bad])
+        for idx, message in encoding_bad:
+            a, b = spans[idx]
+            pre_rejects.append(self._reject(
+                msg, idx, msg.start + a if msg.format == "jsonl" else None, reasons.ENCODING_ERROR,
+                message, data[a:b].decode("utf-8", "replace"),
+            ))
+        self._con.register("chunk", table)
+        try:
+            self._transform(msg, pipeline, data, pre_rejects, work, result)
+        finally:
+            self._con.execute("DROP TABLE IF EXISTS classified")
+            self._con.unregister("chunk")
+
     def _sql_for(self, pipeline: StreamPipeline) -> str:
         sql = self._sql.get(pipeline.name)
         if sql is None:
@@ -159,7 +198,7 @@ class Transformer:
                 self._append_iceberg(msg, rt, parts, result)
                 continue
             self._copy_type(msg, rt, "classified", work)
-            self._publish(msg, rt_name, work / rt_name, parts, result)
+            self._publish(msg, rt_name, [work / rt_name], parts, result)
         crash_point("transform.after_silver")
         rejects = pre_rejects + self._collect_rejects(msg, pipeline, data)
         result.rejected = len(rejects)
@@ -207,21 +246,31 @@ class Transformer:
         return int(row[0]) if row else 0
 
     def _publish(
-        self, msg: ChunkMessage, rt_name: str, out_dir: Path, counts: dict[str, int] | None,
+        self, msg: ChunkMessage, rt_name: str, out_dirs: list[Path], counts: dict[str, int] | None,
         result: ChunkResult,
     ) -> None:
-        """Move a record type's partition files into silver under their deterministic names."""
+        """Move a record type's partition files into silver under their deterministic names
+        (``part-<object>-c<chunk>[-n].parquet``), then delete any other file of this chunk in
+        the partition: a redelivery that wrote fewer files leaves no stale rows."""
         store = self.lake.store
-        for part_dir in sorted(out_dir.glob("dt=*")):
-            dt = part_dir.name.split("=", 1)[1]
-            produced = sorted(part_dir.glob("*.parquet"))
+        by_dt: dict[str, list[Path]] = {}
+        for out_dir in out_dirs:
+            for part_dir in sorted(out_dir.glob("dt=*")):
+                dt = part_dir.name.split("=", 1)[1]
+                by_dt.setdefault(dt, []).extend(sorted(part_dir.glob("*.parquet")))
+        for dt, produced in sorted(by_dt.items()):
             rows = counts[dt] if counts else sum(pq.read_metadata(p).num_rows for p in produced)
             prefix = f"{rt_name}/dt={dt}/"
+            stem = f"{prefix}part-{msg.object_id}-c{msg.chunk:05d}"
+            keys = []
             for i, path in enumerate(produced):
-                suffix = "" if i == 0 else f"-{i}"
-                key = f"{prefix}part-{msg.object_id}-c{msg.chunk:05d}{suffix}.parquet"
+                key = f"{stem}{'' if i == 0 else f'-{i}'}.parquet"
                 store.put_file("silver", key, path, move=True)
-                result.files.append(key)
+                keys.append(key)
+            for info in list(store.list("silver", stem)):
+                if info.key not in keys and _CHUNK_FILE.fullmatch(info.key.removeprefix(stem)):
+                    store.delete("silver", info.key)
+            result.files.extend(keys)
             result.loaded += rows
             result.partitions.append({
                 "silver_bucket": store.bucket("silver"), "silver_prefix": prefix,
