@@ -52,6 +52,7 @@ from lakeline.batch.runs import (
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
 from lakeline.lineage import hooks as lineage_hooks
+from lakeline.sqltext import lit
 from lakeline.stages.classify import chunk_table, reject_row
 from lakeline.stages.messages import object_id
 from lakeline.stages.transform import REJECTS_SCHEMA, duckdb_connection
@@ -273,13 +274,13 @@ def _write_rejects(lake: Lake, con: duckdb.DuckDBPyConnection, report: RunReport
     a run that rejects a million rows must not build a million Python dicts."""
     at = datetime.now(UTC)
     table = con.sql(
-        f"SELECT '{PIPELINE}' AS pipeline, {_lit(lake.store.bucket('landing'))} AS bucket, o.key, o.etag, "
+        f"SELECT '{PIPELINE}' AS pipeline, {lit(lake.store.bucket('landing'))} AS bucket, o.key, o.etag, "
         "CAST(0 AS BIGINT) AS chunk, c.idx AS line_no, CAST(NULL AS BIGINT) AS byte_offset, "
         f"'{PIPELINE}' AS record_type, c.reason AS reason_code, "
         f"coalesce(CASE WHEN c.reason = '{reasons.MAX_ATTEMPTS}' THEN "
         "c.first_reason || ' in attempt ' || c.attempt || ': ' END, '') || c.message AS message, "
         f"left(c.line, {validate.MAX_RAW}) AS raw, "
-        f"CAST({_lit(at.isoformat())} AS TIMESTAMPTZ) AS rejected_at, "
+        f"CAST({lit(at.isoformat())} AS TIMESTAMPTZ) AS rejected_at, "
         "c.file_no FROM classified AS c JOIN objects AS o USING (file_no) "
         "WHERE c.reason IS NOT NULL AND NOT c.bad ORDER BY c.file_no, c.idx").to_arrow_table()
     file_no = table.column("file_no").to_numpy()
@@ -305,10 +306,6 @@ def _write_rejects(lake: Lake, con: duckdb.DuckDBPyConnection, report: RunReport
     key = f"rejects/{PIPELINE}/part-{report.table.replace('/', '_')}-{report.run_id}.parquet"
     lake.store.put_file("error", key, path, move=True)
     report.rejects_key = key
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _write_attempts(lake: Lake, con: duckdb.DuckDBPyConnection, report: RunReport, work: Path) -> None:

@@ -37,6 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from lakeline import reasons
+from lakeline.sqltext import lit
 
 REQUIRED = ("TransactionID", "CustomerID", "TransactionAmount", "Currency", "TransactionTimestamp")
 _FIELD_VARS = ("txn_id", "cust", "amt", "cur", "ts")
@@ -87,10 +88,6 @@ def read_header(data: bytes) -> Header:
     return Header(line_no, 0, {}, REQUIRED)
 
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 _UNQUOTE = (
     "CREATE OR REPLACE TEMP MACRO lk_unq(x) AS CASE WHEN len(x) >= 2 AND starts_with(x, '\"') "
     "AND ends_with(x, '\"') THEN replace(x[2:-2], '\"\"', '\"') ELSE x END"
@@ -114,7 +111,7 @@ def classify(
     and the typed ``amount`` / ``ts_utc``.
     """
     con.execute(_UNQUOTE)
-    allow = "[" + ", ".join(_lit(c) for c in currencies) + "]"
+    allow = "[" + ", ".join(lit(c) for c in currencies) + "]"
     fields = ",\n    ".join(
         f"nullif(trim(lk_unq(trim(f[p_{v}]))), '') AS {v}" for v in _FIELD_VARS
     )
@@ -225,7 +222,7 @@ SELECT txn_id AS "TransactionID", cust AS "CustomerID", amount AS "TransactionAm
   sha256(concat_ws(chr(31), txn_id, cust, CAST(amount AS VARCHAR), cur,
                    strftime(ts_utc, '%Y-%m-%dT%H:%M:%S.%fZ'))) AS row_hash,
   o.object_id AS source_file_id,
-  CAST({_lit(ingested)} AS TIMESTAMPTZ) AS ingestion_timestamp,
+  CAST({lit(ingested)} AS TIMESTAMPTZ) AS ingestion_timestamp,
   strftime(ts_utc, '%Y') AS year, strftime(ts_utc, '%m') AS month
 FROM classified AS c JOIN objects AS o USING (file_no)
 WHERE c.reason IS NULL

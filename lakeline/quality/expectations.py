@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -25,6 +25,9 @@ from lakeline.dq.report import render_html
 from lakeline.dq.rules import BUILTIN, Ruleset, ruleset_for
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.lake import Lake
+
+if TYPE_CHECKING:
+    from lakeline.dq.engine import DqResult
 
 RESULT_PREFIX = "_quality/results"
 QUARANTINE_PREFIX = "_quarantine"
@@ -61,9 +64,7 @@ def run_expectations(lake: Lake, record_type: str, dt: str, run_id: str, *,
     from lakeline.dq.engine import evaluate
     from lakeline.sql import connect
 
-    if record_type not in EXPECTATIONS:
-        raise UsageError(f"no expectations for {record_type!r}; known: {', '.join(EXPECTATIONS)}")
-    ruleset = ruleset_for(lake.settings, PIPELINE, record_type)
+    ruleset = _ruleset(lake, record_type)
     own = con is None
     con = connect(lake) if own else con
     try:
@@ -73,6 +74,32 @@ def run_expectations(lake: Lake, record_type: str, dt: str, run_id: str, *,
     finally:
         if own:
             con.close()
+    return _store(lake, record_type, dt, run_id, dq)
+
+
+def run_expectations_many(lake: Lake, record_type: str, dts: list[str], run_id: str, *,
+                          con: Any) -> dict[str, dict[str, Any]]:
+    """:func:`run_expectations` on several partitions of ``record_type`` that hold files, in
+    one pass over them (``con`` from :func:`lakeline.sql.connect`); results by ``dt``."""
+    from lakeline.dq.engine import evaluate_groups
+
+    for dt in dts:
+        if not _DT.match(dt):
+            raise UsageError(f"dt must be YYYY-MM-DD, got {dt!r}")
+    sources = {dt: lake.store.scan_uri("silver", f"{record_type}/dt={dt}/") for dt in dts}
+    results = evaluate_groups(con, f'silver."{record_type}"', _ruleset(lake, record_type), column="dt",
+                              groups=dts, sources=sources, run_id=run_id)
+    return {dt: _store(lake, record_type, dt, run_id, dq) for dt, dq in results.items()}
+
+
+def _ruleset(lake: Lake, record_type: str) -> Ruleset:
+    if record_type not in EXPECTATIONS:
+        raise UsageError(f"no expectations for {record_type!r}; known: {', '.join(EXPECTATIONS)}")
+    return ruleset_for(lake.settings, PIPELINE, record_type)
+
+
+def _store(lake: Lake, record_type: str, dt: str, run_id: str, dq: DqResult) -> dict[str, Any]:
+    """Write a partition's result JSON and HTML report to gold; the result with their keys."""
     result: dict[str, Any] = {
         "success": dq.success, "record_type": record_type, "dt": dt, "source": dq.source, "run_id": run_id,
         "generated_at": dq.generated_at, "results": dq.results, "ruleset": dq.ruleset,

@@ -18,19 +18,10 @@ import orjson
 import pyarrow as pa
 
 from lakeline import reasons
-from lakeline.pipelines.base import SILVER_TYPES, Field, StreamPipeline
+from lakeline.pipelines.base import SILVER_TYPES, Field, RecordType, StreamPipeline
+from lakeline.sqltext import lit, quote
 
 BOM = b"\xef\xbb\xbf"
-
-
-def quote(name: str) -> str:
-    """``name`` as a quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """``value`` as a SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def typed_column(field: Field, raw: str) -> str:
@@ -51,30 +42,44 @@ def typed_column(field: Field, raw: str) -> str:
 Expr = Callable[[Field], str]
 
 
+def _field_checks(
+    pipeline: StreamPipeline, rt: RecordType, raw: Expr, typed: Expr
+) -> list[tuple[str, str, Field]]:
+    """``(condition, what is wrong, field)`` of each TYPE_ERROR check of ``rt``'s fields."""
+    out: list[tuple[str, str, Field]] = []
+    for f in rt.fields:
+        if f.name in {pipeline.time_field, "record_type"}:
+            continue
+        if f.type == "string":
+            # from_json renders a nested object/array as JSON text: that is not a string.
+            out.append((f"(left({raw(f)}, 1) IN ('{{', '[') AND json_valid({raw(f)}))",
+                        " is an object or array, not a string", f))
+        else:
+            out.append((f"({raw(f)} IS NOT NULL AND {typed(f)} IS NULL)", " is not " + f.type, f))
+    return out
+
+
+def type_error(pipeline: StreamPipeline, rt: RecordType, raw: Expr, typed: Expr) -> str:
+    """SQL that is true when a row of ``rt`` has a field of the wrong type."""
+    return " OR ".join(c for c, _, _ in _field_checks(pipeline, rt, raw, typed)) or "FALSE"
+
+
 def _checks(pipeline: StreamPipeline, raw: Expr, typed: Expr) -> tuple[str, str]:
     """SQL condition for a TYPE_ERROR, and the SQL that explains it; ``raw(f)`` is the SQL of
     a field as parsed, ``typed(f)`` of its silver-typed value."""
     type_checks: list[str] = []
     type_messages: list[str] = []
     for rt in pipeline.record_types:
-        bad_parts: list[str] = []
-        for f in rt.fields:
-            if f.name in {pipeline.time_field, "record_type"}:
-                continue
-            if f.type == "string":
-                # from_json renders a nested object/array as JSON text: that is not a string.
-                bad = f"(left({raw(f)}, 1) IN ('{{', '[') AND json_valid({raw(f)}))"
-                what = " is an object or array, not a string"
-            else:
-                bad = f"({raw(f)} IS NOT NULL AND {typed(f)} IS NULL)"
-                what = " is not " + f.type
-            bad_parts.append(bad)
+        checks = _field_checks(pipeline, rt, raw, typed)
+        for bad, what, f in checks:
             type_messages.append(
                 f"CASE WHEN {raw(_RT)} = {lit(rt.name)} AND {bad} THEN "
                 f"{lit(f.name + ': ')} || {raw(f)} || {lit(what)} END"
             )
-        if bad_parts:
-            type_checks.append(f"({raw(_RT)} = {lit(rt.name)} AND ({' OR '.join(bad_parts)}))")
+        if checks:
+            type_checks.append(
+                f"({raw(_RT)} = {lit(rt.name)} AND ({type_error(pipeline, rt, raw, typed)}))"
+            )
     cond = " OR ".join(type_checks) or "FALSE"
     message = "concat_ws('; ', " + ", ".join(type_messages) + ")" if type_messages else "''"
     return cond, message

@@ -42,7 +42,8 @@ import orjson
 from fsspec.implementations.memory import MemoryFileSystem
 
 from lakeline.pipelines.base import Field, RecordType, StreamPipeline
-from lakeline.stages.classify import lit, quote, record_reasons, typed_column
+from lakeline.sqltext import lit, quote
+from lakeline.stages.classify import record_reasons, type_error, typed_column
 from lakeline.stages.messages import ChunkMessage
 
 PROTOCOL = "lakeline-chunk"
@@ -194,7 +195,7 @@ class FastPath:
         files = "[" + ", ".join(lit(PROTOCOL + "://" + n.lstrip("/")) for n in names) + "]"
         rows = self._cursor(0).execute(
             f"SELECT r.record_type, ({reason_sql(pipeline)}) IS NULL, count(*) "
-            f"FROM {typed_source(pipeline, files, ordinality=False)} GROUP BY ALL"
+            f"FROM {typed_source(pipeline.all_fields(), files, ordinality=False)} GROUP BY ALL"
         ).fetchall()
         if any(not loads for _, loads, _ in rows):
             return None
@@ -216,8 +217,8 @@ def _first_record_type(data: bytes, pipeline: StreamPipeline) -> RecordType | No
     return pipeline.record_type(name) if isinstance(name, str) else None
 
 
-def _read_json(pipeline: StreamPipeline, files: str) -> str:
-    columns = "{" + ", ".join(f"{lit(f.name)}: 'VARCHAR'" for f in pipeline.all_fields()) + "}"
+def _read_json(fields: list[Field], files: str) -> str:
+    columns = "{" + ", ".join(f"{lit(f.name)}: 'VARCHAR'" for f in fields) + "}"
     return f"read_json({files}, format='newline_delimited', records=true, columns={columns})"
 
 
@@ -229,34 +230,44 @@ def _typed(f: Field) -> str:
     return f"r.{quote('__t_' + f.name)}" if f.type != "string" else _raw(f)
 
 
-def typed_source(pipeline: StreamPipeline, files: str, *, ordinality: bool) -> str:
-    """``read_json`` of ``files`` as ``r``: each field as text, plus ``__t_<field>`` typed as
-    on the exact path (non-string fields only) and, with ``ordinality``, the row number."""
+def typed_source(fields: list[Field], files: str, *, ordinality: bool) -> str:
+    """``read_json`` of ``files`` as ``r``: each of ``fields`` as text (as ``from_json`` gives
+    it on the exact path), ``__t_<field>`` typed as on the exact path (non-string fields) and,
+    with ``ordinality``, the row number in file order."""
     casts = "".join(
         f", {typed_column(f, quote(f.name))} AS {quote('__t_' + f.name)}"
-        for f in pipeline.all_fields() if f.type != "string"
+        for f in fields if f.type != "string"
     )
     numbered = " WITH ORDINALITY" if ordinality else ""
-    return f"(SELECT *{casts} FROM {_read_json(pipeline, files)}{numbered}) AS r"
+    return f"(SELECT *{casts} FROM {_read_json(fields, files)}{numbered}) AS r"
 
 
 def reason_sql(pipeline: StreamPipeline) -> str:
-    """The reason code of a row of :func:`typed_source` (NULL: it loads)."""
+    """The reason code of a row of :func:`typed_source` over all the pipeline's fields (NULL:
+    it loads)."""
     return f"CASE {record_reasons(pipeline, _raw, _typed)} END"
 
 
 def copy_sql(pipeline: StreamPipeline, rt: RecordType, file: str, out: Path) -> str:
     """COPY of ``rt``'s loading rows of one part to ``out`` (Parquet partitioned by ``dt``),
-    with the exact path's columns. Parameters: bucket, key, etag, line number before the part."""
+    with the exact path's columns. Parameters: bucket, key, etag, line number before the part.
+
+    Only ``rt``'s fields are read, and only its rules apply: a row of ``rt`` loads when its
+    time converts and no field has the wrong type (:func:`record_reasons` restricted to
+    ``record_type = rt``; keys of other types are ignored, as ``from_json`` ignores them)."""
+    fields = [Field("record_type"), *(f for f in rt.fields if f.name != "record_type")]
     cols = ", ".join(
         f"{_raw(f) if f.name == 'record_type' else _typed(f)} AS {quote(f.name)}" for f in rt.fields
     )
     time_field = Field(pipeline.time_field, "timestamp")
+    if time_field.name not in {f.name for f in fields}:
+        fields.append(time_field)
     return (
         f"COPY (SELECT {cols}, "
         "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(r.ordinality AS BIGINT) + ?} AS _source, "
         f"CAST({_typed(time_field)} AS DATE) AS dt "
-        f"FROM {typed_source(pipeline, lit(file), ordinality=True)} "
-        f"WHERE ({reason_sql(pipeline)}) IS NULL AND r.record_type = {lit(rt.name)}) "
+        f"FROM {typed_source(fields, lit(file), ordinality=True)} "
+        f"WHERE r.record_type = {lit(rt.name)} AND {_typed(time_field)} IS NOT NULL "
+        f"AND NOT ({type_error(pipeline, rt, _raw, _typed)})) "
         f"TO {lit(str(out))} (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)"
     )

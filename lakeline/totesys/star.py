@@ -32,6 +32,7 @@ import pyarrow as pa
 from lakeline import log
 from lakeline.errors import DataError
 from lakeline.lake import Lake
+from lakeline.sqltext import lit
 from lakeline.totesys import schema
 from lakeline.totesys.extract import PARAM_ROOT, list_packets
 
@@ -158,10 +159,6 @@ def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
     return 0 if row is None else int(row[0])
 
 
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _local(lake: Lake, zone: str, key: str, scratch: Path) -> Path | None:
     """A filesystem path of the object (downloaded into ``scratch`` for remote stores), or None."""
     path = lake.store.local_path(zone, key)
@@ -177,8 +174,8 @@ def _local(lake: Lake, zone: str, key: str, scratch: Path) -> Path | None:
 def _store(lake: Lake, con: duckdb.DuckDBPyConnection, query: str, key: str, scratch: Path) -> int:
     """Write ``query`` as a zstd Parquet file to ``gold/<key>`` (atomically); returns its rows."""
     out = scratch / f"{uuid.uuid4().hex}.parquet"
-    con.execute(f"COPY ({query}) TO {_q(str(out))} (FORMAT parquet, COMPRESSION zstd)")
-    rows = _count(con, f"SELECT count(*) FROM read_parquet({_q(str(out))})")
+    con.execute(f"COPY ({query}) TO {lit(str(out))} (FORMAT parquet, COMPRESSION zstd)")
+    rows = _count(con, f"SELECT count(*) FROM read_parquet({lit(str(out))})")
     lake.store.put_file("gold", key, out, move=True)
     return rows
 
@@ -220,8 +217,10 @@ def process_pending(lake: Lake) -> dict[str, Any] | None:
         con.execute("SET preserve_insertion_order = false")
         for table, items in pending.items():
             paths = [_local(lake, "raw", key, scratch) for _, key in items]
-            files = ", ".join(_q(str(p)) for p in paths if p is not None)
-            columns = ", ".join(f"{_q(f.name)}: {_q(_DUCK_TYPES[f.type])}" for f in schema.ARROW_TYPES[table])
+            files = ", ".join(lit(str(p)) for p in paths if p is not None)
+            columns = ", ".join(
+                f"{lit(f.name)}: {lit(_DUCK_TYPES[f.type])}" for f in schema.ARROW_TYPES[table]
+            )
             con.execute(f"""CREATE TEMP VIEW new_{table} AS
                 SELECT *,
                        CAST(regexp_extract(filename, '_(\\d{{8}})_\\d{{12}}\\.jsonl$', 1) AS INTEGER) AS _seq
@@ -269,7 +268,7 @@ def _update_current(lake: Lake, con: duckdb.DuckDBPyConnection, pending: dict[st
         pk = schema.PRIMARY_KEYS[table]
         key = f"{CURRENT_PREFIX}{table}.parquet"
         existing = _local(lake, "gold", key, scratch)
-        parts = [f"SELECT {cols} FROM read_parquet({_q(str(existing))})"] if existing else []
+        parts = [f"SELECT {cols} FROM read_parquet({lit(str(existing))})"] if existing else []
         if table in pending:
             parts.append(f"SELECT {cols} FROM new_{table}")
         if not parts:
@@ -312,7 +311,7 @@ def _append_facts(lake: Lake, con: duckdb.DuckDBPyConnection, fact: str, done: i
     source, record_id, source_id, select = FACTS[fact]
     paths = [p for p in (_local(lake, "gold", k, scratch) for k in _fact_files(lake, fact, done)) if p]
     if paths:
-        files = ", ".join(_q(str(p)) for p in paths)
+        files = ", ".join(lit(str(p)) for p in paths)
         con.execute(f"""CREATE TEMP TABLE old_{fact} AS SELECT {record_id}, {source_id},
             last_updated_date, last_updated_time FROM read_parquet([{files}])""")
     else:
@@ -346,12 +345,12 @@ def _extend_dim_date(lake: Lake, con: duckdb.DuckDBPyConnection, new_dates: list
     existing = _local(lake, "gold", key, scratch)
     sources = list(new_dates)
     if existing is not None:
-        sources.append(f"SELECT date_id AS d FROM read_parquet({_q(str(existing))})")
+        sources.append(f"SELECT date_id AS d FROM read_parquet({lit(str(existing))})")
     low, high = _one(con, f"SELECT min(d), max(d) FROM ({' UNION ALL '.join(sources)})") or (None, None)
     if low is None:
         return 0
     if existing is not None:
-        old = _one(con, f"SELECT min(date_id), max(date_id) FROM read_parquet({_q(str(existing))})")
+        old = _one(con, f"SELECT min(date_id), max(date_id) FROM read_parquet({lit(str(existing))})")
         if old == (low, high):
             return 0  # the calendar already covers every referenced date
     return _store(lake, con, f"""
@@ -359,5 +358,5 @@ def _extend_dim_date(lake: Lake, con: duckdb.DuckDBPyConnection, new_dates: list
                CAST(month(d) AS INTEGER) AS month, CAST(day(d) AS INTEGER) AS day,
                CAST(isodow(d) AS INTEGER) AS day_of_week,
                dayname(d) AS day_name, monthname(d) AS month_name, CAST(quarter(d) AS INTEGER) AS quarter
-        FROM generate_series(DATE {_q(str(low))}, DATE {_q(str(high))}, INTERVAL 1 DAY) g(d) ORDER BY d""",
+        FROM generate_series(DATE {lit(str(low))}, DATE {lit(str(high))}, INTERVAL 1 DAY) g(d) ORDER BY d""",
         key, scratch)

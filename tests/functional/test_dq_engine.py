@@ -346,3 +346,31 @@ def test_html_report_shows_the_failing_rule_and_escapes_values() -> None:
     assert "&lt;b&gt;names&lt;/b&gt;" in page and "expect_column_values_to_match_regex" in page
     assert "FAILED" in page and "1 of 2 rules passed" in page and "xss &amp; co" in page
     assert 'class="failed"' in page and 'class="passed"' in page
+
+
+def test_grouped_evaluation_equals_one_evaluation_per_group(con: duckdb.DuckDBPyConnection) -> None:
+    """evaluate_groups gives each group exactly what evaluate gives it alone: counts, examples
+    of failures, success; a group with no rows is evaluated as an empty relation."""
+    from lakeline.dq.engine import evaluate_groups
+
+    con.execute("CREATE TABLE g AS SELECT *, CASE WHEN id IN ('a1', 'a2') THEN 'p' ELSE 'q' END AS grp FROM t")
+    rules = [{"kind": "not_null", "column": "id"}, {"kind": "unique", "column": "id"},
+             {"kind": "between", "column": "n", "min": 0, "max": 100},
+             {"kind": "in_set", "column": "code", "values": ["x1", "x2", "x3"]},
+             {"kind": "row_count", "min": 1}, {"kind": "sql", "sql": "x < 7"}]
+    rs = parse_ruleset("r", rules, origin="test")
+    grouped = evaluate_groups(con, "g", rs, column="grp", groups=["p", "q", "empty"],
+                              sources={"p": "P", "q": "Q", "empty": "E"}, run_id="r1")
+    assert list(grouped) == ["p", "q", "empty"]
+    for g, source in (("p", "P"), ("q", "Q"), ("empty", "E")):
+        alone = evaluate(con, f"(SELECT * FROM g WHERE grp = '{g}')", rs, source=source, run_id="r1")
+        got = grouped[g]
+        assert (got.success, got.source, got.statistics, got.results) == (
+            alone.success, alone.source, alone.statistics, alone.results)
+    assert grouped["p"].success is True and grouped["p"].statistics["rows"] == 2
+    q = {r["expectation_type"]: r for r in grouped["q"].results}
+    assert grouped["q"].statistics["rows"] == 3
+    unique = q["expect_column_values_to_be_unique"]["result"]
+    assert (unique["unexpected_count"], unique["partial_unexpected_list"]) == (1, ["a3"])
+    assert q["expect_column_values_to_be_between"]["result"]["partial_unexpected_list"] == [250]
+    assert grouped["empty"].statistics["rows"] == 0
