@@ -36,41 +36,59 @@ def typed_column(field: Field, raw: str) -> str:
                 f"WHEN {d} = trunc({d}) THEN TRY_CAST({d} AS BIGINT) END")
     if field.type == "string":
         return raw
+    if field.type == "timestamp":
+        # Only years 0001-9999 (ISO 8601; Hive/Athena dt partitions): 'infinity' and year
+        # 10000 cast in DuckDB, but they name no day.
+        ts = f"TRY_CAST({raw} AS TIMESTAMPTZ)"
+        return f"CASE WHEN {ts} BETWEEN {_TS_MIN} AND {_TS_MAX} THEN {ts} END"
     return f"TRY_CAST({raw} AS {SILVER_TYPES[field.type]})"
+
+
+_TS_MIN = "TIMESTAMPTZ '0001-01-01 00:00:00+00'"
+_TS_MAX = "TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
 
 
 Expr = Callable[[Field], str]
 
 
 def _field_checks(
-    pipeline: StreamPipeline, rt: RecordType, raw: Expr, typed: Expr
+    pipeline: StreamPipeline, rt: RecordType, raw: Expr, typed: Expr, line: str | None = None
 ) -> list[tuple[str, str, Field]]:
-    """``(condition, what is wrong, field)`` of each TYPE_ERROR check of ``rt``'s fields."""
+    """``(condition, what is wrong, field)`` of each TYPE_ERROR check of ``rt``'s fields.
+
+    ``line``: SQL of the line's JSON text, which tells a nested value from a string holding
+    JSON text; without it such a string counts as wrong too (the fast path then falls back)."""
     out: list[tuple[str, str, Field]] = []
     for f in rt.fields:
         if f.name in {pipeline.time_field, "record_type"}:
             continue
         if f.type == "string":
-            # from_json renders a nested object/array as JSON text: that is not a string.
-            out.append((f"(left({raw(f)}, 1) IN ('{{', '[') AND json_valid({raw(f)}))",
-                        " is an object or array, not a string", f))
+            # from_json renders a nested object/array as JSON text, as it renders a string
+            # holding such text: only the line itself tells them apart (checked only then).
+            bad = f"left({raw(f)}, 1) IN ('{{', '[') AND json_valid({raw(f)})"
+            if line is not None:
+                path = lit("$." + orjson.dumps(f.name).decode())
+                bad += f" AND json_type({line}, {path}) IN ('OBJECT', 'ARRAY')"
+            out.append((f"({bad})", " is an object or array, not a string", f))
         else:
             out.append((f"({raw(f)} IS NOT NULL AND {typed(f)} IS NULL)", " is not " + f.type, f))
     return out
 
 
-def type_error(pipeline: StreamPipeline, rt: RecordType, raw: Expr, typed: Expr) -> str:
+def type_error(
+    pipeline: StreamPipeline, rt: RecordType, raw: Expr, typed: Expr, line: str | None = None
+) -> str:
     """SQL that is true when a row of ``rt`` has a field of the wrong type."""
-    return " OR ".join(c for c, _, _ in _field_checks(pipeline, rt, raw, typed)) or "FALSE"
+    return " OR ".join(c for c, _, _ in _field_checks(pipeline, rt, raw, typed, line)) or "FALSE"
 
 
-def _checks(pipeline: StreamPipeline, raw: Expr, typed: Expr) -> tuple[str, str]:
+def _checks(pipeline: StreamPipeline, raw: Expr, typed: Expr, line: str | None) -> tuple[str, str]:
     """SQL condition for a TYPE_ERROR, and the SQL that explains it; ``raw(f)`` is the SQL of
-    a field as parsed, ``typed(f)`` of its silver-typed value."""
+    a field as parsed, ``typed(f)`` of its silver-typed value, ``line`` of the line's text."""
     type_checks: list[str] = []
     type_messages: list[str] = []
     for rt in pipeline.record_types:
-        checks = _field_checks(pipeline, rt, raw, typed)
+        checks = _field_checks(pipeline, rt, raw, typed, line)
         for bad, what, f in checks:
             type_messages.append(
                 f"CASE WHEN {raw(_RT)} = {lit(rt.name)} AND {bad} THEN "
@@ -78,20 +96,20 @@ def _checks(pipeline: StreamPipeline, raw: Expr, typed: Expr) -> tuple[str, str]
             )
         if checks:
             type_checks.append(
-                f"({raw(_RT)} = {lit(rt.name)} AND ({type_error(pipeline, rt, raw, typed)}))"
+                f"({raw(_RT)} = {lit(rt.name)} AND ({type_error(pipeline, rt, raw, typed, line)}))"
             )
     cond = " OR ".join(type_checks) or "FALSE"
     message = "concat_ws('; ', " + ", ".join(type_messages) + ")" if type_messages else "''"
     return cond, message
 
 
-def record_reasons(pipeline: StreamPipeline, raw: Expr, typed: Expr) -> str:
+def record_reasons(pipeline: StreamPipeline, raw: Expr, typed: Expr, line: str | None = None) -> str:
     """The ``WHEN … THEN reason`` clauses for a line that parsed as a JSON object: unknown or
     missing record type, missing or unparseable time, a field of the wrong type. Shared by the
     exact path and the fast path (:mod:`lakeline.stages.fastparse`), so both classify alike."""
     tf = Field(pipeline.time_field, "timestamp")
     known = ", ".join(lit(rt.name) for rt in pipeline.record_types)
-    cond, _ = _checks(pipeline, raw, typed)
+    cond, _ = _checks(pipeline, raw, typed, line)
     return f"""WHEN {raw(_RT)} IS NULL THEN '{reasons.SCHEMA_ERROR}'
     WHEN {raw(_RT)} NOT IN ({known}) THEN '{reasons.SCHEMA_ERROR}'
     WHEN {raw(tf)} IS NULL THEN '{reasons.NULL_VALUE_ERROR}'
@@ -151,7 +169,7 @@ SELECT
   CASE
     WHEN r IS NULL THEN '{reasons.MALFORMED_JSON}'
     WHEN NOT is_obj THEN '{reasons.NOT_AN_OBJECT}'
-    {record_reasons(pipeline, _raw, _typed)}
+    {record_reasons(pipeline, _raw, _typed, "t.line")}
   END AS reason,
   r.record_type AS record_type,
   CAST(t.{tf} AS DATE) AS dt,
@@ -164,7 +182,7 @@ def explain_sql(pipeline: StreamPipeline) -> str:
     """SQL over relation ``bad(idx, line)`` (rejected lines only): ``idx, message``."""
     tf = quote(pipeline.time_field)
     known = ", ".join(lit(rt.name) for rt in pipeline.record_types)
-    _, message = _checks(pipeline, _raw, _typed)
+    _, message = _checks(pipeline, _raw, _typed, "t.line")
     return f"""
 WITH {_typed_cte(pipeline, "bad")}
 SELECT idx,
@@ -174,7 +192,7 @@ SELECT idx,
     WHEN r.record_type IS NULL THEN 'record_type is missing'
     WHEN r.record_type NOT IN ({known}) THEN 'unknown record_type ' || r.record_type
     WHEN r.{tf} IS NULL THEN '{pipeline.time_field} is missing'
-    WHEN t.{tf} IS NULL THEN '{pipeline.time_field} ' || r.{tf} || ' is not a timestamp'
+    WHEN t.{tf} IS NULL THEN '{pipeline.time_field} ' || r.{tf} || ' is not a timestamp in years 0001-9999'
     ELSE {message}
   END AS message
 FROM typed AS t

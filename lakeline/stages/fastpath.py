@@ -48,6 +48,7 @@ from lakeline.stages.messages import ChunkMessage
 
 PROTOCOL = "lakeline-chunk"
 MIN_PART = 4 << 20  # smaller parts are not worth a thread
+_NOT_JSON_WHITESPACE = (b"\x0b", b"\x0c", b"\x00")
 
 
 class ChunkFiles(MemoryFileSystem):  # type: ignore[misc]  # fsspec has no type hints
@@ -117,6 +118,8 @@ class FastPath:
         """Write every row of a clean chunk as Parquet under ``work``; returns the output
         directories by record type, or ``None`` when the chunk must take the exact path
         (``work`` may then hold partial output: discard it)."""
+        if any(b in data for b in _NOT_JSON_WHITESPACE):
+            return None  # read_json takes these for whitespace around an object; JSON does not
         parts = split(data, self._threads)
         names = [f"/{uuid.uuid4().hex}-{i}.jsonl" for i in range(len(parts))]
         try:
@@ -268,6 +271,6 @@ def copy_sql(pipeline: StreamPipeline, rt: RecordType, file: str, out: Path) -> 
         f"CAST({_typed(time_field)} AS DATE) AS dt "
         f"FROM {typed_source(fields, lit(file), ordinality=True)} "
         f"WHERE r.record_type = {lit(rt.name)} AND {_typed(time_field)} IS NOT NULL "
-        f"AND NOT ({type_error(pipeline, rt, _raw, _typed)})) "
+        f"AND NOT coalesce({type_error(pipeline, rt, _raw, _typed)}, false)) "
         f"TO {lit(str(out))} (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)"
     )

@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakeline.config import Settings
-from lakeline.errors import UsageError
 from lakeline.lake import Lake, init_home
 from lakeline.stages import fastpath
 from lakeline.stages.ingest import Ingester
@@ -190,7 +189,7 @@ CLEAN_MIXED = lines(  # every line loads; CRLF line ends; the first line is a sh
     f'{{{TRK},"event_time":"2026-01-06T00:30:00+05:30","shipment_id":"s2","status":"OUT","city":"Pune"}}',
     end=b"\r\n",
 )
-# Clean too, but string fields are null or missing (see the xfail test at the end).
+# Clean too, but string fields are null or missing (a NULL once made the fast path fall back).
 CLEAN_SPARSE = lines(
     f'{{{SHP},{T},"shipment_id":null,"origin":null,"weight_kg":null}}',
     f'{{{TRK},{T}}}',
@@ -277,8 +276,8 @@ def test_fast_and_exact_paths_load_identical_rows_files_and_rejects(tmp_path: Pa
     for _, summary, _ in both.values():
         assert (summary["loaded"], summary["rejected"], summary["failures"]) == (112, 45, 0)
     assert both["exact"][2] == set(landings)
-    # the clean files never reached the exact path (the sparse one: see the xfail test below)
-    assert both["fast"][2] - {CLEAN_SPARSE_KEY} == set(landings) - {CLEAN_SINGLE, CLEAN_MIXED_KEY, CLEAN_SPARSE_KEY}
+    # the clean files never reached the exact path
+    assert both["fast"][2] == set(landings) - {CLEAN_SINGLE, CLEAN_MIXED_KEY, CLEAN_SPARSE_KEY}
 
     exact, fast = snapshot(both["exact"][0]), snapshot(both["fast"][0])
     assert fast.keys() == exact.keys()
@@ -574,11 +573,7 @@ def test_record_types_met_after_the_first_line(home: Path, no_exact: None) -> No
     assert query(lake, "SELECT count(*), sum(_source.line_no) FROM silver.shipments") == [(6, 1 + 2 + 3 + 4 + 5 + 2)]
 
 
-# ---- product bugs found (strict xfail: fixing them makes these fail, then drop the marker) -
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: DuckDB read_json accepts a form feed or vertical tab before or after the object on a "
-    "line (yyjson whitespace), from_json/orjson do not: the fast path loads such a line, the "
-    "exact path rejects it MALFORMED_JSON (RFC 8259 whitespace is space, tab, LF, CR only)"))
+# ---- bugs these tests found, fixed ---------------------------------------------------------
 def test_form_feed_or_vertical_tab_around_an_object_is_malformed_on_both_paths(
     tmp_path: Path, exact_calls: Calls
 ) -> None:
@@ -590,11 +585,6 @@ def test_form_feed_or_vertical_tab_around_an_object_is_malformed_on_both_paths(
     assert snapshot(both["fast"][0]) == snapshot(both["exact"][0])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG (76c8a79 copy_sql): the fast path's row filter NOT (<type error>) is NULL when a "
-    "string field of the row is NULL or missing (left(NULL, 1) IN (...) is NULL), so such rows "
-    "are not written, the row count falls short and every such chunk silently takes the exact "
-    "path (results stay right, the speed-up is lost)"))
 def test_clean_chunk_with_null_or_missing_string_fields_takes_the_fast_path(
     tmp_path: Path, exact_calls: Calls
 ) -> None:
@@ -605,10 +595,6 @@ def test_clean_chunk_with_null_or_missing_string_fields_takes_the_fast_path(
     assert both["fast"][2] == set()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG (both paths, lakeline.stages.classify): a string field whose text happens to be "
-    "valid JSON array/object text (\"[]\", \"{\\\"a\\\":1}\") is rejected as TYPE_ERROR, because "
-    "from_json renders a nested value and such a string alike"))
 def test_string_value_that_looks_like_json_is_a_string(home: Path) -> None:
     """``"sku": "[]"`` is a string, not an array: the line loads."""
     s = settings(home)
@@ -619,14 +605,24 @@ def test_string_value_that_looks_like_json_is_a_string(home: Path) -> None:
     assert (summary["loaded"], summary["rejected"]) == (2, 0)
 
 
-@pytest.mark.xfail(strict=True, raises=UsageError, reason=(
-    "BUG (after-run quality, both paths): event_time 'infinity' (or year 10000) casts to a "
-    "TIMESTAMPTZ, the row loads into partition dt=infinity, and `lakeline run` then crashes: "
-    "UsageError: dt must be YYYY-MM-DD, got 'infinity'"))
-def test_infinite_event_time_does_not_crash_the_run(home: Path) -> None:
-    """A run over a line with ``"event_time": "infinity"`` completes (the line loads or is rejected)."""
-    s = settings(home)
-    lake = Lake.open(s)
-    land(lake, "shipments/2026-01-05/inf.jsonl", lines(f'{{{SHP},"event_time":"infinity",{SF},"shipment_id":"x"}}'))
-    summary = run(s)
-    assert summary["loaded"] + summary["rejected"] == 1
+def test_event_times_outside_years_1_to_9999_are_timestamp_errors(home: Path) -> None:
+    """``infinity``, ``-infinity`` and year 10000 cast in DuckDB but name no ``dt``: both paths
+    reject them as TIMESTAMP_ERROR (they once loaded into ``dt=infinity`` and crashed the
+    after-run check), and years 0001 and 9999 still load."""
+    for fast in (True, False):
+        h = home.parent / f"lake-{fast}"
+        init_home(h)
+        s = settings(h, transform__fast_path=fast)
+        lake = Lake.open(s)
+        land(lake, "shipments/2026-01-05/inf.jsonl", lines(
+            *(f'{{{SHP},"event_time":"{t}",{SF},"shipment_id":"x{i}"}}' for i, t in enumerate(
+                ["infinity", "-infinity", "10000-01-01T00:00:00Z", "0001-01-01T00:00:00Z",
+                 "9999-12-31T23:59:59Z"]))))
+        summary = run(s)
+        assert (summary["loaded"], summary["rejected"], summary["failures"]) == (2, 3, 0)
+        assert [(r[1], r[3], r[4]) for r in rejects(lake)] == [
+            (1, "TIMESTAMP_ERROR", "event_time infinity is not a timestamp in years 0001-9999"),
+            (2, "TIMESTAMP_ERROR", "event_time -infinity is not a timestamp in years 0001-9999"),
+            (3, "TIMESTAMP_ERROR", "event_time 10000-01-01T00:00:00Z is not a timestamp in years 0001-9999")]
+        assert query(lake, "SELECT CAST(dt AS VARCHAR) FROM silver.shipments ORDER BY 1") == [
+            ("0001-01-01",), ("9999-12-31",)]
