@@ -6,7 +6,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from lakeline.lake import Lake
-from lakeline.stages.ingest import count_records
+from lakeline.stages.ingest import count_records, scan_block
 from tests.functional.helpers import land, query, rec, run, settings
 
 
@@ -258,3 +258,15 @@ def test_count_records_handles_blank_and_whitespace_lines():
     assert count_records(b"a\nb") == 2
     assert count_records(b"\n\na\n\n\nb\n \n\t\r\n") == 2
     assert count_records(b"a\r\n\r\nb\r\n") == 2
+
+
+def test_scan_block_counts_newlines_lines_and_records():
+    """(newlines, lines, records): a last line without a newline is a line; blank and
+    whitespace-only lines are lines but not records; a line merely starting with a space is
+    a record."""
+    assert scan_block(b"") == (0, 0, 0)
+    assert scan_block(b"a\nb\n") == (2, 2, 2)
+    assert scan_block(b"a\nb") == (1, 2, 2)
+    assert scan_block(b"\n\na\n \n\t\r\nb") == (5, 6, 2)
+    assert scan_block(b" a\n\tb\r\n") == (2, 2, 2)
+    assert scan_block(b"\r\n") == (1, 1, 0)

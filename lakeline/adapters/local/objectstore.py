@@ -113,7 +113,10 @@ def _kernel_copy(src: IO[bytes], dst: IO[bytes]) -> str | None:
         hashed = pool.submit(_md5_of, src.fileno(), before.st_size)
         done = 0
         try:
-            while n := copy_range(src.fileno(), dst.fileno(), 1 << 30, done, done):
+            # Up to the size at the start: a file still being appended to is stored as it was.
+            while done < before.st_size and (
+                n := copy_range(src.fileno(), dst.fileno(), before.st_size - done, done, done)
+            ):
                 done += n
         except OSError as exc:
             hashed.cancel()
