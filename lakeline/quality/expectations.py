@@ -77,19 +77,50 @@ def run_expectations(lake: Lake, record_type: str, dt: str, run_id: str, *,
     return _store(lake, record_type, dt, run_id, dq)
 
 
+#: rows one grouped pass may cover: the uniqueness rule holds the distinct values of the
+#: whole pass in memory (about 70 bytes per shipment_id), so bigger runs take several passes.
+GROUP_PASS_ROWS = 2_000_000
+
+
 def run_expectations_many(lake: Lake, record_type: str, dts: list[str], run_id: str, *,
                           con: Any) -> dict[str, dict[str, Any]]:
     """:func:`run_expectations` on several partitions of ``record_type`` that hold files, in
-    one pass over them (``con`` from :func:`lakeline.sql.connect`); results by ``dt``."""
+    as few passes as :data:`GROUP_PASS_ROWS` allows (``con`` from :func:`lakeline.sql.connect`);
+    results by ``dt``."""
     from lakeline.dq.engine import evaluate_groups
 
     for dt in dts:
         if not _DT.match(dt):
             raise UsageError(f"dt must be YYYY-MM-DD, got {dt!r}")
-    sources = {dt: lake.store.scan_uri("silver", f"{record_type}/dt={dt}/") for dt in dts}
-    results = evaluate_groups(con, f'silver."{record_type}"', _ruleset(lake, record_type), column="dt",
-                              groups=dts, sources=sources, run_id=run_id)
-    return {dt: _store(lake, record_type, dt, run_id, dq) for dt, dq in results.items()}
+    table = f'silver."{record_type}"'
+    marks = ", ".join("?" * len(dts))
+    sizes = dict(con.execute(  # count(*) on Parquet reads only the footers
+        f"SELECT CAST(dt AS VARCHAR), count(*) FROM {table} WHERE CAST(dt AS VARCHAR) IN ({marks}) "
+        "GROUP BY 1", dts).fetchall()) if dts else {}
+    ruleset = _ruleset(lake, record_type)
+    out: dict[str, dict[str, Any]] = {}
+    for batch in _batches(dts, sizes, GROUP_PASS_ROWS):
+        sources = {dt: lake.store.scan_uri("silver", f"{record_type}/dt={dt}/") for dt in batch}
+        results = evaluate_groups(con, table, ruleset, column="dt", groups=batch, sources=sources,
+                                  run_id=run_id)
+        out.update((dt, _store(lake, record_type, dt, run_id, dq)) for dt, dq in results.items())
+    return out
+
+
+def _batches(dts: list[str], sizes: dict[str, int], limit: int) -> list[list[str]]:
+    """``dts`` in order, packed into batches of at most ``limit`` rows (a bigger partition
+    is a batch of its own)."""
+    batches: list[list[str]] = []
+    rows = 0
+    for dt in dts:
+        n = int(sizes.get(dt, 0))
+        if batches and rows + n <= limit:
+            batches[-1].append(dt)
+            rows += n
+        else:
+            batches.append([dt])
+            rows = n
+    return batches
 
 
 def _ruleset(lake: Lake, record_type: str) -> Ruleset:

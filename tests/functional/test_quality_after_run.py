@@ -45,3 +45,44 @@ def test_the_check_can_be_turned_off(home: Path) -> None:
     land(lake, "shipments/a.jsonl", _lines([rec(shipment_id="x", weight_kg=999.0)]))
     assert run(s)["quality"] is None
     assert not (home / "zones" / "silver" / "_quarantine").exists()
+
+
+def test_passes_are_capped_by_rows_and_give_the_same_results(home: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With at most 3 rows per grouped pass, partitions of 3, 2 and 1 rows take 2 passes
+    ([3 rows], [2 + 1 rows]) and every partition gets the result of one pass over all."""
+    from lakeline.dq import engine
+    from lakeline.quality import expectations
+
+    s = settings(home, quality__after_run=False)
+    lake = Lake.open(s)
+    rows = [rec(shipment_id=f"s{i}", weight_kg=5.0, event_time=f"2026-01-0{d}T10:00:00Z")
+            for i, d in enumerate([5, 5, 6, 6, 7])]
+    rows.append(rec(shipment_id="s0", weight_kg=500.0, event_time="2026-01-05T11:00:00Z"))
+    land(lake, "shipments/a.jsonl", _lines(rows))
+    run(s)
+    from lakeline.sql import connect
+
+    dts = ["2026-01-05", "2026-01-06", "2026-01-07"]
+    con = connect(lake)
+    try:
+        one = expectations.run_expectations_many(lake, "shipments", dts, "one", con=con)
+        passes: list[list[str]] = []
+        real = engine.evaluate_groups
+
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            passes.append(list(kwargs["groups"]))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "evaluate_groups", counted)
+        monkeypatch.setattr(expectations, "GROUP_PASS_ROWS", 3)
+        capped = expectations.run_expectations_many(lake, "shipments", dts, "one", con=con)
+    finally:
+        con.close()
+    assert passes == [["2026-01-05"], ["2026-01-06", "2026-01-07"]]
+    assert list(capped) == dts
+    for dt in dts:
+        assert {k: v for k, v in capped[dt].items() if k != "generated_at"} == {
+            k: v for k, v in one[dt].items() if k != "generated_at"}
+    assert [one[dt]["success"] for dt in dts] == [False, True, True]
+    assert one["2026-01-05"]["statistics"]["rows"] == 3
+    assert expectations._batches(["a", "b", "c"], {"a": 5, "b": 1, "c": 1}, 3) == [["a"], ["b", "c"]]
