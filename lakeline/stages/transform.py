@@ -213,11 +213,11 @@ class Transformer:
         from lakeline.tables.iceberg import append_batch, ensure_table
 
         cols = ", ".join('"' + f.name + '"' for f in rt.fields)
-        data = self._con.execute(
+        data = self._con.sql(  # a relation's Arrow result is not copied again
             f"SELECT {cols}, "
             "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(idx AS BIGINT) + ?} AS _source "
             "FROM classified WHERE reason IS NULL AND record_type = ?",
-            [msg.bucket, msg.key, msg.etag, msg.first_line - 1, rt.name],
+            params=[msg.bucket, msg.key, msg.etag, msg.first_line - 1, rt.name],
         ).to_arrow_table()
         assert data is not None  # a SELECT always yields a table
         ident = f"silver.{rt.name}"
