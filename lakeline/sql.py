@@ -71,8 +71,7 @@ def connect(lake: Lake, *, threads: int = 0) -> duckdb.DuckDBPyConnection:
     ``pyarrow.fs.S3FileSystem`` registered with DuckDB (scanned lazily, filters pushed
     down), so no DuckDB extension has to be downloaded.
     """
-    con = duckdb_connection(threads)
-    con.execute("SET preserve_insertion_order=true")
+    con = duckdb_connection(threads, keep_order=True)
     for schema in (*TABLE_ZONES, "quarantine"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for t in discover(lake):

@@ -63,12 +63,14 @@ class ChunkResult:
 
 
 def duckdb_connection(
-    threads: int = 0, *, memory_limit: str | None = None, spill_dir: Path | None = None
+    threads: int = 0, *, memory_limit: str | None = None, spill_dir: Path | None = None,
+    keep_order: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with UTC session time (naive timestamps are UTC).
 
     ``memory_limit`` (e.g. ``"768MB"``) bounds DuckDB's memory; with ``spill_dir`` larger
-    work is spilled there instead of failing."""
+    work is spilled there instead of failing. ``keep_order``: results keep the order of their
+    source (DuckDB documents row order only then); off by default, which is faster."""
     config: dict[str, Any] = {"threads": threads} if threads > 0 else {}
     if memory_limit:
         config["memory_limit"] = memory_limit
@@ -76,7 +78,7 @@ def duckdb_connection(
         config["temp_directory"] = str(spill_dir)
     con = duckdb.connect(config=config)
     con.execute("SET TimeZone='UTC'")
-    con.execute("SET preserve_insertion_order=false")
+    con.execute(f"SET preserve_insertion_order={'true' if keep_order else 'false'}")
     return con
 
 
@@ -85,9 +87,7 @@ class Transformer:
 
     def __init__(self, lake: Lake, *, threads: int = 0) -> None:
         self.lake = lake
-        self._con = duckdb_connection(threads)
-        # The fast path numbers rows in file order; DuckDB documents order as kept only then.
-        self._con.execute("SET preserve_insertion_order=true")
+        self._con = duckdb_connection(threads, keep_order=True)  # the fast path numbers rows in file order
         self._fast = FastPath(self._con, threads or os.cpu_count() or 1)
         self._sql: dict[str, str] = {}
 
@@ -134,8 +134,7 @@ class Transformer:
     ) -> bool:
         """The fast path (:mod:`lakeline.stages.fastpath`) for a clean JSON-lines chunk; False
         when the chunk must take the exact path (nothing was published)."""
-        if (msg.format != "jsonl" or not self.lake.settings.transform.fast_path
-                or getattr(self.lake.settings.tables, pipeline.name, "parquet") == "iceberg"):
+        if msg.format != "jsonl" or not self.lake.settings.transform.fast_path or self._iceberg(pipeline):
             return False
         lines = msg.lines or line_count(data)
         if lines != msg.records:  # blank lines: only the exact path keeps line numbers
@@ -169,6 +168,10 @@ class Transformer:
             self._con.execute("DROP TABLE IF EXISTS classified")
             self._con.unregister("chunk")
 
+    def _iceberg(self, pipeline: StreamPipeline) -> bool:
+        """True when the pipeline's silver tables are Iceberg (``[tables]``)."""
+        return bool(getattr(self.lake.settings.tables, pipeline.name, "parquet") == "iceberg")
+
     def _sql_for(self, pipeline: StreamPipeline) -> str:
         sql = self._sql.get(pipeline.name)
         if sql is None:
@@ -190,7 +193,7 @@ class Transformer:
         by_type: dict[str, dict[str, int]] = {}
         for rt_name, dt, n in counts:
             by_type.setdefault(rt_name, {})[dt] = int(n)
-        iceberg = getattr(self.lake.settings.tables, pipeline.name, "parquet") == "iceberg"
+        iceberg = self._iceberg(pipeline)
         for rt_name, parts in by_type.items():
             rt = pipeline.record_type(rt_name)
             assert rt is not None  # classify only passes known record types
