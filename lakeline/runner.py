@@ -23,7 +23,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import orjson
 
@@ -34,9 +34,11 @@ from lakeline.lake import Lake
 from lakeline.landing import scan_landing
 from lakeline.ports.queue import Message, Queue
 from lakeline.ports.state import IDEMPOTENCY
-from lakeline.stages.ingest import Ingester
+from lakeline.stages.ingest import Ingester, IngestResult
 from lakeline.stages.messages import ChunkMessage
-from lakeline.stages.transform import Transformer
+from lakeline.stages.transform import PendingChunk, Transformer
+
+T = TypeVar("T")
 
 _log = log.get("runner")
 
@@ -92,27 +94,50 @@ class Worker:
         msgs = self.lake.ingest_queue.receive(batch)
         if msgs:
             for m in msgs:
-                self._handle(self.lake.ingest_queue, m, self._ingest)
+                if self._attempt(self.lake.ingest_queue, m, self._ingest) is not None:
+                    self.lake.ingest_queue.delete(m.receipt_handle)
             return len(msgs)
         msgs = self.lake.transform_queue.receive(batch)
-        for m in msgs:
-            self._handle(self.lake.transform_queue, m, self._transform)
+        self._transform_batch(msgs)
         return len(msgs)
 
-    def _ingest(self, m: Message) -> None:
+    def _ingest(self, m: Message) -> IngestResult:
         result = self.ingester.handle_event(orjson.loads(m.body), request_id=m.message_id)
         self.stats.ingested_objects += result.objects - result.skipped
         self.stats.skipped_objects += result.skipped
+        return result
 
-    def _transform(self, m: Message) -> None:
-        result = self.transformer.process(ChunkMessage.from_json(m.body))
+    def _transform_batch(self, msgs: list[Message]) -> None:
+        """Transform a batch, one chunk ahead: chunk i+1 is read and its DuckDB write started
+        before chunk i is finished (published, ledgered, deleted from the queue), so the two
+        overlap. Each message still succeeds or fails on its own."""
+        queue = self.lake.transform_queue
+        ahead: tuple[Message, PendingChunk] | None = None
+        for m in msgs:
+            started = self._attempt(queue, m, self._start)
+            if ahead is not None:
+                self._finish(queue, *ahead)
+            ahead = None if started is None else (m, started)
+        if ahead is not None:
+            self._finish(queue, *ahead)
+
+    def _start(self, m: Message) -> PendingChunk:
+        return self.transformer.start(ChunkMessage.from_json(m.body))
+
+    def _finish(self, queue: Queue, m: Message, pending: PendingChunk) -> None:
+        result = self._attempt(queue, m, lambda _: self.transformer.finish(pending))
+        if result is None:
+            self.transformer.abandon(pending)
+            return
         self.stats.chunks += 1
         self.stats.loaded += result.loaded
         self.stats.rejected += result.rejected
+        queue.delete(m.receipt_handle)
 
-    def _handle(self, queue: Queue, m: Message, fn: Callable[[Message], None]) -> None:
+    def _attempt(self, queue: Queue, m: Message, fn: Callable[[Message], T]) -> T | None:
+        """``fn(m)``, or ``None`` after a failure, which makes ``m`` visible again later."""
         try:
-            fn(m)
+            return fn(m)
         except Exception as exc:  # every failure is retried; the redrive policy ends it
             self.stats.failures += 1
             self.stats.errors.append(f"{queue.name} {m.message_id}: {type(exc).__name__}: {exc}")
@@ -126,8 +151,7 @@ class Worker:
             )
             with contextlib.suppress(Exception):
                 queue.change_visibility(m.receipt_handle, round(delay))
-            return
-        queue.delete(m.receipt_handle)
+            return None
 
 
 def is_idle(lake: Lake) -> bool:

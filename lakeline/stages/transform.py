@@ -7,11 +7,13 @@ Files are written in the lake's scratch directory and moved into their zone atom
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakeline import reasons
+from lakeline.adapters.local.writeback import start_writeback_tree
 from lakeline.errors import DataError, NotFoundError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
@@ -62,6 +65,20 @@ class ChunkResult:
     partitions: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class PendingChunk:
+    """A chunk :meth:`Transformer.start` began and :meth:`Transformer.finish` completes."""
+
+    msg: ChunkMessage
+    pipeline: StreamPipeline
+    result: ChunkResult
+    data: bytes = b""
+    pre_rejects: list[dict[str, Any]] = field(default_factory=list)
+    work: Path | None = None
+    fast: Future[dict[str, list[Path]] | None] | None = None  # the fast path's write, running
+    done: ChunkResult | None = None  # already loaded (its landing object is gone)
+
+
 def duckdb_connection(
     threads: int = 0, *, memory_limit: str | None = None, spill_dir: Path | None = None,
     keep_order: bool = False,
@@ -90,31 +107,70 @@ class Transformer:
         self._con = duckdb_connection(threads, keep_order=True)  # the fast path numbers rows in file order
         self._fast = FastPath(self._con, threads or os.cpu_count() or 1)
         self._sql: dict[str, str] = {}
+        self._background: ThreadPoolExecutor | None = None  # runs the fast path's writes
 
     def close(self) -> None:
         """Close the DuckDB connection."""
+        if self._background is not None:
+            self._background.shutdown()
         self._fast.close()
         self._con.close()
 
     def process(self, msg: ChunkMessage) -> ChunkResult:
         """Transform one chunk; safe to repeat (same files, same ledger entry)."""
+        return self.finish(self.start(msg))
+
+    def start(self, msg: ChunkMessage) -> PendingChunk:
+        """Read a chunk and, when it can take the fast path, start writing it on a background
+        thread; :meth:`finish` completes it. Meanwhile the caller may finish the previous
+        chunk, so its publishing (file moves, fsyncs, ledger, lineage) overlaps this chunk's
+        DuckDB work."""
         pipeline = get_pipeline(msg.pipeline)
-        result = ChunkResult(msg.object_id, msg.chunk)
-        pre_rejects: list[dict[str, Any]] = []
+        pending = PendingChunk(msg, pipeline, ChunkResult(msg.object_id, msg.chunk))
         try:
             if msg.format == "json":
-                data = self._array_as_lines(msg, pre_rejects)
+                pending.data = self._array_as_lines(msg, pending.pre_rejects)
             else:
-                data = self.lake.store.get_range("landing", msg.key, msg.start, msg.end)
+                pending.data = self.lake.store.get_range("landing", msg.key, msg.start, msg.end)
         except NotFoundError:
             done = self.lake.state.get(CHUNKS, _chunk_key(msg))
             if done is not None:
-                return ChunkResult(msg.object_id, msg.chunk, **_ledger_counts(done.data))
+                pending.done = ChunkResult(msg.object_id, msg.chunk, **_ledger_counts(done.data))
+                return pending
             raise DataError(f"landing object {msg.key} vanished before chunk {msg.chunk} loaded") from None
-        work = Path(tempfile.mkdtemp(prefix=f"{msg.object_id}-{msg.chunk}-", dir=self.lake.work_dir))
+        pending.work = Path(tempfile.mkdtemp(prefix=f"{msg.object_id}-{msg.chunk}-", dir=self.lake.work_dir))
+        lines = self._fast_lines(msg, pipeline, pending.data)
+        if lines is not None:
+            if self._background is None:
+                self._background = ThreadPoolExecutor(1, thread_name_prefix="lakeline-chunk")
+            pending.fast = self._background.submit(
+                self._write_fast, msg, pipeline, pending.data, lines, pending.work / "fast")
+        return pending
+
+    def _write_fast(
+        self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes, lines: int, out: Path
+    ) -> dict[str, list[Path]] | None:
+        dirs = self._fast.write(msg, pipeline, data, lines, out)
+        if dirs is not None:
+            start_writeback_tree(out)  # publishing fsyncs each file: let the disk start now
+        return dirs
+
+    def finish(self, pending: PendingChunk) -> ChunkResult:
+        """Complete a chunk :meth:`start` began: publish its files, or take the exact path;
+        then the events, the ledger entry and lineage."""
+        if pending.done is not None:
+            return pending.done
+        msg, pipeline, result, work = pending.msg, pending.pipeline, pending.result, pending.work
+        assert work is not None  # set whenever done is not
         try:
-            if not self._fast_transform(msg, pipeline, data, work, result):
-                self._exact_transform(msg, pipeline, data, pre_rejects, work, result)
+            dirs = pending.fast.result() if pending.fast is not None else None
+            if dirs is not None:
+                for rt_name, out_dirs in dirs.items():
+                    self._publish(msg, rt_name, out_dirs, None, result)
+                crash_point("transform.after_silver")
+            else:
+                shutil.rmtree(work / "fast", ignore_errors=True)
+                self._exact_transform(msg, pipeline, pending.data, pending.pre_rejects, work, result)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         for part in result.partitions:
@@ -128,25 +184,22 @@ class Transformer:
         self._maybe_finish_run(msg)
         return result
 
+    def abandon(self, pending: PendingChunk) -> None:
+        """Drop a started chunk that will not be finished (its message is retried)."""
+        if pending.fast is not None:
+            with contextlib.suppress(Exception):
+                pending.fast.result()
+        if pending.work is not None:
+            shutil.rmtree(pending.work, ignore_errors=True)
+
     # ---- paths ------------------------------------------------------------------------
-    def _fast_transform(
-        self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes, work: Path, result: ChunkResult
-    ) -> bool:
-        """The fast path (:mod:`lakeline.stages.fastpath`) for a clean JSON-lines chunk; False
-        when the chunk must take the exact path (nothing was published)."""
+    def _fast_lines(self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes) -> int | None:
+        """The chunk's line count when it may take the fast path (:mod:`lakeline.stages.fastpath`):
+        clean JSON lines, no blank line, the setting on, not Iceberg; else ``None``."""
         if msg.format != "jsonl" or not self.lake.settings.transform.fast_path or self._iceberg(pipeline):
-            return False
+            return None
         lines = msg.lines or line_count(data)
-        if lines != msg.records:  # blank lines: only the exact path keeps line numbers
-            return False
-        dirs = self._fast.write(msg, pipeline, data, lines, work / "fast")
-        if dirs is None:
-            shutil.rmtree(work / "fast", ignore_errors=True)
-            return False
-        for rt_name, out_dirs in dirs.items():
-            self._publish(msg, rt_name, out_dirs, None, result)
-        crash_point("transform.after_silver")
-        return True
+        return lines if lines == msg.records else None  # blank lines: only the exact path numbers them
 
     def _exact_transform(
         self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes,

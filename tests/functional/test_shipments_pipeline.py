@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 
 from lakeline.lake import Lake
 from lakeline.stages.ingest import count_records, scan_block
+from lakeline.stages.transform import Transformer
 from tests.functional.helpers import land, query, rec, run, settings
 
 
@@ -240,6 +241,46 @@ def test_unknown_pipeline_prefix_is_rejected_not_crashed(home):
     assert summary["failures"] == 0
     assert lake.store.exists("error", "objects/nosuch/f.jsonl")
     assert lake.state.runs()[0]["status"] == "FAILED"
+
+
+def test_chunk_failing_while_its_batch_mates_overlap_loads_once_after_the_fix(home):
+    """Chunks of a batch overlap (chunk i+1 starts before chunk i is published); a chunk that
+    fails while publishing is retried alone and its neighbours load exactly once."""
+    s = settings(home, queue__max_receive_count=2)
+    lake = Lake.open(s)
+    days = {"a": "2026-01-05", "b": "2026-01-07", "c": "2026-01-08"}
+    for name, day in days.items():
+        land(lake, f"shipments/{name}.jsonl", jsonl(*(
+            rec(shipment_id=f"{name}{i}", event_time=f"{day}T10:00:00Z") for i in range(30))))
+    # an object where b's partition directory must go: b cannot publish
+    lake.store.put("silver", "shipments/dt=2026-01-07", b"in the way")
+    calls: list[str] = []
+    original_start, original_finish = Transformer.start, Transformer.finish
+
+    def start(self, msg):
+        calls.append(f"start {msg.key}")
+        return original_start(self, msg)
+
+    def finish(self, pending):
+        calls.append(f"finish {pending.msg.key}")
+        return original_finish(self, pending)
+
+    Transformer.start, Transformer.finish = start, finish
+    try:
+        summary = run(s)
+    finally:
+        Transformer.start, Transformer.finish = original_start, original_finish
+    assert calls[:6] == ["start shipments/a.jsonl", "start shipments/b.jsonl", "finish shipments/a.jsonl",
+                         "start shipments/c.jsonl", "finish shipments/b.jsonl", "finish shipments/c.jsonl"]
+    assert summary["failures"] == 2 and summary["loaded"] == 60
+    assert "collides with a directory" in summary["errors"][0] or "prefix" in summary["errors"][0]
+    assert lake.transform_queue.dlq.counts().total == 1
+    lake.store.delete("silver", "shipments/dt=2026-01-07")
+    assert lake.transform_queue.dlq.redrive() == 1
+    assert run(s)["loaded"] == 30
+    assert query(lake, "SELECT CAST(dt AS VARCHAR), count(*), count(DISTINCT shipment_id) "
+                       "FROM silver.shipments GROUP BY 1 ORDER BY 1") == [
+        ("2026-01-05", 30, 30), ("2026-01-07", 30, 30), ("2026-01-08", 30, 30)]
 
 
 def test_two_workers_load_everything_once(home):

@@ -37,6 +37,7 @@ from typing import IO
 
 import orjson
 
+from lakeline.adapters.local.writeback import start_writeback
 from lakeline.errors import InvalidKeyError, NotFoundError
 from lakeline.ports.objectstore import ObjectInfo, ObjectStore, validate_key, validate_zone
 
@@ -114,9 +115,12 @@ def _kernel_copy(src: IO[bytes], dst: IO[bytes]) -> str | None:
         done = 0
         try:
             # Up to the size at the start: a file still being appended to is stored as it was.
+            # In steps, each one's writeback started at once: the disk writes while the rest
+            # is copied and hashed, and the fsync below has little left to wait for.
             while done < before.st_size and (
-                n := copy_range(src.fileno(), dst.fileno(), before.st_size - done, done, done)
+                n := copy_range(src.fileno(), dst.fileno(), min(before.st_size - done, BLOCK), done, done)
             ):
+                start_writeback(dst.fileno(), done, n)
                 done += n
         except OSError as exc:
             hashed.cancel()
