@@ -66,20 +66,20 @@ _BLANK_START = np.zeros(256, dtype=bool)
 _BLANK_START[[ord("\n"), ord("\r"), ord(" "), ord("\t")]] = True
 
 
-def scan_block(block: bytes) -> tuple[int, int, int]:
+def scan_block(block: bytes | memoryview) -> tuple[int, int, int]:
     """``(newlines, lines, records)`` of a block: records are the non-blank lines.
 
     Vectorised: a block can only hold a blank line if a line starts with a newline, CR, space
-    or tab; only then are the lines inspected one by one."""
-    if not block:
+    or tab; only then are the lines inspected one by one. A memoryview is scanned in place."""
+    if not len(block):
         return 0, 0, 0
     arr = np.frombuffer(block, dtype=np.uint8)
     is_newline = arr == 10
     newlines = int(np.count_nonzero(is_newline))
-    lines = newlines + (0 if block.endswith(b"\n") else 1)
+    lines = newlines + (0 if arr[-1] == 10 else 1)
     if not (_BLANK_START[arr[0]] or _BLANK_START[arr[1:][is_newline[:-1]]].any()):
         return newlines, lines, lines
-    return newlines, lines, sum(1 for line in block.split(b"\n") if line.strip(b" \t\r"))
+    return newlines, lines, sum(1 for line in bytes(block).split(b"\n") if line.strip(b" \t\r"))
 
 
 def count_records(block: bytes) -> int:
@@ -111,9 +111,8 @@ def plan_chunks(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str,
                 block += more
                 end += len(more)
                 cut = block.rfind(b"\n") if end < size else len(block) - 1
-            block = block[: cut + 1]
             end = pos + cut + 1
-        newlines, lines, records = scan_block(block)
+        newlines, lines, records = scan_block(memoryview(block)[: end - pos])  # no copy
         if records:
             chunks.append(Chunk(pos, end, line, records, lines))
         line += newlines
