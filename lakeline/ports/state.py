@@ -78,9 +78,11 @@ class StateStore(ABC):
 
     @abstractmethod
     def query(
-        self, table: str, prefix: str = "", *, limit: int | None = None, reverse: bool = False
+        self, table: str, prefix: str = "", *, limit: int | None = None, reverse: bool = False,
+        after: str | None = None,
     ) -> list[Item]:
-        """Unexpired items of ``table`` whose key starts with ``prefix``, in key order."""
+        """Unexpired items of ``table`` whose key starts with ``prefix`` (and, with ``after``,
+        sorts strictly after it), in key order (code point order, as DynamoDB sorts)."""
 
     def put_many(self, table: str, items: Iterable[tuple[str, str]]) -> int:
         """Bulk write of ``(key, data as JSON object text)`` pairs, unconditionally: each item
@@ -162,6 +164,23 @@ class StateStore(ABC):
         }
         self.put(EVENTS, f"{now:017.6f}#{event['id']}", event)
         return event
+
+    def events_after(
+        self, mark: str, detail_type: str | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """``(key, event)`` of the events appended after ``mark`` ("" for all; see
+        :meth:`event_mark`), oldest first, optionally of one detail type. A reader that keeps
+        its place reads only what is new, however long the log grows."""
+        found = [(i.key, i.data) for i in self.query(EVENTS, after=mark or None)]
+        if detail_type is not None:
+            found = [(k, e) for k, e in found if e.get("detail-type") == detail_type]
+        return found
+
+    @staticmethod
+    def event_mark(at: float) -> str:
+        """The place of a point in time in the event log (an event's key is its emit time):
+        :meth:`events_after` it gives the events emitted later."""
+        return f"{at:017.6f}#"
 
     def events(self, detail_type: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The most recent events, newest first, optionally of one detail type."""

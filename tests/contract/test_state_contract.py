@@ -115,6 +115,34 @@ def test_query_prefix_limit_reverse(state_store: StateStore) -> None:
     assert [i.data["k"] for i in state_store.query("q", "b")] == ["b#1"]
 
 
+def test_query_after_a_key(state_store: StateStore) -> None:
+    keys = ["0001.5#b", "0001.5#a", "0002.0#c", "0010.0#d", "a#1", "a#2", "ab", "é#1"]
+    for k in keys:
+        state_store.put("q", k, {"k": k})
+    state_store.put("other", "0003.0#x", {})
+    assert [i.key for i in state_store.query("q", after="0001.5#a")] == [
+        "0001.5#b", "0002.0#c", "0010.0#d", "a#1", "a#2", "ab", "é#1"]
+    assert [i.key for i in state_store.query("q", after="0001.5#")] == [
+        "0001.5#a", "0001.5#b", "0002.0#c", "0010.0#d", "a#1", "a#2", "ab", "é#1"]
+    assert [i.key for i in state_store.query("q", "a#", after="a#1")] == ["a#2"]
+    assert [i.key for i in state_store.query("q", "a", after="")] == ["a#1", "a#2", "ab"]
+    assert [i.key for i in state_store.query("q", after="0002.0#c", limit=2)] == ["0010.0#d", "a#1"]
+    assert [i.key for i in state_store.query("q", after="a#2", reverse=True)] == ["é#1", "ab"]
+    assert state_store.query("q", after="é#1") == []
+
+
+def test_events_after_a_place(state_store: StateStore, clock: FakeClock) -> None:
+    first = state_store.emit_event("silver_partition_ready", {"dt": "2026-01-05"})
+    state_store.emit_event("other", {"n": 1})
+    keys = [k for k, _ in state_store.events_after("")]
+    assert len(keys) == 2 and keys == sorted(keys)
+    assert [e["id"] for _, e in state_store.events_after("", "silver_partition_ready")] == [first["id"]]
+    assert state_store.events_after(keys[-1]) == []
+    assert [e["detail"] for _, e in state_store.events_after(keys[0])] == [{"n": 1}]
+    assert state_store.events_after(StateStore.event_mark(0.0), "other")[0][1]["detail"] == {"n": 1}
+    assert StateStore.event_mark(12.5) == "0000000012.500000#"
+
+
 # ---- idempotency, run log and event log (base class on the primitives) ----------------------
 def test_begin_complete(state_store: StateStore, clock: FakeClock) -> None:
     key = "raw/a.csv#etag1"

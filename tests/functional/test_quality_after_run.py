@@ -86,3 +86,79 @@ def test_passes_are_capped_by_rows_and_give_the_same_results(home: Path, monkeyp
     assert [one[dt]["success"] for dt in dts] == [False, True, True]
     assert one["2026-01-05"]["statistics"]["rows"] == 3
     assert expectations._batches(["a", "b", "c"], {"a": 5, "b": 1, "c": 1}, 3) == [["a"], ["b", "c"]]
+
+
+def _ready(lake: Lake, at: float, dt: str, record_type: str = "shipments") -> None:
+    """A partition-ready event written now but keyed at ``at`` (emitted then, committed late)."""
+    from lakeline.ports.state import EVENTS
+
+    lake.state.put(EVENTS, f"{at:017.6f}#late-{dt}", {
+        "detail-type": "silver_partition_ready", "id": f"late-{dt}",
+        "detail": {"record_type": record_type, "dt": dt}})
+
+
+def test_partitions_come_from_the_event_log_and_late_commits_are_not_missed(home: Path) -> None:
+    import time
+
+    from lakeline.quality.after_run import MARGIN_S, STATE_KEY, STATE_TABLE, check_new_partitions
+
+    s = settings(home, quality__after_run=False)
+    lake = Lake.open(s)
+    land(lake, "shipments/a.jsonl", _lines([
+        rec(shipment_id="s1", weight_kg=5.0, event_time="2026-01-05T10:00:00Z"),
+        rec(shipment_id="s2", weight_kg=5.0, event_time="2026-01-06T10:00:00Z")]))
+    run(s)  # writes both partitions; the check is off
+    lake = Lake.open(settings(home))
+    first = check_new_partitions(lake)
+    assert first is not None and first["partitions"] == 2
+    # a Parquet file put into silver by hand has no event: not a partition a run wrote
+    some = next(i.key for i in lake.store.list("silver", "shipments/dt=2026-01-05/"))
+    lake.store.copy("silver", some, "silver", "shipments/dt=2026-01-09/by-hand.parquet")
+    assert check_new_partitions(lake) is None
+    # an event keyed a minute ago (inside the margin) but committed after the last check
+    _ready(lake, time.time() - 60, "2026-01-06")
+    late = check_new_partitions(lake)
+    assert late is not None and late["partitions"] == 1 and late["failed"] == []
+    assert check_new_partitions(lake) is None  # remembered: not checked twice
+    place = lake.state.get(STATE_TABLE, STATE_KEY)
+    assert place is not None and set(place.data) == {"event_mark", "seen"}
+    assert any(k.endswith("#late-2026-01-06") for k in place.data["seen"])
+    # older than the margin when the place was saved: behind the mark, so never read
+    _ready(lake, time.time() - MARGIN_S - 60, "2026-01-05")
+    assert check_new_partitions(lake) is None
+
+
+def test_a_place_saved_by_an_older_lakeline_is_a_time(home: Path) -> None:
+    import time
+
+    from lakeline.quality.after_run import STATE_KEY, STATE_TABLE, check_new_partitions
+
+    lake = Lake.open(settings(home))
+    lake.state.put(STATE_TABLE, STATE_KEY, {"until": time.time() - 30})
+    _ready(lake, time.time() - 40, "2026-01-05")  # before the saved time: checked then
+    _ready(lake, time.time() - 20, "2026-01-07")  # after it
+    _ready(lake, time.time() - 10, "2026-01-08", record_type="no_such_type")
+    _ready(lake, time.time() - 5, "2026-01-09")  # its partition was deleted since: skipped
+    for dt in ("2026-01-05", "2026-01-07"):
+        lake.store.put("silver", f"shipments/dt={dt}/part-x.parquet", _parquet(dt))
+    result = check_new_partitions(lake)
+    assert result is not None and result["partitions"] == 1
+    results = home / "zones" / "gold" / "_quality" / "results" / "shipments"
+    assert sorted(p.name for p in results.iterdir()) == ["dt=2026-01-07"]
+
+
+def _parquet(dt: str) -> bytes:
+    """One valid shipments row of day ``dt`` as Parquet bytes (the silver columns)."""
+    import io
+    from datetime import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({
+        "record_type": ["shipments"], "event_time": pa.array([datetime.fromisoformat(f"{dt}T10:00:00+00:00")]),
+        "shipment_id": ["s1"], "origin": ["SZX"], "destination": ["SEA"], "carrier": ["UPS"],
+        "weight_kg": [1.5]})
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    return out.getvalue()

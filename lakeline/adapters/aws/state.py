@@ -260,10 +260,13 @@ class DynamoStateStore(StateStore):
                                               ":now": {"N": _num(self.clock())}})
 
     def query(
-        self, table: str, prefix: str = "", *, limit: int | None = None, reverse: bool = False
+        self, table: str, prefix: str = "", *, limit: int | None = None, reverse: bool = False,
+        after: str | None = None,
     ) -> list[Item]:
-        """Query ``pk = table AND begins_with(sk, prefix)`` in key order (descending with
-        ``reverse``), expired items filtered out, at most ``limit`` items (after filtering)."""
+        """Query ``pk = table AND begins_with(sk, prefix)`` (or, with ``after``, ``sk > after``:
+        a key condition takes one sort-key test, so the prefix is then checked here) in key
+        order (descending with ``reverse``), expired items filtered out, at most ``limit``
+        items (after filtering)."""
         if not isinstance(table, str) or not table:
             raise UsageError(f"state table must be a non-empty string, got {table!r}")
         if limit is not None and limit <= 0:
@@ -272,7 +275,11 @@ class DynamoStateStore(StateStore):
         values: dict[str, Any] = {":pk": {"S": table}, ":now": {"N": _num(now)}}
         key_condition = "#pk = :pk"
         names = _names("#pk", "#e")
-        if prefix:
+        if after:  # every key sorts after "" (and DynamoDB refuses an empty key value)
+            key_condition += " AND #sk > :a"
+            values[":a"] = {"S": after}
+            names["#sk"] = "sk"
+        elif prefix:
             key_condition += " AND begins_with(#sk, :p)"
             values[":p"] = {"S": prefix}
             names["#sk"] = "sk"
@@ -290,7 +297,7 @@ class DynamoStateStore(StateStore):
         while True:
             page = self._call("query", **kwargs)
             for raw in page.get("Items", []):
-                if self._live(raw, now):
+                if self._live(raw, now) and (not after or raw["sk"]["S"].startswith(prefix)):
                     found.append(self._item(raw))
                     if limit is not None and len(found) >= limit:
                         return found

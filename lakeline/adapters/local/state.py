@@ -185,11 +185,15 @@ class SqliteStateStore(StateStore):
             tx.execute("DELETE FROM items WHERE tbl = ? AND key = ?", (table, key))
 
     def query(
-        self, table: str, prefix: str = "", *, limit: int | None = None, reverse: bool = False
+        self, table: str, prefix: str = "", *, limit: int | None = None, reverse: bool = False,
+        after: str | None = None,
     ) -> list[Item]:
-        """Unexpired items of ``table`` whose key starts with ``prefix``, in key order
-        (descending with ``reverse``), at most ``limit`` of them."""
+        """Unexpired items of ``table`` whose key starts with ``prefix`` (and sorts after
+        ``after``), in key order (descending with ``reverse``), at most ``limit`` of them."""
         where, params = prefix_clause("key", prefix)
+        if after is not None:
+            where += " AND key > ?"  # BINARY collation: UTF-8 byte order = code point order
+            params.append(after)
         sql = (
             f"SELECT {_COLUMNS} FROM items WHERE tbl = ? AND {where}"
             " AND (expires_at IS NULL OR expires_at > ?)"
