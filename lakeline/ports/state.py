@@ -155,14 +155,15 @@ class StateStore(ABC):
     def emit_event(self, detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
         """Append an event (EventBridge shape) to the local event log and return it."""
         now = time.time()
-        event = {
-            "id": str(uuid.uuid4()),
+        event_id = str(uuid.uuid4())
+        event: dict[str, Any] = {
+            "id": event_id,
             "source": "lakeline",
             "detail-type": detail_type,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
             "detail": detail,
         }
-        self.put(EVENTS, f"{now:017.6f}#{event['id']}", event)
+        self.put(EVENTS, self.event_mark(now) + event_id, event)  # keys sort by emit time
         return event
 
     def events_after(

@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakeline import reasons
-from lakeline.adapters.local.writeback import start_writeback_tree
 from lakeline.errors import DataError, NotFoundError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
@@ -46,6 +45,7 @@ from lakeline.stages.classify import (
 )
 from lakeline.stages.fastpath import FastPath
 from lakeline.stages.messages import ChunkMessage
+from lakeline.writeback import start_writeback_tree
 
 CHUNKS = "chunks"
 PARTITION_READY = "silver_partition_ready"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lakeline.adapters.local import writeback
+from lakeline import writeback
 
 
 def test_available_on_linux() -> None:

@@ -37,9 +37,9 @@ from typing import IO
 
 import orjson
 
-from lakeline.adapters.local.writeback import start_writeback
 from lakeline.errors import InvalidKeyError, NotFoundError
 from lakeline.ports.objectstore import ObjectInfo, ObjectStore, validate_key, validate_zone
+from lakeline.writeback import start_writeback
 
 BLOCK = 8 * 1024 * 1024
 NAME_MAX = 255  # bytes per path segment on common filesystems
