@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lakeline.carbon.factors import load_factors
 from lakeline.config import load_settings
-from lakeline.gen.carbon import write
+from lakeline.duck import duckdb_connection
 from lakeline.lake import Lake, init_home
-from lakeline.stages.transform import duckdb_connection
+from lakeline.pipelines.carbon.factors import load_factors
+from lakeline.pipelines.carbon.gen import write
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_shipments import lakeline_exe, measure

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from lakeline.dq.engine import evaluate, evaluate_path, read_sql  # noqa: E402
 from lakeline.dq.rules import parse_ruleset  # noqa: E402
-from lakeline.stages.transform import duckdb_connection  # noqa: E402
+from lakeline.duck import duckdb_connection  # noqa: E402
 
 UNITS = ["gal", "kWh", "mile", "scf", "short ton", "litre"]
 RULES = [

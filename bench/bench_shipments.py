@@ -9,7 +9,7 @@ Run by ``make bench``; see bench/README.md. In one run it measures:
     (default: one worker with DuckDB on every core; measured faster than two workers on 2 cores)
     (timed), then a ``lakeline --home HOME sql ... --json`` count check (not timed).
 
-The input is made by :func:`lakeline.gen.shipments.write`; generating it is not timed.
+The input is made by :func:`lakeline.pipelines.shipments.gen.write`; generating it is not timed.
 
 Peak RSS. ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is the largest RSS of any *single* descendant
 that has been waited for, and it is cumulative over the life of the calling process: once the
@@ -52,7 +52,7 @@ import psutil
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))  # run from a checkout without installing
 
-from lakeline.gen import shipments as gen  # noqa: E402
+from lakeline.pipelines.shipments import gen as gen  # noqa: E402
 
 RATIO_TARGET = 0.5  # lakeline records/s must be at least half the reference's
 RSS_TARGET_MB_SMALL = 1536  # up to 1,000,000 records

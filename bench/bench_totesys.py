@@ -24,11 +24,11 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lakeline.config import load_settings
-from lakeline.gen import totesys as gen
 from lakeline.lake import Lake, init_home
-from lakeline.totesys.extract import extract
-from lakeline.totesys.star import process_pending
-from lakeline.totesys.warehouse import load
+from lakeline.pipelines.totesys import gen as gen
+from lakeline.pipelines.totesys.extract import extract
+from lakeline.pipelines.totesys.star import process_pending
+from lakeline.pipelines.totesys.warehouse import load
 
 PG = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
@@ -90,7 +90,7 @@ def main() -> int:
         made.append(_pg_database("wh"))
         wh = f"postgresql://postgres@127.0.0.1:5432/{made[-1]}"
         init_home(work / "lake")
-        lake = Lake.open(load_settings(work / "lake", {"totesys.chunk_rows": args.chunk_rows}))
+        lake = Lake.open(load_settings(work / "lake", {"pipelines.totesys.chunk_rows": args.chunk_rows}))
 
         t = time.perf_counter()
         counts = gen.create(src, scale=args.sales_orders)

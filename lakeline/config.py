@@ -20,7 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tomli_w
 
@@ -29,6 +29,7 @@ from lakeline.errors import ConfigError
 
 CONFIG_FILE = "lakeline.toml"
 ZONES = ("landing", "raw", "error", "silver", "gold", "tmp")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -93,68 +94,11 @@ class NotifySettings:
 
 @dataclass(frozen=True)
 class QualitySettings:
-    """``after_run``: after `run` (and on every `serve` tick) the specs §3 expectations run on
-    each shipments partition written since the last check; a failure writes the quarantine
-    marker and notifies."""
+    """``after_run``: after `run` (and on every `serve` tick) each streaming pipeline's quality
+    rules (the specs §3 expectations for shipments) run on every partition written since the
+    last check; a failure writes the quarantine marker and notifies."""
 
     after_run: bool = True
-
-
-@dataclass(frozen=True)
-class TablesSettings:
-    """The table format each pipeline writes: ``parquet`` (Hive-partitioned dataset) or
-    ``iceberg`` (pyiceberg; snapshots, time travel). ``retail`` is always Iceberg and
-    ``transactions`` always Parquet run folders (its promotion protocol is built on them)."""
-
-    shipments: str = "parquet"
-
-
-@dataclass(frozen=True)
-class RetailSettings:
-    """The ``retail`` pipeline: fail-fast policy and its schedule under ``lakeline serve``.
-
-    ``on_violation``: ``fail`` stops the batch on the first violation (the seed's behaviour);
-    ``quarantine`` rejects the violating rows and loads the rest. ``schedule``: an
-    EventBridge expression (``cron(15 1 * * ? *)``, ``rate(1 day)``); empty disables it.
-    """
-
-    on_violation: str = "fail"
-    schedule: str = "cron(15 1 * * ? *)"
-
-
-@dataclass(frozen=True)
-class TotesysSettings:
-    """The ``totesys`` pipeline (specs §2): incremental extraction from an OLTP database.
-
-    The source URL is resolved at run time: ``--source``, else ``source_url`` (keep passwords
-    out of the file: use ``LAKELINE__TOTESYS__SOURCE_URL``), else the parameter named
-    ``source_url_parameter`` (SSM Parameter Store on AWS), else the Secrets Manager secret
-    ``source_secret_id``. ``overlap_seconds`` re-reads that much before the watermark so rows
-    committed late are not missed (duplicates are dropped). After ``alert_after_failures``
-    consecutive failed runs the notifier alerts the administrators.
-    """
-
-    source_url: str = ""
-    source_url_parameter: str = ""
-    source_secret_id: str = ""
-    chunk_rows: int = 50000
-    overlap_seconds: int = 60
-    retries: int = 3
-    retry_delay: float = 1.0
-    alert_after_failures: int = 3
-
-
-@dataclass(frozen=True)
-class CarbonSettings:
-    """The ``carbon`` pipeline (carbon.md): ``factors`` is a factor table CSV (empty: the one
-    packaged with lakeline; relative paths are under the home), ``batch_size`` records per
-    batch, ``max_concurrency`` batches calculated at once (the Map state's MaxConcurrency),
-    ``store_results`` also keeps each result in the state store keyed by activity_event_id."""
-
-    factors: str = ""
-    batch_size: int = 1000
-    max_concurrency: int = 4
-    store_results: bool = True
 
 
 @dataclass(frozen=True)
@@ -239,16 +183,15 @@ class Settings:
     notify: NotifySettings = field(default_factory=NotifySettings)
     aws: AwsSettings = field(default_factory=AwsSettings)
     sql: SqlSettings = field(default_factory=SqlSettings)
-    retail: RetailSettings = field(default_factory=RetailSettings)
-    tables: TablesSettings = field(default_factory=TablesSettings)
-    carbon: CarbonSettings = field(default_factory=CarbonSettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
-    totesys: TotesysSettings = field(default_factory=TotesysSettings)
     lineage: LineageSettings = field(default_factory=LineageSettings)
     #: ``[[rules]]`` tables: workflows started by `serve` (see lakeline.workflow.rules).
     rules: tuple[dict[str, Any], ...] = ()
-    #: the raw ``[pipelines]`` section (read-only), e.g. ``[pipelines.<p>.dq]`` rulesets (lakeline.dq).
+    #: the raw ``[pipelines]`` section (read-only): ``[pipelines.<name>]`` settings of each
+    #: pipeline (read by :func:`pipeline_settings`) and ``[pipelines.<p>.dq]`` rulesets (lakeline.dq).
     pipelines: Mapping[str, Any] = field(default_factory=lambda: FrozenDict())
+    #: where each ``pipelines.<name>.<key>`` was set (a file path, an environment variable).
+    origins: Mapping[str, str] = field(default_factory=lambda: FrozenDict())
 
     @property
     def zones_dir(self) -> Path:
@@ -272,11 +215,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "notify": NotifySettings,
     "aws": AwsSettings,
     "sql": SqlSettings,
-    "retail": RetailSettings,
-    "tables": TablesSettings,
-    "carbon": CarbonSettings,
     "quality": QualitySettings,
-    "totesys": TotesysSettings,
     "lineage": LineageSettings,
 }
 
@@ -313,12 +252,17 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Load settings with precedence file < environment < ``overrides``."""
+    """Load settings with precedence file < environment < ``overrides``.
+
+    Pipeline settings live in ``[pipelines.<name>]`` (environment
+    ``LAKELINE__PIPELINES__<NAME>__<KEY>``, override ``pipelines.<name>.<key>``); they are
+    kept raw here and read by their pipeline (:func:`pipeline_settings`)."""
     root = resolve_home(home)
     env = os.environ if environ is None else environ
     layers: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
     rules: tuple[dict[str, Any], ...] = ()
-    pipelines: dict[str, Any] = {}
+    pipelines: dict[str, dict[str, Any]] = {}
+    origins: dict[str, str] = {}
     path = root / CONFIG_FILE
     if path.exists():
         try:
@@ -332,14 +276,12 @@ def load_settings(
                 rules = tuple(values)
                 continue
             if section == "pipelines":
-                if not isinstance(values, dict):
-                    raise ConfigError(f"{path}: [pipelines] must be a table")
-                pipelines = values
+                _file_pipelines(path, values, pipelines, origins)
                 continue
             if section not in _SECTIONS:
-                if section in {"pipelines"}:
-                    continue  # read by the components that own them
-                raise ConfigError(f"{path}: unknown section [{section}]")
+                raise ConfigError(f"{path}: unknown section [{section}] (sections: "
+                                  f"{', '.join(_SECTIONS)}; a pipeline's settings go in "
+                                  f"[pipelines.<name>])")
             if not isinstance(values, dict):
                 raise ConfigError(f"{path}: [{section}] must be a table")
             for key, value in values.items():
@@ -348,26 +290,76 @@ def load_settings(
         if not name.startswith(envvars.SETTING_PREFIX):
             continue
         parts = name[len(envvars.SETTING_PREFIX):].lower().split("__")
+        if len(parts) == 3 and parts[0] == "pipelines" and all(parts):
+            _set_pipeline(pipelines, origins, parts[1], parts[2], value, f"environment {name}")
+            continue
         if len(parts) != 2 or parts[0] not in _SECTIONS:
-            raise ConfigError(f"environment: {name} is not LAKELINE__<SECTION>__<KEY>")
+            raise ConfigError(f"environment: {name} is not LAKELINE__<SECTION>__<KEY> "
+                              "or LAKELINE__PIPELINES__<NAME>__<KEY>")
         layers[parts[0]][parts[1]] = (value, f"environment {name}")
     for dotted, value in (overrides or {}).items():
-        section, _, key = dotted.partition(".")
-        if section not in _SECTIONS or not key:
-            raise ConfigError(f"override {dotted!r} is not <section>.<key>")
-        layers[section][key] = (value, "command line")
+        parts = dotted.split(".")
+        if len(parts) == 3 and parts[0] == "pipelines" and all(parts):
+            _set_pipeline(pipelines, origins, parts[1], parts[2], value, "command line")
+            continue
+        if len(parts) != 2 or parts[0] not in _SECTIONS or not parts[1]:
+            raise ConfigError(f"override {dotted!r} is not <section>.<key> or pipelines.<name>.<key>")
+        layers[parts[0]][parts[1]] = (value, "command line")
     built: dict[str, Any] = {}
     for section, cls in _SECTIONS.items():
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        kwargs: dict[str, Any] = {}
-        for key, (value, origin) in layers[section].items():
-            if key not in defaults:
-                raise ConfigError(f"{origin}: unknown setting {section}.{key}")
-            kwargs[key] = _coerce(section, key, value, defaults[key], origin)
-        built[section] = cls(**kwargs)
-    settings = Settings(home=root, rules=rules, pipelines=FrozenDict(pipelines), **built)
+        built[section] = _build(cls, section, layers[section])
+    settings = Settings(home=root, rules=rules, pipelines=FrozenDict(pipelines),
+                        origins=FrozenDict(origins), **built)
     _validate(settings)
     return settings
+
+
+def _file_pipelines(path: Path, values: Any, pipelines: dict[str, dict[str, Any]],
+                    origins: dict[str, str]) -> None:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: [pipelines] must be a table")
+    for name, table in values.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [pipelines.{name}] must be a table")
+        for key, value in table.items():
+            _set_pipeline(pipelines, origins, name, key, value, str(path))
+
+
+def _set_pipeline(pipelines: dict[str, dict[str, Any]], origins: dict[str, str], name: str, key: str,
+                  value: Any, origin: str) -> None:
+    pipelines.setdefault(name, {})[key] = value
+    origins[f"pipelines.{name}.{key}"] = origin
+
+
+def _build(cls: type[T], section: str, values: Mapping[str, tuple[Any, str]]) -> T:
+    """An instance of the settings dataclass ``cls`` from ``{key: (value, origin)}``; unknown
+    keys and values of the wrong type raise :class:`ConfigError` naming their origin."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, (value, origin) in values.items():
+        if key not in defaults:
+            raise ConfigError(f"{origin}: unknown setting {section}.{key} "
+                              f"(settings: {', '.join(defaults)})")
+        kwargs[key] = _coerce(section, key, value, defaults[key], origin)
+    return cls(**kwargs)
+
+
+def pipeline_settings(settings: Settings, name: str, cls: type[T], *,
+                      nested: tuple[str, ...] = ("dq",)) -> T:
+    """The settings dataclass ``cls`` of pipeline ``name`` from ``[pipelines.<name>]`` (and its
+    environment and command-line overrides). Keys in ``nested`` (sub-tables such as ``dq``)
+    belong to other readers and are skipped."""
+    raw = settings.pipelines.get(name, {})
+    values = {k: (v, settings.origins.get(f"pipelines.{name}.{k}", CONFIG_FILE))
+              for k, v in raw.items() if k not in nested}
+    return _build(cls, f"pipelines.{name}", values)
+
+
+def check(ok: bool, settings: Settings, name: str, key: str, message: str) -> None:
+    """Raise :class:`ConfigError` naming where ``pipelines.<name>.<key>`` was set unless ``ok``."""
+    if not ok:
+        origin = settings.origins.get(f"pipelines.{name}.{key}", "default")
+        raise ConfigError(f"{origin}: pipelines.{name}.{key} {message}")
 
 
 def _validate(s: Settings) -> None:
@@ -380,13 +372,6 @@ def _validate(s: Settings) -> None:
         (1 <= s.queue.batch_size <= 10, "queue.batch_size must be 1..10"),
         (1 <= s.runner.workers <= 64, "runner.workers must be 1..64"),
         (s.lake.profile in {"local", "aws"}, "lake.profile must be 'local' or 'aws'"),
-        (1 <= s.carbon.batch_size <= 1_000_000, "carbon.batch_size must be 1..1000000"),
-        (1 <= s.carbon.max_concurrency <= 40, "carbon.max_concurrency must be 1..40"),
-        (s.retail.on_violation in {"fail", "quarantine"}, "retail.on_violation must be fail or quarantine"),
-        (s.tables.shipments in {"parquet", "iceberg"}, "tables.shipments must be parquet or iceberg"),
-        (s.totesys.chunk_rows >= 1, "totesys.chunk_rows must be >= 1"),
-        (s.totesys.overlap_seconds >= 0, "totesys.overlap_seconds must be >= 0"),
-        (s.totesys.retries >= 1, "totesys.retries must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:

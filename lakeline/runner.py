@@ -23,6 +23,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, Any, TypeVar
 
 import orjson
@@ -32,11 +33,16 @@ from lakeline.config import Settings
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
 from lakeline.landing import scan_landing
+from lakeline.pipelines.base import Pipeline, Report
+from lakeline.pipelines.registry import Registry, load, registered
+from lakeline.pipelines.tasks import definition, lake_tasks
 from lakeline.ports.queue import Message, Queue
 from lakeline.ports.state import IDEMPOTENCY
+from lakeline.schedule import Scheduler, parse
 from lakeline.stages.ingest import Ingester, IngestResult
 from lakeline.stages.messages import ChunkMessage
 from lakeline.stages.transform import PendingChunk, Transformer
+from lakeline.workflow.rules import RuleRunner
 
 T = TypeVar("T")
 
@@ -77,11 +83,11 @@ class RunStats:
 class Worker:
     """Handles queue messages with the ingest and transform stages."""
 
-    def __init__(self, lake: Lake, *, threads: int = 0, worker_id: str = "w0") -> None:
+    def __init__(self, lake: Lake, reg: Registry, *, threads: int = 0, worker_id: str = "w0") -> None:
         self.lake = lake
         self.worker_id = worker_id
-        self.ingester = Ingester(lake)
-        self.transformer = Transformer(lake, threads=threads)
+        self.ingester = Ingester(lake, reg.route)
+        self.transformer = Transformer(lake, reg.stream, threads=threads)
         self.stats = RunStats()
 
     def close(self) -> None:
@@ -216,29 +222,32 @@ def _threads(settings: Settings, workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _worker_main(settings: Settings, worker_id: str, forever: bool, stop: Any, out: Any) -> None:
+def _worker_main(settings: Settings, extra: list[Pipeline], worker_id: str, forever: bool, stop: Any,
+                 out: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     log.setup()
-    stats = work_loop(settings, worker_id=worker_id, forever=forever,
-                      should_stop=stop.is_set, workers=settings.runner.workers)
+    stats = work_loop(settings, worker_id=worker_id, forever=forever, should_stop=stop.is_set,
+                      workers=settings.runner.workers, extra=extra)
     out.put(stats.to_dict())
 
 
 def work_loop(
     settings: Settings, *, worker_id: str = "w0", forever: bool = False,
     should_stop: Callable[[], bool] = lambda: False, workers: int = 1,
-    watch: bool = False,
+    watch: bool = False, extra: list[Pipeline] | None = None,
 ) -> RunStats:
-    """Process messages until idle (or, with ``forever``, until ``should_stop()``)."""
+    """Process messages until idle (or, with ``forever``, until ``should_stop()``).
+    ``extra``: pipelines registered in the parent process (a spawned worker has none)."""
     lake = Lake.open(settings)
-    worker = Worker(lake, threads=_threads(settings, workers), worker_id=worker_id)
+    reg = load(settings, extra).check()
+    worker = Worker(lake, reg, threads=_threads(settings, workers), worker_id=worker_id)
     next_scan = 0.0
-    scheduler = _schedules(lake) if watch else None
+    jobs = Jobs(lake, reg) if watch else None
     try:
         while not should_stop():
-            if watch and time.monotonic() >= next_scan:
+            if jobs is not None and time.monotonic() >= next_scan:
                 scan_landing(lake)
-                _fire_due(lake, scheduler)
+                jobs.fire_due()
                 next_scan = time.monotonic() + settings.runner.watch_interval
             if worker.step():
                 continue
@@ -256,22 +265,26 @@ def run(
 ) -> dict[str, Any]:
     """Run workers over the lake until idle (``lakeline run``) or until stopped (``serve``).
 
-    Returns the summed counters plus recovery figures and elapsed seconds.
+    Returns the summed counters, the job pipelines' reports (``batch_runs``), the quality
+    reports of the streaming pipelines (``quality``), recovery figures and elapsed seconds.
     """
     n = workers or settings.runner.workers
     started = time.monotonic()
     with runner_lock(settings):
         lake = Lake.open(settings)
+        reg = load(settings, registered()).check()
         recovered = recover(lake)
         announced = scan_landing(lake)
         stats = RunStats()
         should_stop = stop_flag or (lambda: False)
         if n == 1 and on_tick is None:
-            stats = work_loop(settings, forever=forever, should_stop=should_stop, watch=forever)
+            stats = work_loop(settings, forever=forever, should_stop=should_stop, watch=forever,
+                              extra=registered())
         else:
-            stats = _run_pool(settings, lake, n, forever, on_tick, should_stop)
-        batch = [] if forever else run_batches(lake)
-        quality = None if forever else _check_quality(lake)
+            stats = _run_pool(settings, lake, reg, n, forever, on_tick, should_stop)
+        jobs = Jobs(lake, reg)
+        batch = [] if forever else [r.to_dict() for r in jobs.run_pipelines()]
+        quality = [] if forever else [r.to_dict() for r in jobs.after_run()]
     summary = stats.to_dict()
     summary["batch_runs"] = batch
     summary["quality"] = quality
@@ -282,112 +295,80 @@ def run(
     return summary
 
 
-def run_batches(lake: Lake) -> list[dict[str, Any]]:
-    """Execute one run per batch pipeline over the files landed since its last run."""
-    from lakeline.batch.transactions import execute_run, pending_files
-    from lakeline.pipelines import BATCH_PIPELINES
+class Jobs:
+    """The pipelines' own work around the queues: each job pipeline's ``run``, each streaming
+    pipeline's checks after a run, schedules and the ``[[rules]]`` workflows of ``serve``."""
 
-    reports = []
-    for name, table in BATCH_PIPELINES.items():
-        files = pending_files(lake, f"{name}/", table=table)
-        if files:
-            reports.append(execute_run(lake, files, table=table).to_dict())
-    retail = run_retail_job(lake, only_if_pending=True)
-    if retail is not None:
-        reports.append(retail)
-    from lakeline.totesys import in_use as totesys_in_use
+    def __init__(self, lake: Lake, reg: Registry, *, since: datetime | None = None) -> None:
+        self.lake = lake
+        self.reg = reg
+        self.schedules = {s.name: s for p in reg for s in p.schedules(lake.settings)}
+        self.scheduler = (Scheduler({n: parse(s.expression) for n, s in self.schedules.items()}, lake.state,
+                                    since=since) if self.schedules else None)
+        self.rules = RuleRunner(lake, lake_tasks(lake, reg), lambda name: definition(reg, name)) \
+            if lake.settings.rules else None
 
-    if totesys_in_use(lake.params):  # the star module loads SQLAlchemy: only when used
-        from lakeline.totesys.star import process_pending
+    def run_pipelines(self) -> list[Report]:
+        """Run every pipeline's pending work (one call each); their reports."""
+        reports: list[Report] = []
+        for p in self.reg:
+            reports.extend(p.run(self.lake))
+        return reports
 
-        totesys = process_pending(lake)  # raw packets landed by `lakeline extract`
-        if totesys is not None:
-            reports.append(totesys)
-    from lakeline.carbon.job import run_pending as run_carbon
+    def after_run(self) -> list[Report]:
+        """Every pipeline's checks after the queues drained (streaming: quality rules)."""
+        return [r for p in self.reg if (r := p.after_run(self.lake)) is not None]
 
-    reports.extend(run_carbon(lake))  # one workflow execution per landed carbon file
-    return reports
-
-
-def _check_quality(lake: Lake) -> dict[str, Any] | None:
-    """The specs §3 expectations on the shipments partitions written since the last check."""
-    from lakeline.quality.after_run import check_new_partitions
-
-    return check_new_partitions(lake)
-
-
-def run_retail_job(lake: Lake, *, only_if_pending: bool = False) -> dict[str, Any] | None:
-    """Run the retail job (orders landed since its last run → Iceberg appends)."""
-    from lakeline.retail.job import pending_batches, run_retail
-
-    if only_if_pending and not pending_batches(lake):
-        return None
-    policy = lake.settings.retail.on_violation
-    result = run_retail(lake, on_violation="quarantine" if policy == "quarantine" else "fail")
-    result["table"] = "retail_silver.orders_silver"
-    return result
-
-
-def _schedules(lake: Lake) -> Any:
-    """The scheduler of `serve` (None when no schedule is configured)."""
-    from lakeline.schedule import Scheduler, parse
-
-    if not lake.settings.retail.schedule:
-        return None
-    return Scheduler({"retail": parse(lake.settings.retail.schedule)}, lake.state)
-
-
-def _fire_due(lake: Lake, scheduler: Any) -> None:
-    """`serve`'s periodic jobs: batch work that landings triggered, then due schedules."""
-    try:
-        run_batches(lake)  # an orders or transactions landing triggers its job promptly
-    except Exception:  # a failing job must not stop serve; it is retried next tick
-        _log.warning("triggered batch job failed", exc_info=True)
-    try:
-        _check_quality(lake)
-    except Exception:  # a failing check must not stop serve; it is retried next tick
-        _log.warning("quality check of new partitions failed", exc_info=True)
-    if lake.settings.rules:
-        try:
-            from lakeline.workflow.rules import RuleRunner
-
-            RuleRunner(lake).tick()
-        except Exception:  # a failing rule must not stop serve
-            _log.warning("workflow rule failed", exc_info=True)
-    if scheduler is None:
-        return
-    from datetime import UTC, datetime
-
-    for name in scheduler.due(datetime.now(UTC)):
-        if name == "retail":
+    def fire_due(self) -> None:
+        """`serve`'s periodic work: pipeline jobs that landings triggered, checks, rules, then
+        due schedules. A failure is logged and retried next tick; it never stops `serve`."""
+        for name, step in (("pipeline jobs", self.run_pipelines), ("quality check", self.after_run)):
             try:
-                run_retail_job(lake)
+                step()
+            except Exception:  # a failing job must not stop serve; it is retried next tick
+                _log.warning("%s failed", name, exc_info=True)
+        if self.rules is not None:
+            try:
+                self.rules.tick()
+            except Exception:  # a failing rule must not stop serve
+                _log.warning("workflow rule failed", exc_info=True)
+        self.fire_schedules(datetime.now(UTC))
+
+    def fire_schedules(self, now: datetime) -> list[Report]:
+        """Run the scheduled jobs due at ``now`` (each tick once, across processes); their reports.
+        A failing job is logged; the others still run."""
+        reports: list[Report] = []
+        for name in self.scheduler.due(now) if self.scheduler is not None else []:
+            try:
+                reports.extend(self.schedules[name].run(self.lake))
             except Exception:  # a failing scheduled job must not stop serve
                 _log.warning("scheduled job failed", exc_info=True, extra={"data": {"job": name}})
+        return reports
 
 
 def _run_pool(
-    settings: Settings, lake: Lake, n: int, forever: bool,
+    settings: Settings, lake: Lake, reg: Registry, n: int, forever: bool,
     on_tick: Callable[[Lake], None] | None, should_stop: Callable[[], bool],
 ) -> RunStats:
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     out = ctx.Queue()
+    extra = registered()
     procs = [
-        ctx.Process(target=_worker_main, args=(settings, f"w{i}", forever, stop, out), daemon=True)
+        ctx.Process(target=_worker_main, args=(settings, extra, f"w{i}", forever, stop, out), daemon=True)
         for i in range(n)
     ]
     for p in procs:
         p.start()
     next_scan = 0.0
-    scheduler = _schedules(lake) if forever else None
+    jobs = Jobs(lake, reg) if forever else None
     try:
         while any(p.is_alive() for p in procs):
             if should_stop():
                 stop.set()
-            if forever and time.monotonic() >= next_scan:
+            if jobs is not None and time.monotonic() >= next_scan:
                 scan_landing(lake)
-                _fire_due(lake, scheduler)
+                jobs.fire_due()
                 next_scan = time.monotonic() + settings.runner.watch_interval
             if on_tick is not None:
                 on_tick(lake)

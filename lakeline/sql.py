@@ -4,20 +4,25 @@ Every directory of Parquet files directly under the ``silver`` and ``gold`` zone
 named ``<zone>.<directory>`` (``silver.shipments``); Hive partitions (``dt=…``) become columns.
 Rejects of every pipeline are ``quarantine.rejects``.
 
-Batch tables are different: ``silver.transactions`` reads only the promoted run of each
-partition, resolved through ``_LATEST.json`` (never a mix of runs), and
-``silver.transactions__runs`` reads every complete or incomplete run folder, with ``run_id``.
+Tables of promoted runs are different (a pipeline declares them with the ``runs`` layout,
+like ``silver.transactions``): ``silver.<name>`` reads only the promoted run of each partition,
+resolved through ``_LATEST.json`` (never a mix of runs), and ``silver.<name>__runs`` reads every
+complete or incomplete run folder, with ``run_id``. Callers pass those tables' specs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-
+from lakeline.duck import duckdb_connection
 from lakeline.lake import Lake
-from lakeline.stages.transform import duckdb_connection
+from lakeline.promotion.promote import current_files
+from lakeline.tables.schema import TableSpec
+
+if TYPE_CHECKING:
+    import duckdb
 
 TABLE_ZONES = ("silver", "gold")
 
@@ -32,11 +37,15 @@ class TableInfo:
     bytes: int
 
 
-def discover(lake: Lake) -> list[TableInfo]:
-    """Tables present in the lake, by name."""
-    from lakeline.pipelines import BATCH_TABLES
+def _promoted(tables: Sequence[TableSpec]) -> dict[str, str]:
+    return {t.table: t.prefix for t in tables if t.layout == "runs"}
 
-    batch_roots = {prefix.split("/", 1)[0] for prefix in BATCH_TABLES.values()}
+
+def discover(lake: Lake, tables: Sequence[TableSpec] = ()) -> list[TableInfo]:
+    """Tables present in the lake, by name (``tables``: the pipelines' table specs, which name
+    the tables of promoted runs)."""
+    promoted = _promoted(tables)
+    batch_roots = {prefix.split("/", 1)[0] for prefix in promoted.values()}
     found: dict[str, list[int]] = {}
     locations: dict[str, str] = {}
     for zone in TABLE_ZONES:
@@ -49,7 +58,7 @@ def discover(lake: Lake) -> list[TableInfo]:
             name = f"{zone}.{table}"
             found.setdefault(name, []).append(info.size)
             locations[name] = lake.store.scan_uri(zone, table)
-    for name, prefix in BATCH_TABLES.items():
+    for name, prefix in promoted.items():
         sizes = [i.size for i in lake.store.list("silver", prefix + "/") if i.key.endswith(".parquet")
                  and "/run_id=" in i.key]
         if sizes:
@@ -64,8 +73,8 @@ def discover(lake: Lake) -> list[TableInfo]:
     ]
 
 
-def connect(lake: Lake, *, threads: int = 0) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per lake table.
+def connect(lake: Lake, tables: Sequence[TableSpec] = (), *, threads: int = 0) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with one view per lake table (``tables``: see :func:`discover`).
 
     Local tables are read by DuckDB directly. Tables on S3 are Arrow datasets over
     ``pyarrow.fs.S3FileSystem`` registered with DuckDB (scanned lazily, filters pushed
@@ -74,7 +83,7 @@ def connect(lake: Lake, *, threads: int = 0) -> duckdb.DuckDBPyConnection:
     con = duckdb_connection(threads, keep_order=True)
     for schema in (*TABLE_ZONES, "quarantine"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    for t in discover(lake):
+    for t in discover(lake, tables):
         schema, _, table = t.name.partition(".")
         if table.endswith("__runs"):
             continue  # batch views are built from their exact file lists below
@@ -87,15 +96,12 @@ def connect(lake: Lake, *, threads: int = 0) -> duckdb.DuckDBPyConnection:
             source = (f"read_parquet('{_escape(glob)}', hive_partitioning = true, "
                       "union_by_name = true)")
         con.execute(f'CREATE OR REPLACE VIEW {schema}."{table}" AS SELECT * FROM {source}')
-    _batch_views(lake, con)
+    _batch_views(lake, con, _promoted(tables))
     return con
 
 
-def _batch_views(lake: Lake, con: duckdb.DuckDBPyConnection) -> None:
-    from lakeline.batch.promote import current_files
-    from lakeline.pipelines import BATCH_TABLES
-
-    for name, prefix in BATCH_TABLES.items():
+def _batch_views(lake: Lake, con: duckdb.DuckDBPyConnection, promoted: dict[str, str]) -> None:
+    for name, prefix in promoted.items():
         runs = [i.key for i in lake.store.list("silver", prefix + "/")
                 if i.key.endswith(".parquet") and "/run_id=" in i.key]
         for view, keys in ((name, current_files(lake, prefix)), (f"{name}__runs", runs)):
@@ -158,7 +164,8 @@ def has_iceberg(lake: Lake) -> bool:
 
 
 def plan_query(
-    lake: Lake, con: duckdb.DuckDBPyConnection, query: str, *, max_bytes: int | None = None
+    lake: Lake, con: duckdb.DuckDBPyConnection, query: str, *, max_bytes: int | None = None,
+    tables: Sequence[TableSpec] = (),
 ) -> tuple[str, list[dict[str, Any]]]:
     """Prepare ``query``: plan Iceberg scans (pruned file lists, time travel, metadata
     tables), then check the bytes it would scan against ``max_bytes`` (Parquet tables count
@@ -172,7 +179,7 @@ def plan_query(
 
         query, iceberg_plans = prepare(catalog(lake), con, query)
         plans = [p.to_dict() for p in iceberg_plans]
-    known = {t.name: t for t in discover(lake)}
+    known = {t.name: t for t in discover(lake, tables)}
     for schema, table in referenced_tables(con, query):
         t = known.get(f"{schema}.{table}")
         if t is not None:

@@ -24,12 +24,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import orjson
 
 from lakeline.errors import UsageError
+
+if TYPE_CHECKING:
+    import duckdb
 
 _TRAVEL = re.compile(
     r"(?P<table>\"?[A-Za-z_][\w]*\"?\.\"?[A-Za-z_][\w$]*\"?)\s+FOR\s+(?P<kind>VERSION|TIMESTAMP|SYSTEM_TIME)"
@@ -205,6 +207,7 @@ def _register_meta(catalog: Any, con: duckdb.DuckDBPyConnection, schema: str, ba
 
 
 def _ast(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
+    import duckdb  # heavy: imported when used, not by importing lakeline
     rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()  # fetchall closes it
     tree: dict[str, Any] = orjson.loads(rows[0][0]) if rows else {}
     if tree.get("error"):

@@ -31,9 +31,17 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from lakeline import envvars
 from lakeline.config import load_settings
+from lakeline.errors import ConfigError, NotFoundError
+from lakeline.lake import Lake
+from lakeline.pipelines.registry import Registry, registry
+from lakeline.pipelines.tasks import lake_tasks
+from lakeline.promotion.gate import read_run_summary
+from lakeline.promotion.promote import promote
+from lakeline.stages.ingest import Ingester
+from lakeline.stages.messages import ChunkMessage
+from lakeline.workflow.engine import LAMBDA_INVOKE
 
 if TYPE_CHECKING:
-    from lakeline.lake import Lake
     from lakeline.stages.transform import Transformer
 
 logger = Logger(service="lakeline")
@@ -48,8 +56,6 @@ DEFAULT_HOME = "/tmp/lakeline"  # noqa: S108 - Lambda's only writable directory
 def lake() -> Lake:
     """The lake of this execution environment (profile from the environment: ``aws``)."""
     if "lake" not in _cache:
-        from lakeline.lake import Lake
-
         home = os.environ.get(envvars.HOME, DEFAULT_HOME)
         os.makedirs(home, exist_ok=True)
         _cache["lake"] = Lake.open(load_settings(home))
@@ -57,12 +63,17 @@ def lake() -> Lake:
     return lk
 
 
+def pipelines() -> Registry:
+    """The pipelines of this execution environment's lake."""
+    return registry(lake().settings)
+
+
 def transformer() -> Transformer:
     """The DuckDB-backed transformer, created on first use."""
     if "transformer" not in _cache:
-        from lakeline.stages.transform import Transformer
+        from lakeline.stages.transform import Transformer  # heavy: DuckDB, loaded on the first transform
 
-        _cache["transformer"] = Transformer(lake())
+        _cache["transformer"] = Transformer(lake(), pipelines().stream)
     tr: Transformer = _cache["transformer"]
     return tr
 
@@ -82,12 +93,10 @@ def _request_id(context: Any) -> str | None:
 @logger.inject_lambda_context(clear_state=True)
 def ingest_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """S3 / EventBridge object-created event → chunk messages; returns the ingest result."""
-    from lakeline.stages.ingest import Ingester
-
     events = [event]
     if event.get("Records") and event["Records"][0].get("eventSource") == "aws:sqs":
         events = [orjson.loads(r["body"]) for r in event["Records"]]  # S3 → SQS → Lambda
-    ingester = Ingester(lake())
+    ingester = Ingester(lake(), pipelines().route)
     total: dict[str, Any] = {}
     for ev in events:
         result = ingester.handle_event(ev, request_id=_request_id(context)).to_dict()
@@ -98,8 +107,6 @@ def ingest_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _transform_record(record: SQSRecord) -> None:
-    from lakeline.stages.messages import ChunkMessage
-
     msg = ChunkMessage.from_json(record.body)
     logger.append_keys(run_id=msg.run_key, pipeline=msg.pipeline)
     result = transformer().process(msg)
@@ -123,8 +130,6 @@ def promote_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     Errors come back as ``{"status": "error", …}`` (not raised) so the workflow's Choice
     state can route them to its failure state.
     """
-    from lakeline.batch.promote import promote
-
     logger.append_keys(run_id=event.get("run_key"), execution_arn=event.get("execution_arn"))
     result = promote(lake(), event)
     logger.info("promotion", extra={"status": result.get("status"), "run_id": result.get("run_id")})
@@ -135,12 +140,9 @@ def promote_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def run_summary_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The promotion gate (``read_run_summary``) as a task: ``{run_id, quarantine_rate, …,
     promotion_allowed}``; input ``{"silver_prefix", "run_key"?, "schema_version"?}``."""
-    from lakeline.batch.gate import read_run_summary
-    from lakeline.errors import NotFoundError
-
     try:
         return read_run_summary(
-            lake(), event.get("silver_prefix", "mortgages/transactions"), event.get("run_key"),
+            lake(), str(event["silver_prefix"]), event.get("run_key"),
             schema_version=event.get("schema_version", "v1"),
         )
     except NotFoundError as exc:
@@ -153,13 +155,10 @@ def workflow_task_handler(event: dict[str, Any], context: Any) -> Any:
     ``LAKELINE_WORKFLOW_TASK`` (the ``FunctionName`` of the definition, e.g.
     ``lakeline-quality-gate``) with the invocation payload, exactly as the local engine does.
     An error propagates so the state machine's ``Retry``/``Catch`` see it."""
-    from lakeline.errors import ConfigError
-    from lakeline.workflow.engine import LAMBDA_INVOKE
-    from lakeline.workflow.tasks import lakeline_tasks
-
     name = os.environ.get(envvars.WORKFLOW_TASK, "")
     if not name:
         raise ConfigError(f"{envvars.WORKFLOW_TASK} is not set: this function runs no workflow task")
-    fn, payload, _ = lakeline_tasks(lake()).resolve(LAMBDA_INVOKE, {"FunctionName": name, "Payload": event})
+    tasks = lake_tasks(lake(), pipelines())
+    fn, payload, _ = tasks.resolve(LAMBDA_INVOKE, {"FunctionName": name, "Payload": event})
     logger.append_keys(workflow_task=name)
     return fn(payload)

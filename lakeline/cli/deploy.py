@@ -10,8 +10,12 @@ from pathlib import Path
 
 import click
 
-from lakeline.cli.output import emit_json, emit_kv
+from lakeline.cli.context import settings
+from lakeline.console import emit_json, emit_kv
+from lakeline.deploy.package import PLATFORMS, build_package, read_manifest
+from lakeline.deploy.sam import TemplateOptions, write_sam
 from lakeline.errors import UsageError
+from lakeline.pipelines.registry import registry
 
 
 @click.group()
@@ -43,9 +47,6 @@ def sam(out_dir: str, arm64: bool, name: str, code_uri: str, as_json: bool) -> N
     and SQS event source mapping, an SNS topic, alarms, a dashboard, Glue tables with
     partition projection and an Athena workgroup.
     """
-    from lakeline.deploy.package import PLATFORMS, read_manifest
-    from lakeline.deploy.sam import TemplateOptions, write_sam
-
     opts = TemplateOptions(name=name, arm64=arm64, code_uri=code_uri)
     out = Path(out_dir)
     manifest = read_manifest(out / code_uri) if code_uri.endswith(".zip") else None
@@ -56,7 +57,7 @@ def sam(out_dir: str, arm64: bool, name: str, code_uri: str, as_json: bool) -> N
             f"{opts.architecture}: rebuild it with `lakeline deploy package --platform {wanted}` "
             f"or {'drop' if arm64 else 'add'} --arm64"
         )
-    result = write_sam(out, opts)
+    result = write_sam(out, opts, registry(settings()))
     data = result.to_dict()
     data["package_found"] = (out / code_uri).exists()
     if as_json:
@@ -90,8 +91,6 @@ def package(out_dir: str, platform: str, python_version: str, latest: bool, as_j
     source, drops what a function never loads and zips the result into
     OUT/lakeline-lambda.zip. Fails if pip fails or the package exceeds Lambda's 250 MB.
     """
-    from lakeline.deploy.package import build_package
-
     result = build_package(Path(out_dir), platform=platform, python_version=python_version,
                            pin_installed=not latest)
     if as_json:

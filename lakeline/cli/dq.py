@@ -10,17 +10,19 @@ from typing import Any
 import click
 import orjson
 
-from lakeline.cli.output import emit_json, emit_table
+from lakeline.cli.context import open_lake, pipelines
+from lakeline.console import emit_json, emit_table
+from lakeline.dq.rules import Ruleset, ruleset_for
 from lakeline.errors import NotFoundError, UsageError
+from lakeline.lake import Lake
+from lakeline.stages.spec import StreamTable
 
 _TABLE = re.compile(r"^(silver|gold|quarantine)\.([A-Za-z_][\w]*)$")
 _DT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _lake() -> Any:
-    from lakeline.cli.main import _lake as open_lake
-
-    return open_lake(click.get_current_context())
+def _lake() -> Lake:
+    return open_lake()
 
 
 @click.group()
@@ -55,10 +57,14 @@ def _summary_rows(results: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _shipments_table(pipeline: str, table: str) -> bool:
-    from lakeline.quality.expectations import EXPECTATIONS
+def _stream_table(lake: Lake, pipeline: str, table: str | None) -> StreamTable | None:
+    """``table`` of ``pipeline`` when the pipeline is streaming and has such a table."""
+    spec = pipelines(lake).get(pipeline).stream(lake.settings)
+    return spec.table_named(table) if spec is not None and table else None
 
-    return pipeline == "shipments" and table in EXPECTATIONS
+
+def _ruleset(lake: Lake, pipeline: str, table: str | None) -> Ruleset:
+    return ruleset_for(lake.settings, pipeline, table, defaults=pipelines(lake).get(pipeline).rulesets())
 
 
 @dq.command("run")
@@ -78,17 +84,17 @@ def run_cmd(target: str, pipeline: str, ruleset_name: str | None, dt: str | None
             with_profile: bool, html_out: str | None, run_id: str | None, as_json: bool) -> None:
     """Check TARGET — a local FILE or directory, or a TABLE like silver.shipments — and store the result.
 
-    The result JSON and its HTML report go to the gold zone (tables of the shipments pipeline:
-    _quality/results/<record type>/dt=<dt|all>/run_<id>.json as the quality gate writes them;
-    others: _quality/results/<pipeline>/<table or file name>/run_<id>.json). A failing shipments
-    table also gets its quarantine marker and a "Data Quality check failed" notification.
+    The result JSON and its HTML report go to the gold zone (tables of streaming pipelines:
+    _quality/results/<table>/dt=<dt|all>/run_<id>.json as the quality gate writes them;
+    others: _quality/results/<pipeline>/<table or file name>/run_<id>.json). A failing table of a
+    streaming pipeline also gets its quarantine marker and a "Data Quality check failed"
+    notification.
     Exit code 1 when the data fails the rules.
     """
     from datetime import UTC, datetime
     from uuid import uuid4
 
     from lakeline.dq.report import render_html
-    from lakeline.dq.rules import ruleset_for, ruleset_named
 
     if dt is not None and not _DT.match(dt):
         raise UsageError(f"--dt must be YYYY-MM-DD, got {dt!r}")
@@ -101,9 +107,10 @@ def run_cmd(target: str, pipeline: str, ruleset_name: str | None, dt: str | None
                          "(like silver.shipments or gold.emissions)")
     table = table_match.group(2) if table_match else None
     if ruleset_name:
-        ruleset = ruleset_named(lake.settings, ruleset_name)
+        named, _, named_table = ruleset_name.partition(".")
+        ruleset = _ruleset(lake, named, named_table or None)
     else:
-        ruleset = ruleset_for(lake.settings, pipeline, table)
+        ruleset = _ruleset(lake, pipeline, table)
     if table_match:
         result = _run_table(lake, pipeline, target, table or "", dt, ruleset, run_id, with_profile)
     else:
@@ -133,8 +140,8 @@ def run_cmd(target: str, pipeline: str, ruleset_name: str | None, dt: str | None
 def _run_table(lake: Any, pipeline: str, target: str, table: str, dt: str | None, ruleset: Any, run_id: str,
                profile: bool) -> dict[str, Any]:
     from lakeline.dq.engine import evaluate
+    from lakeline.dq.partitions import RESULT_PREFIX, partition_relation, quarantine
     from lakeline.dq.report import render_html
-    from lakeline.quality.expectations import RESULT_PREFIX, partition_relation, quarantine
     from lakeline.sql import connect
 
     zone, _, name = target.partition(".")
@@ -142,11 +149,12 @@ def _run_table(lake: Any, pipeline: str, target: str, table: str, dt: str | None
     try:
         exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
                              "AND table_name = ?", [zone, name]).fetchone()
-        shipments = _shipments_table(pipeline, table) and zone == "silver"
+        stream = _stream_table(lake, pipeline, table) if zone == "silver" else None
+        shipments = stream is not None
         if not (exists and exists[0]) and not (shipments and dt):
             raise NotFoundError(f"no table {target} in the lake (yet)")
-        if shipments and dt:
-            relation = partition_relation(lake, table, dt)
+        if stream is not None and dt:
+            relation = partition_relation(lake, table, dt, stream.columns)
         elif dt:
             # dt matched YYYY-MM-DD above, so it is safe inline (a relation is SQL text)
             relation = f"(SELECT * FROM {zone}.\"{name}\" WHERE CAST(dt AS VARCHAR) = '{dt}')"
@@ -172,8 +180,8 @@ def _run_table(lake: Any, pipeline: str, target: str, table: str, dt: str | None
 def _run_file(lake: Any, pipeline: str, path: Path, fmt: str | None, ruleset: Any, run_id: str,
               profile: bool) -> dict[str, Any]:
     from lakeline.dq.engine import evaluate_path
+    from lakeline.dq.partitions import RESULT_PREFIX
     from lakeline.dq.report import render_html
-    from lakeline.quality.expectations import RESULT_PREFIX
 
     dqr = evaluate_path(str(path), ruleset, fmt=fmt, profile=profile, run_id=run_id)
     result: dict[str, Any] = dqr.to_dict()
@@ -241,21 +249,18 @@ def report_cmd(result_ref: str, out: str | None) -> None:
 
 @dq.command("rules")
 @click.option("--pipeline", required=True, help="Pipeline.")
-@click.option("--table",
-              help="A table of the pipeline (shipments: shipments, tracking_events, invoice_lines).")
+@click.option("--table", help="A table of the pipeline (default: every table's ruleset).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def rules_cmd(pipeline: str, table: str | None, as_json: bool) -> None:
-    """The effective ruleset of a pipeline (config first, else built in)."""
-    from lakeline.dq.rules import BUILTIN, ruleset_for
-
+    """The effective ruleset of a pipeline (config first, else the pipeline's own)."""
     lake = _lake()
-    if table is None and _shipments_table(pipeline, "shipments"):
-        names = [n for n in BUILTIN if n.startswith("shipments.")]
-        sets = [ruleset_for(lake.settings, pipeline, n.split(".", 1)[1]) for n in names]
+    own = pipelines(lake).get(pipeline).rulesets()
+    if table is None and "" not in own and own:
+        sets = [_ruleset(lake, pipeline, name) for name in own]
     else:
-        sets = [ruleset_for(lake.settings, pipeline, table)]
+        sets = [_ruleset(lake, pipeline, table)]
     data: list[dict[str, Any]] = [
-        {"ruleset": rs.name, "builtin": BUILTIN.get(rs.name) is rs,
+        {"ruleset": rs.name, "builtin": rs in own.values(),
          "rules": [{"name": r.label, "kind": r.kind, "column": r.column, "params": r.params,
                     "mostly": r.mostly} for r in rs.rules]} for rs in sets]
     if as_json:
@@ -265,4 +270,4 @@ def rules_cmd(pipeline: str, table: str | None, as_json: bool) -> None:
         rows = [(r["name"], r["kind"], r["column"] or "",
                  orjson.dumps(r["params"]).decode() if r["params"] else "", r["mostly"]) for r in d["rules"]]
         emit_table(["rule", "kind", "column", "params", "mostly"], rows,
-                   f"ruleset {d['ruleset']} ({'built in' if d['builtin'] else 'lakeline.toml'})")
+                   f"ruleset {d['ruleset']} ({'the pipeline' if d['builtin'] else 'lakeline.toml'})")

@@ -12,8 +12,10 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from lakeline.cli.output import emit_json
+from lakeline.cli.context import open_lake
+from lakeline.console import emit_json
 from lakeline.errors import NotFoundError, UsageError
+from lakeline.lake import Lake
 from lakeline.lineage.model import Node, is_failure
 
 #: Children of one kind shown under a node before "… and N more".
@@ -28,10 +30,8 @@ def _console() -> Console:
     return console if console.is_terminal else Console(soft_wrap=True, width=1000)
 
 
-def _lake() -> Any:
-    from lakeline.cli.main import _lake as open_lake
-
-    return open_lake(click.get_current_context())
+def _lake() -> Lake:
+    return open_lake()
 
 
 def build_tree(ledger: Any, root_id: str, fanout: int = FANOUT) -> dict[str, Any]:

@@ -15,43 +15,58 @@ from typing import Any
 import click
 
 from lakeline import __version__, log
-from lakeline.cli.output import emit_json, emit_kv, emit_table, err_console, progress_enabled
-from lakeline.config import Settings, load_settings, resolve_home
+from lakeline.cli import context
+from lakeline.cli.deploy import deploy
+from lakeline.cli.dq import dq
+from lakeline.cli.lineage import lineage
+from lakeline.cli.workflow import workflow
+from lakeline.config import load_settings, resolve_home
+from lakeline.console import emit_json, emit_kv, emit_table, err_console, progress_enabled
 from lakeline.errors import ConfigError, LakelineError, UsageError
+from lakeline.lake import Lake, init_home
+from lakeline.landing import SEEN, announce
+from lakeline.pipelines.base import GenOptions
+from lakeline.pipelines.registry import Registry, registry
+from lakeline.promotion.gate import read_run_summary
+from lakeline.promotion.promote import promote as do_promote
+from lakeline.promotion.runs import list_runs
+from lakeline.stages.replay import parse_instant
+from lakeline.stages.replay import replay as do_replay
 
 _STATE: dict[str, Any] = {}
 
 
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
-    root = ctx.find_root().params
-    home = root.get("home")
-    clean = {k: v for k, v in overrides.items() if v is not None}
-    profile = ctx.params.get("profile") or root.get("profile")
-    if profile:
-        clean.setdefault("lake.profile", profile)
-    return load_settings(home, clean)
+def _lake(ctx: click.Context | None = None, **overrides: Any) -> Lake:
+    return context.open_lake(ctx, **overrides)
 
 
-def _lake(ctx: click.Context, **overrides: Any) -> Any:
-    from lakeline.lake import Lake
+class LakelineGroup(click.Group):
+    """The root command: lakeline's commands, then those pipelines add (``Pipeline.commands``,
+    e.g. ``extract`` of totesys), found in the registry of the lake named by ``--home``."""
 
-    settings = _settings(ctx, **overrides)
-    if settings.lake.profile == "local" and not (settings.home / "lakeline.toml").exists() \
-            and not (settings.home / "zones").exists():
-        raise ConfigError(
-            f"{settings.home} is not a lakeline home; run `lakeline init {settings.home}` "
-            "or pass --home / set LAKELINE_HOME"
-        )
-    return Lake.open(settings)
+    def _pipeline_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        try:
+            reg = registry(load_settings(ctx.params.get("home")))
+        except LakelineError:  # a broken lake still lists lakeline's own commands
+            return {}
+        return {c.name: c for p in reg for c in p.commands() if c.name}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._pipeline_commands(ctx).get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._pipeline_commands(ctx)})
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LakelineGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", envvar="LAKELINE_HOME", type=click.Path(file_okay=False),
               help="Lake home directory (default: $LAKELINE_HOME, else the current directory).")
 @click.option("--profile", type=click.Choice(["local", "aws"]),
               help="Backend: local (embedded, default) or aws (S3, SQS, DynamoDB, SSM, SNS).")
 @click.version_option(__version__, prog_name="lakeline")
-def cli(home: str | None, profile: str | None) -> None:
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, profile: str | None) -> None:
     """lakeline — an event-driven medallion lakehouse on your laptop.
 
     \b
@@ -66,6 +81,7 @@ def cli(home: str | None, profile: str | None) -> None:
     variables, overridden by command-line flags.
     """
     log.setup()
+    ctx.obj = lambda: _lake(ctx)  # how pipelines' own commands open the lake
 
 
 @cli.command()
@@ -73,8 +89,6 @@ def cli(home: str | None, profile: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def init(directory: str | None, as_json: bool) -> None:
     """Create a lake in DIRECTORY (default: --home): lakeline.toml and the zones."""
-    from lakeline.lake import init_home
-
     home = resolve_home(directory or click.get_current_context().find_root().params.get("home"))
     created = init_home(home)
     load_settings(home)  # validates the (possibly pre-existing) config
@@ -85,9 +99,12 @@ def init(directory: str | None, as_json: bool) -> None:
         click.echo(f"next: export LAKELINE_HOME={home}  then  lakeline put FILE --pipeline shipments")
 
 
+def _generators(reg: Registry) -> dict[str, Any]:
+    return {t: g for p in reg if (g := p.generator()) is not None for t in g.targets}
+
+
 @cli.command()
-@click.argument("record_type", type=click.Choice(
-    ["shipments", "tracking_events", "invoice_lines", "transactions", "retail", "totesys", "carbon"]))
+@click.argument("target")
 @click.option("--count", type=click.IntRange(min=0),
               help="Records to generate (retail: orders; default 8800).")
 @click.option("--out", type=click.Path(), help="Output file (retail: a directory; not for totesys).")
@@ -106,46 +123,25 @@ def init(directory: str | None, as_json: bool) -> None:
 @click.option("--scale", type=click.IntRange(min=1), default=1000, show_default=True,
               help="totesys: number of sales orders (other tables scale with it).")
 @click.option("--mutate", is_flag=True, help="totesys: apply one round of inserts and updates instead.")
-def gen(record_type: str, count: int | None, out: str | None, fmt: str, seed: int, days: int,
+def gen(target: str, count: int | None, out: str | None, fmt: str, seed: int, days: int,
         dirty_rate: float, first_id: int, db: str, scale: int, mutate: bool) -> None:
-    """Generate fake RECORD_TYPE data.
+    """Generate fake TARGET data with a pipeline's generator.
 
-    shipments, tracking_events, invoice_lines: JSON with the value domains of the shipments
-    seed. transactions: mortgage-transactions CSV (TransactionID, CustomerID,
-    TransactionAmount, Currency, TransactionTimestamp); --dirty-rate adds defects of every
-    reject reason. retail: orders (8,800), customers (500) and products (200) CSVs in the
-    seed's formats (quoted fields, dd/MM/yyyy, decimal commas) into the --out directory.
-    totesys: create and fill a totesys OLTP database (--db, --scale), or --mutate it.
-    carbon: activity CSV of carbon.md over the packaged factor table's categories and
-    activities (units spelled several known ways; --dirty-rate adds rows to reject).
+    \b
+    Targets (each pipeline's generator):
+      shipments, tracking_events, invoice_lines  JSON with the value domains of seed 002
+      transactions   mortgage-transactions CSV; --dirty-rate adds defects of every reject reason
+      retail         orders, customers and products CSVs into the --out directory
+      totesys        create and fill a totesys OLTP database (--db, --scale), or --mutate it
+      carbon         activity CSV of carbon.md (--dirty-rate adds rows to reject)
+    `lakeline pipeline show NAME` names a pipeline's targets.
     """
-    if record_type == "totesys":
-        _gen_totesys(db, scale, seed, mutate)
-        return
-    if out is None:
-        raise UsageError("--out is required")
-    if record_type == "retail":
-        from lakeline.gen.retail import write as write_retail
-
-        paths = write_retail(Path(out), seed=seed, orders=8800 if count is None else count)
-        for source, path in paths.items():
-            click.echo(f"wrote {source} to {path}", err=True)
-        return
-    if count is None:
-        raise UsageError("--count is required")
-    if record_type == "carbon":
-        from lakeline.gen.carbon import write as write_carbon
-
-        n = write_carbon(count, Path(out), seed=seed, dirty_rate=dirty_rate)
-    elif record_type == "transactions":
-        from lakeline.gen.transactions import write as write_csv
-
-        n = write_csv(count, Path(out), seed=seed, dirty_rate=dirty_rate, first_id=first_id)
-    else:
-        from lakeline.gen.shipments import write
-
-        n = write(record_type, count, Path(out), fmt=fmt, seed=seed, days=days)  # type: ignore[arg-type]
-    click.echo(f"wrote {n} {record_type} records to {out}", err=True)
+    generators = _generators(registry(context.settings()))
+    if target not in generators:
+        raise UsageError(f"no generator for {target!r}; targets: {', '.join(sorted(generators))}")
+    options = GenOptions(out=Path(out) if out else None, count=count, seed=seed, fmt=fmt, days=days,
+                         dirty_rate=dirty_rate, first_id=first_id, db=db, scale=scale, mutate=mutate)
+    click.echo(generators[target].generate(target, options), err=True)
 
 
 @cli.command()
@@ -156,42 +152,23 @@ def gen(record_type: str, count: int | None, out: str | None, fmt: str, seed: in
 def put(files: tuple[str, ...], pipeline: str, key: str | None, as_json: bool) -> None:
     """Land FILES in the landing zone and emit their object-created events.
 
-    Without --key a file lands at PIPELINE/<UTC date>/<file name>. Landing the same bytes
-    under the same key again is recognised as a duplicate and loads once.
+    Without --key a file lands at PIPELINE/<UTC date>/<file name> (a pipeline may choose its
+    own layout: retail lands at retail/<source>/ingest_date=<date>/<file>). Landing the same
+    bytes under the same key again is recognised as a duplicate and loads once.
     """
-    from lakeline.landing import SEEN, announce
-    from lakeline.pipelines import check_pipeline
-
-    lake = _lake(click.get_current_context())
-    check_pipeline(pipeline)
+    lake = _lake()
+    target = context.pipelines(lake).get(pipeline)
+    if target.landing_prefix is None:
+        raise UsageError(f"pipeline {pipeline!r} takes no landed files")
     if key and len(files) > 1:
         raise UsageError("--key names one object; land several files without --key")
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
     landed = []
     for f in files:
-        path = Path(f)
-        if pipeline == "retail":
-            from lakeline.retail.job import land_retail
-            from lakeline.retail.runlog import landing_key, source_of
-
-            rk = key if key is None or key.startswith("retail/") else f"retail/{key}"
-            if rk is not None:
-                source_of(rk)  # validates retail/<source>/…
-            landed_key = land_retail(lake, path, rk)
-            final = landed_key or rk or landing_key(_retail_source(path), path.name)
-            info = lake.store.head("landing", final)
-            announce(lake, final, force=True)
-            landed.append({"key": final, "size": info.size, "etag": info.etag, "announced": True,
-                           "duplicate": landed_key is None})
-            continue
-        k = key or f"{pipeline}/{today}/{path.name}"
-        if not k.startswith(f"{pipeline}/"):
-            k = f"{pipeline}/{k}"
-        info = lake.store.put_file("landing", k, path)
-        duplicate = lake.state.get(SEEN, f"{k}#{info.etag}") is not None
-        announced = announce(lake, k, force=True)
-        landed.append({"key": k, "size": info.size, "etag": info.etag, "announced": announced,
-                       "duplicate": duplicate})
+        result = target.land(lake, Path(f), key)
+        if result["duplicate"] is None:  # the same bytes under the same key were announced before
+            result["duplicate"] = lake.state.get(SEEN, f"{result['key']}#{result['etag']}") is not None
+        result["announced"] = announce(lake, result["key"], force=True)
+        landed.append(result)
     if as_json:
         emit_json({"landed": landed})
     else:
@@ -200,26 +177,8 @@ def put(files: tuple[str, ...], pipeline: str, key: str | None, as_json: bool) -
             click.echo(f"landed {item['key']} ({item['size']} bytes, etag {item['etag']}){note}")
 
 
-def _gen_totesys(db: str, scale: int, seed: int, mutate: bool) -> None:
-    from lakeline.gen import totesys as gen_totesys
-    from lakeline.totesys.source import mask
-
-    if mutate:
-        result = gen_totesys.mutate(db, seed=seed)
-        changed = ", ".join(f"{t} {n}" for t, n in result["changed"].items() if n)
-        click.echo(f"mutated {mask(db)} at {result['round_start']}: {changed}", err=True)
-        return
-    counts = gen_totesys.create(db, scale=scale, seed=seed)
-    click.echo(f"created {mask(db)}: " + ", ".join(f"{t} {n}" for t, n in counts.items()), err=True)
-
-
-def _retail_source(path: Path) -> str:
-    from lakeline.retail.runlog import SOURCES
-
-    for source in SOURCES:
-        if path.name.startswith(source):
-            return str(source)
-    raise UsageError(f"cannot tell the retail source of {path.name}; name it orders*|customers*|products*")
+def _table_specs(lake: Lake) -> list[Any]:
+    return [t for _, t in context.pipelines(lake).tables()]
 
 
 def _progress_tick() -> Any:
@@ -257,7 +216,7 @@ def run(workers: int | None, profile: str | None, as_json: bool) -> None:
     """
     from lakeline import runner
 
-    settings = _lake(click.get_current_context()).settings
+    settings = _lake().settings
     tick = _progress_tick()
     try:
         summary = runner.run(settings, workers=workers, on_tick=tick)
@@ -271,38 +230,14 @@ def _print_run(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(summary)
         return
+    dedup = f", {summary['deduplicated']} deduplicated" if summary.get("deduplicated") else ""
     click.echo(
         f"ingested {summary['ingested_objects']} objects ({summary['skipped_objects']} duplicates skipped), "
-        f"{summary['chunks']} chunks: {summary['loaded']} rows loaded, {summary['rejected']} rejected "
+        f"{summary['chunks']} chunks: {summary['loaded']} rows loaded, {summary['rejected']} rejected{dedup} "
         f"in {summary['elapsed_s']} s"
     )
-    quality = summary.get("quality")
-    if quality:
-        bad = ", ".join(f"{f['record_type']} dt={f['dt']}" for f in quality["failed"]) or "none failed"
-        click.echo(f"quality: {quality['partitions']} shipments partition(s) checked against the "
-                   f"expectations, {len(quality['failed'])} quarantined ({bad})")
-    for b in summary.get("batch_runs", []):
-        if b.get("pipeline") == "totesys":
-            click.echo(f"totesys: {b['packets']} packets, {b['rows_read']} rows into the star schema "
-                       f"(facts {b['facts']}, dimensions rebuilt {sorted(b['dimensions'])})")
-            continue
-        if b.get("pipeline") == "carbon":
-            if b["status"] == "SUCCEEDED":
-                click.echo(f"carbon {b['key']}: {b['records']} records in {b['batches']} batches, "
-                           f"{b['calculated']} calculated into {b['table']}, {b['failed']} rejected "
-                           f"(root_id {b['root_id']})")
-            else:
-                click.echo(f"carbon {b['key']}: workflow {b['status']}: {b.get('error')}: {b.get('cause')} "
-                           f"(execution {b['execution']})")
-            continue
-        if "batches" in b:  # the retail job
-            click.echo(f"retail job: {len(b['batches'])} orders batch(es), {b['rows']} rows appended to "
-                       f"{b['table']} ({b['status']})")
-            continue
-        click.echo(
-            f"batch run {b['run_id']} of {b['table']}: {b['input_rows']} rows, {b['valid_rows']} valid, "
-            f"{b['quarantined_rows']} quarantined, {b['condemned_rows']} condemned ({b['status']})"
-        )
+    for report in [*summary.get("quality", []), *summary.get("batch_runs", []), *summary.get("models", [])]:
+        click.echo(report["summary"])
     if summary["failures"]:
         click.echo(f"{summary['failures']} message failures (retried; see `lakeline dlq list`):", err=True)
         for e in summary["errors"][:5]:
@@ -318,7 +253,7 @@ def serve(workers: int | None) -> None:
     """
     from lakeline import runner
 
-    settings = _lake(click.get_current_context()).settings
+    settings = _lake().settings
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:
@@ -359,10 +294,11 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int, max_bytes: int | No
 
     from lakeline.sql import connect, plan_query
 
-    lake = _lake(click.get_current_context())
-    con = connect(lake)
+    lake = _lake()
+    specs = _table_specs(lake)
+    con = connect(lake, specs)
     limit_bytes = lake.settings.sql.max_bytes if max_bytes is None else max_bytes
-    query, _ = plan_query(lake, con, query, max_bytes=limit_bytes or None)
+    query, _ = plan_query(lake, con, query, max_bytes=limit_bytes or None, tables=specs)
     try:
         rel = con.sql(query)
     except duckdb.Error as exc:
@@ -395,9 +331,10 @@ def explain(query: str, as_json: bool) -> None:
 
     from lakeline.sql import connect, plan_query
 
-    lake = _lake(click.get_current_context())
-    con = connect(lake)
-    rewritten, plans = plan_query(lake, con, query)
+    lake = _lake()
+    specs = _table_specs(lake)
+    con = connect(lake, specs)
+    rewritten, plans = plan_query(lake, con, query, tables=specs)
     try:
         text = "\n".join(str(r[1]) for r in con.execute(f"EXPLAIN {rewritten}").fetchall())
     except duckdb.Error as exc:
@@ -417,8 +354,8 @@ def tables(as_json: bool) -> None:
     """List the tables `lakeline sql` can query."""
     from lakeline.sql import discover, iceberg_tables
 
-    lake = _lake(click.get_current_context())
-    found = discover(lake) + iceberg_tables(lake)
+    lake = _lake()
+    found = discover(lake, _table_specs(lake)) + iceberg_tables(lake)
     if as_json:
         emit_json([t.__dict__ for t in found])
     else:
@@ -429,36 +366,24 @@ def tables(as_json: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def status(as_json: bool) -> None:
-    """Queue depths, in-flight and DLQ messages, and the last runs."""
-    lake = _lake(click.get_current_context())
+    """Queue depths, in-flight and DLQ messages, the last runs and what pipelines wait on."""
+    lake = _lake()
     queues = {}
     for name, q in lake.queues().items():
         c = q.counts()
         queues[name] = {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
     runs = lake.state.runs(limit=5)
-    data = {"home": str(lake.settings.home), "queues": queues, "last_runs": runs}
-    from lakeline import totesys
-    from lakeline.carbon.job import waiting
-
-    data["totesys_missing_packets"] = {}
-    if totesys.in_use(lake.params):
-        from lakeline.totesys.extract import missing_packets
-
-        data["totesys_missing_packets"] = missing_packets(lake)
-    data["carbon"] = waiting(lake)
+    pipes = {p.name: found for p in context.pipelines(lake) if (found := p.status(lake))}
+    data = {"home": str(lake.settings.home), "queues": queues, "last_runs": runs, "pipelines": pipes}
     if as_json:
         emit_json(data)
         return
     emit_table(["queue", "visible", "in flight", "delayed"],
                [(n, v["visible"], v["in_flight"], v["delayed"]) for n, v in queues.items()], "queues")
     _runs_table(runs, "last runs")
-    for table, ids in data["totesys_missing_packets"].items():
-        click.echo(f"warning: totesys {table}: packet ids missing from the raw zone: {ids}")
-    carbon = data["carbon"]
-    if carbon["files"] or carbon["interrupted"]:
-        click.echo(f"carbon: {len(carbon['files'])} file(s) waiting in landing, "
-                   f"{len(carbon['interrupted'])} interrupted execution(s); "
-                   "`lakeline run` starts or resumes them")
+    for found in pipes.values():
+        for note in found.get("notes", []):
+            click.echo(note)
 
 
 def _runs_table(runs: list[dict[str, Any]], title: str) -> None:
@@ -474,16 +399,13 @@ def _runs_table(runs: list[dict[str, Any]], title: str) -> None:
 @click.option("--limit", type=int, default=20, show_default=True, help="How many runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def runs(limit: int, as_json: bool) -> None:
-    """The run log (one entry per ingested object) and the batch runs (complete or not)."""
-    from lakeline.batch.runs import list_runs
-    from lakeline.pipelines import BATCH_TABLES
-
-    lake = _lake(click.get_current_context())
+    """The run log (one entry per ingested object) and the runs of every promoted table."""
+    lake = _lake()
     entries = lake.state.runs(limit=limit)
-    batch = {f"silver.{name}": [r.to_dict() for r in list_runs(lake, prefix)][-limit:]
-             for name, prefix in BATCH_TABLES.items()}
+    batch = {t.name: [r.to_dict() for r in list_runs(lake, t.prefix)][-limit:]
+             for _, t in context.pipelines(lake).tables() if t.layout == "runs"}
     if as_json:
-        emit_json(entries if not any(batch.values()) else {"objects": entries, "batch_runs": batch})
+        emit_json({"objects": entries, "batch_runs": batch})
         return
     _runs_table(entries, "runs")
     for name, items in batch.items():
@@ -493,14 +415,13 @@ def runs(limit: int, as_json: bool) -> None:
                  r.get("quarantined_rows"), r.get("condemned_rows")) for r in items], f"batch runs of {name}")
 
 
-def _batch_table(table: str) -> str:
-    from lakeline.pipelines import BATCH_TABLES
-
-    name = table.removeprefix("silver.")
-    if name not in BATCH_TABLES:
-        raise UsageError(f"{table!r} is not a batch table; batch tables: "
-                         + ", ".join(f"silver.{t}" for t in BATCH_TABLES))
-    return BATCH_TABLES[name]
+def _batch_table(lake: Lake, table: str) -> str:
+    """The silver prefix of a promoted (run folder) table."""
+    promoted = {t.name: t.prefix for _, t in context.pipelines(lake).tables() if t.layout == "runs"}
+    if table not in promoted:
+        raise UsageError(f"{table!r} is not a table of promoted runs; such tables: "
+                         f"{', '.join(sorted(promoted))}")
+    return promoted[table]
 
 
 @cli.command("run-summary")
@@ -513,10 +434,8 @@ def run_summary(table: str, run_key: str | None, as_json: bool) -> None:
     Promotion is allowed when the quarantine rate is below 5 %, fewer than 100 rows are
     condemned and no critical error (SCHEMA_ERROR) occurred.
     """
-    from lakeline.batch.gate import read_run_summary
-
-    lake = _lake(click.get_current_context())
-    summary = read_run_summary(lake, _batch_table(table), run_key)
+    lake = _lake()
+    summary = read_run_summary(lake, _batch_table(lake, table), run_key)
     if as_json:
         emit_json(summary)
     else:
@@ -536,11 +455,8 @@ def promote(table: str, run_key: str | None, force: bool, as_json: bool) -> None
     The gate (`lakeline run-summary`) is checked first; exit 1 when it refuses or when
     promotion reports an error status.
     """
-    from lakeline.batch.gate import read_run_summary
-    from lakeline.batch.promote import promote as do_promote
-
-    lake = _lake(click.get_current_context())
-    prefix = _batch_table(table)
+    lake = _lake()
+    prefix = _batch_table(lake, table)
     if not force:
         gate = read_run_summary(lake, prefix, run_key)
         if not gate["promotion_allowed"]:
@@ -583,7 +499,7 @@ def compact(table: str, dt: str | None, target_mb: int, as_json: bool) -> None:
     Iceberg tables: a replace snapshot (readers see the old or the new files, never both).
     Parquet tables (silver.<table> --dt D): one dt partition into one file (see README for
     the short window in which readers can see both)."""
-    lake = _lake(click.get_current_context())
+    lake = _lake()
     if table.startswith("silver.") or dt:
         if not dt:
             raise UsageError("Parquet tables are compacted one partition at a time: pass --dt")
@@ -606,7 +522,7 @@ def expire_snapshots(table: str, older_than: str, as_json: bool) -> None:
     from lakeline.stages.replay import parse_instant
     from lakeline.tables.maintenance import expire_snapshots as expire
 
-    lake = _lake(click.get_current_context())
+    lake = _lake()
     n = expire(lake, table, parse_instant(older_than))
     emit_json({"table": table, "expired": n}) if as_json else click.echo(f"{table}: {n} snapshots expired")
 
@@ -623,7 +539,7 @@ def remove_orphans(table: str, older_than_hours: float, dry_run: bool, as_json: 
 
     from lakeline.tables.maintenance import remove_orphan_files
 
-    lake = _lake(click.get_current_context())
+    lake = _lake()
     cutoff = datetime.now(UTC) - timedelta(hours=older_than_hours)
     files = remove_orphan_files(lake, table, cutoff, dry_run=dry_run)
     if as_json:
@@ -643,8 +559,8 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def dlq_list(limit: int, as_json: bool) -> None:
     """Messages in every DLQ."""
-    lake = _lake(click.get_current_context())
-    out = []
+    lake = _lake()
+    out: list[dict[str, Any]] = []
     for q in (lake.ingest_queue, lake.transform_queue):
         assert q.dlq is not None
         for m in q.dlq.peek(limit):
@@ -663,7 +579,7 @@ def dlq_list(limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def dlq_redrive(which: str, as_json: bool) -> None:
     """Move dead-lettered messages back to their source queue (then `lakeline run`)."""
-    lake = _lake(click.get_current_context())
+    lake = _lake()
     moved = {}
     for q in (lake.ingest_queue, lake.transform_queue):
         if which in ("all", q.name) and q.dlq is not None:
@@ -684,33 +600,19 @@ def dlq_redrive(which: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def replay(pipeline: str, start: str, end: str, mode: str, name: str | None, as_json: bool) -> None:
     """Replay landed objects whose LastModified is in [START, END), then `lakeline run`."""
-    from lakeline.stages.replay import parse_instant
-    from lakeline.stages.replay import replay as do_replay
-
-    lake = _lake(click.get_current_context())
-    result = do_replay(lake, pipeline, parse_instant(start), parse_instant(end), mode=mode, name=name)
+    lake = _lake()
+    reg = context.pipelines(lake)
+    reg.get(pipeline)
+    result = do_replay(lake, reg.route, pipeline, parse_instant(start), parse_instant(end), mode=mode,
+                       name=name)
     if as_json:
         emit_json(result)
     else:
         emit_kv(result, "replay")
 
 
-def _register() -> None:
-    from lakeline.cli.deploy import deploy
-    from lakeline.cli.dq import dq
-    from lakeline.cli.lineage import lineage
-    from lakeline.cli.totesys import extract, load
-    from lakeline.cli.workflow import workflow
-
-    cli.add_command(deploy)
-    cli.add_command(dq)
-    cli.add_command(extract)
-    cli.add_command(load)
-    cli.add_command(workflow)
-    cli.add_command(lineage)
-
-
-_register()
+for _group in (deploy, dq, workflow, lineage):
+    cli.add_command(_group)
 
 
 def main() -> None:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 
-from lakeline.cli.output import emit_json, emit_table
+from lakeline.cli.context import open_lake, pipelines
+from lakeline.console import emit_json, emit_table
 from lakeline.errors import NotFoundError, UsageError
+from lakeline.lake import Lake
+from lakeline.pipelines.tasks import definition, lake_tasks, workflows
+from lakeline.workflow.engine import list_executions, load_execution, run_definition
+from lakeline.workflow.shipped import export
 
 
-def _lake() -> Any:
-    from lakeline.cli.main import _lake as open_lake
-
-    return open_lake(click.get_current_context())
+def _lake() -> Lake:
+    return open_lake()
 
 
 def _summary(ex: Any) -> dict[str, Any]:
@@ -41,12 +45,10 @@ def workflow() -> None:
 @workflow.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def list_cmd(as_json: bool) -> None:
-    """Shipped workflows and recent executions."""
-    from lakeline.workflow.engine import list_executions
-    from lakeline.workflow.shipped import definition, names
-
+    """Shipped workflows (lakeline's and every pipeline's) and recent executions."""
     lake = _lake()
-    shipped = [{"name": n, "comment": definition(n).get("Comment", "")} for n in names()]
+    found = sorted(workflows(pipelines(lake)).items())
+    shipped = [{"name": n, "comment": d.get("Comment", "")} for n, d in found]
     runs = [_summary(e) for e in list_executions(lake.state, 20)]
     if as_json:
         emit_json({"workflows": shipped, "executions": runs})
@@ -70,22 +72,17 @@ def list_cmd(as_json: bool) -> None:
 def run_cmd(name: str | None, definition_file: str | None, input_text: str, execution_name: str | None,
             wait: bool, as_json: bool) -> None:
     """Run a shipped workflow NAME or --definition FILE; exit 1 unless it SUCCEEDED."""
-    import sys
-
-    from lakeline.workflow.engine import run_definition
-    from lakeline.workflow.shipped import definition
-    from lakeline.workflow.tasks import lakeline_tasks
-
     if bool(name) == bool(definition_file):
         raise UsageError("give a workflow NAME or --definition FILE (one of them)")
-    defn = orjson.loads(Path(definition_file).read_bytes()) if definition_file else definition(str(name))
+    lake = _lake()
+    reg = pipelines(lake)
+    defn = orjson.loads(Path(definition_file).read_bytes()) if definition_file else definition(reg, str(name))
     raw = Path(input_text[1:]).read_text("utf-8") if input_text.startswith("@") else input_text
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise UsageError(f"--input is not JSON: {exc}") from None
-    lake = _lake()
-    ex = run_definition(defn, payload, tasks=lakeline_tasks(lake), name=execution_name, store=lake.state)
+    ex = run_definition(defn, payload, tasks=lake_tasks(lake, reg), name=execution_name, store=lake.state)
     data = _summary(ex)
     if as_json:
         emit_json(data)
@@ -127,9 +124,7 @@ def history_cmd(execution_arn: str, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the definition here (default: stdout).")
 def export_cmd(name: str, out: str | None) -> None:
     """A shipped workflow for Step Functions, with SAM DefinitionSubstitutions placeholders."""
-    from lakeline.workflow.shipped import export
-
-    data = export(name)
+    data = export(definition(pipelines(_lake()), name))
     text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
     if out:
         Path(out).write_text(text + "\n", "utf-8")
@@ -140,8 +135,6 @@ def export_cmd(name: str, out: str | None) -> None:
 
 def _execution(arn: str) -> Any:
     """A stored execution with its history; :class:`NotFoundError` naming the ARN otherwise."""
-    from lakeline.workflow.engine import load_execution
-
     ex = load_execution(_lake().state, arn)
     if ex is None:
         raise NotFoundError(f"no execution {arn!r}")

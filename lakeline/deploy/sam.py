@@ -31,11 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lakeline.config import ZONES, QueueSettings
+from lakeline.config import ZONES, QueueSettings, Settings
 from lakeline.envvars import WORKFLOW_TASK
 from lakeline.errors import UsageError
-from lakeline.pipelines.base import Field
-from lakeline.pipelines.shipments import SHIPMENTS
+from lakeline.pipelines.registry import Registry, load
+from lakeline.pipelines.tasks import all_tasks, workflows
+from lakeline.tables.schema import Field, hive_type
+from lakeline.workflow.shipped import export
 
 RUNTIME = "python3.12"
 DEFAULT_NAME = "lakeline"
@@ -50,7 +52,6 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 ATHENA_BYTES_SCANNED_CUTOFF = 10 * 1024**3
 ATHENA_RESULTS_PREFIX = "athena-results/"
 PROJECTION_START = "2020-01-01"
-HIVE_TYPES = {"string": "string", "timestamp": "timestamp", "float64": "double", "int64": "bigint"}
 SOURCE_STRUCT = "struct<bucket:string,key:string,etag:string,line_no:bigint>"
 
 #: checkov checks the design does not satisfy on purpose, with the reason, by resource kind.
@@ -205,6 +206,11 @@ class _Names:
 # ------------------------------------------------------------------ the functions
 
 
+def builtin_registry() -> Registry:
+    """The built-in pipelines (and installed ones), without a lake's pipeline files."""
+    return load(Settings(home=Path("/nonexistent/lakeline-home")))
+
+
 def function_specs(opts: TemplateOptions) -> list[FunctionSpec]:
     """The four functions and their permissions (least privilege, by zone and queue)."""
     t = opts.consumer_timeout
@@ -236,46 +242,22 @@ def function_specs(opts: TemplateOptions) -> list[FunctionSpec]:
     ]
 
 
-def task_specs(opts: TemplateOptions) -> list[FunctionSpec]:
-    """One function per workflow task the shipped definitions invoke, each with its own role.
+def task_specs(opts: TemplateOptions, reg: Registry) -> list[FunctionSpec]:
+    """One function per workflow task (the generic ones and every pipeline's), each with its
+    own role.
 
     They share the package and one handler (:func:`lakeline.aws.handlers.workflow_task_handler`)
-    which runs the bound lakeline step named by ``LAKELINE_WORKFLOW_TASK``; separate functions
-    keep each task's permissions to what that step touches.
+    which runs the step named by ``LAKELINE_WORKFLOW_TASK``; separate functions keep each
+    task's permissions to what that step touches (the grants its :class:`TaskSpec` declares).
     """
-    def task(name: str, description: str, timeout: int, **grants: Any) -> FunctionSpec:
-        return FunctionSpec(
-            "task_" + name.replace("-", "_"), "lakeline.aws.handlers.workflow_task_handler",
-            description, memory=grants.pop("memory", 512), timeout=timeout, task=f"lakeline-{name}",
-            **grants,
-        )
-
     return [
-        task("run-batch", "Workflow task: validate the transactions landed since the last run",
-             900, memory=2048, s3_read=("landing",), s3_write=("silver", "error", "tmp")),
-        task("run-summary", "Workflow task: the promotion gate's run summary", 60,
-             s3_read=("silver",), state_write=False),
-        task("promote", "Workflow task: promote a finished silver run", 300,
-             memory=1024, s3_write=("silver", "gold")),
-        task("notify", "Workflow task: publish a notification", 30, state_write=False),
-        task("replay", "Workflow task: replay landed objects of a time window", 300,
-             s3_write=("landing",), sends=("IngestQueue",)),
-        task("quality-check", "Workflow task: count new silver Parquet objects", 60,
-             s3_read=("silver",), state_write=False),
-        task("quality-gate", "Workflow task: the quality expectations of a silver partition", 300,
-             memory=1024, s3_read=("silver",), s3_write=("gold",)),
-        task("quarantine", "Workflow task: write a partition's quarantine marker", 60,
-             s3_write=("silver",), state_write=False),
-        task("carbon-kickoff", "Carbon workflow: root_id and lineage RAW_DATA_INPUT", 60,
-             s3_read=("landing",)),
-        task("carbon-dq", "Carbon workflow: profile, data quality rules and the file gate", 900,
-             memory=2048, s3_write=("landing", "raw", "error", "gold")),
-        task("carbon-split", "Carbon workflow: split the raw file into batches", 900,
-             memory=2048, s3_read=("raw",), s3_write=("silver",)),
-        task("carbon-calculate", "Carbon workflow: CO2e of one batch", 300,
-             memory=1024, s3_read=("silver",), s3_write=("tmp", "error")),
-        task("carbon-publish", "Carbon workflow: merge the results into gold.emissions", 900,
-             memory=2048, s3_write=("tmp", "error", "gold")),
+        FunctionSpec(
+            "task_" + t.name.removeprefix("lakeline-").replace("-", "_"),
+            "lakeline.aws.handlers.workflow_task_handler", t.description, memory=t.memory,
+            timeout=t.timeout, task=t.name, s3_read=t.s3_read, s3_write=t.s3_write, sends=t.sends,
+            state_write=t.state_write,
+        )
+        for t in all_tasks(reg)
     ]
 
 
@@ -464,15 +446,13 @@ def state_machine_logical(workflow: str) -> str:
     return _camel(workflow) + "StateMachine"
 
 
-def _state_machines(opts: TemplateOptions, tasks: list[FunctionSpec]) -> dict[str, Any]:
+def _state_machines(opts: TemplateOptions, tasks: list[FunctionSpec], reg: Registry) -> dict[str, Any]:
     """Every shipped workflow as a Step Functions state machine, its definition unchanged
     except that each ``FunctionName`` becomes the deployed task function's ARN."""
-    from lakeline.workflow import shipped
-
     by_task = {spec.task: spec for spec in tasks}
     out: dict[str, Any] = {}
-    for workflow in shipped.names():
-        exported = shipped.export(workflow)
+    for workflow, machine in sorted(workflows(reg).items()):
+        exported = export(machine)
         subs: dict[str, str] = exported["substitutions"]
         unknown = sorted(set(subs.values()) - set(by_task))
         if unknown:
@@ -722,24 +702,26 @@ def _dashboard_body(specs: list[FunctionSpec]) -> str:
 
 def hive_columns(fields: Iterable[Field]) -> list[dict[str, str]]:
     """Glue columns of a silver table: its fields, then ``_source`` (``dt`` is the partition)."""
-    cols = [{"Name": f.name, "Type": HIVE_TYPES[f.type]} for f in fields]
+    cols = [{"Name": f.name, "Type": hive_type(f.type)} for f in fields]
     cols.append({"Name": "_source", "Type": SOURCE_STRUCT})
     return cols
 
 
-def _catalog(opts: TemplateOptions, names: _Names) -> dict[str, Any]:
+def _catalog(opts: TemplateOptions, names: _Names, reg: Registry) -> dict[str, Any]:
     out: dict[str, Any] = {"GlueDatabase": {"Type": "AWS::Glue::Database", "Properties": {
         "CatalogId": ref("AWS::AccountId"),
         "DatabaseInput": {"Name": names.glue_database,
                           "Description": f"lakeline {opts.name}: silver tables"}}}}
     silver = names.bucket("silver")
-    for rt in SHIPMENTS.record_types:
-        out["Silver" + _camel(rt.name) + "Table"] = {"Type": "AWS::Glue::Table", "Properties": {
+    for p, t in reg.tables():
+        if t.layout != "parquet" or t.zone != "silver" or not t.fields:
+            continue  # Iceberg tables register themselves in Glue; runs and gold tables: issue 17
+        out["Silver" + _camel(t.table) + "Table"] = {"Type": "AWS::Glue::Table", "Properties": {
             "CatalogId": ref("AWS::AccountId"),
             "DatabaseName": ref("GlueDatabase"),
             "TableInput": {
-                "Name": rt.name,
-                "Description": f"silver.{rt.name}: typed records of the {SHIPMENTS.name} pipeline",
+                "Name": t.table,
+                "Description": f"{t.name}: typed records of the {p.name} pipeline",
                 "TableType": "EXTERNAL_TABLE",
                 "Parameters": {
                     "classification": "parquet",
@@ -752,12 +734,12 @@ def _catalog(opts: TemplateOptions, names: _Names) -> dict[str, Any]:
                     "projection.dt.interval": "1",
                     "projection.dt.interval.unit": "DAYS",
                     # ${!dt} is Fn::Sub's escape for a literal ${dt} (Athena fills it in).
-                    "storage.location.template": sub(f"s3://{silver}/{rt.name}/dt=${{!dt}}/"),
+                    "storage.location.template": sub(f"s3://{silver}/{t.prefix}/dt=${{!dt}}/"),
                 },
                 "PartitionKeys": [{"Name": "dt", "Type": "string"}],
                 "StorageDescriptor": {
-                    "Columns": hive_columns(rt.fields),
-                    "Location": sub(f"s3://{silver}/{rt.name}/"),
+                    "Columns": hive_columns(t.fields),
+                    "Location": sub(f"s3://{silver}/{t.prefix}/"),
                     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
                     "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
                     "SerdeInfo": {"SerializationLibrary":
@@ -787,7 +769,7 @@ def _catalog(opts: TemplateOptions, names: _Names) -> dict[str, Any]:
 # ------------------------------------------------------------------ outputs and assembly
 
 
-def _outputs(opts: TemplateOptions) -> dict[str, Any]:
+def _outputs(opts: TemplateOptions, reg: Registry) -> dict[str, Any]:
     """Outputs; those whose Description is a LAKELINE__ variable configure a workstation."""
     out: dict[str, Any] = {
         "LakeName": {"Description": "LAKELINE__LAKE__NAME", "Value": opts.name},
@@ -814,9 +796,7 @@ def _outputs(opts: TemplateOptions) -> dict[str, Any]:
     out["AthenaWorkGroupName"] = {"Description": "Athena workgroup (query with --work-group)",
                                   "Value": ref("AthenaWorkGroup")}
     out["DashboardName"] = {"Description": "CloudWatch dashboard", "Value": ref("Dashboard")}
-    from lakeline.workflow import shipped
-
-    for workflow in shipped.names():
+    for workflow in sorted(workflows(reg)):
         logical = state_machine_logical(workflow)
         out[logical + "Arn"] = {
             "Description": f"State machine of the {workflow} workflow (aws stepfunctions start-execution)",
@@ -824,11 +804,13 @@ def _outputs(opts: TemplateOptions) -> dict[str, Any]:
     return out
 
 
-def build_template(opts: TemplateOptions | None = None) -> dict[str, Any]:
-    """The complete SAM template as a dict (long-form intrinsics only)."""
+def build_template(opts: TemplateOptions | None = None, reg: Registry | None = None) -> dict[str, Any]:
+    """The complete SAM template as a dict (long-form intrinsics only) for the pipelines of
+    ``reg`` (default: the built-in ones)."""
     opts = opts or TemplateOptions()
+    reg = reg or builtin_registry()
     names = _Names(opts.name)
-    tasks = task_specs(opts)
+    tasks = task_specs(opts, reg)
     specs = function_specs(opts) + tasks
     resources: dict[str, Any] = {}
     for zone in (*ZONES, "access-logs"):
@@ -843,9 +825,9 @@ def build_template(opts: TemplateOptions | None = None) -> dict[str, Any]:
         resources[spec.logical + "Role"] = _role(spec, opts, names)
         resources[spec.logical] = _function(spec, opts, names)
     resources.update(_event_source_mappings(opts))
-    resources.update(_state_machines(opts, tasks))
+    resources.update(_state_machines(opts, tasks, reg))
     resources.update(_monitoring(opts, specs))
-    resources.update(_catalog(opts, names))
+    resources.update(_catalog(opts, names, reg))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
@@ -858,7 +840,7 @@ def build_template(opts: TemplateOptions | None = None) -> dict[str, Any]:
         "Conditions": {"HasNotificationEmail": {
             "Fn::Not": [{"Fn::Equals": [ref("NotificationEmail"), ""]}]}},
         "Resources": resources,
-        "Outputs": _outputs(opts),
+        "Outputs": _outputs(opts, reg),
     }
 
 
@@ -946,10 +928,10 @@ class SamResult:
                 "architecture": self.architecture, "code_uri": self.code_uri}
 
 
-def write_sam(out: Path, opts: TemplateOptions | None = None) -> SamResult:
-    """Write ``out/template.yaml`` and ``out/README.md``."""
+def write_sam(out: Path, opts: TemplateOptions | None = None, reg: Registry | None = None) -> SamResult:
+    """Write ``out/template.yaml`` and ``out/README.md`` for the pipelines of ``reg``."""
     opts = opts or TemplateOptions()
-    template = build_template(opts)
+    template = build_template(opts, reg)
     out.mkdir(parents=True, exist_ok=True)
     tpl_path = out / "template.yaml"
     header = ("# Generated by `lakeline deploy sam`; edit the generator (lakeline/deploy/sam.py),\n"

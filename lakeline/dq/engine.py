@@ -22,14 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from lakeline.dq.rules import Rule, Ruleset, parse_age
 from lakeline.errors import DataError, NotFoundError, UsageError
 from lakeline.reasons import SCHEMA_ERROR
 from lakeline.sqltext import lit, quote
+
+if TYPE_CHECKING:
+    import duckdb
 
 EXAMPLES = 20
 TOP_VALUES = 10
@@ -165,6 +166,7 @@ def _unexpected_cond(rule: Rule, col: str, type_: str, params: list[Any]) -> str
 
 
 def _describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    import duckdb  # heavy: imported when used, not by importing lakeline
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     except duckdb.CatalogException as exc:
@@ -243,6 +245,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, relation: str, ruleset: Ruleset, *,
     A rule naming a column the relation lacks fails with ``exception_info`` (it does not raise);
     a custom ``sql`` rule that DuckDB cannot run raises :class:`DataError` naming the rule.
     """
+    import duckdb  # heavy: imported when used, not by importing lakeline
     rel = _check_relation(relation)
     run_id = run_id or _new_run_id()
     columns = _describe(con, rel)
@@ -266,6 +269,7 @@ def evaluate_groups(
     """:func:`evaluate` on each group ``CAST(column AS VARCHAR) = g`` of ``relation`` (say
     each ``dt`` partition of a table), all in one pass; ``sources[g]`` names each group in its
     result. Same results as one :func:`evaluate` per group, for the cost of about one."""
+    import duckdb  # heavy: imported when used, not by importing lakeline
     rel = _check_relation(relation)
     run_id = run_id or _new_run_id()
     columns = _describe(con, rel)
@@ -510,7 +514,9 @@ def evaluate_path(path: str, ruleset: Ruleset, *, fmt: str | None = None, profil
     the profile then read columns, not text); Parquet is scanned where it lies. ``memory_limit``
     and ``spill_dir`` bound DuckDB's memory (see ``duckdb_connection``).
     """
-    from lakeline.stages.transform import duckdb_connection
+    import duckdb  # heavy: imported when used, not by importing lakeline
+
+    from lakeline.duck import duckdb_connection
 
     p = Path(path)
     if not p.exists():

@@ -21,8 +21,8 @@ Rulesets come from ``lakeline.toml``::
     [pipelines.shipments.dq.invoice_lines]      # one table of the pipeline
     rules = [{kind = "sql", sql = "line_total = quantity * unit_price", mostly = 0.999}]
 
-Without config, :data:`BUILTIN` applies: the specs §3 expectations of the shipments record
-types and the carbon.md rules.
+Without config, the pipeline's own rules apply: a pipeline file's ``rules`` (the specs §3
+expectations of the shipments tables) or a Python pipeline's ``rulesets()`` (the carbon.md rules).
 """
 
 from __future__ import annotations
@@ -214,32 +214,6 @@ def parse_ruleset(name: str, raw: list[dict[str, Any]], *, origin: str) -> Rules
     return Ruleset(name, tuple(rules))
 
 
-def _builtin() -> dict[str, Ruleset]:
-    def nn(*cols: str) -> list[dict[str, Any]]:
-        return [{"kind": "not_null", "column": c} for c in cols]
-
-    one_row = [{"kind": "row_count", "min": 1}]
-    raw: dict[str, list[dict[str, Any]]] = {
-        # specs §3, in the order the quality-gate workflow has always reported them
-        "shipments.shipments": [*one_row, *nn("shipment_id"), {"kind": "unique", "column": "shipment_id"},
-                                *nn("event_time"),
-                                {"kind": "between", "column": "weight_kg", "min": 0, "max": 200}],
-        "shipments.tracking_events": [*one_row, *nn("shipment_id", "event_time", "status")],
-        "shipments.invoice_lines": [*one_row, *nn("invoice_id", "event_time"),
-                                    {"kind": "between", "column": "quantity", "min": 1, "max": 1000},
-                                    {"kind": "between", "column": "unit_price", "min": 0, "max": 100000}],
-        # carbon.md: activity_event_id missing = 0 and duplicates = 0, asset_id missing = 0
-        "carbon": [*nn("activity_event_id"), {"kind": "unique", "column": "activity_event_id"},
-                   *nn("asset_id")],
-    }
-    return {name: parse_ruleset(name, rules, origin="lakeline.dq.rules.BUILTIN")
-            for name, rules in raw.items()}
-
-
-#: Rulesets that apply when the config declares none: ``<pipeline>.<table>`` or ``<pipeline>``.
-BUILTIN: dict[str, Ruleset] = _builtin()
-
-
 def _dq_section(settings: Settings, pipeline: str) -> Mapping[str, Any]:
     pipes = settings.pipelines
     section = pipes.get(pipeline, {}) if isinstance(pipes, Mapping) else {}
@@ -252,12 +226,13 @@ def _dq_section(settings: Settings, pipeline: str) -> Mapping[str, Any]:
     return dq
 
 
-def ruleset_for(settings: Settings, pipeline: str, table: str | None = None) -> Ruleset:
+def ruleset_for(settings: Settings, pipeline: str, table: str | None = None, *,
+                defaults: Mapping[str, Ruleset] | None = None) -> Ruleset:
     """The effective ruleset of ``pipeline`` (and one of its tables).
 
     Order: ``[pipelines.<pipeline>.dq.<table>] rules``, ``[pipelines.<pipeline>.dq] rules``,
-    ``BUILTIN["<pipeline>.<table>"]``, ``BUILTIN["<pipeline>"]``; :class:`NotFoundError` if none.
-    """
+    then the pipeline's own rules (``defaults``: by table name, ``""`` for the whole
+    pipeline); :class:`NotFoundError` if none."""
     dq = _dq_section(settings, pipeline)
     origin = f"{settings.home / CONFIG_FILE}"
     if table is not None:
@@ -267,19 +242,14 @@ def ruleset_for(settings: Settings, pipeline: str, table: str | None = None) -> 
                                  origin=f"{origin} [pipelines.{pipeline}.dq.{table}]")
     if "rules" in dq:
         return parse_ruleset(pipeline, dq["rules"], origin=f"{origin} [pipelines.{pipeline}.dq]")
-    for name in ((f"{pipeline}.{table}",) if table else ()) + (pipeline,):
-        if name in BUILTIN:
-            return BUILTIN[name]
+    own = defaults or {}
+    for name in ((table,) if table else ()) + ("",):
+        if name in own:
+            return own[name]
     where = f"[pipelines.{pipeline}.dq{'.' + table if table else ''}]"
+    known = ", ".join(f"{pipeline}.{t}" if t else pipeline for t in own) or "none"
     raise NotFoundError(f"no data quality rules for {pipeline}{'.' + table if table else ''}: declare "
-                        f"`rules = [...]` under {where} in {origin} (built-in: {', '.join(BUILTIN)})")
+                        f"`rules = [...]` under {where} in {origin} (the pipeline's own rulesets: {known})")
 
 
-def ruleset_named(settings: Settings, name: str) -> Ruleset:
-    """A ruleset by name: ``<pipeline>`` or ``<pipeline>.<table>``, config first, then BUILTIN."""
-    pipeline, _, table = name.partition(".")
-    return ruleset_for(settings, pipeline, table or None)
-
-
-__all__ = ["BUILTIN", "KINDS", "Rule", "Ruleset", "parse_age", "parse_rule", "parse_ruleset", "ruleset_for",
-           "ruleset_named"]
+__all__ = ["KINDS", "Rule", "Ruleset", "parse_age", "parse_rule", "parse_ruleset", "ruleset_for"]

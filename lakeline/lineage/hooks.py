@@ -141,15 +141,17 @@ def chunk_written(lake: Lake, msg: ChunkMessage, result: ChunkResult) -> None:
 
         ids, locations, attrs = [], [], []
         for f in files:
+            part = _partition_of(f, partitions)
             if f.startswith("iceberg:"):
-                rt = f.split(".", 1)[1]
-                rows = sum(int(p["rows"]) for p in partitions if p["record_type"] == rt)
-                info: dict[str, Any] = {"chunk": chunk, "record_type": rt, "rows": rows, "format": "iceberg"}
+                table = f.split(".", 1)[1]
+                rows = sum(int(p["rows"]) for p in partitions if p["record_type"] == table)
+                info: dict[str, Any] = {"chunk": chunk, "record_type": table, "rows": rows,
+                                        "format": "iceberg"}
                 locations.append(f)
             else:
-                rt, dt = f.split("/", 2)[:2]
-                part = next((p for p in partitions if p["silver_prefix"] == f"{rt}/{dt}/"), None)
-                info = {"chunk": chunk, "record_type": rt, "dt": dt.removeprefix("dt=")}
+                info = {"chunk": chunk, "record_type": part["record_type"] if part else f.split("/", 1)[0]}
+                if part is not None and part.get("dt") is not None:
+                    info["dt"] = part["dt"]
                 if part is not None and int(part["files_written"]) == 1:
                     info["rows"] = int(part["rows"])
                 locations.append(location(lake, "silver", f))
@@ -165,6 +167,12 @@ def chunk_written(lake: Lake, msg: ChunkMessage, result: ChunkResult) -> None:
             ledger.record(root_id, parent, "REJECTS_WRITTEN", location(lake, "error", key),
                           node_id=node_id(root_id, "rejects", str(chunk)),
                           attrs={"chunk": chunk, "rows": rejected})
+
+
+def _partition_of(key: str, partitions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The partition event a silver file of a chunk belongs to (by its prefix)."""
+    folder = key.rsplit("/", 1)[0] + "/"
+    return next((p for p in partitions if p.get("silver_prefix") == folder), None)
 
 
 def object_complete(lake: Lake, msg: ChunkMessage, entry: dict[str, Any]) -> None:
@@ -184,80 +192,6 @@ def _msg_root(msg: ChunkMessage) -> str:
     from lakeline.stages.messages import idempotency_key
 
     return object_root(idempotency_key(msg.bucket, msg.key, msg.etag))
-
-
-# ---- batch pipelines: a root per run ---------------------------------------------------------------
-def transactions_run(lake: Lake, con: Any, report: Any) -> None:
-    """A committed transactions run: one root per run; a ``RAW_DATA_INPUT`` node per input
-    file; under each file a ``BATCH_WRITTEN`` node per silver partition it contributed rows to
-    (the run folder, with the rows from that file) and a ``REJECTS_WRITTEN`` node when it had
-    rejects; ``RUN_COMPLETE`` with the run's metrics. Counts come from one GROUP BY over the
-    run's classified rows (``con`` is the run's DuckDB connection)."""
-    if not enabled(lake):
-        return
-    root_id = derived_id("transactions", report.table, report.run_id)
-    with guarded("transactions run", root_id, lake):
-        per_file = {int(f): (int(v), int(r)) for f, v, r in con.execute(
-            "SELECT file_no, count(*) FILTER (WHERE reason IS NULL), "
-            "count(*) FILTER (WHERE reason IS NOT NULL) FROM classified GROUP BY ALL").fetchall()}
-        per_part = con.execute(
-            "SELECT CAST(strftime(ts_utc, '%Y') AS INTEGER), CAST(strftime(ts_utc, '%m') AS INTEGER), "
-            "file_no, count(*) FROM classified WHERE reason IS NULL GROUP BY ALL ORDER BY ALL").fetchall()
-        ledger = lake.lineage
-        file_ids: dict[int, str] = {}
-        for n, src in enumerate(report.sources):
-            valid, rejected = per_file.get(n, (0, 0))
-            file_ids[n] = node_id(root_id, "file", src["key"], src["etag"])
-            ledger.record(root_id, root_id, "RAW_DATA_INPUT", location(lake, "landing", src["key"]),
-                          node_id=file_ids[n], attrs={"pipeline": "transactions", "key": src["key"],
-                                                      "etag": src["etag"],
-                                                      "valid_rows": valid, "rejected_rows": rejected})
-            if rejected and report.rejects_key:
-                ledger.record(root_id, file_ids[n], "REJECTS_WRITTEN",
-                              location(lake, "error", report.rejects_key),
-                              node_id=node_id(root_id, "rejects", src["key"]), attrs={"rows": rejected})
-        parts = {(p["year"], p["month"]): p for p in report.partitions}
-        for year, month, file_no, rows in per_part:
-            part = parts[(year, month)]
-            ledger.record(root_id, file_ids[int(file_no)], "BATCH_WRITTEN",
-                          location(lake, "silver", part["run_folder"]),
-                          node_id=node_id(root_id, "batch", part["partition"], str(file_no)),
-                          attrs={"partition": part["partition"], "rows": int(rows), "files": part["files"]})
-        ledger.record(root_id, root_id, "RUN_COMPLETE", location(lake, "silver", report.table),
-                      node_id=node_id(root_id, "RUN_COMPLETE"), attrs={
-                          "pipeline": "transactions", "run_id": report.run_id,
-                          **{k: getattr(report, k) for k in (
-                              "input_rows", "valid_rows", "quarantined_rows", "condemned_rows")}})
-    maybe_export(lake, root_id)
-
-
-def retail_batch(lake: Lake, batch: dict[str, Any], out: dict[str, Any], table: str) -> None:
-    """One retail orders file processed: a root per orders file (its run-log ``run_id``):
-    ``RAW_DATA_INPUT`` (the orders file, with the customers and products files it was
-    joined with), ``BATCH_WRITTEN`` (the Iceberg append, with its snapshot id) and
-    ``REJECTS_WRITTEN`` (the quarantined rows)."""
-    if not enabled(lake):
-        return
-    run_id = str(out["run_id"])
-    root_id = derived_id("retail", run_id)
-    with guarded("retail batch", root_id, lake):
-        ledger = lake.lineage
-        raw_id = node_id(root_id, "RAW_DATA_INPUT")
-        ledger.record(root_id, root_id, "RAW_DATA_INPUT", location(lake, "landing", str(out["key"])),
-                      node_id=raw_id, attrs={"pipeline": "retail", "run_id": run_id,
-                                             "etag": batch.get("etag"), "input_rows": out["input_rows"],
-                                             "customers_key": out["customers_key"],
-                                             "products_key": out["products_key"]})
-        if out["rows"]:
-            ledger.record(root_id, raw_id, "BATCH_WRITTEN", f"iceberg:{table}",
-                          node_id=node_id(root_id, "BATCH_WRITTEN"),
-                          attrs={"rows": out["rows"], "snapshot_id": out["snapshot_id"],
-                                 "appended": out["appended"], "batch_id": run_id})
-        if out["rejected"] and out.get("rejects_key"):
-            ledger.record(root_id, raw_id, "REJECTS_WRITTEN",
-                          location(lake, "error", str(out["rejects_key"])),
-                          node_id=node_id(root_id, "REJECTS_WRITTEN"), attrs={"rows": out["rejected"]})
-    maybe_export(lake, root_id)
 
 
 def json_text(value: dict[str, Any]) -> str:

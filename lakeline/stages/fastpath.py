@@ -12,10 +12,9 @@ So the fast path is optimistic, and keeps its result only when it is provably th
    ``read_json`` yields is the n-th line: ``WITH ORDINALITY`` numbers rows in file order (it
    runs as a streaming window, which DuckDB documents as order preserving).
 2. ``read_json`` reads the fields as text, exactly as ``from_json`` does on the exact path,
-   and the same SQL types and classifies them (:func:`~lakeline.stages.classify.typed_columns`
-   and :func:`~lakeline.stages.classify.record_reasons`). A line that is not one JSON object
-   (malformed, an array, two objects, invalid UTF-8) raises.
-3. Every line loads: the rows written equal the lines of the chunk.
+   and the same SQL types and classifies them (:class:`~lakeline.stages.classify.Classifier`).
+   A line that is not one JSON object (malformed, an array, two objects, invalid UTF-8) raises.
+3. Every line loads: the rows written equal the lines of the chunk, and no key repeats.
 
 Otherwise its output is discarded and the chunk takes the exact path, which also gives
 rejects their precise reason codes. The bytes reach ``read_json`` through an in-memory
@@ -41,10 +40,11 @@ import duckdb
 import orjson
 from fsspec.implementations.memory import MemoryFileSystem
 
-from lakeline.pipelines.base import Field, RecordType, StreamPipeline
 from lakeline.sqltext import lit, quote
-from lakeline.stages.classify import record_reasons, type_error, typed_column
+from lakeline.stages.classify import Classifier, typed_column
 from lakeline.stages.messages import ChunkMessage
+from lakeline.stages.spec import StreamSpec, StreamTable
+from lakeline.tables.schema import Field
 
 PROTOCOL = "lakeline-chunk"
 MIN_PART = 4 << 20  # smaller parts are not worth a thread
@@ -114,10 +114,10 @@ class FastPath:
             self._con.unregister_filesystem(PROTOCOL)
 
     def write(
-        self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes, lines: int, work: Path
+        self, msg: ChunkMessage, spec: StreamSpec, data: bytes, lines: int, work: Path
     ) -> dict[str, list[Path]] | None:
         """Write every row of a clean chunk as Parquet under ``work``; returns the output
-        directories by record type, or ``None`` when the chunk must take the exact path
+        directories by table, or ``None`` when the chunk must take the exact path
         (``work`` may then hold partial output: discard it)."""
         if any(b in data for b in _NOT_JSON_WHITESPACE):
             return None  # read_json takes these for whitespace around an object; JSON does not
@@ -126,7 +126,7 @@ class FastPath:
         try:
             for name, p in zip(names, parts, strict=True):
                 self._fs.pipe_file(name, data if len(parts) == 1 else data[p.start : p.end])
-            return self._write(msg, pipeline, data, parts, names, lines, work)
+            return self._write(msg, spec, data, parts, names, lines, work)
         except duckdb.Error:  # malformed JSON, not an object, invalid UTF-8, ...
             return None
         finally:
@@ -134,40 +134,42 @@ class FastPath:
                 self._fs.store.pop(name, None)
 
     def _write(
-        self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes, parts: list[Part],
+        self, msg: ChunkMessage, spec: StreamSpec, data: bytes, parts: list[Part],
         names: list[str], lines: int, work: Path,
     ) -> dict[str, list[Path]] | None:
         out: dict[str, list[Path]] = {}
-        guess = _first_record_type(data, pipeline)
+        guess = _first_table(data, spec)
         written = 0
         if guess is not None:
-            written = self._copy(msg, pipeline, guess, parts, names, work, out)
-        if written == lines:
+            written = self._copy(msg, spec, guess, parts, names, work, out)
+        if written == lines and not spec.keyed:
             return out
-        present = self._census(pipeline, names)
+        present = self._census(spec, names)
         if present is None or sum(present.values()) != lines:
-            return None  # a line is rejected, or read_json saw a different number of rows
-        for rt_name in present:
-            if rt_name != (guess.name if guess else None):
-                rt = pipeline.record_type(rt_name)
-                assert rt is not None  # the census only counts known types that load
-                written += self._copy(msg, pipeline, rt, parts, names, work, out)
+            return None  # a line is rejected, a key repeats, or read_json saw other rows
+        for name in present:
+            if guess is None or name != guess.name:
+                t = spec.table_named(name)
+                assert t is not None  # the census only counts tables that load
+                written += self._copy(msg, spec, t, parts, names, work, out)
         return out if written == lines else None
 
     def _copy(
-        self, msg: ChunkMessage, pipeline: StreamPipeline, rt: RecordType, parts: list[Part],
+        self, msg: ChunkMessage, spec: StreamSpec, t: StreamTable, parts: list[Part],
         names: list[str], work: Path, out: dict[str, list[Path]],
     ) -> int:
-        """Write ``rt``'s loading rows, one COPY per part on its own thread; rows written."""
-        dirs = [work / rt.name / f"p{i}" for i in range(len(parts))]
-        (work / rt.name).mkdir(parents=True, exist_ok=True)
+        """Write ``t``'s loading rows, one COPY per part on its own thread; rows written."""
+        dirs = [work / t.name / f"p{i}" for i in range(len(parts))]
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)
         jobs = [
-            (copy_sql(pipeline, rt, PROTOCOL + "://" + name.lstrip("/"), d),
+            (copy_sql(spec, t, PROTOCOL + "://" + name.lstrip("/"),
+                      d if spec.partitioned else d / "data_0.parquet"),
              [msg.bucket, msg.key, msg.etag, msg.first_line - 1 + p.base])
             for name, p, d in zip(names, parts, dirs, strict=True)
         ]
         counts = list(self._run(jobs))
-        out[rt.name] = dirs
+        out[t.name] = dirs
         return sum(counts)
 
     def _run(self, jobs: list[tuple[str, list[Any]]]) -> Iterator[int]:
@@ -194,84 +196,98 @@ class FastPath:
             self._cursors.append(cur)
         return self._cursors[i]
 
-    def _census(self, pipeline: StreamPipeline, names: list[str]) -> dict[str, int] | None:
-        """Rows per record type when every row loads, else ``None`` (a reject: exact path)."""
+    def _census(self, spec: StreamSpec, names: list[str]) -> dict[str, int] | None:
+        """Rows per table when every row loads and no key repeats, else ``None`` (a reject:
+        the exact path)."""
         files = "[" + ", ".join(lit(PROTOCOL + "://" + n.lstrip("/")) for n in names) + "]"
+        c = _classifier(spec)
+        source = typed_source(spec, spec.all_fields(), files, ordinality=False)
         rows = self._cursor(0).execute(
-            f"SELECT r.record_type, ({reason_sql(pipeline)}) IS NULL, count(*) "
-            f"FROM {typed_source(pipeline.all_fields(), files, ordinality=False)} GROUP BY ALL"
+            f"SELECT {c.route_expr()}, ({c.reason()}) IS NULL, count(*) FROM {source} GROUP BY ALL"
         ).fetchall()
-        if any(not loads for _, loads, _ in rows):
+        if any(not loads or name is None for name, loads, _ in rows):
             return None
-        return {str(rt): int(n) for rt, _, n in rows}
+        counts = {str(name): int(n) for name, _, n in rows}
+        for t in spec.tables:
+            if t.key and counts.get(t.name):
+                keys = ", ".join(_typed(f) for k in t.key if (f := t.field(k)) is not None)
+                distinct = self._cursor(0).execute(
+                    f"SELECT count(DISTINCT ({keys})) FROM {source} WHERE {c.in_table(t)}").fetchone()
+                if _count(distinct) != counts[t.name]:
+                    return None
+        return counts
 
 
 def _count(row: tuple[Any, ...] | None) -> int:
     return int(row[0]) if row else 0
 
 
-def _first_record_type(data: bytes, pipeline: StreamPipeline) -> RecordType | None:
-    """The record type of the chunk's first line: the likely type of the whole chunk."""
+def _first_table(data: bytes, spec: StreamSpec) -> StreamTable | None:
+    """The table of the chunk's first line: the likely table of the whole chunk."""
+    if spec.route_field is None:
+        return spec.tables[0]
     end = data.find(b"\n")
     try:
         first = orjson.loads(data[: end if end >= 0 else len(data)])
     except orjson.JSONDecodeError:
         return None
-    name = first.get("record_type") if isinstance(first, dict) else None
-    return pipeline.record_type(name) if isinstance(name, str) else None
+    value = first.get(spec.route_field) if isinstance(first, dict) else None
+    return spec.table(value) if isinstance(value, str) else None
 
 
 def _read_json(fields: list[Field], files: str) -> str:
-    columns = "{" + ", ".join(f"{lit(f.name)}: 'VARCHAR'" for f in fields) + "}"
+    columns = "{" + ", ".join(f"{lit(f.source)}: 'VARCHAR'" for f in fields) + "}"
     return f"read_json({files}, format='newline_delimited', records=true, columns={columns})"
 
 
 def _raw(f: Field) -> str:
-    return f"r.{quote(f.name)}"
+    return f"r.{quote(f.source)}"
 
 
 def _typed(f: Field) -> str:
     return f"r.{quote('__t_' + f.name)}" if f.type != "string" else _raw(f)
 
 
-def typed_source(fields: list[Field], files: str, *, ordinality: bool) -> str:
+def _classifier(spec: StreamSpec) -> Classifier:
+    return Classifier(spec, _raw, _typed)
+
+
+def typed_source(spec: StreamSpec, fields: list[Field], files: str, *, ordinality: bool) -> str:
     """``read_json`` of ``files`` as ``r``: each of ``fields`` as text (as ``from_json`` gives
     it on the exact path), ``__t_<field>`` typed as on the exact path (non-string fields) and,
     with ``ordinality``, the row number in file order."""
     casts = "".join(
-        f", {typed_column(f, quote(f.name))} AS {quote('__t_' + f.name)}"
+        f", {typed_column(f, quote(f.source))} AS {quote('__t_' + f.name)}"
         for f in fields if f.type != "string"
     )
     numbered = " WITH ORDINALITY" if ordinality else ""
     return f"(SELECT *{casts} FROM {_read_json(fields, files)}{numbered}) AS r"
 
 
-def reason_sql(pipeline: StreamPipeline) -> str:
-    """The reason code of a row of :func:`typed_source` over all the pipeline's fields (NULL:
-    it loads)."""
-    return f"CASE {record_reasons(pipeline, _raw, _typed)} END"
+def copy_sql(spec: StreamSpec, t: StreamTable, file: str, out: Path) -> str:
+    """COPY of ``t``'s loading rows of one part to ``out`` (a directory of Parquet partitioned by
+    ``dt`` when the pipeline has a time field, else one file), with the exact path's columns.
+    Parameters: bucket, key, etag, line number before the part.
 
-
-def copy_sql(pipeline: StreamPipeline, rt: RecordType, file: str, out: Path) -> str:
-    """COPY of ``rt``'s loading rows of one part to ``out`` (Parquet partitioned by ``dt``),
-    with the exact path's columns. Parameters: bucket, key, etag, line number before the part.
-
-    Only ``rt``'s fields are read, and only its rules apply: a row of ``rt`` loads when its
-    time converts and no field has the wrong type (:func:`record_reasons` restricted to
-    ``record_type = rt``; keys of other types are ignored, as ``from_json`` ignores them)."""
-    fields = [Field("record_type"), *(f for f in rt.fields if f.name != "record_type")]
-    cols = ", ".join(
-        f"{_raw(f) if f.name == 'record_type' else _typed(f)} AS {quote(f.name)}" for f in rt.fields
-    )
-    time_field = Field(pipeline.time_field, "timestamp")
-    if time_field.name not in {f.name for f in fields}:
-        fields.append(time_field)
+    Only ``t``'s fields are read, and only its rules apply: a row of ``t`` loads when its
+    time converts, no required field is empty and no field has the wrong type (keys of other
+    tables are ignored, as ``from_json`` ignores them)."""
+    c = _classifier(spec)
+    fields = list(t.columns)
+    extra = [f for f in (c.route, c.time) if f is not None and t.field(f.name) is None]
+    fields += extra
+    cols = ", ".join(f"{_typed(f)} AS {quote(f.name)}" for f in t.columns)
+    where = [c.in_table(t), f"NOT coalesce({c.type_error(t)}, false)", f"NOT ({c.missing(t)})"]
+    dt = ""
+    partition = ""
+    if c.time is not None:
+        where.append(f"{_typed(c.time)} IS NOT NULL")
+        dt = f", CAST({_typed(c.time)} AS DATE) AS dt"
+        partition = ", PARTITION_BY (dt)"
     return (
         f"COPY (SELECT {cols}, "
-        "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(r.ordinality AS BIGINT) + ?} AS _source, "
-        f"CAST({_typed(time_field)} AS DATE) AS dt "
-        f"FROM {typed_source(fields, lit(file), ordinality=True)} "
-        f"WHERE r.record_type = {lit(rt.name)} AND {_typed(time_field)} IS NOT NULL "
-        f"AND NOT coalesce({type_error(pipeline, rt, _raw, _typed)}, false)) "
-        f"TO {lit(str(out))} (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)"
+        "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(r.ordinality AS BIGINT) + ?} AS _source"
+        f"{dt} FROM {typed_source(spec, fields, lit(file), ordinality=True)} "
+        f"WHERE {' AND '.join(where)}) "
+        f"TO {lit(str(out))} (FORMAT parquet{partition}, COMPRESSION zstd)"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,16 +20,17 @@ import numpy as np
 import orjson
 
 from lakeline import reasons
-from lakeline.errors import LockedError, MessageError, NotFoundError, UsageError
+from lakeline.errors import LockedError, MessageError, NotFoundError
 from lakeline.events import ObjectCreated, parse_events
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
 from lakeline.lineage import hooks as lineage_hooks
-from lakeline.pipelines import is_batch_key, pipeline_for_key
 from lakeline.ports.queue import MAX_BATCH
 from lakeline.ports.state import BeginResult
-from lakeline.stages.classify import BOM, reject_row
+from lakeline.stages.lines import BOM
 from lakeline.stages.messages import ChunkMessage, idempotency_key, object_id
+from lakeline.stages.rejects import reject_row, write_rejects
+from lakeline.stages.spec import StreamSpec
 
 _READ_BLOCK = 8 * 1024 * 1024
 
@@ -47,6 +49,21 @@ class IngestResult:
     def to_dict(self) -> dict[str, Any]:
         """The result as a plain dict."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a landing key goes: its pipeline, the stream spec when the pipeline is streaming
+    (the object is cut into chunks), else ``on_landed(lake, key, etag, size)``, which a job
+    pipeline uses to note the landing (its work waits for ``lakeline run``)."""
+
+    pipeline: str
+    stream: StreamSpec | None
+    on_landed: Callable[[Lake, str, str, int], None]
+
+
+#: finds the route of a landing key (None: no pipeline takes it); the pipeline registry's ``route``.
+Router = Callable[[str], Route | None]
 
 
 @dataclass(frozen=True)
@@ -123,8 +140,9 @@ def plan_chunks(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str,
 class Ingester:
     """Runs the ingest stage against one lake."""
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, router: Router) -> None:
         self.lake = lake
+        self.router = router
 
     def handle_event(
         self, event: dict[str, Any], *, request_id: str | None = None, force: bool = False
@@ -169,24 +187,25 @@ class Ingester:
             "chunks": 0, "dropped": 0, "loaded": 0, "rejected": 0,
         }
         try:
-            if is_batch_key(ev.key):
-                # Batch and job pipelines wait for `lakeline run`: record the landing only.
-                if ev.key.startswith("retail/"):
-                    self._retail_landing(ev.key, info.etag, info.size)
-                entry.update(pipeline=ev.key.split("/", 1)[0], status="LANDED",
+            route = self.router(ev.key)
+            if route is not None and route.stream is None:
+                # Job pipelines wait for `lakeline run`: record the landing only.
+                route.on_landed(lake, ev.key, info.etag, info.size)
+                entry.update(pipeline=route.pipeline, status="LANDED",
                              finished_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
                 lake.state.log_run(run_key, entry)
                 lake.state.complete(ikey, {"run_key": run_key, "status": "LANDED"})
                 return
-            try:
-                pipeline = pipeline_for_key(ev.key)
-            except UsageError as exc:
-                self._drop(ev, info.etag, oid, str(exc), entry, result, reasons.SCHEMA_ERROR)
+            if route is None:
+                first = ev.key.split("/", 1)[0]
+                why = (f"no pipeline takes {ev.key!r}: {first!r} is not a pipeline's landing prefix "
+                       "(see `lakeline pipeline list`)")
+                self._drop(ev, info.etag, oid, why, entry, result, reasons.SCHEMA_ERROR)
                 lake.state.log_run(run_key, entry)
                 lineage_hooks.object_ingested(lake, ikey, ev.key, info.etag, entry)
                 lake.state.complete(ikey, {"run_key": run_key, "status": "FAILED"})
                 return
-            entry["pipeline"] = pipeline.name
+            entry["pipeline"] = route.pipeline
             fmt, chunks = plan_chunks(lake, ev.key, info.size, settings.chunk_bytes)
             if fmt == "json":
                 chunks = self._check_array(ev, info.etag, oid, entry, result)
@@ -201,7 +220,7 @@ class Ingester:
             lineage_hooks.object_ingested(lake, ikey, ev.key, info.etag, dict(entry, run_key=run_key))
             bodies = [
                 ChunkMessage(
-                    pipeline=pipeline.name, bucket=ev.bucket, key=ev.key, etag=info.etag,
+                    pipeline=route.pipeline, bucket=ev.bucket, key=ev.key, etag=info.etag,
                     object_id=oid, run_key=run_key, chunk=i, chunks=len(chunks), start=c.start,
                     end=c.end, first_line=c.first_line, records=c.records, format=fmt,
                     lines=c.lines,
@@ -219,16 +238,6 @@ class Ingester:
             if not force:
                 lake.state.release(ikey)
             raise
-
-    def _retail_landing(self, key: str, etag: str, size: int) -> None:
-        """The retail run-log item (specs §5; a duplicate landing is ignored) and, for orders,
-        the job trigger."""
-        from lakeline.retail import job, runlog
-
-        item = runlog.log_landing(self.lake.state, bucket=self.lake.store.bucket("landing"), key=key,
-                                  etag=etag, size_bytes=size)
-        if item is not None and runlog.source_of(key) == "orders":
-            job.request_run(self.lake)
 
     def _check_array(
         self, ev: ObjectCreated, etag: str, oid: str, entry: dict[str, Any], result: IngestResult
@@ -251,8 +260,6 @@ class Ingester:
         result: IngestResult, reason: str,
     ) -> None:
         """Reject a whole object: reject row, copy to the error zone, notify."""
-        from lakeline.stages.transform import write_rejects
-
         lake = self.lake
         row = reject_row(
             pipeline=entry.get("pipeline") or ev.key.split("/", 1)[0], bucket=ev.bucket,

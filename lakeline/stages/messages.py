@@ -16,6 +16,10 @@ import orjson
 from lakeline.errors import MessageError
 
 VERSION = 1
+#: the state table of finished chunks (key ``<object_id>#<chunk>``).
+CHUNKS = "chunks"
+#: the event a transform emits after publishing a partition (specs §3).
+PARTITION_READY = "silver_partition_ready"
 
 
 def object_id(bucket: str, key: str, etag: str) -> str:

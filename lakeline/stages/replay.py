@@ -16,8 +16,7 @@ from lakeline.errors import UsageError
 from lakeline.events import ObjectCreated
 from lakeline.lake import Lake
 from lakeline.landing import announce
-from lakeline.pipelines import get_pipeline
-from lakeline.stages.ingest import Ingester, IngestResult
+from lakeline.stages.ingest import Ingester, IngestResult, Router
 
 
 def parse_instant(text: str) -> datetime:
@@ -30,11 +29,11 @@ def parse_instant(text: str) -> datetime:
 
 
 def replay(
-    lake: Lake, pipeline: str, start: datetime, end: datetime, *, mode: str = "copy",
+    lake: Lake, router: Router, pipeline: str, start: datetime, end: datetime, *, mode: str = "copy",
     name: str | None = None,
 ) -> dict[str, Any]:
-    """Replay the pipeline's landed objects modified in ``[start, end)``."""
-    get_pipeline(pipeline)
+    """Replay the pipeline's landed objects modified in ``[start, end)`` (``router``: the
+    pipeline registry's, which the queue mode's ingest uses)."""
     if end <= start:
         raise UsageError("replay window is empty: --end must be after --start")
     if mode not in {"copy", "queue"}:
@@ -50,7 +49,7 @@ def replay(
         scanned += 1
         if start <= info.last_modified < end:
             targets.append(info)
-    ingester = Ingester(lake)
+    ingester = Ingester(lake, router)
     for info in targets:
         if mode == "copy":
             lake.store.copy("landing", info.key, "landing", dest_prefix + info.key)

@@ -9,58 +9,51 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lakeline import reasons
+from lakeline.duck import duckdb_connection
 from lakeline.errors import DataError, NotFoundError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
 from lakeline.lineage import hooks as lineage_hooks
-from lakeline.pipelines import get_pipeline
-from lakeline.pipelines.base import RecordType, StreamPipeline
 from lakeline.ports.state import RUNS
-from lakeline.stages.classify import (
-    BOM,
-    REJECT_COLUMNS,
-    chunk_table,
-    classify_sql,
-    explain_sql,
-    json_error,
-    line_count,
-    line_spans,
-    reject_row,
-)
+from lakeline.sqltext import lit, quote
+from lakeline.stages.classify import SUPERSEDED, Classifier, dedupe_sql
+from lakeline.stages.evolution import add_fields, evolved
 from lakeline.stages.fastpath import FastPath
-from lakeline.stages.messages import ChunkMessage
+from lakeline.stages.formats import json_keys_sql, json_parsed, json_parsed_lines, unknown_column
+from lakeline.stages.lines import BOM, chunk_table, json_error, line_count, line_spans
+from lakeline.stages.messages import CHUNKS, PARTITION_READY, ChunkMessage
+from lakeline.stages.rejects import reject_row, write_rejects
+from lakeline.stages.spec import StreamSpec, StreamTable
+from lakeline.tables.sink import Batch, open_sink
 from lakeline.writeback import start_writeback_tree
 
-CHUNKS = "chunks"
-PARTITION_READY = "silver_partition_ready"
 MAX_RAW = 65536
-_CHUNK_FILE = re.compile(r"(-[0-9]+)?\.parquet")  # what follows part-<object>-c<chunk>
 
 
 @dataclass
 class ChunkResult:
-    """What one chunk produced."""
+    """What one chunk produced. ``deduplicated``: records a later record with the same key
+    superseded (``on_duplicate = "latest"``); ``input = loaded + rejected + deduplicated``."""
 
     object_id: str
     chunk: int
     loaded: int = 0
     rejected: int = 0
+    deduplicated: int = 0
     files: list[str] = field(default_factory=list)
     partitions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -70,7 +63,7 @@ class PendingChunk:
     """A chunk :meth:`Transformer.start` began and :meth:`Transformer.finish` completes."""
 
     msg: ChunkMessage
-    pipeline: StreamPipeline
+    spec: StreamSpec
     result: ChunkResult
     data: bytes = b""
     pre_rejects: list[dict[str, Any]] = field(default_factory=list)
@@ -79,34 +72,18 @@ class PendingChunk:
     done: ChunkResult | None = None  # already loaded (its landing object is gone)
 
 
-def duckdb_connection(
-    threads: int = 0, *, memory_limit: str | None = None, spill_dir: Path | None = None,
-    keep_order: bool = False,
-) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with UTC session time (naive timestamps are UTC).
-
-    ``memory_limit`` (e.g. ``"768MB"``) bounds DuckDB's memory; with ``spill_dir`` larger
-    work is spilled there instead of failing. ``keep_order``: results keep the order of their
-    source (DuckDB documents row order only then); off by default, which is faster."""
-    config: dict[str, Any] = {"threads": threads} if threads > 0 else {}
-    if memory_limit:
-        config["memory_limit"] = memory_limit
-    if spill_dir is not None:
-        config["temp_directory"] = str(spill_dir)
-    con = duckdb.connect(config=config)
-    con.execute("SET TimeZone='UTC'")
-    con.execute(f"SET preserve_insertion_order={'true' if keep_order else 'false'}")
-    return con
-
-
 class Transformer:
-    """Transforms chunk messages of streaming pipelines. One per worker process."""
+    """Transforms chunk messages of streaming pipelines. One per worker process.
 
-    def __init__(self, lake: Lake, *, threads: int = 0) -> None:
+    ``specs(pipeline)`` gives the stream spec of a pipeline (the pipeline registry's
+    ``stream``), so the transform never names a pipeline."""
+
+    def __init__(self, lake: Lake, specs: Callable[[str], StreamSpec], *, threads: int = 0) -> None:
         self.lake = lake
+        self.specs = specs
         self._con = duckdb_connection(threads, keep_order=True)  # the fast path numbers rows in file order
         self._fast = FastPath(self._con, threads or os.cpu_count() or 1)
-        self._sql: dict[str, str] = {}
+        self._sql: dict[StreamSpec, tuple[str, str]] = {}
         self._background: ThreadPoolExecutor | None = None  # runs the fast path's writes
 
     def close(self) -> None:
@@ -125,8 +102,8 @@ class Transformer:
         thread; :meth:`finish` completes it. Meanwhile the caller may finish the previous
         chunk, so its publishing (file moves, fsyncs, ledger, lineage) overlaps this chunk's
         DuckDB work."""
-        pipeline = get_pipeline(msg.pipeline)
-        pending = PendingChunk(msg, pipeline, ChunkResult(msg.object_id, msg.chunk))
+        spec = evolved(self.lake, self.specs(msg.pipeline))
+        pending = PendingChunk(msg, spec, ChunkResult(msg.object_id, msg.chunk))
         try:
             if msg.format == "json":
                 pending.data = self._array_as_lines(msg, pending.pre_rejects)
@@ -139,18 +116,21 @@ class Transformer:
                 return pending
             raise DataError(f"landing object {msg.key} vanished before chunk {msg.chunk} loaded") from None
         pending.work = Path(tempfile.mkdtemp(prefix=f"{msg.object_id}-{msg.chunk}-", dir=self.lake.work_dir))
-        lines = self._fast_lines(msg, pipeline, pending.data)
+        clean = True
+        if spec.on_unknown_field != "ignore":
+            pending.spec, clean = self._unknown_fields(msg, spec, pending.data)
+        lines = self._fast_lines(msg, pending.spec, pending.data) if clean else None
         if lines is not None:
             if self._background is None:
                 self._background = ThreadPoolExecutor(1, thread_name_prefix="lakeline-chunk")
             pending.fast = self._background.submit(
-                self._write_fast, msg, pipeline, pending.data, lines, pending.work / "fast")
+                self._write_fast, msg, pending.spec, pending.data, lines, pending.work / "fast")
         return pending
 
     def _write_fast(
-        self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes, lines: int, out: Path
+        self, msg: ChunkMessage, spec: StreamSpec, data: bytes, lines: int, out: Path
     ) -> dict[str, list[Path]] | None:
-        dirs = self._fast.write(msg, pipeline, data, lines, out)
+        dirs = self._fast.write(msg, spec, data, lines, out)
         if dirs is not None:
             start_writeback_tree(out)  # publishing fsyncs each file: let the disk start now
         return dirs
@@ -160,24 +140,24 @@ class Transformer:
         then the events, the ledger entry and lineage."""
         if pending.done is not None:
             return pending.done
-        msg, pipeline, result, work = pending.msg, pending.pipeline, pending.result, pending.work
+        msg, spec, result, work = pending.msg, pending.spec, pending.result, pending.work
         assert work is not None  # set whenever done is not
         try:
             dirs = pending.fast.result() if pending.fast is not None else None
             if dirs is not None:
-                for rt_name, out_dirs in dirs.items():
-                    self._publish(msg, rt_name, out_dirs, None, result)
+                for name, out_dirs in dirs.items():
+                    self._write(msg, spec, name, Batch(files=_by_partition(out_dirs, spec)), result)
                 crash_point("transform.after_silver")
             else:
                 shutil.rmtree(work / "fast", ignore_errors=True)
-                self._exact_transform(msg, pipeline, pending.data, pending.pre_rejects, work, result)
+                self._exact_transform(msg, spec, pending.data, pending.pre_rejects, work, result)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         for part in result.partitions:
             self.lake.state.emit_event(PARTITION_READY, part)
         self.lake.state.put(CHUNKS, _chunk_key(msg), {
-            "loaded": result.loaded, "rejected": result.rejected, "files": result.files,
-            "finished_at": time.time(),
+            "loaded": result.loaded, "rejected": result.rejected, "deduplicated": result.deduplicated,
+            "files": result.files, "finished_at": time.time(),
         })
         crash_point("transform.after_ledger")
         lineage_hooks.chunk_written(self.lake, msg, result)
@@ -193,16 +173,44 @@ class Transformer:
             shutil.rmtree(pending.work, ignore_errors=True)
 
     # ---- paths ------------------------------------------------------------------------
-    def _fast_lines(self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes) -> int | None:
+    def _fast_lines(self, msg: ChunkMessage, spec: StreamSpec, data: bytes) -> int | None:
         """The chunk's line count when it may take the fast path (:mod:`lakeline.stages.fastpath`):
         clean JSON lines, no blank line, the setting on, not Iceberg; else ``None``."""
-        if msg.format != "jsonl" or not self.lake.settings.transform.fast_path or self._iceberg(pipeline):
+        if msg.format != "jsonl" or not self.lake.settings.transform.fast_path:
+            return None
+        if spec.table_format == "iceberg":
             return None
         lines = msg.lines or line_count(data)
         return lines if lines == msg.records else None  # blank lines: only the exact path numbers them
 
+    def _unknown_fields(self, msg: ChunkMessage, spec: StreamSpec, data: bytes) -> tuple[StreamSpec, bool]:
+        """Fields the chunk's records have that their tables do not declare: with ``add``
+        they become new columns (the spec is evolved); with ``reject`` such a chunk takes the
+        exact path, which rejects those records. Returns the spec and whether the chunk is
+        clean of them."""
+        if msg.format not in ("jsonl", "json"):
+            return spec, True
+        table, _ = chunk_table(data)
+        self._con.register("keys_chunk", table)
+        try:
+            pairs = self._con.execute(json_keys_sql(spec, "keys_chunk")).fetchall()
+        finally:
+            self._con.unregister("keys_chunk")
+        new: dict[str, list[str]] = {}
+        for route, key in pairs:
+            t = spec.table(route) if spec.route_field else spec.tables[0]
+            if t is not None and all(f.source != key for f in t.columns):
+                new.setdefault(t.name, []).append(str(key))
+        if not new:
+            return spec, True
+        if spec.on_unknown_field == "reject":
+            return spec, False
+        for name, keys in sorted(new.items()):
+            spec = add_fields(self.lake, spec, name, sorted(keys), f"{msg.key}#{msg.etag}")
+        return spec, True
+
     def _exact_transform(
-        self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes,
+        self, msg: ChunkMessage, spec: StreamSpec, data: bytes,
         pre_rejects: list[dict[str, Any]], work: Path, result: ChunkResult,
     ) -> None:
         """The exact path: every line classified (:mod:`lakeline.stages.classify`)."""
@@ -216,147 +224,155 @@ class Transformer:
             ))
         self._con.register("chunk", table)
         try:
-            self._transform(msg, pipeline, data, pre_rejects, work, result)
+            self._transform(msg, spec, data, pre_rejects, work, result)
         finally:
             self._con.execute("DROP TABLE IF EXISTS classified")
             self._con.unregister("chunk")
 
-    def _iceberg(self, pipeline: StreamPipeline) -> bool:
-        """True when the pipeline's silver tables are Iceberg (``[tables]``)."""
-        return bool(getattr(self.lake.settings.tables, pipeline.name, "parquet") == "iceberg")
-
-    def _sql_for(self, pipeline: StreamPipeline) -> str:
-        sql = self._sql.get(pipeline.name)
-        if sql is None:
-            sql = self._sql[pipeline.name] = classify_sql(pipeline)
-        return sql
+    def _sql_for(self, spec: StreamSpec) -> tuple[str, str]:
+        """The classify and explain SQL of a spec (built once)."""
+        found = self._sql.get(spec)
+        if found is None:
+            c = Classifier(spec, json_line="t._line", unknown=unknown_column(spec))
+            found = self._sql[spec] = (c.classify_sql(json_parsed(spec)),
+                                       c.explain_sql(json_parsed_lines(spec, "bad_lines")))
+        return found
 
     def _transform(
-        self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes,
+        self, msg: ChunkMessage, spec: StreamSpec, data: bytes,
         pre_rejects: list[dict[str, Any]], work: Path, result: ChunkResult,
     ) -> None:
-        """Classify the chunk once into a temp table, then write each record type and the
-        rejects from it (measured faster than one streaming COPY per type: the write
-        parallelises over a materialised table)."""
-        self._con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {self._sql_for(pipeline)}")
+        """Classify the chunk once into a temp table, then write each table and the rejects
+        from it (measured faster than one streaming COPY per table: the write parallelises
+        over a materialised table)."""
+        classify, _ = self._sql_for(spec)
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {classify}")
+        dedupe = dedupe_sql(spec, "classified")
+        if dedupe is not None:
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {dedupe}")
         counts = self._con.execute(
-            "SELECT record_type, CAST(dt AS VARCHAR), count(*) FROM classified WHERE reason IS NULL "
+            "SELECT _table, CAST(_dt AS VARCHAR), count(*) FROM classified WHERE _reason IS NULL "
             "GROUP BY ALL ORDER BY ALL"
         ).fetchall()
-        by_type: dict[str, dict[str, int]] = {}
-        for rt_name, dt, n in counts:
-            by_type.setdefault(rt_name, {})[dt] = int(n)
-        iceberg = self._iceberg(pipeline)
-        for rt_name, parts in by_type.items():
-            rt = pipeline.record_type(rt_name)
-            assert rt is not None  # classify only passes known record types
-            if iceberg:
-                self._append_iceberg(msg, rt, parts, result)
+        by_table: dict[str, dict[str | None, int]] = {}
+        for name, dt, n in counts:
+            by_table.setdefault(name, {})[dt] = int(n)
+        for name, parts in by_table.items():
+            t = spec.table_named(name)
+            assert t is not None  # classify only passes known tables
+            if spec.table_format == "iceberg":
+                self._write(msg, spec, name, Batch(table=self._rows(msg, spec, t), rows=parts), result)
                 continue
-            self._copy_type(msg, rt, "classified", work)
-            self._publish(msg, rt_name, [work / rt_name], parts, result)
+            out = work / name
+            self._copy_table(msg, spec, t, out)
+            self._write(msg, spec, name, Batch(files=_by_partition([out], spec), rows=parts), result)
         crash_point("transform.after_silver")
-        rejects = pre_rejects + self._collect_rejects(msg, pipeline, data)
+        rejects = pre_rejects + self._collect_rejects(msg, spec, data)
         result.rejected = len(rejects)
+        result.deduplicated = _count(self._con.execute(
+            f"SELECT count(*) FROM classified WHERE _reason = '{SUPERSEDED}'").fetchone())
         if rejects:
             write_rejects(self.lake, rejects, msg.pipeline, f"{msg.object_id}-c{msg.chunk:05d}", work)
 
-    def _append_iceberg(
-        self, msg: ChunkMessage, rt: RecordType, counts: dict[str, int], result: ChunkResult
-    ) -> None:
-        """Append a record type's rows to Iceberg ``silver.<record_type>`` (partitioned by
-        day of the time field) exactly once: the batch id is (object, chunk, record type)."""
-        from lakeline.tables.iceberg import append_batch, ensure_table
+    def _columns(self, t: StreamTable) -> str:
+        return ", ".join(quote(f.name) for f in t.columns)
 
-        cols = ", ".join('"' + f.name + '"' for f in rt.fields)
+    def _rows(self, msg: ChunkMessage, spec: StreamSpec, t: StreamTable) -> pa.Table:
+        """A table's loading rows of the chunk as Arrow (Iceberg appends)."""
         data = self._con.sql(  # a relation's Arrow result is not copied again
-            f"SELECT {cols}, "
-            "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(idx AS BIGINT) + ?} AS _source "
-            "FROM classified WHERE reason IS NULL AND record_type = ?",
-            params=[msg.bucket, msg.key, msg.etag, msg.first_line - 1, rt.name],
+            f"SELECT {self._columns(t)}, "
+            "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(_idx AS BIGINT) + ?} AS _source "
+            "FROM classified WHERE _reason IS NULL AND _table = ?",
+            params=[msg.bucket, msg.key, msg.etag, msg.first_line - 1, t.name],
         ).to_arrow_table()
         assert data is not None  # a SELECT always yields a table
-        ident = f"silver.{rt.name}"
-        ensure_table(self.lake, ident, data.schema, [("event_time", "day")])
-        append_batch(self.lake, ident, data, f"{msg.object_id}#c{msg.chunk:05d}#{rt.name}")
-        result.loaded += data.num_rows
-        result.files.append(f"iceberg:{ident}")
-        for dt, n in counts.items():
-            result.partitions.append({
-                "silver_bucket": self.lake.store.bucket("silver"),
-                "silver_prefix": f"iceberg/silver/{rt.name}",
-                "record_type": rt.name, "dt": dt, "files_written": 1, "rows": n,
-                "object_id": msg.object_id, "chunk": msg.chunk, "format": "iceberg",
-            })
+        return pa.table(data)
 
-    def _copy_type(self, msg: ChunkMessage, rt: RecordType, source: str, out: Path) -> int:
-        cols = ", ".join('"' + f.name + '"' for f in rt.fields)
+    def _copy_table(self, msg: ChunkMessage, spec: StreamSpec, t: StreamTable, out: Path) -> int:
         out.mkdir(parents=True, exist_ok=True)
+        if spec.partitioned:
+            target, dt, partition = out, ", _dt AS dt", ", PARTITION_BY (dt)"
+        else:
+            target, dt, partition = out / "data_0.parquet", "", ""
         row = self._con.execute(
-            f"COPY (SELECT {cols}, "
-            "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(idx AS BIGINT) + ?} AS _source, dt "
-            f"FROM {source} WHERE reason IS NULL AND record_type = ?) "
-            f"TO '{out / rt.name}' (FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)",
-            [msg.bucket, msg.key, msg.etag, msg.first_line - 1, rt.name],
+            f"COPY (SELECT {self._columns(t)}, "
+            "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(_idx AS BIGINT) + ?} AS _source" + dt + " "
+            f"FROM classified WHERE _reason IS NULL AND _table = ?) "
+            f"TO {lit(str(target))} (FORMAT parquet{partition}, COMPRESSION zstd)",
+            [msg.bucket, msg.key, msg.etag, msg.first_line - 1, t.name],
         ).fetchone()
-        return int(row[0]) if row else 0
+        return _count(row)
 
-    def _publish(
-        self, msg: ChunkMessage, rt_name: str, out_dirs: list[Path], counts: dict[str, int] | None,
-        result: ChunkResult,
-    ) -> None:
-        """Move a record type's partition files into silver under their deterministic names
-        (``part-<object>-c<chunk>[-n].parquet``), then delete any other file of this chunk in
-        the partition: a redelivery that wrote fewer files leaves no stale rows."""
-        store = self.lake.store
-        by_dt: dict[str, list[Path]] = {}
-        for out_dir in out_dirs:
-            for part_dir in sorted(out_dir.glob("dt=*")):
-                dt = part_dir.name.split("=", 1)[1]
-                by_dt.setdefault(dt, []).extend(sorted(part_dir.glob("*.parquet")))
-        for dt, produced in sorted(by_dt.items()):
-            rows = counts[dt] if counts else sum(pq.read_metadata(p).num_rows for p in produced)
-            prefix = f"{rt_name}/dt={dt}/"
-            stem = f"{prefix}part-{msg.object_id}-c{msg.chunk:05d}"
-            keys = []
-            for i, path in enumerate(produced):
-                key = f"{stem}{'' if i == 0 else f'-{i}'}.parquet"
-                store.put_file("silver", key, path, move=True)
-                keys.append(key)
-            for info in list(store.list("silver", stem)):
-                if info.key not in keys and _CHUNK_FILE.fullmatch(info.key.removeprefix(stem)):
-                    store.delete("silver", info.key)
-            result.files.extend(keys)
-            result.loaded += rows
-            result.partitions.append({
-                "silver_bucket": store.bucket("silver"), "silver_prefix": prefix,
-                "record_type": rt_name, "dt": dt, "files_written": len(produced), "rows": rows,
-                "object_id": msg.object_id, "chunk": msg.chunk,
-            })
-
-    def _collect_rejects(
-        self, msg: ChunkMessage, pipeline: StreamPipeline, data: bytes
-    ) -> list[dict[str, Any]]:
+    def _write(self, msg: ChunkMessage, spec: StreamSpec, name: str, batch: Batch,
+               result: ChunkResult) -> None:
+        """Write one table's rows of the chunk through its sink (batch id: object and chunk)."""
+        t = spec.table_named(name)
+        assert t is not None
+        table = spec.table_spec(t)
+        sink = open_sink(self.lake, table, time_field=spec.time_field)
+        batch_id = f"{msg.object_id}-c{msg.chunk:05d}"
+        if spec.table_format == "iceberg":
+            batch_id = f"{msg.object_id}#c{msg.chunk:05d}#{name}"
+        written = sink.write_batch(batch_id, batch)
+        result.files.extend(written.files)
+        result.loaded += sum(batch.rows.values()) if batch.rows else written.total
+        for part, rows in written.rows.items():
+            detail: dict[str, Any] = {
+                "silver_bucket": self.lake.store.bucket("silver"),
+                "silver_prefix": f"iceberg/silver/{name}" if table.layout == "iceberg" else (
+                    f"{table.prefix}/" + (f"dt={part}/" if part is not None else "")),
+                "record_type": name, "dt": part, "files_written": written.files_by_partition.get(part, 0),
+                "rows": (batch.rows or {}).get(part, rows), "object_id": msg.object_id, "chunk": msg.chunk,
+                "pipeline": spec.pipeline,
+            }
+            if table.layout == "iceberg":
+                detail["format"] = "iceberg"
+            result.partitions.append(detail)
+    def _collect_rejects(self, msg: ChunkMessage, spec: StreamSpec, data: bytes) -> list[dict[str, Any]]:
         rows = self._con.execute(
-            "SELECT idx, reason, record_type FROM classified WHERE reason IS NOT NULL ORDER BY idx"
+            "SELECT _idx, _reason, _table FROM classified "
+            f"WHERE _reason IS NOT NULL AND _reason <> '{SUPERSEDED}' ORDER BY _idx"
         ).fetchall()
         if not rows:
             return []
         spans = line_spans(data, [r[0] for r in rows])
         lines = {i: data[a:b].decode("utf-8", "replace") for i, (a, b) in spans.items()}
-        bad = pa.table({"idx": pa.array(list(lines), pa.int64()),
-                        "line": pa.array(list(lines.values()), pa.string())})
-        self._con.register("bad", bad)
-        try:
-            messages = dict(self._con.execute(explain_sql(pipeline)).fetchall())
-        finally:
-            self._con.unregister("bad")
+        messages = self._explain(spec, lines)
+        if any(r[1] == reasons.DUPLICATE_FAILURE for r in rows):
+            messages.update(self._duplicates(msg, spec))
         out = []
-        for idx, reason, record_type in rows:
+        for idx, reason, table in rows:
             line = lines.get(idx, "")
             message = json_error(line) if reason == reasons.MALFORMED_JSON else messages.get(idx, "")
             offset = msg.start + spans[idx][0] if msg.format == "jsonl" and idx in spans else None
-            out.append(self._reject(msg, idx, offset, reason, message, line, record_type=record_type))
+            out.append(self._reject(msg, idx, offset, reason, message, line, record_type=table))
+        return out
+
+    def _explain(self, spec: StreamSpec, lines: dict[int, str]) -> dict[int, str]:
+        """The message of each rejected line (rejects only: a few lines)."""
+        bad = pa.table({"_idx": pa.array(list(lines), pa.int64()),
+                        "_line": pa.array(list(lines.values()), pa.string())})
+        self._con.register("bad_lines", bad)
+        try:
+            return dict(self._con.execute(self._sql_for(spec)[1]).fetchall())
+        finally:
+            self._con.unregister("bad_lines")
+
+    def _duplicates(self, msg: ChunkMessage, spec: StreamSpec) -> dict[int, str]:
+        """Messages of DUPLICATE_FAILURE records: the key and the line that holds it first."""
+        out: dict[int, str] = {}
+        for t in spec.tables:
+            if not t.key:
+                continue
+            keys = ", ".join(quote(k) for k in t.key)
+            shown = " || ', ' || ".join(f"{lit(k + '=')} || CAST({quote(k)} AS VARCHAR)" for k in t.key)
+            found = self._con.execute(
+                f"SELECT _idx, {shown}, first_value(_idx) OVER (PARTITION BY {keys} ORDER BY _idx), _reason "
+                f"FROM classified WHERE _table = ? AND (_reason IS NULL OR _reason = ?)",
+                [t.name, reasons.DUPLICATE_FAILURE]).fetchall()
+            for idx, key, first, reason in found:
+                if reason == reasons.DUPLICATE_FAILURE:
+                    out[int(idx)] = f"duplicate key {key}: first at line {msg.first_line + int(first) - 1}"
         return out
 
     def _reject(
@@ -395,31 +411,11 @@ class Transformer:
             status="COMPLETE",
             loaded=sum(int(i.data["loaded"]) for i in done),
             rejected=sum(int(i.data["rejected"]) for i in done) + int(entry.get("dropped", 0)),
+            deduplicated=sum(int(i.data.get("deduplicated", 0)) for i in done),
             finished_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
         self.lake.state.log_run(msg.run_key, entry)
         lineage_hooks.object_complete(self.lake, msg, entry)
-
-
-def write_rejects(lake: Lake, rows: list[dict[str, Any]], pipeline: str, name: str, work: Path) -> str:
-    """Write reject rows as one Parquet file under ``error/rejects/<pipeline>/``."""
-    table = pa.Table.from_pylist(rows, schema=REJECTS_SCHEMA)
-    path = work / f"rejects-{name}.parquet"
-    pq.write_table(table, path, compression="zstd")
-    key = f"rejects/{pipeline}/part-{name}.parquet"
-    lake.store.put_file("error", key, path, move=True)
-    return key
-
-
-_REJECT_FIELDS: list[pa.Field[Any]] = [
-    pa.field("pipeline", pa.string()), pa.field("bucket", pa.string()), pa.field("key", pa.string()),
-    pa.field("etag", pa.string()), pa.field("chunk", pa.int64()), pa.field("line_no", pa.int64()),
-    pa.field("byte_offset", pa.int64()), pa.field("record_type", pa.string()),
-    pa.field("reason_code", pa.string()), pa.field("message", pa.string()), pa.field("raw", pa.string()),
-    pa.field("rejected_at", pa.timestamp("us", tz="UTC")),
-]
-REJECTS_SCHEMA = pa.schema(_REJECT_FIELDS)
-assert tuple(REJECTS_SCHEMA.names) == REJECT_COLUMNS
 
 
 def _chunk_key(msg: ChunkMessage) -> str:
@@ -428,4 +424,21 @@ def _chunk_key(msg: ChunkMessage) -> str:
 
 def _ledger_counts(data: dict[str, Any]) -> dict[str, Any]:
     return {"loaded": int(data.get("loaded", 0)), "rejected": int(data.get("rejected", 0)),
-            "files": list(data.get("files", []))}
+            "deduplicated": int(data.get("deduplicated", 0)), "files": list(data.get("files", []))}
+
+
+def _count(row: tuple[Any, ...] | None) -> int:
+    return int(row[0]) if row else 0
+
+
+def _by_partition(out_dirs: list[Path], spec: StreamSpec) -> dict[str | None, list[Path]]:
+    """The Parquet files DuckDB wrote under ``out_dirs``, by ``dt`` partition (None when the
+    table is not partitioned)."""
+    found: dict[str | None, list[Path]] = {}
+    for out_dir in out_dirs:
+        if not spec.partitioned:
+            found.setdefault(None, []).extend(sorted(out_dir.glob("*.parquet")))
+            continue
+        for part_dir in sorted(out_dir.glob("dt=*")):
+            found.setdefault(part_dir.name.split("=", 1)[1], []).extend(sorted(part_dir.glob("*.parquet")))
+    return found

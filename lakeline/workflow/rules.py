@@ -23,6 +23,7 @@ object version (``key#etag``) matching its zone, prefix and suffix.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,10 @@ from typing import Any
 import orjson
 
 from lakeline import log
-from lakeline.errors import ConfigError
+from lakeline.errors import ConfigError, UsageError
 from lakeline.lake import Lake
+from lakeline.schedule import Scheduler, parse
+from lakeline.workflow.engine import TaskRegistry, run_definition
 
 SEEN = "rule_seen"
 _log = log.get("rules")
@@ -39,8 +42,6 @@ _log = log.get("rules")
 
 def validate(rules: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
     """Checked rules; :class:`ConfigError` naming the rule and the problem."""
-    from lakeline.schedule import parse
-
     out = []
     for i, rule in enumerate(rules):
         name = str(rule.get("name") or f"rule-{i}")
@@ -54,7 +55,10 @@ def validate(rules: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
             raise ConfigError(f"rule {name}: input is not JSON: {exc}") from None
         checked = dict(rule, name=name, input=payload)
         if "schedule" in rule:
-            checked["parsed"] = parse(str(rule["schedule"]))
+            try:
+                checked["parsed"] = parse(str(rule["schedule"]))
+            except UsageError as exc:
+                raise ConfigError(f"rule {name}: schedule: {exc}") from None
         else:
             event = rule["event"]
             if not isinstance(event, dict) or "zone" not in event:
@@ -64,12 +68,13 @@ def validate(rules: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
 
 
 class RuleRunner:
-    """Evaluates the lake's rules; call :meth:`tick` periodically."""
+    """Evaluates the lake's rules; call :meth:`tick` periodically. ``tasks`` binds the
+    workflows' steps; ``definitions(name)`` finds a workflow by name."""
 
-    def __init__(self, lake: Lake) -> None:
-        from lakeline.schedule import Scheduler
-
+    def __init__(self, lake: Lake, tasks: TaskRegistry, definitions: Callable[[str], dict[str, Any]]) -> None:
         self.lake = lake
+        self.tasks = tasks
+        self.definitions = definitions
         self.rules = validate(lake.settings.rules)
         scheduled = {r["name"]: r["parsed"] for r in self.rules if "parsed" in r}
         self.scheduler = Scheduler(scheduled, lake.state) if scheduled else None
@@ -103,15 +108,11 @@ class RuleRunner:
         return out
 
     def _start(self, rule: dict[str, Any], payload: dict[str, Any]) -> str:
-        from lakeline.workflow.engine import run_definition
-        from lakeline.workflow.shipped import definition
-        from lakeline.workflow.tasks import lakeline_tasks
-
         if "workflow" in rule:
-            defn = definition(str(rule["workflow"]))
+            defn = self.definitions(str(rule["workflow"]))
         else:
             defn = orjson.loads(Path(str(rule["definition"])).read_bytes())
-        ex = run_definition(defn, payload, tasks=lakeline_tasks(self.lake), store=self.lake.state)
+        ex = run_definition(defn, payload, tasks=self.tasks, store=self.lake.state)
         _log.info("rule started a workflow", extra={"data": {
             "rule": rule["name"], "execution": ex.execution_arn, "status": ex.status}})
         return ex.execution_arn

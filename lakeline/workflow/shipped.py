@@ -1,4 +1,5 @@
-"""The shipped workflow definitions and their export for Step Functions."""
+"""The generic workflow definitions lakeline ships, and the export of any definition for Step
+Functions. Pipelines ship their own (:meth:`lakeline.pipelines.base.Pipeline.workflows`)."""
 
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ def definition(name: str) -> dict[str, Any]:
     return data
 
 
-def export(name: str) -> dict[str, Any]:
-    """The definition for Step Functions: every ``FunctionName`` becomes a SAM
+def export(machine: dict[str, Any]) -> dict[str, Any]:
+    """A definition for Step Functions: every ``FunctionName`` becomes a SAM
     ``DefinitionSubstitutions`` placeholder ``${<CamelCase>Arn}`` (listed under
     ``substitutions``) that the template maps to the deployed function's ARN."""
-    text = orjson.dumps(definition(name)).decode()
+    text = orjson.dumps(machine).decode()
     subs: dict[str, str] = {}
 
     def sub(m: re.Match[str]) -> str:

@@ -55,11 +55,11 @@ def test_a_failing_file_is_gated_to_error(lake: Cli, tmp_path: Path) -> None:  #
 def test_a_run_killed_mid_workflow_is_resumed_by_the_next_run(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
     lake.ok("gen", "carbon", "--count", "2500", "--seed", "9", "--out", "a.csv")
     lake.ok("put", "a.csv", "--pipeline", "carbon")
-    env = {"LAKELINE__CARBON__MAX_CONCURRENCY": "1"}
+    env = {"LAKELINE__PIPELINES__CARBON__MAX_CONCURRENCY": "1"}
     for point in ("carbon.after_calculate:2", "carbon.after_merge"):
         killed = lake("run", env={**env, "LAKELINE_CRASH_AT": point})
         assert killed.returncode == 137, killed.stderr
-    status = lake.json("status")["carbon"]
+    status = lake.json("status")["pipelines"]["carbon"]
     assert status["files"] == [] and len(status["interrupted"]) == 1
     assert "1 interrupted execution(s)" in lake.ok("status").stdout
     done = [b for b in lake.json("run", env=env)["batch_runs"] if b.get("pipeline") == "carbon"]

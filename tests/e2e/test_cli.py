@@ -182,7 +182,7 @@ def test_gen_put_run_then_query_and_report(lake: Cli, tmp_path: Path) -> None:
     assert tables[0]["files"] == len(by_day)  # one file per (object, chunk, day)
     assert tables[0]["bytes"] > 0
 
-    runs = lake.json("runs")
+    runs = lake.json("runs")["objects"]
     assert len(runs) == 1
     assert {k: runs[0][k] for k in ("pipeline", "key", "etag", "status", "records", "loaded", "rejected",
                                     "chunks", "format")} == {
@@ -219,9 +219,9 @@ def test_gen_put_run_then_query_and_report(lake: Cli, tmp_path: Path) -> None:
     assert m.groups()[:5] == ("1", "0", "1", "1000", "0")
     # the same records landed twice: shipment_id is no longer unique in any day it touches
     assert quality.startswith(f"quality: {len(by_day)} shipments partition(s) checked against the "
-                              f"expectations, {len(by_day)} quarantined (shipments dt=")
+                              f"rules, {len(by_day)} quarantined (shipments dt=")
     assert lake.count() == 2000
-    assert [r["key"] for r in lake.json("runs")] == ["shipments/custom/name.jsonl", key]
+    assert [r["key"] for r in lake.json("runs")["objects"]] == ["shipments/custom/name.jsonl", key]
     assert landing_files(lake.home) == sorted([key, "shipments/custom/name.jsonl"])
 
 
@@ -300,7 +300,7 @@ def test_dirty_file_rejects_are_queryable_with_line_offset_and_reason(lake: Cli,
     assert lake.json("sql", "SELECT _source.line_no AS line, quantity FROM silver.invoice_lines") == [
         {"line": 9, "quantity": 3}]
     # counts reconcile: 11 non-blank lines = 3 loaded + 8 rejected
-    entry = lake.json("runs")[0]
+    entry = lake.json("runs")["objects"][0]
     assert (entry["status"], entry["records"], entry["loaded"], entry["rejected"]) == ("COMPLETE", 11, 3, 8)
     tables = [t["name"] for t in lake.json("tables")]
     assert {"quarantine.rejects", "silver.shipments", "silver.invoice_lines"} <= set(tables)
@@ -329,7 +329,7 @@ def test_json_array_file_of_invoice_lines_loads(lake: Cli, tmp_path: Path) -> No
                             "FROM silver.invoice_lines") == [{
         "n": 500, "q": sum(r["quantity"] for r in records),
         "ids": len({r["invoice_id"] for r in records})}]
-    entry = lake.json("runs")[0]
+    entry = lake.json("runs")["objects"][0]
     assert (entry["format"], entry["records"], entry["loaded"], entry["status"]) == ("json", 500, 500, "COMPLETE")
 
 
@@ -355,7 +355,7 @@ def test_replay_copy_reloads_as_new_objects_and_queue_mode_rewrites(lake: Cli, t
     run = lake.json("run")
     assert (run["ingested_objects"], run["loaded"]) == (1, 300)
     assert lake.count() == 600  # copies are new objects: documented copy-mode behaviour
-    assert [r["key"] for r in lake.json("runs")] == [copy["dest_prefix"] + key, key]
+    assert [r["key"] for r in lake.json("runs")["objects"]] == [copy["dest_prefix"] + key, key]
 
     named = lake.json("replay", "--pipeline", "shipments", *EVERYTHING, "--name", "again")
     assert (named["scanned"], named["copied"], named["dest_prefix"]) == (1, 1, "shipments/replay/again/")
@@ -376,7 +376,7 @@ def test_usage_errors_exit_2_with_a_clear_message(lake: Cli, tmp_path: Path) -> 
     (tmp_path / "b.jsonl").write_text(_ship() + "\n")
 
     err = lake.fails(2, "put", "a.jsonl", "--pipeline", "nope")
-    assert err.strip() == "error: unknown pipeline 'nope'; known pipelines: carbon, retail, shipments, transactions"
+    assert err.strip() == "error: unknown pipeline 'nope'; pipelines: carbon, retail, shipments, totesys, transactions"
     assert landing_files(lake.home) == []  # nothing landed
 
     err = lake.fails(2, "sql", "SELEC 1")
@@ -395,7 +395,7 @@ def test_usage_errors_exit_2_with_a_clear_message(lake: Cli, tmp_path: Path) -> 
     err = lake.fails(2, "replay", "--pipeline", "nope", *EVERYTHING)
     assert "unknown pipeline 'nope'" in err
     err = lake.fails(2, "gen", "parcels", "--count", "1", "--out", "p.jsonl")
-    assert "'parcels' is not one of" in err
+    assert err.strip().startswith("error: no generator for 'parcels'; targets: carbon, invoice_lines, retail,")
     err = lake.fails(2, "frobnicate")
     assert "No such command 'frobnicate'" in err
     assert landing_files(lake.home) == []
@@ -420,17 +420,21 @@ def test_configuration_errors_name_the_variable_or_file(lake: Cli) -> None:
     assert err.strip() == ("error: environment LAKELINE__QUEUE__MAX_RECEIVE_COUNT: "
                            "queue.max_receive_count must be int, got 'abc'")
     err = lake.fails(2, "status", env={"LAKELINE__NOPE__X": "1"})
-    assert err.strip() == "error: environment: LAKELINE__NOPE__X is not LAKELINE__<SECTION>__<KEY>"
+    assert err.strip() == ("error: environment: LAKELINE__NOPE__X is not LAKELINE__<SECTION>__<KEY> "
+                           "or LAKELINE__PIPELINES__<NAME>__<KEY>")
     err = lake.fails(2, "runs", env={"LAKELINE__QUEUE__NOPE": "1"})
-    assert err.strip() == "error: environment LAKELINE__QUEUE__NOPE: unknown setting queue.nope"
+    assert err.strip().startswith("error: environment LAKELINE__QUEUE__NOPE: unknown setting queue.nope "
+                                  "(settings: visibility_timeout, retention_seconds,")
     err = lake.fails(2, "status", env={"LAKELINE__QUEUE__MAX_RECEIVE_COUNT": "0"})
     assert err.strip() == "error: queue.max_receive_count must be 1..1000"
 
     config = lake.home / "lakeline.toml"
     original = config.read_text()
     config.write_text(original + "\n[nope]\nx = 1\n")
-    assert lake.fails(2, "status").strip() == f"error: {config}: unknown section [nope]"
-    assert lake.fails(2, "init", lake.home).strip() == f"error: {config}: unknown section [nope]"
+    unknown = (f"error: {config}: unknown section [nope] (sections: lake, ingest, transform, queue, runner, "
+               "notify, aws, sql, quality, lineage; a pipeline's settings go in [pipelines.<name>])")
+    assert lake.fails(2, "status").strip() == unknown
+    assert lake.fails(2, "init", lake.home).strip() == unknown
     config.write_text(original.replace("max_receive_count = 5", 'max_receive_count = "five"'))
     assert lake.fails(2, "status").strip() == (
         f"error: {config}: queue.max_receive_count must be int, got 'five'")

@@ -29,7 +29,7 @@ def carbon_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
 def test_rules_lists_builtin_and_configured_rulesets(home: Path) -> None:
     out = invoke(home, "rules", "--pipeline", "carbon")
     assert out.exit_code == 0, out.output
-    assert "ruleset carbon (built in)" in out.output and "activity_event_id" in out.output
+    assert "ruleset carbon (the pipeline)" in out.output and "activity_event_id" in out.output
     data = json.loads(invoke(home, "rules", "--pipeline", "carbon", "--json").output)
     assert data == {"ruleset": "carbon", "builtin": True, "rules": [
         {"name": "expect_column_values_to_not_be_null", "kind": "not_null", "column": "activity_event_id",

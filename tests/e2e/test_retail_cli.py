@@ -18,7 +18,7 @@ def test_retail_end_to_end_with_the_seed_queries(lake: Cli, tmp_path: Path) -> N
     again = lake.json("put", "d1/orders.csv", "--pipeline", "retail")  # duplicate landing: ignored
     assert again["landed"][0]["duplicate"] is True
     [job] = lake.json("run")["batch_runs"]
-    assert (job["status"], job["rows"], len(job["batches"])) == ("COMPLETED", 8800, 1)
+    assert (job["status"], job["job_status"], job["rows"], len(job["batches"])) == ("SUCCEEDED", "COMPLETED", 8800, 1)
 
     # sanity, referential, business, recompute (seed 004's analyst queries)
     assert lake.json("sql", f"SELECT count(*) AS n FROM {T}") == [{"n": 8800}]

@@ -60,12 +60,12 @@ def test_totesys_end_to_end(lake: Cli, pg_database: Callable[[str], str]) -> Non
     # a round of changes, extracted from the source named in the configuration (environment)
     mutated = lake.ok("gen", "totesys", "--db", "src.db", "--mutate")
     assert "sales_order 8" in mutated.stderr  # 5 new orders and 3 updates at this scale
-    env = {"LAKELINE__TOTESYS__SOURCE_URL": str(db)}
+    env = {"LAKELINE__PIPELINES__TOTESYS__SOURCE_URL": str(db)}
     second = lake.json("extract", "--pipeline", "totesys", env=env)
     assert {t["table"]: t["rows"] for t in second["tables"]}["sales_order"] == 8
     lake.ok("run")
     assert lake.count("gold.fact_sales_order") == 308
-    assert lake.json("status")["totesys_missing_packets"] == {}
+    assert lake.json("status")["pipelines"].get("totesys", {}).get("missing_packets", {}) == {}
     text = lake.ok("extract", "--pipeline", "totesys", env=env).stdout
     assert "SUCCEEDED: 0 rows in 0 packets" in text
 
@@ -75,8 +75,8 @@ def test_totesys_cli_errors(lake: Cli) -> None:  # noqa: F811
     assert "no totesys source" in lake.fails(2, "extract", "--pipeline", "totesys")
     secret = "pw-Xy9-secret"
     p = lake("extract", "--pipeline", "totesys", "--source", f"postgresql://app:{secret}@127.0.0.1:1/totesys",
-             "--json", env={"LAKELINE__TOTESYS__RETRY_DELAY": "0.01"})
+             "--json", env={"LAKELINE__PIPELINES__TOTESYS__RETRY_DELAY": "0.01"})
     assert p.returncode == 1
     assert secret not in p.stdout + p.stderr
     assert '"status": "FAILED"' in p.stdout.replace('":"', '": "') and "app:***@" in p.stdout
-    assert "--out is required" in lake.fails(2, "gen", "shipments", "--count", "1")
+    assert "--out and --count are required" in lake.fails(2, "gen", "shipments", "--count", "1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lakeline.gen.transactions import defect_counts
+from lakeline.pipelines.transactions.gen import defect_counts
 from tests.e2e.test_cli import Cli, cli, lake  # noqa: F401
 
 
@@ -58,6 +58,6 @@ def test_gate_refuses_a_dirty_run_and_promote_respects_it(lake: Cli) -> None:  #
     assert '"promotion_allowed": false' in p.stdout
     refused = lake("promote", "--json")
     assert refused.returncode == 1 and '"GATE_REFUSED"' in refused.stdout
-    assert "not a batch table" in lake.fails(2, "promote", "--table", "silver.shipments")
+    assert "is not a table of promoted runs; such tables: silver.transactions" in lake.fails(2, "promote", "--table", "silver.shipments")
     forced = lake.json("promote", "--force")
     assert forced["status"] == "success"

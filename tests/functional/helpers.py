@@ -8,6 +8,7 @@ from typing import Any
 from lakeline import landing, runner
 from lakeline.config import Settings, load_settings
 from lakeline.lake import Lake
+from lakeline.pipelines.registry import registry
 from lakeline.sql import connect
 
 FAST = {"queue.retry_delay": 0.0, "runner.poll_interval": 0.01, "ingest.lock_timeout_seconds": 60}
@@ -29,7 +30,7 @@ def run(s: Settings, workers: int = 1) -> dict[str, Any]:
 
 
 def query(lake: Lake, sql: str) -> list[tuple[Any, ...]]:
-    con = connect(lake)
+    con = connect(lake, [t for _, t in registry(lake.settings).tables()])
     try:
         return con.execute(sql).fetchall()
     finally:

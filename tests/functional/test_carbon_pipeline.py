@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lakeline.carbon.job import RESULTS_TABLE, result_of
 from lakeline.lake import Lake
+from lakeline.pipelines.carbon.job import RESULTS_TABLE, result_of
 from lakeline.workflow.engine import load_execution
 from tests.functional.helpers import land, query, run, settings
 
@@ -30,7 +30,7 @@ def _csv(rows: list[str]) -> bytes:
 
 @pytest.fixture
 def lake_and_settings(home: Path):  # type: ignore[no-untyped-def]
-    s = settings(home, carbon__batch_size=2, carbon__max_concurrency=2)
+    s = settings(home, pipelines__carbon__batch_size=2, pipelines__carbon__max_concurrency=2)
     return Lake.open(s), s
 
 
@@ -82,7 +82,7 @@ def test_put_and_run_calculates_into_gold_with_lineage_and_rejects(lake_and_sett
 
 
 def test_rerun_of_the_same_file_is_a_new_root_and_never_duplicates(lake_and_settings) -> None:  # type: ignore[no-untyped-def]
-    from lakeline.carbon.job import waiting
+    from lakeline.pipelines.carbon.job import waiting
 
     lake, s = lake_and_settings
     land(lake, KEY, _csv(ROWS))

@@ -14,8 +14,9 @@ import pytest
 
 from lakeline.dq.engine import DqResult, evaluate, evaluate_path
 from lakeline.dq.report import render_html
-from lakeline.dq.rules import BUILTIN, parse_ruleset
+from lakeline.dq.rules import parse_ruleset
 from lakeline.errors import DataError, NotFoundError, UsageError
+from lakeline.pipelines.carbon.rules import RULES as CARBON_RULES
 
 ROWS = """(VALUES
   ('a1', 1,    'x1', TIMESTAMP '2026-01-01 00:00:00', 2.0),
@@ -220,7 +221,7 @@ def test_at_most_20_examples() -> None:
 
 
 def test_relation_must_be_a_name_or_a_select(con: duckdb.DuckDBPyConnection) -> None:
-    rs = BUILTIN["carbon"]
+    rs = CARBON_RULES
     with pytest.raises(UsageError, match="neither a table name"):
         evaluate(con, "t; DROP TABLE t", rs, source="x")
     with pytest.raises(NotFoundError, match="no table missing.tbl"):
@@ -249,7 +250,7 @@ def test_profile_exact_figures(con: duckdb.DuckDBPyConnection) -> None:
 def test_profile_top_values_capped_at_10() -> None:
     c = duckdb.connect()
     c.execute("CREATE TABLE s AS SELECT 'v' || (i % 15)::VARCHAR AS k FROM range(100) r(i)")
-    prof = evaluate(c, "s", BUILTIN["carbon"], source="s", profile=True).profile
+    prof = evaluate(c, "s", CARBON_RULES, source="s", profile=True).profile
     assert prof is not None
     top = prof["k"]["top_values"]
     assert len(top) == 10
@@ -273,14 +274,14 @@ def _row(event: str, asset: str = "vehicle101", raw: str = "9") -> str:
 
 def test_carbon_ruleset_on_a_csv_with_bom_and_quoted_commas(tmp_path: Path) -> None:
     good = _carbon_csv(tmp_path / "good.csv", [_row(f"carbon-data-lake-{i}") for i in range(5)])
-    result = evaluate_path(str(good), BUILTIN["carbon"], profile=True, run_id="run1")
+    result = evaluate_path(str(good), CARBON_RULES, profile=True, run_id="run1")
     assert (result.success, result.ruleset, result.run_id, result.statistics["rows"]) == (True, "carbon", "run1", 5)
     assert result.profile is not None
     assert list(result.profile)[:3] == ["activity_event_id", "asset_id", "geo"]  # the BOM is not in the name
     assert result.profile["geo"]["top_values"] == [{"value": "[22.4937132,91.5015009]", "count": 5}]
     assert (result.profile["raw_data"]["mean"], result.profile["scope"]["type"]) == (9.0, "BIGINT")
     bad = _carbon_csv(tmp_path / "bad.csv", [_row("e1"), _row("e1"), _row("e2", asset=""), _row(""), _row("e3")])
-    failed = evaluate_path(str(bad), BUILTIN["carbon"])
+    failed = evaluate_path(str(bad), CARBON_RULES)
     assert failed.success is False
     assert [(r["kwargs"]["column"], r["result"]["unexpected_count"], r["result"]["partial_unexpected_list"])
             for r in failed.results] == [("activity_event_id", 1, [None]), ("activity_event_id", 1, ["e1"]),
@@ -324,7 +325,7 @@ def _touch(p: Path) -> Path:
 
 # ---- result JSON and HTML -------------------------------------------------------------------
 def test_result_json_shape(con: duckdb.DuckDBPyConnection) -> None:
-    result = evaluate(con, "t", BUILTIN["carbon"], source="s3://b/k.csv", run_id="r9")
+    result = evaluate(con, "t", CARBON_RULES, source="s3://b/k.csv", run_id="r9")
     d = json.loads(json.dumps(result.to_dict()))
     assert list(d) == ["success", "ruleset", "source", "run_id", "generated_at", "statistics", "results", "profile"]
     assert (d["source"], d["run_id"], d["profile"]) == ("s3://b/k.csv", "r9", None)

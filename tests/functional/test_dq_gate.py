@@ -11,9 +11,9 @@ import pytest
 from lakeline.config import load_settings
 from lakeline.dq.engine import evaluate_path
 from lakeline.dq.gate import file_gate, result_keys
-from lakeline.dq.rules import BUILTIN
 from lakeline.errors import NotFoundError
 from lakeline.lake import Lake
+from lakeline.pipelines.carbon.rules import RULES as CARBON_RULES
 
 HEADER = "activity_event_id,asset_id,geo,origin_measurement_timestamp,scope,category,activity,source,raw_data,units\n"
 ROW = '{},{},"[22.49,91.50]",2019-10,1,mobile-combustion,Motor Gasoline - Gasoline Passenger Cars,db,9,gal\n'
@@ -41,7 +41,7 @@ def _notes(home: Path) -> list[dict[str, object]]:
 def test_pass_moves_landing_to_raw_keeping_the_full_key(lake: Lake, home: Path, tmp_path: Path) -> None:
     local = _land(lake, tmp_path, [("e1", "v1"), ("e2", "v2")])
     etag = lake.store.head("landing", KEY).etag
-    result = evaluate_path(str(local), BUILTIN["carbon"], profile=True, run_id="r1")
+    result = evaluate_path(str(local), CARBON_RULES, profile=True, run_id="r1")
     out = file_gate(lake, KEY, result)
     assert (out.passed, out.action, out.source_key, out.dest_zone, out.dest_key) == (
         True, "DQ_CHECK_PASS", KEY, "raw", KEY)
@@ -58,7 +58,7 @@ def test_pass_moves_landing_to_raw_keeping_the_full_key(lake: Lake, home: Path, 
 
 def test_fail_moves_to_error_and_notifies_naming_the_file(lake: Lake, home: Path, tmp_path: Path) -> None:
     local = _land(lake, tmp_path, [("e1", "v1"), ("e1", "v2"), ("e3", "")])
-    out = file_gate(lake, KEY, evaluate_path(str(local), BUILTIN["carbon"], run_id="r2"))
+    out = file_gate(lake, KEY, evaluate_path(str(local), CARBON_RULES, run_id="r2"))
     assert (out.passed, out.action, out.dest_zone, out.dest_key) == (False, "DQ_CHECK_FAIL", "error", KEY)
     assert lake.store.exists("error", KEY) and not lake.store.exists("landing", KEY)
     assert not lake.store.exists("raw", KEY)
@@ -81,7 +81,7 @@ def test_fail_moves_to_error_and_notifies_naming_the_file(lake: Lake, home: Path
 def test_rerun_after_a_crash_between_copy_and_delete(lake: Lake, home: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     local = _land(lake, tmp_path, [("e1", "v1"), ("e1", "v1")])
-    result = evaluate_path(str(local), BUILTIN["carbon"], run_id="r3")
+    result = evaluate_path(str(local), CARBON_RULES, run_id="r3")
     etag = lake.store.head("landing", KEY).etag
 
     def crash(zone: str, key: str) -> None:
@@ -106,13 +106,13 @@ def test_gate_of_a_missing_file(lake: Lake, tmp_path: Path) -> None:
     local = _land(lake, tmp_path, [("e1", "v1")])
     lake.store.delete("landing", KEY)
     with pytest.raises(NotFoundError, match=f"landing/{KEY} does not exist"):
-        file_gate(lake, KEY, evaluate_path(str(local), BUILTIN["carbon"]))
+        file_gate(lake, KEY, evaluate_path(str(local), CARBON_RULES))
 
 
 def test_custom_zones_and_result_keys(lake: Lake, tmp_path: Path) -> None:
     local = _land(lake, tmp_path, [("e1", "v1")])
     lake.store.copy("landing", KEY, "tmp", KEY)
-    out = file_gate(lake, KEY, evaluate_path(str(local), BUILTIN["carbon"], run_id="x"), source_zone="tmp",
+    out = file_gate(lake, KEY, evaluate_path(str(local), CARBON_RULES, run_id="x"), source_zone="tmp",
                     pass_zone="silver")
     assert (out.dest_zone, lake.store.exists("silver", KEY), lake.store.exists("tmp", KEY)) == ("silver", True, False)
     assert result_keys("a/b.csv", "7") == ("_quality/results/a/b.csv/run_7.json", "_quality/results/a/b.csv/run_7.html")

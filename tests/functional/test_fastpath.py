@@ -22,6 +22,7 @@ import pytest
 
 from lakeline.config import Settings
 from lakeline.lake import Lake, init_home
+from lakeline.pipelines.registry import registry
 from lakeline.stages import fastpath
 from lakeline.stages.ingest import Ingester
 from lakeline.stages.messages import ChunkMessage
@@ -149,7 +150,7 @@ def fast_tries(monkeypatch: pytest.MonkeyPatch) -> Calls:
 def ingest_only(lake: Lake) -> list[ChunkMessage]:
     """Run ingest on every announced object; the chunk messages, in (key, chunk) order."""
     for m in lake.ingest_queue.receive(10):
-        Ingester(lake).handle_event(orjson.loads(m.body))
+        Ingester(lake, registry(lake.settings).route).handle_event(orjson.loads(m.body))
         lake.ingest_queue.delete(m.receipt_handle)
     msgs = [ChunkMessage.from_json(m.body) for m in lake.transform_queue.peek(100)]
     return sorted(msgs, key=lambda m: (m.key, m.chunk))
@@ -396,7 +397,7 @@ def test_clean_file_loads_without_the_exact_path(home: Path, no_exact: None, fas
     ("blank-line", lines(GOOD_A, "", GOOD_B), {}, 0, 3),
     ("fast-path-off", lines(GOOD_A, GOOD_B), {"transform__fast_path": False}, 0, 2),
     ("json-array", orjson.dumps([rec(shipment_id="a"), rec("tracking_events")]), {}, 0, 2),
-    ("iceberg", lines(GOOD_A, GOOD_B), {"tables__shipments": "iceberg"}, 0, 2),
+    ("iceberg", lines(GOOD_A, GOOD_B), {"pipelines__shipments__table_format": "iceberg"}, 0, 2),
 ], ids=["one-bad-line", "bad-line-last-type", "blank-line", "fast-path-off", "json-array", "iceberg"])
 def test_chunks_that_must_take_the_exact_path_do(
     home: Path, exact_calls: Calls, fast_tries: Calls, name: str, body: bytes, overrides: dict[str, Any],
@@ -451,7 +452,7 @@ def test_redelivery_in_fewer_parts_deletes_the_chunks_stale_files_only(
         ("shipments/2026-01-05/a.jsonl", 0), ("shipments/2026-01-05/a.jsonl", 1), ("shipments/2026-01-05/b.jsonl", 0)]
     assert all(m.end - m.start >= 2 * 4096 for m in msgs)
     a0, a1, b0 = msgs
-    transformer = Transformer(lake, threads=2)
+    transformer = Transformer(lake, registry(lake.settings).stream, threads=2)
     try:
         monkeypatch.setattr(fastpath, "MIN_PART", 4096)
         for m in msgs:
@@ -481,7 +482,7 @@ def test_redelivery_in_fewer_parts_deletes_the_chunks_stale_files_only(
         transformer.close()
 
     exact_lake = Lake.open(settings(home, ingest__chunk_bytes=16 * 1024, transform__fast_path=False))
-    exact = Transformer(exact_lake, threads=2)
+    exact = Transformer(exact_lake, registry(exact_lake.settings).stream, threads=2)
     try:
         result = exact.process(a0)
     finally:
@@ -493,7 +494,7 @@ def test_redelivery_in_fewer_parts_deletes_the_chunks_stale_files_only(
                        "WHERE shipment_id LIKE 'a%'") == [(1, 200)]
 
     # chunk numbers past five digits: the name of chunk 10000 is a prefix of chunk 100000's
-    far = Transformer(lake, threads=2)
+    far = Transformer(lake, registry(lake.settings).stream, threads=2)
     try:
         monkeypatch.setattr(fastpath, "MIN_PART", 4096)
         far.process(replace(a0, chunk=100000))

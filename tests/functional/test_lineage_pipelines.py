@@ -12,11 +12,12 @@ import orjson
 import pytest
 
 from lakeline.adapters.local.lineage import SqliteLedger
-from lakeline.batch.transactions import TABLE, execute_run
 from lakeline.lake import Lake
 from lakeline.lineage.hooks import node_id, object_root
 from lakeline.lineage.model import derived_id
-from lakeline.retail import job
+from lakeline.pipelines.registry import registry
+from lakeline.pipelines.retail import job
+from lakeline.pipelines.transactions.job import TABLE, execute_run
 from lakeline.stages.messages import idempotency_key, object_id
 from tests.functional.helpers import land, query, rec, run, settings
 
@@ -107,7 +108,7 @@ def test_shipments_redelivery_does_not_fork_and_new_bytes_are_a_new_root(home):
 
     info = lake.store.head("landing", "shipments/x.jsonl")
     [ev] = parse_events(s3_event("landing", "shipments/x.jsonl", info.size, info.etag))
-    Ingester(lake).ingest_object(ev, IngestResult(), force=True)
+    Ingester(lake, registry(lake.settings).route).ingest_object(ev, IngestResult(), force=True)
     run(s)
     assert [r["root_id"] for r in lake.lineage.roots()] == [only["root_id"]]
     assert lake.lineage.counts(only["root_id"]) == only["counts"]
@@ -118,7 +119,7 @@ def test_shipments_redelivery_does_not_fork_and_new_bytes_are_a_new_root(home):
 
 def test_shipments_iceberg_batch_nodes_name_the_table(home):
     pytest.importorskip("lakeline.tables.iceberg")
-    s = settings(home, tables__shipments="iceberg")
+    s = settings(home, pipelines__shipments__table_format="iceberg")
     lake = Lake.open(s)
     land(lake, "shipments/i.jsonl", jsonl(rec(), rec(shipment_id="b", event_time="2026-01-06T01:00:00Z"),
                                           rec("tracking_events")))
@@ -180,7 +181,7 @@ def test_missing_lineage_table_switches_lineage_off_once(home, caplog):
         from lakeline.stages.ingest import Ingester
 
         for m in lake.ingest_queue.receive(10):
-            Ingester(lake).handle_event(orjson.loads(m.body))
+            Ingester(lake, registry(lake.settings).route).handle_event(orjson.loads(m.body))
     assert not enabled(lake)
     assert [r.getMessage() for r in caplog.records].count(
         "lineage is off for this lake: DynamoDB lineage table 'x-lineage' does not exist") == 1

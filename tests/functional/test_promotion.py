@@ -12,9 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from lakeline.batch.promote import LOCKS, PROMOTIONS, current_files, promote, read_latest
-from lakeline.batch.transactions import execute_run
 from lakeline.lake import Lake
+from lakeline.pipelines.transactions.job import execute_run
+from lakeline.promotion.promote import LOCKS, PROMOTIONS, current_files, promote, read_latest
 from tests.functional.helpers import settings
 
 HEADER = "TransactionID,CustomerID,TransactionAmount,Currency,TransactionTimestamp\n"
@@ -117,7 +117,7 @@ def test_promote_errors(lake, monkeypatch):
     assert err(dict(EVENT, run_key=5)) == "INVALID_EVENT"
     assert err(dict(EVENT, silver_bucket="ohpen-silver")) == "BUCKET_MISMATCH"
     # only an incomplete run (crash before its marker): never promoted
-    monkeypatch.setattr("lakeline.batch.transactions.write_marker", lambda *a: (_ for _ in ()).throw(SystemExit))
+    monkeypatch.setattr("lakeline.pipelines.transactions.job.write_marker", lambda *a: (_ for _ in ()).throw(SystemExit))
     with pytest.raises(SystemExit):
         make_run(lake, "crash", ["C1"])
     monkeypatch.undo()
@@ -167,7 +167,7 @@ def test_promotion_without_run_key_never_regresses_to_an_older_run(lake):
     b = make_run(lake, "b", ["B1"])
     promote(lake, dict(EVENT, run_key=b.run_id))
     # a promoter that discovered run a before b existed must not replace b
-    import lakeline.batch.promote as p
+    import lakeline.promotion.promote as p
     runs = p.list_runs(lake, PREFIX)
     older = next(r for r in runs if r.run_id == a.run_id)
     out = p._promote_partition(lake, older, older.folders[0], EVENT, 60.0, 1.0)

@@ -1,12 +1,21 @@
-"""The specs §3 expectations run by default on the shipments partitions each run wrote."""
+"""A streaming pipeline's quality rules (for shipments: specs §3) run by default on the partitions each run wrote."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from lakeline.dq.after_run import MARGIN_S, STATE_TABLE, check_new_partitions
 from lakeline.lake import Lake
+from lakeline.pipelines.shipments import SHIPMENTS
 from tests.functional.helpers import land, rec, run, settings
+
+STATE_KEY = "after_run/shipments/checked_until"
+RULES = SHIPMENTS.rulesets()
+
+
+def _check(lake: Lake) -> dict | None:  # type: ignore[type-arg]
+    return check_new_partitions(lake, "shipments", RULES)
 
 
 def _lines(rows: list[dict]) -> bytes:  # type: ignore[type-arg]
@@ -20,8 +29,8 @@ def test_new_partitions_are_checked_once_and_failures_quarantined(home: Path) ->
     bad = [rec(shipment_id="t1", weight_kg=250.0, event_time="2026-01-06T10:00:00Z")]
     land(lake, "shipments/a.jsonl", _lines(good + bad))
     summary = run(s)
-    quality = summary["quality"]
-    assert quality["partitions"] == 2
+    [quality] = summary["quality"]
+    assert (quality["pipeline"], quality["status"], quality["partitions"]) == ("shipments", "FAILED", 2)
     assert [(f["record_type"], f["dt"], f["failed"]) for f in quality["failed"]] == [
         ("shipments", "2026-01-06", ["expect_column_values_to_be_between"])]
     run_id = quality["run_id"]
@@ -33,17 +42,17 @@ def test_new_partitions_are_checked_once_and_failures_quarantined(home: Path) ->
     note = json.loads((s.outbox_dir / "notifications.jsonl").read_text().splitlines()[-1])
     assert note["subject"] == "Data Quality check failed" and "dt=2026-01-06" in note["message"]
 
-    assert run(s)["quality"] is None  # nothing new: nothing checked again
+    assert run(s)["quality"] == []  # nothing new: nothing checked again
     land(lake, "shipments/b.jsonl", _lines([rec(shipment_id="s9", weight_kg=1.0, event_time="2026-01-05T11:00:00Z")]))
-    again = run(s)["quality"]
-    assert (again["partitions"], again["failed"]) == (1, [])  # only the partition the run wrote
+    [again] = run(s)["quality"]
+    assert (again["partitions"], again["failed"], again["status"]) == (1, [], "SUCCEEDED")  # only the partition the run wrote
 
 
 def test_the_check_can_be_turned_off(home: Path) -> None:
     s = settings(home, quality__after_run=False)
     lake = Lake.open(s)
     land(lake, "shipments/a.jsonl", _lines([rec(shipment_id="x", weight_kg=999.0)]))
-    assert run(s)["quality"] is None
+    assert run(s)["quality"] == []
     assert not (home / "zones" / "silver" / "_quarantine").exists()
 
 
@@ -51,7 +60,7 @@ def test_passes_are_capped_by_rows_and_give_the_same_results(home: Path, monkeyp
     """With at most 3 rows per grouped pass, partitions of 3, 2 and 1 rows take 2 passes
     ([3 rows], [2 + 1 rows]) and every partition gets the result of one pass over all."""
     from lakeline.dq import engine
-    from lakeline.quality import expectations
+    from lakeline.dq import partitions as expectations
 
     s = settings(home, quality__after_run=False)
     lake = Lake.open(s)
@@ -65,7 +74,7 @@ def test_passes_are_capped_by_rows_and_give_the_same_results(home: Path, monkeyp
     dts = ["2026-01-05", "2026-01-06", "2026-01-07"]
     con = connect(lake)
     try:
-        one = expectations.run_expectations_many(lake, "shipments", dts, "one", con=con)
+        one = expectations.run_expectations_many(lake, "shipments", dts, "one", RULES["shipments"], con=con)
         passes: list[list[str]] = []
         real = engine.evaluate_groups
 
@@ -75,7 +84,7 @@ def test_passes_are_capped_by_rows_and_give_the_same_results(home: Path, monkeyp
 
         monkeypatch.setattr(engine, "evaluate_groups", counted)
         monkeypatch.setattr(expectations, "GROUP_PASS_ROWS", 3)
-        capped = expectations.run_expectations_many(lake, "shipments", dts, "one", con=con)
+        capped = expectations.run_expectations_many(lake, "shipments", dts, "one", RULES["shipments"], con=con)
     finally:
         con.close()
     assert passes == [["2026-01-05"], ["2026-01-06", "2026-01-07"]]
@@ -100,8 +109,6 @@ def _ready(lake: Lake, at: float, dt: str, record_type: str = "shipments") -> No
 def test_partitions_come_from_the_event_log_and_late_commits_are_not_missed(home: Path) -> None:
     import time
 
-    from lakeline.quality.after_run import MARGIN_S, STATE_KEY, STATE_TABLE, check_new_partitions
-
     s = settings(home, quality__after_run=False)
     lake = Lake.open(s)
     land(lake, "shipments/a.jsonl", _lines([
@@ -109,39 +116,37 @@ def test_partitions_come_from_the_event_log_and_late_commits_are_not_missed(home
         rec(shipment_id="s2", weight_kg=5.0, event_time="2026-01-06T10:00:00Z")]))
     run(s)  # writes both partitions; the check is off
     lake = Lake.open(settings(home))
-    first = check_new_partitions(lake)
+    first = _check(lake)
     assert first is not None and first["partitions"] == 2
     # a Parquet file put into silver by hand has no event: not a partition a run wrote
     some = next(i.key for i in lake.store.list("silver", "shipments/dt=2026-01-05/"))
     lake.store.copy("silver", some, "silver", "shipments/dt=2026-01-09/by-hand.parquet")
-    assert check_new_partitions(lake) is None
+    assert _check(lake) is None
     # an event keyed a minute ago (inside the margin) but committed after the last check
     _ready(lake, time.time() - 60, "2026-01-06")
-    late = check_new_partitions(lake)
+    late = _check(lake)
     assert late is not None and late["partitions"] == 1 and late["failed"] == []
-    assert check_new_partitions(lake) is None  # remembered: not checked twice
+    assert _check(lake) is None  # remembered: not checked twice
     place = lake.state.get(STATE_TABLE, STATE_KEY)
     assert place is not None and set(place.data) == {"event_mark", "seen"}
     assert any(k.endswith("#late-2026-01-06") for k in place.data["seen"])
     # older than the margin when the place was saved: behind the mark, so never read
     _ready(lake, time.time() - MARGIN_S - 60, "2026-01-05")
-    assert check_new_partitions(lake) is None
+    assert _check(lake) is None
 
 
 def test_a_place_saved_by_an_older_lakeline_is_a_time(home: Path) -> None:
     import time
 
-    from lakeline.quality.after_run import STATE_KEY, STATE_TABLE, check_new_partitions
-
     lake = Lake.open(settings(home))
-    lake.state.put(STATE_TABLE, STATE_KEY, {"until": time.time() - 30})
+    lake.state.put(STATE_TABLE, "after_run/checked_until", {"until": time.time() - 30})  # the old, global key
     _ready(lake, time.time() - 40, "2026-01-05")  # before the saved time: checked then
     _ready(lake, time.time() - 20, "2026-01-07")  # after it
     _ready(lake, time.time() - 10, "2026-01-08", record_type="no_such_type")
     _ready(lake, time.time() - 5, "2026-01-09")  # its partition was deleted since: skipped
     for dt in ("2026-01-05", "2026-01-07"):
         lake.store.put("silver", f"shipments/dt={dt}/part-x.parquet", _parquet(dt))
-    result = check_new_partitions(lake)
+    result = _check(lake)
     assert result is not None and result["partitions"] == 1
     results = home / "zones" / "gold" / "_quality" / "results" / "shipments"
     assert sorted(p.name for p in results.iterdir()) == ["dt=2026-01-07"]

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakeline.errors import DataError, UsageError
-from lakeline.gen import retail as gen
 from lakeline.lake import Lake
-from lakeline.retail import job, runlog
-from lakeline.retail.transform import ORDERS_SCHEMA, csv_records, transform_orders
-from lakeline.stages.transform import REJECTS_SCHEMA
+from lakeline.pipelines.retail import gen as gen
+from lakeline.pipelines.retail import job, runlog
+from lakeline.pipelines.retail.transform import ORDERS_SCHEMA, csv_records, transform_orders
+from lakeline.stages.rejects import rejects_schema
 from tests.functional.helpers import settings
 
 ORDERS = (
@@ -174,7 +174,7 @@ def test_violation_quarantined(rows, line, reason, message):
     data = (HEADER + rows).encode()
     r = transform_orders(data, key="k.csv", on_violation="quarantine", bucket="b", etag="e")
     assert r.rows == 1 and r.input_rows == 2
-    assert r.rejects.schema == REJECTS_SCHEMA
+    assert r.rejects.schema == rejects_schema()
     [rej] = r.rejects.to_pylist()
     assert (rej["pipeline"], rej["bucket"], rej["key"], rej["etag"]) == ("retail", "b", "k.csv", "e")
     assert (rej["line_no"], rej["reason_code"]) == (line, reason) and message in rej["message"]

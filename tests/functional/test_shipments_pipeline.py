@@ -6,6 +6,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from lakeline.lake import Lake
+from lakeline.pipelines.registry import registry
 from lakeline.stages.ingest import count_records, scan_block
 from lakeline.stages.transform import Transformer
 from tests.functional.helpers import land, query, rec, run, settings
@@ -193,7 +194,7 @@ def test_redelivered_chunk_message_rewrites_instead_of_duplicating(home):
 
     # ingest only, then deliver every chunk message twice
     for m in lake.ingest_queue.receive(10):
-        Ingester(lake).handle_event(orjson.loads(m.body))
+        Ingester(lake, registry(lake.settings).route).handle_event(orjson.loads(m.body))
         lake.ingest_queue.delete(m.receipt_handle)
     bodies = [m.body for m in lake.transform_queue.peek(100)]
     for b in bodies:

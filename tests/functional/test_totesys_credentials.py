@@ -11,10 +11,10 @@ import pytest
 
 from lakeline.config import load_settings
 from lakeline.errors import ConfigError
-from lakeline.gen import totesys as gen
 from lakeline.lake import Lake
-from lakeline.totesys.extract import extract
-from lakeline.totesys.source import mask, parse_url, resolve_source_url
+from lakeline.pipelines.totesys import gen as gen
+from lakeline.pipelines.totesys.extract import extract
+from lakeline.pipelines.totesys.source import mask, parse_url, resolve_source_url
 from tests.aws_server import boto_client, moto_endpoint, unique  # noqa: F401
 from tests.totesys_pg import pg_database, pg_server  # noqa: F401
 
@@ -27,11 +27,11 @@ def test_url_precedence_and_errors(home: Path, tmp_path: Path) -> None:
         resolve_source_url(lake)
     assert resolve_source_url(lake, "explicit.db") == "explicit.db"
 
-    env = Lake.open(load_settings(home, environ={"LAKELINE__TOTESYS__SOURCE_URL": str(db)}))
+    env = Lake.open(load_settings(home, environ={"LAKELINE__PIPELINES__TOTESYS__SOURCE_URL": str(db)}))
     assert resolve_source_url(env) == str(db)
     assert extract(env).rows == sum(gen.sizes(20).values())
 
-    by_param = Lake.open(load_settings(home, {"totesys.source_url_parameter": "/app/totesys/url"}))
+    by_param = Lake.open(load_settings(home, {"pipelines.totesys.source_url_parameter": "/app/totesys/url"}))
     with pytest.raises(ConfigError, match="/app/totesys/url"):
         resolve_source_url(by_param)
     by_param.params.put("/app/totesys/url", str(db))
@@ -56,7 +56,7 @@ def test_url_from_a_secrets_manager_secret(home: Path, moto_endpoint: str,  # no
     plain = unique("totesys-url")
     sm.create_secret(Name=plain, SecretString=src)
     settings = {"aws.endpoint_url": moto_endpoint}
-    lake = Lake.open(load_settings(home, {**settings, "totesys.source_secret_id": rds}))
+    lake = Lake.open(load_settings(home, {**settings, "pipelines.totesys.source_secret_id": rds}))
     url = resolve_source_url(lake)
     assert url == f"postgresql+psycopg://postgres:trust-ignores-it@127.0.0.1:5432/{dbname}"
     report = extract(lake)
@@ -64,8 +64,8 @@ def test_url_from_a_secrets_manager_secret(home: Path, moto_endpoint: str,  # no
     assert "trust-ignores-it" not in json.dumps(report.to_dict())
     assert report.source.startswith("postgresql+psycopg://postgres:***@")
 
-    other = Lake.open(load_settings(home, {**settings, "totesys.source_secret_id": plain}))
+    other = Lake.open(load_settings(home, {**settings, "pipelines.totesys.source_secret_id": plain}))
     assert resolve_source_url(other) == src
-    missing = Lake.open(load_settings(home, {**settings, "totesys.source_secret_id": "no-such-secret"}))
+    missing = Lake.open(load_settings(home, {**settings, "pipelines.totesys.source_secret_id": "no-such-secret"}))
     with pytest.raises(ConfigError, match="cannot read secret 'no-such-secret'"):
         resolve_source_url(missing)

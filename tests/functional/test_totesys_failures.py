@@ -18,18 +18,18 @@ import pytest
 from sqlalchemy import event
 
 from lakeline.config import load_settings
-from lakeline.gen import totesys as gen
 from lakeline.lake import Lake
-from lakeline.totesys.extract import FAILURES_PARAM, extract, list_packets, param_name
-from lakeline.totesys.schema import TABLES
-from lakeline.totesys.source import Source, engine_for
+from lakeline.pipelines.totesys import gen as gen
+from lakeline.pipelines.totesys.extract import FAILURES_PARAM, extract, list_packets, param_name
+from lakeline.pipelines.totesys.schema import TABLES
+from lakeline.pipelines.totesys.source import Source, engine_for
 from tests.totesys_pg import admin_dsn, pg_database, pg_server  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("totesys_pg")]
 
 
 def _lake(home: Path, **extra: Any) -> Lake:
-    return Lake.open(load_settings(home, {"totesys.retries": 2, "totesys.retry_delay": 0.01, **extra}))
+    return Lake.open(load_settings(home, {"pipelines.totesys.retries": 2, "pipelines.totesys.retry_delay": 0.01, **extra}))
 
 
 def _state(lake: Lake) -> dict[str, tuple[str | None, str | None]]:
@@ -165,7 +165,7 @@ def test_connection_lost_mid_stream_discards_the_partial_packet(
     try:
         assert plan[0][0].startswith("Index Scan using ix_sales_order_last_updated")
         assert position > 300  # three full chunks of 100 rows are fetched before the tripwire
-        lake = _lake(home, **{"totesys.chunk_rows": 100})
+        lake = _lake(home, **{"pipelines.totesys.chunk_rows": 100})
         report = extract(lake, f"postgresql://{role}@127.0.0.1:5432/{dbname}")
         assert report.status == "FAILED" and report.error is not None
         assert report.error.startswith("OperationalError")

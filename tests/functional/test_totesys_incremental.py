@@ -12,13 +12,13 @@ import psycopg
 import pytest
 
 from lakeline.config import load_settings
-from lakeline.gen import totesys as gen
 from lakeline.lake import Lake
-from lakeline.runner import run_batches
+from lakeline.pipelines.totesys import gen as gen
+from lakeline.pipelines.totesys.extract import extract, param_name
+from lakeline.pipelines.totesys.pipeline import TOTESYS
+from lakeline.pipelines.totesys.schema import TABLES
+from lakeline.pipelines.totesys.warehouse import load
 from lakeline.sql import connect
-from lakeline.totesys.extract import extract, param_name
-from lakeline.totesys.schema import TABLES
-from lakeline.totesys.warehouse import load
 from tests.totesys_pg import pg_database, pg_server  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("totesys_pg")]
@@ -60,14 +60,14 @@ def test_three_incremental_rounds(tmp_path: Path, home: Path, pg_database: Calla
     assert counts == {"currency": 3, "department": 8, "design": 10, "address": 30, "payment_type": 4,
                       "staff": 20, "counterparty": 20, "sales_order": 2000, "purchase_order": 200,
                       "transaction": 700, "payment": 700}
-    lake = Lake.open(load_settings(home, {"totesys.chunk_rows": 300}))
+    lake = Lake.open(load_settings(home, {"pipelines.totesys.chunk_rows": 300}))
 
     # round 0: the initial full extraction, processing and load
     first = extract(lake, src)
     assert first.status == "SUCCEEDED"
     assert {t.table: t.rows for t in first.tables} == counts
     assert all(t.packet_id == 1 for t in first.tables)
-    [report] = [r for r in run_batches(lake) if r.get("pipeline") == "totesys"]
+    [report] = [r.to_dict() for r in TOTESYS.run(lake)]
     assert (report["packets"], report["rows_read"]) == (11, sum(counts.values()))
     gold = _gold_counts(lake)
     assert {k: gold[k] for k in STAR if k != "dim_date"} == {
@@ -89,7 +89,7 @@ def test_three_incremental_rounds(tmp_path: Path, home: Path, pg_database: Calla
         assert {t.table: t.packet_id for t in result.tables if t.rows} == {
             t: rnd + 1 for t, n in change["changed"].items() if n}
         assert lake.params.get(param_name("sales_order", "latest_extracted_timestamp")) > watermark_before  # type: ignore[operator]
-        [report] = [r for r in run_batches(lake) if r.get("pipeline") == "totesys"]
+        [report] = [r.to_dict() for r in TOTESYS.run(lake)]
         assert report["rows_read"] == sum(change["changed"].values())
         for fact, source in (("fact_sales_order", "sales_order"), ("fact_purchase_order", "purchase_order"),
                              ("fact_payment", "payment")):
@@ -147,4 +147,4 @@ def test_three_incremental_rounds(tmp_path: Path, home: Path, pg_database: Calla
     idle = extract(lake, src)
     assert (idle.status, idle.rows, idle.packets) == ("SUCCEEDED", 0, 0)
     assert {t: lake.params.get(param_name(t, "latest_extracted_timestamp")) for t in TABLES} == marks
-    assert [r for r in run_batches(lake) if r.get("pipeline") == "totesys"] == []
+    assert TOTESYS.run(lake) == []

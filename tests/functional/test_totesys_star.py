@@ -13,11 +13,11 @@ import pytest
 
 from lakeline.config import load_settings
 from lakeline.errors import DataError, LockedError
-from lakeline.gen import totesys as gen
 from lakeline.lake import Lake
+from lakeline.pipelines.totesys import gen as gen
+from lakeline.pipelines.totesys.extract import extract, list_packets, missing_packets, param_name
+from lakeline.pipelines.totesys.star import process_pending, processed_packet_id
 from lakeline.sql import connect
-from lakeline.totesys.extract import extract, list_packets, missing_packets, param_name
-from lakeline.totesys.star import process_pending, processed_packet_id
 
 SPEC_COLUMNS = {
     "fact_sales_order": ["sales_record_id", "sales_order_id", "created_date", "created_time", "last_updated_date",

@@ -11,13 +11,13 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 
-from lakeline.batch import runs as runs_mod
-from lakeline.batch.gate import read_run_summary
-from lakeline.batch.runs import lease_run_id, list_runs
-from lakeline.batch.transactions import execute_run, pending_files
 from lakeline.errors import NotFoundError, UsageError
-from lakeline.gen import transactions as gen
 from lakeline.lake import Lake
+from lakeline.pipelines.transactions import gen as gen
+from lakeline.pipelines.transactions.job import TABLE, execute_run, pending_files
+from lakeline.promotion import runs as runs_mod
+from lakeline.promotion.gate import read_run_summary
+from lakeline.promotion.runs import lease_run_id, list_runs
 from lakeline.stages.messages import object_id
 from tests.functional.helpers import settings
 
@@ -167,7 +167,7 @@ def test_missing_required_column_rejects_the_whole_file_once(lake):
     got = rejects(lake, report)
     assert [(r["key"], r["line_no"], r["reason_code"], r["message"]) for r in got] == [
         (bad, 1, "SCHEMA_ERROR", "missing required column(s): TransactionAmount")]
-    summary = read_run_summary(lake)
+    summary = read_run_summary(lake, TABLE)
     assert summary["has_critical_errors"] is True and summary["promotion_allowed"] is False
 
 
@@ -175,7 +175,7 @@ def test_empty_file_without_header_is_a_schema_error(lake):
     report = execute_run(lake, [put(lake, "transactions/empty.csv", "")], now=NOW)
     assert (report.input_rows, report.partitions) == (0, [])
     assert [f["reason"] for f in report.rejected_files] == ["SCHEMA_ERROR"]
-    assert read_run_summary(lake)["has_critical_errors"] is True
+    assert read_run_summary(lake, TABLE)["has_critical_errors"] is True
 
 
 def test_duplicates_within_a_run_keep_the_first_occurrence_across_files(lake):
@@ -248,7 +248,7 @@ def test_crash_before_the_marker_leaves_an_incomplete_run_that_is_redone(lake, m
         return original(lake_, folder, metrics)
 
     original = runs_mod.write_marker
-    monkeypatch.setattr("lakeline.batch.transactions.write_marker", crash_on_second)
+    monkeypatch.setattr("lakeline.pipelines.transactions.job.write_marker", crash_on_second)
     with pytest.raises(SystemExit):
         execute_run(lake, [key], now=NOW)
     monkeypatch.undo()
@@ -257,7 +257,7 @@ def test_crash_before_the_marker_leaves_an_incomplete_run_that_is_redone(lake, m
     assert "no _SUCCESS in mortgages/transactions/year=2024/month=02/schema_v=v1" in run.problem
     assert pending_files(lake) == [key]
     with pytest.raises(NotFoundError):
-        read_run_summary(lake)
+        read_run_summary(lake, TABLE)
     redo = execute_run(lake, [key], now=NOW)  # the crashed run's ids are not in the ledger
     assert (redo.run_id, redo.valid_rows, redo.quarantined_rows) == ("20260129T120001Z", 2, 0)
     assert [(r.run_id, r.status) for r in list_runs(lake)] == [
@@ -271,7 +271,7 @@ def test_crash_before_any_marker_is_incomplete(lake, monkeypatch):
     def boom(*args, **kwargs):
         raise SystemExit("killed")
 
-    monkeypatch.setattr("lakeline.batch.transactions.write_marker", boom)
+    monkeypatch.setattr("lakeline.pipelines.transactions.job.write_marker", boom)
     with pytest.raises(SystemExit):
         execute_run(lake, [key], now=NOW)
     [run] = list_runs(lake)
@@ -307,30 +307,30 @@ def test_generated_dirty_file_rejects_exactly_the_planted_defects(lake, tmp_path
 
 def test_gate_summary_thresholds_and_run_key(lake):
     with pytest.raises(NotFoundError):
-        read_run_summary(lake)
+        read_run_summary(lake, TABLE)
     clean = execute_run(lake, [put(lake, "transactions/a.csv", HEADER + "".join(
         row(f"TXN-{i}") for i in range(100)))], now=NOW)
     dirty = execute_run(lake, [put(lake, "transactions/b.csv", HEADER + "".join(
         row(f"TXN-B{i}") for i in range(94)) + "".join(row(f"TXN-X{i}", cur="XXX") for i in range(6)))],
         now=NOW)
-    assert read_run_summary(lake) == {
+    assert read_run_summary(lake, TABLE) == {
         "run_id": dirty.run_id, "quarantined_rows": 6, "quarantine_rate": 0.06, "condemned_rows": 0,
         "input_rows": 100, "has_critical_errors": False, "promotion_allowed": False,
         "quarantine_by_reason": {"CURRENCY_ERROR": 6},
     }
-    assert read_run_summary(lake, max_quarantine_rate=0.07)["promotion_allowed"] is True
-    assert read_run_summary(lake, critical_reasons=("CURRENCY_ERROR",), max_quarantine_rate=1)[
+    assert read_run_summary(lake, TABLE, max_quarantine_rate=0.07)["promotion_allowed"] is True
+    assert read_run_summary(lake, TABLE, critical_reasons=("CURRENCY_ERROR",), max_quarantine_rate=1)[
         "has_critical_errors"] is True
-    first = read_run_summary(lake, run_key=clean.run_id)
+    first = read_run_summary(lake, TABLE, run_key=clean.run_id)
     assert (first["run_id"], first["quarantine_rate"], first["promotion_allowed"]) == (clean.run_id, 0.0, True)
     with pytest.raises(NotFoundError):
-        read_run_summary(lake, run_key="20990101T000000Z")
+        read_run_summary(lake, TABLE, run_key="20990101T000000Z")
 
 
 def test_gate_counts_condemned_rows(lake):
     key = put(lake, "transactions/a.csv", HEADER + "".join(row(f"TXN-{i}", amount="bad") for i in range(3)))
     for _ in range(3):
         execute_run(lake, [key], now=NOW)
-    s = read_run_summary(lake, max_condemned=3)
+    s = read_run_summary(lake, TABLE, max_condemned=3)
     assert (s["condemned_rows"], s["quarantined_rows"], s["promotion_allowed"]) == (3, 0, False)
-    assert read_run_summary(lake, max_condemned=4)["promotion_allowed"] is True
+    assert read_run_summary(lake, TABLE, max_condemned=4)["promotion_allowed"] is True

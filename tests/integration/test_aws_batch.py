@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from lakeline import runner
-from lakeline.batch.promote import current_files
-from lakeline.gen.transactions import write
 from lakeline.lake import Lake
+from lakeline.pipelines.transactions.gen import write
+from lakeline.promotion.promote import current_files
 from tests.aws_server import boto_client, moto_endpoint  # noqa: F401
 from tests.integration.aws_lake import aws_settings, provision
 from tests.integration.test_aws_e2e import FakeContext

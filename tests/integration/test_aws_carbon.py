@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakeline import runner
-from lakeline.carbon.job import result_of
 from lakeline.lake import Lake
+from lakeline.pipelines.carbon.job import result_of
 from tests.aws_server import boto_client, moto_endpoint  # noqa: F401
 from tests.functional.test_carbon_pipeline import KEY, ROWS, _csv
 from tests.integration.aws_lake import aws_settings, provision
@@ -18,7 +18,7 @@ from tests.integration.aws_lake import aws_settings, provision
 @pytest.fixture
 def aws_lake(moto_endpoint, tmp_path):  # noqa: F811
     overrides = provision(moto_endpoint)
-    s = aws_settings(tmp_path / "ws", overrides, **{"runner.settle_seconds": 0.0, "carbon.batch_size": 2})
+    s = aws_settings(tmp_path / "ws", overrides, **{"runner.settle_seconds": 0.0, "pipelines.carbon.batch_size": 2})
     return Lake.open(s), overrides
 
 

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakeline.events import s3_event
-from lakeline.gen.shipments import write
 from lakeline.lake import Lake
+from lakeline.pipelines.shipments.gen import write
 from tests.aws_server import REGION, boto_client, moto_endpoint  # noqa: F401
 from tests.functional.helpers import land, query, run, settings
 from tests.integration.aws_lake import as_env, aws_settings, provision
@@ -169,11 +169,12 @@ def test_run_profile_aws_and_replay_against_s3(aws_env, moto_endpoint, tmp_path)
     silver = aws_env["aws.zone_silver"][5:].rstrip("/")
     assert len(silver_rows(moto_endpoint, silver)) == 3000
 
+    from lakeline.pipelines.registry import registry
     from lakeline.stages.replay import replay
 
     lake = Lake.open(aws_settings(tmp_path / "ws2", aws_env))
     now = datetime.now(UTC)
-    result = replay(lake, "shipments", now - timedelta(hours=1), now + timedelta(hours=1), name="r1")
+    result = replay(lake, registry(lake.settings).route, "shipments", now - timedelta(hours=1), now + timedelta(hours=1), name="r1")
     assert (result["scanned"], result["copied"], result["dest_prefix"]) == (1, 1, "shipments/replay/r1/")
     assert lake.store.exists("landing", "shipments/replay/r1/" + KEY)
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)

@@ -17,10 +17,13 @@ from click.testing import CliRunner
 
 from lakeline.cli.deploy import deploy
 from lakeline.config import ZONES, AwsSettings, QueueSettings, load_settings
-from lakeline.deploy.sam import TemplateOptions, build_template, write_sam
+from lakeline.deploy.sam import TemplateOptions, build_template, builtin_registry, write_sam
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
+from lakeline.pipelines.registry import registry
 from lakeline.pipelines.shipments import SHIPMENTS
+from lakeline.pipelines.tasks import lake_tasks, workflows
+from lakeline.workflow.shipped import export
 
 yaml = pytest.importorskip("yaml")
 
@@ -287,12 +290,14 @@ def test_topic_is_encrypted_and_alarms_watch_dlqs_and_errors(tpl: dict[str, Any]
         assert word in titles
 
 
-def test_glue_tables_use_partition_projection(tpl: dict[str, Any]) -> None:
+def test_glue_tables_use_partition_projection(tpl: dict[str, Any], tmp_path: Path) -> None:
+    tmp_home = tmp_path
     tables = {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
               for t in _of_type(tpl, "AWS::Glue::Table").values()}
-    assert set(tables) == {rt.name for rt in SHIPMENTS.record_types}
+    spec = SHIPMENTS.stream(load_settings(tmp_home))
+    assert set(tables) == {rt.name for rt in spec.tables}
     types = {"string": "string", "timestamp": "timestamp", "float64": "double", "int64": "bigint"}
-    for rt in SHIPMENTS.record_types:
+    for rt in spec.tables:
         t = tables[rt.name]
         p = t["Parameters"]
         assert p["projection.enabled"] == "true" and p["projection.dt.type"] == "date"
@@ -362,8 +367,6 @@ def _task_functions(tpl: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_every_shipped_workflow_is_a_state_machine_with_its_definition_unchanged(tpl: dict[str, Any]) -> None:
-    from lakeline.workflow import shipped
-
     machines = _of_type(tpl, "AWS::Serverless::StateMachine")
     tasks = _task_functions(tpl)
     assert sorted(machines) == ["CarbonStateMachine", "EtlPromoteStateMachine", "OpsReplayQualityStateMachine",
@@ -371,9 +374,9 @@ def test_every_shipped_workflow_is_a_state_machine_with_its_definition_unchanged
     assert sorted(tasks) == sorted(f"lakeline-{t}" for t in (
         "run-batch", "run-summary", "promote", "notify", "replay", "quality-check", "quality-gate", "quarantine",
         "carbon-kickoff", "carbon-dq", "carbon-split", "carbon-calculate", "carbon-publish"))
-    for workflow in shipped.names():
+    for workflow, machine in workflows(builtin_registry()).items():
         props = machines[_camel_sm(workflow)]["Properties"]
-        exported = shipped.export(workflow)
+        exported = export(machine)
         assert props["Definition"] == exported["definition"]
         assert props["Type"] == "STANDARD" and props["Name"] == "lakeline-" + workflow.replace("_", "-")
         # every placeholder maps to the ARN of the function that runs that task
@@ -422,7 +425,6 @@ def test_deployed_definition_runs_unchanged_on_the_local_engine(tpl: dict[str, A
     """Substitute the ARNs as CloudFormation would, bind each deployed function to the step its
     LAKELINE_WORKFLOW_TASK names (what workflow_task_handler does) and run the quality gate."""
     from lakeline.workflow.engine import TaskRegistry, run_definition
-    from lakeline.workflow.tasks import lakeline_tasks
     from tests.functional.helpers import land, rec, run, settings
 
     s = settings(home)
@@ -439,14 +441,14 @@ def test_deployed_definition_runs_unchanged_on_the_local_engine(tpl: dict[str, A
     for key, arn in arns.items():
         text = text.replace("${" + key + "}", arn)
     assert "${" not in text
-    local = lakeline_tasks(lake)
-    registry = TaskRegistry()
+    local = lake_tasks(lake, registry(lake.settings))
+    deployed = TaskRegistry()
     for fn in _task_functions(tpl).values():
         env_task = fn["Properties"]["Environment"]["Variables"]["LAKELINE_WORKFLOW_TASK"]
         step, _, _ = local.resolve("arn:aws:states:::lambda:invoke", {"FunctionName": env_task})
-        registry.register(fn["Properties"]["FunctionName"], step)
+        deployed.register(fn["Properties"]["FunctionName"], step)
     ex = run_definition(json.loads(text), {"record_type": "shipments", "dt": "2026-01-05"},
-                        tasks=registry, name="deployed", store=lake.state)
+                        tasks=deployed, name="deployed", store=lake.state)
     assert (ex.status, ex.error) == ("FAILED", "QualityGateFailed")
     assert (home / "zones/silver/_quarantine/shipments/dt=2026-01-05/deployed.json").exists()
     notes = (home / "outbox" / "notifications.jsonl").read_text().splitlines()

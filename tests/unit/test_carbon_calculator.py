@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from lakeline.carbon.calculator import INPUT_COLUMNS, calculate, register
-from lakeline.carbon.factors import load_factors, packaged_path
-from lakeline.carbon.units import conversion, normalise
+from lakeline.duck import duckdb_connection
 from lakeline.errors import ConfigError
-from lakeline.stages.transform import duckdb_connection
+from lakeline.pipelines.carbon.calculator import INPUT_COLUMNS, calculate, register
+from lakeline.pipelines.carbon.factors import load_factors, packaged_path
+from lakeline.pipelines.carbon.units import conversion, normalise
 
 AT = datetime(2026, 11, 23, tzinfo=UTC)
 

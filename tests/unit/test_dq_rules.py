@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from lakeline.config import load_settings
-from lakeline.dq.rules import BUILTIN, Rule, parse_age, parse_rule, parse_ruleset, ruleset_for, ruleset_named
+from lakeline.dq.rules import Rule, parse_age, parse_rule, parse_ruleset, ruleset_for
 from lakeline.errors import ConfigError, NotFoundError
+from lakeline.pipelines.carbon.pipeline import CARBON
+from lakeline.pipelines.shipments import SHIPMENTS
 
 
 def test_parse_every_kind_with_aliases_and_defaults() -> None:
@@ -84,7 +86,10 @@ def test_parse_rule_reason_without_origin() -> None:
         parse_rule({"kind": "unique"})
 
 
-def test_builtin_rulesets_are_specs_3_and_carbon_md() -> None:
+BUILTIN = {**{f"shipments.{t}": rs for t, rs in SHIPMENTS.rulesets().items()}, "carbon": CARBON.rulesets()[""]}
+
+
+def test_pipelines_own_rulesets_are_specs_3_and_carbon_md() -> None:
     assert set(BUILTIN) == {"shipments.shipments", "shipments.tracking_events", "shipments.invoice_lines", "carbon"}
     assert [(r.kind, r.column, r.params) for r in BUILTIN["shipments.shipments"].rules] == [
         ("row_count", None, {"min": 1}), ("not_null", "shipment_id", {}), ("unique", "shipment_id", {}),
@@ -102,7 +107,7 @@ def _home(tmp_path: Path, toml: str) -> Path:
     return tmp_path
 
 
-def test_ruleset_for_config_then_builtin(tmp_path: Path) -> None:
+def test_ruleset_for_config_then_the_pipelines_own(tmp_path: Path) -> None:
     home = _home(tmp_path, """
 [pipelines.carbon.dq]
 rules = [{kind = "not_null", column = "geo", mostly = 0.5}]
@@ -112,13 +117,14 @@ rules = [{kind = "sql", sql = "line_total = quantity * unit_price", name = "tota
 """)
     s = load_settings(home)
     assert s.pipelines["carbon"]["dq"]["rules"][0]["column"] == "geo"
-    carbon = ruleset_for(s, "carbon")
+    carbon = ruleset_for(s, "carbon", defaults=CARBON.rulesets())
     assert (carbon.name, carbon.rules) == ("carbon", (Rule("not_null", "geo", {}, 0.5),))
-    inv = ruleset_for(s, "shipments", "invoice_lines")
+    inv = ruleset_for(s, "shipments", "invoice_lines", defaults=SHIPMENTS.rulesets())
     assert (inv.name, [r.label for r in inv.rules]) == ("shipments.invoice_lines", ["totals add up"])
-    assert ruleset_for(s, "shipments", "shipments") is BUILTIN["shipments.shipments"]
-    assert ruleset_named(s, "shipments.tracking_events") is BUILTIN["shipments.tracking_events"]
-    assert ruleset_for(load_settings(tmp_path / "empty"), "carbon") is BUILTIN["carbon"]
+    assert ruleset_for(s, "shipments", "shipments", defaults=SHIPMENTS.rulesets()) is BUILTIN["shipments.shipments"]
+    assert ruleset_for(s, "shipments", "tracking_events",
+                       defaults=SHIPMENTS.rulesets()) is BUILTIN["shipments.tracking_events"]
+    assert ruleset_for(load_settings(tmp_path / "empty"), "carbon", defaults=CARBON.rulesets()) is BUILTIN["carbon"]
     with pytest.raises(NotFoundError, match=r"no data quality rules for retail: declare `rules = \[...\]` under "
                                             r"\[pipelines.retail.dq\]"):
         ruleset_for(s, "retail")

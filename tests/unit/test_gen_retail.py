@@ -10,7 +10,7 @@ from datetime import date, datetime
 import pytest
 
 from lakeline.errors import UsageError
-from lakeline.gen import retail as gen
+from lakeline.pipelines.retail import gen as gen
 
 DATE_RE = re.compile(r"\d{2}/\d{2}/\d{4}")
 PRICE_RE = re.compile(r"\d+,\d{2}")

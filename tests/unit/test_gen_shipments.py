@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from lakeline.errors import UsageError
-from lakeline.gen import shipments as gen
+from lakeline.pipelines.shipments import gen as gen
 
 N = 20_000  # a few chunks, with a partial last one
 

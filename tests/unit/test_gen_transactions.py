@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from lakeline.errors import UsageError
-from lakeline.gen import transactions as gen
+from lakeline.pipelines.transactions import gen as gen
 
 N = 30_000
 TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")

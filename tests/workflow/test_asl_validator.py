@@ -1,7 +1,7 @@
 """Every state machine we write is valid ASL according to asl-validator (npm, pinned in package.json).
 
 Covers the differential corpus (``tests/workflow/machines/*.json``, their ``definition`` member) and
-the definitions lakeline ships (``lakeline/workflow/definitions/*.asl.json``). ``make test``
+the definitions lakeline ships (``lakeline/workflow/definitions/*.asl.json`` and each pipeline's ``lakeline/pipelines/*/*.asl.json``). ``make test``
 installs the validator with ``npm install``; without node/npm these tests skip.
 
 One validator process checks every file (``--json-path`` once per file; node start-up dominates
@@ -22,7 +22,8 @@ from tests.workflow.conftest import MACHINE_FILES, load_machine
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
-SHIPPED = sorted((ROOT / "lakeline" / "workflow" / "definitions").glob("*.asl.json"))
+SHIPPED = sorted([*(ROOT / "lakeline" / "workflow" / "definitions").glob("*.asl.json"),
+                  *(ROOT / "lakeline" / "pipelines").glob("*/*.asl.json")])
 
 pytestmark = pytest.mark.skipif(
     not VALIDATOR.exists(),

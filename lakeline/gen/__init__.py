@@ -1,1 +1,0 @@
-"""Fake-data generators for lakeline's example pipelines (deterministic given a seed)."""

@@ -1,0 +1,475 @@
+"""The steps of the ``carbon`` workflow (CarbonLake, seed 003) and the driver that runs it.
+
+``carbon.asl.json`` (beside this module) chains the steps below, each a Lambda-style task the
+pipeline provides (``lakeline-carbon-<step>``, :meth:`CarbonPipeline.tasks`), so the same definition deploys
+to Step Functions::
+
+    Kickoff ──► DataQuality ──► Passed? ──no──► DataQualityFailed (Fail)
+                                   │ yes
+                                   ▼
+                                 Split ──► CalculateBatches (Map, MaxConcurrency) ──► Publish ──► Done
+
+* kickoff: ``root_id`` (new unless given), lineage ``RAW_DATA_INPUT`` for the landed file;
+* data_quality: profile + carbon rules (:mod:`lakeline.dq`), lineage ``PROFILE_COMPLETE``, then
+  the file gate moves the object landing → raw (``DQ_CHECK_PASS``) or → error with the
+  notification "Data Quality check failed" (``DQ_CHECK_FAIL``), keeping the full key;
+* split: batches of ``carbon.batch_size`` records as Parquet under
+  ``silver/transformed/<root_id>/part_<n>.parquet``, one ``GLUE_BATCH_SPLIT`` node each; the Map
+  state passes each batch only ``{storage_location, data_lineage: {root_id, parent_id}}``;
+* calculate_batch: :func:`lakeline.pipelines.carbon.calculator.calculate`; results staged as Parquet in
+  ``tmp/carbon/staged/<root_id>/``, rejects in ``error/rejects/carbon/<root_id>/``, one
+  ``CALCULATION_COMPLETE`` / ``CALCULATION_FAILED`` node per record (node id =
+  ``activity_event_id``, bulk path), results in the state store table ``carbon_results``;
+* publish: merges the staged results into ``gold.emissions`` keyed by ``activity_event_id``
+  (16 shards by the first hex digit of its MD5; each shard file is replaced atomically, so a
+  repeated id overwrites and never duplicates), then removes the staged files.
+
+Every step is idempotent, so a retried task or a resumed execution does not duplicate.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lakeline import log
+from lakeline.errors import DataError, NotFoundError, UsageError
+from lakeline.faults import crash_point
+from lakeline.lake import Lake
+from lakeline.lineage.hooks import location
+from lakeline.pipelines.carbon.rules import RULES
+from lakeline.pipelines.carbon.settings import carbon_settings
+from lakeline.workflow.engine import TaskRegistry, load_execution, resume_execution, run_definition
+
+PIPELINE = "carbon"
+WORKFLOW = "carbon"
+RESULTS_TABLE = "carbon_results"
+JOBS_TABLE = "carbon_jobs"
+GOLD_TABLE = "emissions"
+TRANSFORMED = "transformed"
+STAGED = "carbon/staged"
+REJECTS = "rejects/carbon"
+SHARDS = "0123456789abcdef"
+#: DuckDB memory bound of the whole-file steps (profile, publish); beyond it they spill.
+MEMORY_LIMIT = "512MB"
+
+_log = log.get("carbon")
+
+
+@contextmanager
+def _work(lake: Lake, name: str) -> Iterator[Path]:
+    d = lake.work_dir / f"carbon-{name}-{time.monotonic_ns()}"
+    d.mkdir(parents=True)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _readable(lake: Lake, zone: str, key: str, work: Path) -> Path:
+    """A local path of an object (the object itself locally, a downloaded copy on S3)."""
+    path = lake.store.local_path(zone, key)
+    if path is not None:
+        return path
+    local = work / Path(key).name
+    local.write_bytes(lake.store.get(zone, key))
+    return local
+
+
+def _factors(lake: Lake) -> Any:
+    from lakeline.pipelines.carbon.factors import load_factors
+
+    chosen = carbon_settings(lake.settings).factors
+    if chosen and not Path(chosen).is_absolute():
+        chosen = str(lake.settings.home / chosen)
+    return load_factors(chosen or None)
+
+
+# ------------------------------------------------------------------ steps
+
+
+def kickoff(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
+    """Start a run for a landed file: ``{key, root_id?}`` → the job document."""
+    from lakeline.lineage.model import new_id
+
+    key = str(payload.get("key") or "")
+    if not key:
+        raise UsageError("the carbon workflow needs {\"key\": <landing key>} as input")
+    info = lake.store.head("landing", key)
+    root_id = str(payload.get("root_id") or new_id())
+    node = lake.lineage.record(root_id, root_id, "RAW_DATA_INPUT", location(lake, "landing", key),
+                               attrs={"etag": info.etag, "size": info.size})
+    return {"root_id": root_id, "key": key, "etag": info.etag, "parent_id": node.node_id,
+            "started_at": datetime.now(UTC).isoformat()}
+
+
+def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
+    """Profile and check the landed CSV, then gate it (landing → raw or → error)."""
+    from lakeline.dq.engine import evaluate_path, unreadable_result
+    from lakeline.dq.gate import file_gate
+    from lakeline.dq.rules import Ruleset, parse_rule, ruleset_for
+    from lakeline.pipelines.carbon.calculator import INPUT_COLUMNS
+
+    root_id, key = job["root_id"], job["key"]
+    configured = ruleset_for(lake.settings, PIPELINE, defaults={"": RULES})
+    # whatever the configured rules, the calculator needs its input columns
+    ruleset = Ruleset(configured.name, (parse_rule({"kind": "columns", "columns": list(INPUT_COLUMNS)}),
+                                        *configured.rules))
+    with _work(lake, "dq") as work:
+        if not lake.store.exists("landing", key):
+            raise NotFoundError(f"landing/{key} is gone: it was gated before "
+                                f"(see `lakeline lineage show {root_id}`)")
+        path = _readable(lake, "landing", key, work)
+        try:
+            result = evaluate_path(str(path), ruleset, fmt="csv", profile=True, run_id=root_id,
+                                   threads=lake.settings.runner.duckdb_threads, memory_limit=MEMORY_LIMIT,
+                                   spill_dir=work / "spill")
+        except DataError as exc:  # not a readable CSV at all: a failed check, gated like any other
+            result = unreadable_result(ruleset, "", root_id, "csv", str(exc))
+    result.source = location(lake, "landing", key)
+    profile = lake.lineage.record(
+        root_id, job["parent_id"], "PROFILE_COMPLETE", location(lake, "landing", key),
+        attrs={"rows": result.statistics.get("rows"), "success": result.success})
+    outcome = file_gate(lake, key, result)
+    gate = lake.lineage.record(
+        root_id, profile.node_id, outcome.action, location(lake, outcome.dest_zone, outcome.dest_key),
+        attrs={"result_key": outcome.result_key})
+    return {**job, "parent_id": gate.node_id, "dq": {
+        "passed": outcome.passed, "action": outcome.action, "result_key": outcome.result_key,
+        "zone": outcome.dest_zone, "key": outcome.dest_key, "rows": result.statistics.get("rows"),
+        "failed_rules": [r.get("expectation_type") for r in result.results if not r.get("success")],
+    }}
+
+
+def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
+    """Split the gated raw CSV into Parquet batches of ``carbon.batch_size`` records.
+
+    The CSV is streamed (pyarrow, every input column as text, empty = null): memory holds one
+    read block plus one batch, whatever the file's size. ``_line_no`` is the record's line
+    (header = line 1)."""
+    import numpy as np
+    import pyarrow.csv as pacsv
+
+    from lakeline.lineage.model import new_id
+    from lakeline.pipelines.carbon.calculator import INPUT_COLUMNS
+
+    root_id, raw_key = job["root_id"], job["dq"]["key"]
+    size = int(job.get("batch_size") or carbon_settings(lake.settings).batch_size)
+    prefix = f"{TRANSFORMED}/{root_id}/"
+    for old in list(lake.store.list("silver", prefix)):  # a retried split starts clean
+        lake.store.delete("silver", old.key)
+    batches: list[dict[str, Any]] = []
+    ids: list[str] = []
+    records = 0
+    with _work(lake, "split") as work:
+        reader = pacsv.open_csv(
+            _readable(lake, "raw", raw_key, work),
+            read_options=pacsv.ReadOptions(block_size=8 << 20),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in INPUT_COLUMNS}, include_columns=list(INPUT_COLUMNS),
+                strings_can_be_null=True, quoted_strings_can_be_null=False))
+        pending: list[pa.RecordBatch] = []
+        held = 0
+
+        def emit(table: pa.Table) -> None:
+            n = len(batches)
+            key = f"{prefix}part_{n}.parquet"
+            out = work / f"part_{n}.parquet"
+            pq.write_table(table, out, compression="zstd")
+            lake.store.put_file("silver", key, out, move=True)
+            node_id = new_id()
+            ids.append(node_id)
+            batches.append({"storage_location": key,
+                            "data_lineage": {"root_id": root_id, "parent_id": node_id}})
+
+        for block in reader:
+            rows = block.num_rows
+            block = block.append_column("_line_no", pa.array(np.arange(records + 2, records + 2 + rows)))
+            block = block.append_column("_source_key", pa.array([raw_key] * rows, pa.string()))
+            records += rows
+            pending.append(block)
+            held += rows
+            while held >= size:
+                table = pa.Table.from_batches(pending)
+                emit(table.slice(0, size))
+                rest = table.slice(size).combine_chunks()
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            emit(pa.Table.from_batches(pending))
+    if batches:
+        lake.lineage.record_many(root_id, "GLUE_BATCH_SPLIT", pa.table({
+            "node_id": ids,
+            "parent_id": [job["parent_id"]] * len(ids),
+            "storage_location": [location(lake, "silver", b["storage_location"]) for b in batches],
+        }))
+    return {**job, "records": records, "batch_size": size, "batch_count": len(batches), "batches": batches}
+
+
+_threads = threading.local()
+
+
+def _calculator_connection(lake: Lake, factors: Any) -> Any:
+    """This thread's DuckDB connection with ``factors`` loaded (Map iterations run on a pool
+    of threads; a connection per thread avoids rebuilding it for every batch)."""
+    from lakeline.duck import duckdb_connection
+    from lakeline.pipelines.carbon.calculator import register
+
+    cached = getattr(_threads, "calculator", None)
+    if cached is not None and cached[0] == factors.sha256:
+        return cached[1]
+    if cached is not None:
+        cached[1].close()
+    con = duckdb_connection(1)
+    register(con, factors)
+    _threads.calculator = (factors.sha256, con)
+    return con
+
+
+def calculate_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
+    """Calculate one batch: ``{storage_location, data_lineage: {root_id, parent_id}}``."""
+    from lakeline.pipelines.carbon.calculator import calculate
+
+    key = str(payload["storage_location"])
+    lineage = payload["data_lineage"]
+    root_id, parent_id = str(lineage["root_id"]), str(lineage["parent_id"])
+    name = Path(key).stem
+    factors = _factors(lake)
+    con = _calculator_connection(lake, factors)
+    with _work(lake, "calc") as work:
+        batch = pq.read_table(_readable(lake, "silver", key, work))
+        source = batch.column("_source_key")[0].as_py() if batch.num_rows else ""
+        con.register("carbon_batch", batch)
+        try:
+            result = calculate(con, "carbon_batch", factors, root_id=root_id, parent_id=parent_id,
+                               source_key=str(source or ""), calculated_at=datetime.now(UTC))
+        finally:
+            con.unregister("carbon_batch")
+        out = work / "calculated.parquet"
+        pq.write_table(result.calculated, out, compression="zstd")
+        lake.store.put_file("tmp", f"{STAGED}/{root_id}/{name}.parquet", out, move=True)
+        rejects_key = f"{REJECTS}/{root_id}/{name}.parquet"
+        if result.rejects.num_rows:
+            rej = work / "rejects.parquet"
+            pq.write_table(result.rejects.drop_columns(["activity_event_id"]), rej, compression="zstd")
+            lake.store.put_file("error", rejects_key, rej, move=True)
+        elif lake.store.exists("error", rejects_key):
+            lake.store.delete("error", rejects_key)  # a retry that now succeeds
+    crash_point("carbon.after_calculate")
+    _record_lineage(lake, result, root_id, parent_id)
+    if carbon_settings(lake.settings).store_results and result.calculated.num_rows:
+        nodes = result.calculated_nodes
+        keys = [str(k) for k in nodes.column("node_id").to_pylist()]
+        details = [str(d) for d in nodes.column("detail").to_pylist()]
+        lake.state.put_many(RESULTS_TABLE, zip(keys, details, strict=True))
+    return {"batch": key, "records": result.calculated.num_rows + result.rejects.num_rows,
+            "calculated": result.calculated.num_rows, "failed": result.rejects.num_rows}
+
+
+def _record_lineage(lake: Lake, result: Any, root_id: str, parent_id: str) -> None:
+    """One node per record: CALCULATION_COMPLETE (at the gold table) or CALCULATION_FAILED
+    (at the batch's rejects, with the reason), through the ledger's bulk path."""
+    for action, nodes, where in (
+        ("CALCULATION_COMPLETE", result.calculated_nodes, location(lake, "gold", GOLD_TABLE)),
+        ("CALCULATION_FAILED", result.rejected_nodes, location(lake, "error", f"{REJECTS}/{root_id}/")),
+    ):
+        if not nodes.num_rows:
+            continue
+        n = nodes.num_rows
+        attrs = nodes.column("detail") if action == "CALCULATION_FAILED" else pa.nulls(n, pa.string())
+        lake.lineage.record_many(root_id, action, pa.table({
+            "node_id": nodes.column("node_id"),
+            "parent_id": pa.array([parent_id] * n, pa.string()),
+            "storage_location": pa.array([where] * n, pa.string()),
+            "attrs": attrs,
+        }))
+
+
+def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
+    """Merge the staged results of a run into ``gold.emissions`` and summarise the run."""
+    from lakeline.duck import duckdb_connection
+
+    root_id = job["root_id"]
+    staged = [i.key for i in lake.store.list("tmp", f"{STAGED}/{root_id}/") if i.key.endswith(".parquet")]
+    rejects = [i.key for i in lake.store.list("error", f"{REJECTS}/{root_id}/") if i.key.endswith(".parquet")]
+    written: list[str] = []
+    calculated = failed = 0
+    with _work(lake, "publish") as work:
+        con = duckdb_connection(lake.settings.runner.duckdb_threads, memory_limit=MEMORY_LIMIT,
+                                spill_dir=work / "spill")
+        try:
+            if rejects:
+                paths = [str(_readable(lake, "error", k, work)) for k in rejects]
+                failed = int(con.execute("SELECT count(*) FROM read_parquet(?)", [paths]).fetchall()[0][0])
+            if staged:
+                paths = [str(_readable(lake, "tmp", k, work)) for k in staged]
+                calculated = _merge(lake, con, paths, work, written)
+        finally:
+            con.close()
+    crash_point("carbon.after_merge")  # gold rewritten, staged results not yet removed
+    for key in staged:
+        lake.store.delete("tmp", key)
+    summary = {
+        "root_id": root_id, "key": job.get("key"), "records": job.get("records"),
+        "batches": job.get("batch_count"), "calculated": calculated, "failed": failed,
+        "table": f"gold.{GOLD_TABLE}", "shards_written": len(written),
+        "rejects_prefix": f"{REJECTS}/{root_id}/" if rejects else None,
+        "dq_result_key": job.get("dq", {}).get("result_key"),
+        "finished_at": datetime.now(UTC).isoformat(),
+    }
+    lake.state.log_run(f"{job.get('started_at', summary['finished_at'])}#{PIPELINE}#{root_id}", {
+        "pipeline": PIPELINE, "key": job.get("key"), "status": "SUCCEEDED" if not failed else "PARTIAL",
+        "records": job.get("records"), "loaded": calculated, "rejected": failed, "root_id": root_id,
+        "started_at": job.get("started_at")})
+    lake.state.emit_event("carbon_emissions_published", summary)
+    from lakeline.lineage.hooks import maybe_export
+
+    maybe_export(lake, root_id)  # OpenLineage run events, when [lineage] names a sink
+    return summary
+
+
+def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[str]) -> int:
+    """Merge staged results into the gold shards they touch, in one partitioned DuckDB pass:
+    a touched shard becomes its old rows whose ids are not new, plus the new rows. Each shard
+    is one file replaced atomically, so readers never see an id twice. Returns new rows."""
+    listed = ", ".join(f"'{_q(path)}'" for path in staged)
+    con.execute(f"CREATE VIEW new AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
+    if con.execute("SELECT count(*) - count(DISTINCT activity_event_id) FROM new").fetchall()[0][0]:
+        con.execute("CREATE OR REPLACE TABLE deduped AS SELECT * FROM new QUALIFY row_number() OVER ("
+                    "PARTITION BY activity_event_id ORDER BY _source.line_no DESC) = 1")  # last one wins
+        con.execute("CREATE OR REPLACE VIEW new AS SELECT * FROM deduped")
+    rows = int(con.execute("SELECT count(*) FROM new").fetchall()[0][0])
+    shards = [r[0] for r in con.execute(f"SELECT DISTINCT {_SHARD} FROM new ORDER BY 1").fetchall()]
+    old = [str(_readable(lake, "gold", _shard_key(x), work)) for x in shards
+           if lake.store.exists("gold", _shard_key(x))]
+    query = f"SELECT *, {_SHARD} AS shard FROM new"
+    if old:
+        old_shard = _SHARD.replace("activity_event_id", "o.activity_event_id")
+        query += (f" UNION ALL BY NAME SELECT o.*, {old_shard} AS shard "
+                  "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) o "
+                  "ANTI JOIN new n ON n.activity_event_id = o.activity_event_id")
+    out = work / "shards"
+    con.execute(f"COPY ({query}) TO '{_q(str(out))}' "
+                "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (shard))", [old] if old else [])
+    for shard in shards:
+        files = sorted((out / f"shard={shard}").glob("*.parquet"))
+        if len(files) > 1:  # keep one file per shard so a replacement is a single rename
+            one = work / f"shard-{shard}.parquet"
+            pq.write_table(pa.concat_tables(pq.read_table(f) for f in files), one, compression="zstd")
+            files = [one]
+        lake.store.put_file("gold", _shard_key(shard), files[0], move=True)
+        written.append(_shard_key(shard))
+    return rows
+
+
+_SHARD = "left(md5(activity_event_id), 1)"
+
+
+def _shard_key(shard: str) -> str:
+    return f"{GOLD_TABLE}/shard={shard}/part-0.parquet"
+
+
+def _q(text: str) -> str:
+    return text.replace("'", "''")
+
+
+# ------------------------------------------------------------------ the driver
+
+
+def pending(lake: Lake) -> list[Any]:
+    """Carbon files waiting in the landing zone (the gate moves each one out)."""
+    return sorted((i for i in lake.store.list("landing", f"{PIPELINE}/") if not i.key.endswith("/")),
+                  key=lambda i: (i.last_modified, i.key))
+
+
+def run_pending(lake: Lake, tasks: TaskRegistry, machine: dict[str, Any]) -> list[dict[str, Any]]:
+    """Drive the carbon workflow: first resume executions a crash left RUNNING (their file may
+    already be past the gate), then start one execution per file waiting in landing. Each is
+    driven to its end; returns one report per execution.
+
+    A claim per landed object version (``carbon_jobs``: key, etag, landing time) names its
+    execution while it runs, so a file is started once; one that failed before its gate stays
+    in landing, keeps its claim and is not retried until it is landed again. ``tasks`` binds
+    the workflow's steps; ``machine`` is its definition."""
+    reports: list[dict[str, Any]] = []
+    workers = carbon_settings(lake.settings).max_concurrency
+    machine = copy.deepcopy(machine)
+    machine["States"]["CalculateBatches"]["MaxConcurrency"] = workers
+    for item in lake.state.query(JOBS_TABLE):
+        if item.data.get("status") != "RUNNING":
+            continue
+        ex = load_execution(lake.state, str(item.data["execution_arn"]))
+        if ex is not None and ex.status == "RUNNING":
+            _log.info("resuming carbon execution %s", ex.execution_arn)
+            ex = resume_execution(lake.state, ex.execution_arn, tasks=tasks, max_workers=workers)
+        if ex is not None:
+            reports.append(_finished(lake, item.key, item.data, ex))
+    for info in pending(lake):
+        claim = f"{info.key}#{info.etag}#{info.last_modified.isoformat()}"
+        if lake.state.get(JOBS_TABLE, claim) is not None:
+            continue  # started before (and failed before its gate): land it again to retry
+        from lakeline.lineage.model import new_id
+
+        root_id = new_id()
+        name = f"carbon-{root_id}"
+        job = {"execution_name": name, "execution_arn": _arn(name), "root_id": root_id, "key": info.key,
+               "status": "RUNNING"}
+        lake.state.put(JOBS_TABLE, claim, job)
+        ex = run_definition(machine, {"key": info.key, "root_id": root_id}, tasks=tasks,
+                            name=name, store=lake.state, max_workers=workers)
+        reports.append(_finished(lake, claim, job, ex))
+    return reports
+
+
+def waiting(lake: Lake) -> dict[str, Any]:
+    """What the next `run` will do for carbon: files waiting in landing (not yet started) and
+    executions a crash interrupted (to resume)."""
+    started = {i.key for i in lake.state.query(JOBS_TABLE)}
+    files = [i.key for i in pending(lake)
+             if f"{i.key}#{i.etag}#{i.last_modified.isoformat()}" not in started]
+    interrupted = [{"key": i.data.get("key"), "execution": i.data.get("execution_arn")}
+                   for i in lake.state.query(JOBS_TABLE) if i.data.get("status") == "RUNNING"]
+    return {"files": files, "interrupted": interrupted}
+
+
+def _finished(lake: Lake, claim: str, job: dict[str, Any], ex: Any) -> dict[str, Any]:
+    """Record an execution's end and build its report. A claim is only needed while its file is
+    in landing (so a file that failed before its gate is not started again); once the gate
+    moved the file it is dropped, which keeps the claims every `run` reads few."""
+    if lake.store.exists("landing", str(job["key"])):
+        lake.state.put(JOBS_TABLE, claim, dict(job, status=ex.status))
+    else:
+        lake.state.delete(JOBS_TABLE, claim)
+    report: dict[str, Any] = {"pipeline": PIPELINE, "key": job["key"], "execution": ex.execution_arn,
+                              "status": ex.status}
+    if ex.status == "SUCCEEDED" and isinstance(ex.output, dict):
+        report.update(ex.output)
+    elif ex.status != "SUCCEEDED":
+        report.update({"error": ex.error, "cause": ex.cause})
+    return report
+
+
+def _arn(name: str) -> str:
+    from lakeline.workflow.engine import ACCOUNT, REGION, STATE_MACHINE_NAME
+
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{name}"
+
+
+def result_of(lake: Lake, activity_event_id: str) -> dict[str, Any]:
+    """The stored result of one activity (state store table ``carbon_results``)."""
+    item = lake.state.get(RESULTS_TABLE, activity_event_id)
+    if item is None:
+        raise NotFoundError(f"no carbon result for activity_event_id {activity_event_id!r}")
+    return item.data
+
+
+__all__ = ["calculate_batch", "data_quality", "kickoff", "publish", "result_of", "run_pending", "split"]

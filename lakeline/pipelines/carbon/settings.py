@@ -1,0 +1,30 @@
+"""``[pipelines.carbon]``: the carbon pipeline's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lakeline.config import Settings, check, pipeline_settings
+
+NAME = "carbon"
+
+
+@dataclass(frozen=True)
+class CarbonSettings:
+    """``factors`` is a factor table CSV (empty: the one packaged with lakeline; relative paths
+    are under the home), ``batch_size`` records per batch, ``max_concurrency`` batches
+    calculated at once (the Map state's MaxConcurrency), ``store_results`` also keeps each
+    result in the state store keyed by activity_event_id."""
+
+    factors: str = ""
+    batch_size: int = 1000
+    max_concurrency: int = 4
+    store_results: bool = True
+
+
+def carbon_settings(settings: Settings) -> CarbonSettings:
+    """The validated ``[pipelines.carbon]`` settings of a lake."""
+    found = pipeline_settings(settings, NAME, CarbonSettings)
+    check(1 <= found.batch_size <= 1_000_000, settings, NAME, "batch_size", "must be 1..1000000")
+    check(1 <= found.max_concurrency <= 40, settings, NAME, "max_concurrency", "must be 1..40")
+    return found

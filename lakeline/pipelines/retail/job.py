@@ -1,0 +1,186 @@
+"""The retail job: land files, trigger runs, and append each orders file to Iceberg.
+
+- :func:`land_retail` stores a local CSV under its immutable landing key, writes its run-log
+  item (duplicates ignored) and, for an orders file, requests a run.
+- :func:`request_run` sets the ``pending`` flag (the "new orders file" trigger; the daily
+  01:15 UTC schedule calls :func:`run_retail` directly).
+- :func:`run_retail` takes the job lease (put-if-absent with a TTL). When another run holds it
+  the call returns ``status = "SKIPPED_ACTIVE"`` and the trigger is *coalesced*: the pending flag
+  stays set and the running job re-checks it before it finishes — once before releasing the
+  lease and once after, so a trigger that saw the lease held is never lost.
+
+A run processes every orders file in the run log that no earlier run finished (state table
+``retail_batches``), oldest first: it reads the file, joins the latest customers and products
+files, and appends the rows to ``retail_silver.orders_silver`` (``days(order_date)``) with
+``batch_id`` = the orders file's ``run_id`` — exactly once, even if a crash hits between the
+Iceberg commit and the batch record. Rejects of ``on_violation="quarantine"`` go to
+``error/rejects/retail/part-<run_id>.parquet``; with ``"fail"`` the first violation raises
+:class:`~lakeline.errors.DataError` and the file stays pending.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow.parquet as pq
+
+from lakeline.errors import ConditionFailed, UsageError
+from lakeline.lake import Lake
+from lakeline.pipelines.retail import lineage, runlog
+from lakeline.pipelines.retail.transform import ORDERS_SCHEMA, PIPELINE, OnViolation, transform_orders
+from lakeline.ports.state import Item
+
+__all__ = [
+    "BATCHES_TABLE", "JOB_TABLE", "LEASE_SECONDS", "PARTITION_BY", "TABLE", "ZONE",
+    "land_retail", "pending_batches", "request_run", "run_retail",
+]
+
+ZONE: Final = "landing"
+TABLE: Final = "retail_silver.orders_silver"
+PARTITION_BY: Final = [("order_date", "day")]
+JOB_TABLE: Final = "retail_job"
+BATCHES_TABLE: Final = "retail_batches"
+LEASE_KEY: Final = "lease"
+PENDING_KEY: Final = "pending"
+LAST_RUN_KEY: Final = "last_run"
+LEASE_SECONDS: Final = 900.0
+_MAX_PASSES: Final = 100
+
+
+def land_retail(lake: Lake, path: Path, key: str | None = None, today: date | None = None) -> str | None:
+    """Land the local file ``path`` (its name starts with the source: ``orders*.csv``…) and log
+    the landing. Returns the key, or None when this exact object was landed before.
+
+    Landing keys are immutable: a different file under an existing key is refused.
+    """
+    if key is None:
+        source = next((s for s in runlog.SOURCES if path.name.startswith(s)), None)
+        if source is None:
+            raise UsageError(f"cannot tell the source of {path.name!r}; name it "
+                             f"{'|'.join(runlog.SOURCES)}*.csv or pass key")
+        key = runlog.landing_key(source, path.name, today)
+    source = runlog.source_of(key)
+    data = path.read_bytes()
+    if lake.store.exists(ZONE, key):
+        info = lake.store.head(ZONE, key)
+        if info.etag != hashlib.md5(data, usedforsecurity=False).hexdigest():
+            raise UsageError(f"{key} is already landed with other content; landing keys are immutable")
+    else:
+        info = lake.store.put(ZONE, key, data)
+    item = runlog.log_landing(lake.state, bucket=lake.store.bucket(ZONE), key=key, etag=info.etag,
+                              size_bytes=info.size)
+    if item is None:
+        return None
+    if source == "orders":
+        request_run(lake)
+    return key
+
+
+def request_run(lake: Lake) -> None:
+    """Trigger: a run is wanted (coalesced with a run in progress)."""
+    lake.state.put(JOB_TABLE, PENDING_KEY, {"requested_at": time.time()})
+
+
+def pending_batches(lake: Lake) -> list[dict[str, Any]]:
+    """Run-log items of orders files no run has finished, oldest first."""
+    done = {i.key for i in lake.state.query(BATCHES_TABLE)}
+    return [i for i in runlog.landings(lake.state, "orders") if i["run_id"] not in done]
+
+
+def run_retail(lake: Lake, *, on_violation: OnViolation = "fail",
+               lease_seconds: float = LEASE_SECONDS) -> dict[str, Any]:
+    """Process every pending orders file (see the module docstring). Returns a summary:
+    ``status`` (``COMPLETED`` or ``SKIPPED_ACTIVE``), ``batches`` (one dict per file),
+    ``rows`` appended by this call, ``passes`` (1 + coalesced triggers served)."""
+    summary: dict[str, Any] = {"status": "SKIPPED_ACTIVE", "batches": [], "rows": 0, "passes": 0}
+    started = datetime.now(UTC)
+    while True:
+        lease = _take_lease(lake, lease_seconds)
+        if lease is None:
+            return summary
+        try:
+            while summary["passes"] < _MAX_PASSES:
+                _consume_pending(lake)
+                summary["passes"] += 1
+                for batch in pending_batches(lake):
+                    lease = _renew_lease(lake, lease, lease_seconds)
+                    result = _process(lake, batch, on_violation)
+                    summary["batches"].append(result)
+                    summary["rows"] += result["rows"] if result["appended"] else 0
+                if lake.state.get(JOB_TABLE, PENDING_KEY) is None:
+                    break
+            summary["status"] = "COMPLETED"
+            lake.state.put(JOB_TABLE, LAST_RUN_KEY, {
+                "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
+                "batches": [b["run_id"] for b in summary["batches"]], "rows": summary["rows"]})
+        finally:
+            with contextlib.suppress(ConditionFailed):
+                lake.state.delete(JOB_TABLE, LEASE_KEY, expected_version=lease.version)
+        # a trigger that found the lease held after our last check: serve it now
+        if lake.state.get(JOB_TABLE, PENDING_KEY) is None or summary["passes"] >= _MAX_PASSES:
+            return summary
+
+
+def _take_lease(lake: Lake, seconds: float) -> Item | None:
+    try:
+        return lake.state.put(JOB_TABLE, LEASE_KEY, {"taken_at": time.time()},
+                              expires_at=time.time() + seconds, if_absent=True)
+    except ConditionFailed:
+        return None
+
+
+def _renew_lease(lake: Lake, lease: Item, seconds: float) -> Item:
+    return lake.state.put(JOB_TABLE, LEASE_KEY, dict(lease.data), expires_at=time.time() + seconds,
+                          expected_version=lease.version)
+
+
+def _consume_pending(lake: Lake) -> None:
+    flag = lake.state.get(JOB_TABLE, PENDING_KEY)
+    if flag is not None:
+        with contextlib.suppress(ConditionFailed):
+            lake.state.delete(JOB_TABLE, PENDING_KEY, expected_version=flag.version)
+
+
+def _latest(lake: Lake, source: str) -> tuple[bytes | None, str]:
+    found = runlog.landings(lake.state, source)
+    if not found:
+        return None, f"{source}.csv"
+    key = str(found[-1]["key"])
+    return lake.store.get(ZONE, key), key
+
+
+def _process(lake: Lake, batch: dict[str, Any], on_violation: OnViolation) -> dict[str, Any]:
+    from lakeline.tables.iceberg import append_batch, ensure_table
+
+    key, run_id = str(batch["key"]), str(batch["run_id"])
+    customers, customers_key = _latest(lake, "customers")
+    products, products_key = _latest(lake, "products")
+    result = transform_orders(
+        lake.store.get(ZONE, key), key=key, customers=customers, products=products,
+        on_violation=on_violation, bucket=str(batch.get("bucket", "")), etag=str(batch.get("etag", "")),
+        customers_key=customers_key, products_key=products_key)
+    rejects_key = None
+    if result.rejects.num_rows:
+        rejects_key = f"rejects/{PIPELINE}/part-{run_id}.parquet"
+        with tempfile.TemporaryDirectory(dir=lake.work_dir) as tmp:
+            path = Path(tmp) / "rejects.parquet"
+            pq.write_table(result.rejects, path, compression="zstd")
+            lake.store.put_file("error", rejects_key, path, move=True)
+    snapshot_id, appended = None, False
+    if result.rows:
+        ensure_table(lake, TABLE, ORDERS_SCHEMA, PARTITION_BY)
+        appended_result = append_batch(lake, TABLE, result.table, run_id)
+        snapshot_id, appended = appended_result.snapshot_id, appended_result.appended
+    out = {"run_id": run_id, "key": key, "input_rows": result.input_rows, "rows": result.rows,
+           "rejected": int(result.rejects.num_rows), "rejects_key": rejects_key,
+           "snapshot_id": snapshot_id, "appended": appended,
+           "customers_key": customers_key, "products_key": products_key}
+    lake.state.put(BATCHES_TABLE, run_id, dict(out, finished_at=datetime.now(UTC).isoformat()))
+    lineage.retail_batch(lake, batch, out, TABLE)
+    return out

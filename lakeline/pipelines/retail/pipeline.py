@@ -1,0 +1,113 @@
+"""The ``retail`` pipeline object: its settings, landing, job, schedule and table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from lakeline.config import Settings, check
+from lakeline.errors import UsageError
+from lakeline.lake import Lake
+from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report, Schedule
+from lakeline.pipelines.retail import gen, job, runlog
+from lakeline.pipelines.retail.transform import ORDERS_SCHEMA
+from lakeline.schedule import parse
+from lakeline.tables.schema import Field, TableSpec
+
+
+@dataclass(frozen=True)
+class RetailSettings:
+    """``[pipelines.retail]``: the fail-fast policy and the job's schedule under ``lakeline serve``.
+
+    ``on_violation``: ``fail`` stops the batch on the first violation (the seed's behaviour);
+    ``quarantine`` rejects the violating rows and loads the rest. ``schedule``: an
+    EventBridge expression (``cron(15 1 * * ? *)``, ``rate(1 day)``); empty disables it.
+    """
+
+    on_violation: str = "fail"
+    schedule: str = "cron(15 1 * * ? *)"
+
+
+_ARROW_TO_SILVER = {"int64": "int64", "int32": "int64", "date32[day]": "date", "double": "float64",
+                    "string": "string"}
+
+
+def _generate(target: str, o: GenOptions) -> str:
+    if o.out is None:
+        raise UsageError("--out (a directory) is required")
+    paths = gen.write(Path(o.out), seed=o.seed, orders=8800 if o.count is None else o.count)
+    return "; ".join(f"wrote {source} to {path}" for source, path in paths.items())
+
+
+class RetailPipeline(Pipeline):
+    """Orders, customers and products CSV files → the Iceberg table of seed 004."""
+
+    name = "retail"
+    description = "Orders enriched with customers and products into an Iceberg table (seed 004)"
+    settings_class = RetailSettings
+
+    def check_settings(self, values: Any, settings: Settings) -> None:
+        check(values.on_violation in ("fail", "quarantine"), settings, self.name, "on_violation",
+              f"must be fail or quarantine, got {values.on_violation!r}")
+        if values.schedule:
+            parse(values.schedule)
+
+    def tables(self, settings: Settings) -> list[TableSpec]:
+        fields = tuple(Field(f.name, _ARROW_TO_SILVER[str(f.type)]) for f in ORDERS_SCHEMA)
+        return [TableSpec(job.TABLE, layout="iceberg", fields=fields, partition="order_date",
+                          description="orders enriched with region and category, days(order_date)")]
+
+    def landing_key(self, path: Path, key: str | None, today: str | None = None) -> str:
+        if key is not None:
+            final = key if key.startswith("retail/") else f"retail/{key}"
+            runlog.source_of(final)  # validates retail/<source>/…
+            return final
+        source = next((s for s in runlog.SOURCES if path.name.startswith(s)), None)
+        if source is None:
+            raise UsageError(f"cannot tell the retail source of {path.name}; "
+                             "name it orders*|customers*|products*")
+        return runlog.landing_key(source, path.name, date.fromisoformat(today) if today else None)
+
+    def land(self, lake: Lake, path: Path, key: str | None = None) -> dict[str, Any]:
+        final = self.landing_key(path, key)
+        landed = job.land_retail(lake, path, final)
+        info = lake.store.head("landing", final)
+        return {"key": final, "size": info.size, "etag": info.etag, "duplicate": landed is None}
+
+    def on_landed(self, lake: Lake, key: str, etag: str, size: int) -> None:
+        item = runlog.log_landing(lake.state, bucket=lake.store.bucket("landing"), key=key, etag=etag,
+                                  size_bytes=size)
+        if item is not None and runlog.source_of(key) == "orders":
+            job.request_run(lake)
+
+    def pending(self, lake: Lake) -> list[str]:
+        return [str(b["key"]) for b in job.pending_batches(lake)]
+
+    def run(self, lake: Lake) -> list[Report]:
+        if not job.pending_batches(lake):
+            return []
+        return [self._run_job(lake)]
+
+    def _run_job(self, lake: Lake) -> Report:
+        policy = self.settings(lake.settings).on_violation
+        result = job.run_retail(lake, on_violation="quarantine" if policy == "quarantine" else "fail")
+        result["table"] = job.TABLE
+        result["job_status"] = result.pop("status")  # COMPLETED, or SKIPPED_ACTIVE when a run holds the lease
+        return Report(self.name, "SKIPPED" if result["job_status"] == "SKIPPED_ACTIVE" else "SUCCEEDED",
+                      f"retail job: {len(result['batches'])} orders batch(es), {result['rows']} rows "
+                      f"appended to {job.TABLE} ({result['job_status']})", result)
+
+    def schedules(self, settings: Settings) -> list[Schedule]:
+        expression = self.settings(settings).schedule
+        return [Schedule("retail", expression, lambda lake: [self._run_job(lake)])] if expression else []
+
+    def generator(self) -> Generator | None:
+        return Generator(("retail",), _generate,
+                         "retail: orders (8,800 or --count), customers (500) and products (200) CSVs in "
+                         "the seed's formats (quoted fields, dd/MM/yyyy, decimal commas) into the --out "
+                         "directory")
+
+
+RETAIL = RetailPipeline()

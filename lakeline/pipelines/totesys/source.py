@@ -1,0 +1,188 @@
+"""The totesys source connector: SQLAlchemy engines, credentials, chunked incremental reads.
+
+- :func:`engine_for` opens PostgreSQL through psycopg 3 (``postgresql://`` is rewritten to
+  ``postgresql+psycopg://``) or SQLite (a plain path is a SQLite file). Connections are not
+  pooled (``NullPool``): every table read opens its own connection, so a dropped connection
+  costs one table's retry, never a stale pooled socket.
+- :func:`resolve_source_url` finds the URL: the explicit argument, else ``totesys.source_url``
+  (``lakeline.toml`` or ``LAKELINE__TOTESYS__SOURCE_URL``), else the parameter named by
+  ``totesys.source_url_parameter`` (SSM on AWS), else the secret ``totesys.source_secret_id``
+  (Secrets Manager). Credentials never appear in code or logs: print URLs with :func:`mask`.
+- :meth:`Source.read_changes` yields a table's rows with ``last_updated`` after a point in time
+  as Arrow tables of at most ``chunk_rows`` rows, ordered by ``(last_updated, pk)``, from a
+  server-side cursor (``yield_per``): a table is never loaded into memory whole.
+- :func:`retrying` retries connection errors with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import pyarrow as pa
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from lakeline import log
+from lakeline.errors import ConfigError, UsageError
+from lakeline.pipelines.totesys import schema
+from lakeline.pipelines.totesys.settings import totesys_settings
+
+__all__ = ["Source", "engine_for", "is_transient", "mask", "parse_url", "resolve_source_url", "retrying"]
+
+_log = log.get("totesys.source")
+T = TypeVar("T")
+
+
+def parse_url(url: str) -> URL:
+    """A SQLAlchemy URL from a URL or a SQLite file path; PostgreSQL gets the psycopg driver."""
+    if not url:
+        raise ConfigError("no totesys source: pass --source URL or set totesys.source_url")
+    if "://" not in url:
+        return URL.create("sqlite", database=str(Path(url).expanduser().resolve()))
+    if url.startswith("postgres://"):  # the libpq / Heroku spelling
+        url = "postgresql://" + url[len("postgres://"):]
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"invalid database URL {mask(url)}: {exc}") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in {"postgresql", "sqlite"}:
+        raise ConfigError(f"unsupported totesys source {mask(url)}: use postgresql:// or a SQLite file")
+    return parsed
+
+
+def mask(url: str | URL) -> str:
+    """The URL with its password replaced by ``***`` (safe to print and log)."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>" if "@" in url else url
+
+
+def engine_for(url: str | URL) -> Engine:
+    """An engine without a connection pool (one fresh connection per table read)."""
+    parsed = url if isinstance(url, URL) else parse_url(url)
+    return create_engine(parsed, poolclass=NullPool)
+
+
+def resolve_source_url(lake: Any, explicit: str | None = None) -> str:
+    """The source URL: ``explicit``, config, the SSM parameter, or the Secrets Manager secret."""
+    if explicit:
+        return explicit
+    cfg = totesys_settings(lake.settings)
+    if cfg.source_url:
+        return str(cfg.source_url)
+    if cfg.source_url_parameter:
+        value = lake.params.get(cfg.source_url_parameter)
+        if not value:
+            raise ConfigError(f"parameter {cfg.source_url_parameter} (totesys.source_url_parameter) "
+                              "does not exist or is empty")
+        return str(value)
+    if cfg.source_secret_id:
+        return _url_from_secret(lake.settings, cfg.source_secret_id)
+    raise ConfigError(
+        "no totesys source: pass --source URL, or set totesys.source_url, "
+        "totesys.source_url_parameter (SSM) or totesys.source_secret_id (Secrets Manager)"
+    )
+
+
+def _url_from_secret(settings: Any, secret_id: str) -> str:
+    """A URL from a Secrets Manager secret: a URL string, or the RDS JSON shape
+    ``{engine, host, port, username, password, dbname}``."""
+    try:
+        import boto3
+    except ImportError:
+        raise ConfigError("totesys.source_secret_id needs the 'aws' extra: pip install 'lakeline[aws]'") \
+            from None
+    aws = settings.aws
+    client = boto3.client("secretsmanager", region_name=aws.region, endpoint_url=aws.endpoint_url or None)
+    try:
+        value = str(client.get_secret_value(SecretId=secret_id)["SecretString"])
+    except Exception as exc:  # botocore errors carry no secret material
+        raise ConfigError(f"cannot read secret {secret_id!r} (totesys.source_secret_id): "
+                          f"{type(exc).__name__}") from None
+    if not value.lstrip().startswith("{"):
+        return value
+    data = orjson.loads(value)
+    engine = str(data.get("engine", "postgres"))
+    if engine not in {"postgres", "postgresql"}:
+        raise ConfigError(f"secret {secret_id!r}: engine {engine!r} is not PostgreSQL")
+    return URL.create(
+        "postgresql+psycopg", username=data.get("username"), password=data.get("password"),
+        host=data.get("host"), port=int(data.get("port", 5432)), database=data.get("dbname"),
+    ).render_as_string(hide_password=False)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors a new connection may cure (refused, dropped, timed out)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def retrying(fn: Callable[[], T], *, attempts: int, delay: float, what: str,
+             sleep: Callable[[float], None] = time.sleep) -> tuple[T, int]:
+    """Call ``fn`` until it succeeds or ``attempts`` transient failures happened; returns the
+    result and the number of attempts. Waits ``delay * 2**(n-1)`` after failure ``n``."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn(), attempt
+        except Exception as exc:
+            if not is_transient(exc) or attempt == attempts:
+                raise
+            wait = delay * 2 ** (attempt - 1)
+            _log.warning("totesys source connection failed; retrying", extra={"data": {
+                "what": what, "attempt": attempt, "retry_in_s": wait,
+                "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}})
+            sleep(wait)
+    raise AssertionError("unreachable")
+
+
+class Source:
+    """Incremental, chunked reads of the totesys tables."""
+
+    def __init__(self, url: str | URL | None = None, *, engine: Engine | None = None,
+                 chunk_rows: int = 50_000) -> None:
+        if engine is None:
+            if url is None:
+                raise UsageError("Source needs a URL or an engine")
+            engine = engine_for(url)
+        if chunk_rows < 1:
+            raise UsageError("chunk_rows must be >= 1")
+        self.engine = engine
+        self.chunk_rows = chunk_rows
+
+    @property
+    def display_url(self) -> str:
+        """The engine's URL with the password masked."""
+        return mask(self.engine.url)
+
+    def read_changes(self, table: str, since: datetime | None) -> Iterator[pa.Table]:
+        """Rows of ``table`` with ``last_updated > since`` (all rows when ``since`` is None),
+        ordered by ``(last_updated, pk)``, in Arrow tables of at most ``chunk_rows`` rows."""
+        t = schema.table(table)
+        arrow_schema = schema.ARROW_TYPES[table]
+        stmt = select(t).order_by(t.c.last_updated, t.c[schema.PRIMARY_KEYS[table]])
+        if since is not None:
+            stmt = stmt.where(t.c.last_updated > since)
+        with self.engine.connect() as conn:
+            # yield_per: a server-side cursor on PostgreSQL, fetchmany batches on SQLite
+            result = conn.execution_options(yield_per=self.chunk_rows).execute(stmt)
+            for part in result.partitions():
+                columns = list(zip(*part, strict=True)) if part else []
+                arrays = [pa.array(col, type=f.type) for col, f in zip(columns, arrow_schema, strict=True)]
+                yield pa.table(arrays, schema=arrow_schema)
+
+    def close(self) -> None:
+        """Dispose of the engine."""
+        self.engine.dispose()

@@ -1,0 +1,280 @@
+"""Promotion of a complete silver run into ``current/`` (specs §1, seed 000).
+
+Layout of one partition (``<prefix>/year=YYYY/month=MM/schema_v=<v>``)::
+
+    run_id=<run_id>/part-00000.parquet, _SUCCESS      immutable run folders
+    current/part-00000-<run_id>.parquet               the promoted run's files
+    _LATEST.json                                      the pointer: which run is current
+
+**Why a pointer.** Object stores cannot rename a directory, so ``current/`` cannot be swapped
+atomically. Promotion therefore never overwrites a file a reader may be using:
+
+1. copy the run's Parquet files into ``current/`` under names that carry the run id;
+2. write ``_LATEST.json`` (one atomic PUT) naming the run and listing exactly its files in
+   ``current/`` — this is the commit point;
+3. delete the previous run's files from ``current/``, so it again holds exactly one run.
+
+Readers resolve ``current/`` *through* the pointer (:func:`current_files`): read
+``_LATEST.json``, then read only the files it lists. They never see two runs mixed, and never
+an empty ``current/`` — before step 2 they read the old run, after it the new one. (A reader
+that resolved the old pointer just before a flip may find its files deleted by step 3: it
+resolves again.) A glob over ``current/*.parquet`` does not have this guarantee.
+
+**Concurrency.** Each partition is promoted under a lease: a state item in table
+``promotion_locks`` taken with a conditional put (``if_absent``, with a TTL so a crashed
+promoter's lease expires). A second promoter waits for the lease, then finds the partition
+already moved on. Before the pointer flips, the holder renews its lease and advances the
+partition's record in table ``promotions`` by compare-and-swap (``expected_version``); if
+either condition fails (its lease expired and someone else took over) it stops without
+writing the pointer. Without ``run_key`` a promotion never replaces a newer run it did not
+see at discovery time (it reports ``superseded``).
+
+Output on success: the specs' fields for the newest partition the run wrote, plus
+``partitions`` (one entry per partition, each with ``action`` = ``promoted`` | ``noop`` |
+``superseded``) and ``noop`` (true when nothing changed: the run was already current).
+Errors: ``{"status": "error", "code": ..., "reason": ...}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from lakeline.errors import ConditionFailed, LakelineError, NotFoundError
+from lakeline.lake import Lake
+from lakeline.log import get
+from lakeline.promotion.runs import SUCCESS, RunFolder, RunInfo, find_run, iso, list_runs, newest
+
+LATEST = "_LATEST.json"
+CURRENT = "current"
+PROMOTIONS = "promotions"
+LOCKS = "promotion_locks"
+_log = get(__name__)
+
+
+class PromotionError(LakelineError):
+    """A promotion that cannot go on; becomes ``{"status": "error", "code", "reason"}``."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def promote(
+    lake: Lake, event: dict[str, Any], *, lock_seconds: float = 300.0, wait_seconds: float = 60.0
+) -> dict[str, Any]:
+    """Promote one complete run (``event["run_key"]``, else the newest) into ``current/``.
+
+    ``event``: ``silver_prefix`` and ``schema_version`` (required); ``run_key``,
+    ``glue_job_run_id``, ``execution_arn``, ``execution_start_time`` and ``silver_bucket``
+    (checked against the lake's silver bucket) are optional.
+    """
+    promoted: list[dict[str, Any]] = []
+    try:
+        prefix, version = _check_event(lake, event)
+        run = _select(lake, prefix, version, event.get("run_key"))
+        empty = [f.partition for f in run.folders if not f.parquet]
+        if empty:
+            raise PromotionError("NO_PARQUET",
+                                 f"run {run.run_id} has no Parquet files in " + ", ".join(empty))
+        for folder in sorted(run.folders, key=lambda f: f.partition):
+            promoted.append(_promote_partition(lake, run, folder, event, lock_seconds, wait_seconds))
+    except PromotionError as exc:
+        _log.warning("promotion failed: %s", exc.reason, extra={"data": {"code": exc.code}})
+        out: dict[str, Any] = {"status": "error", "code": exc.code, "reason": exc.reason}
+        if promoted:
+            out["partitions"] = promoted
+        return out
+    top = dict(promoted[-1])
+    for name in ("action", "partition", "partition_rows", "current_run_id"):
+        top.pop(name, None)
+    result = {"status": "success", **top, "noop": all(p["action"] != "promoted" for p in promoted),
+              "partitions": promoted}
+    _log.info("promoted run %s", run.run_id, extra={"data": {
+        "run_id": run.run_id, "glue_job_run_id": event.get("glue_job_run_id"),
+        "execution_arn": event.get("execution_arn"), "noop": result["noop"]}})
+    return result
+
+
+def current_files(
+    lake: Lake, table_prefix: str = "mortgages/transactions", schema_version: str = "v1"
+) -> list[str]:
+    """Silver keys of the promoted files of every partition of ``table_prefix``, resolved
+    through each partition's ``_LATEST.json`` (so one run per partition, never a mix)."""
+    out: list[str] = []
+    suffix = f"/schema_v={schema_version}/{LATEST}"
+    for info in lake.store.list("silver", table_prefix.strip("/") + "/"):
+        if info.key.endswith(suffix) and "/run_id=" not in info.key:
+            pointer = read_latest(lake, info.key.removesuffix("/" + LATEST))
+            if pointer is not None:
+                out.extend(str(k) for k in pointer.get("files", []))
+    return sorted(out)
+
+
+def read_latest(lake: Lake, partition: str) -> dict[str, Any] | None:
+    """The ``_LATEST.json`` of ``partition`` (``<prefix>/year=/month=/schema_v=``), or None."""
+    try:
+        data: dict[str, Any] = orjson.loads(lake.store.get("silver", f"{partition}/{LATEST}"))
+    except (NotFoundError, orjson.JSONDecodeError):
+        return None
+    return data
+
+
+# ---- selection ----------------------------------------------------------------------------
+
+
+def _check_event(lake: Lake, event: dict[str, Any]) -> tuple[str, str]:
+    if not isinstance(event, dict):
+        raise PromotionError("INVALID_EVENT", "the event must be a JSON object")
+    prefix, version = event.get("silver_prefix"), event.get("schema_version")
+    if not isinstance(prefix, str) or not prefix.strip("/"):
+        raise PromotionError("INVALID_EVENT", "silver_prefix is required")
+    if not isinstance(version, str) or not version or "/" in version:
+        raise PromotionError("INVALID_EVENT", "schema_version is required (e.g. v1)")
+    for name in ("run_key", "glue_job_run_id", "execution_arn", "execution_start_time", "silver_bucket"):
+        if event.get(name) is not None and not isinstance(event[name], str):
+            raise PromotionError("INVALID_EVENT", f"{name} must be a string")
+    bucket = event.get("silver_bucket")
+    if bucket and bucket != lake.store.bucket("silver"):
+        ours = lake.store.bucket("silver")
+        raise PromotionError("BUCKET_MISMATCH",
+                             f"silver_bucket {bucket} is not this lake's silver bucket {ours}")
+    return prefix.strip("/"), version
+
+
+def _select(lake: Lake, prefix: str, version: str, run_key: str | None) -> RunInfo:
+    runs = list_runs(lake, prefix, schema_version=version)
+    if run_key:
+        run = find_run(runs, run_key)
+        if run is None:
+            raise PromotionError("RUN_NOT_FOUND", f"no run {run_key} under {prefix} (schema_v={version})")
+        if not run.complete:
+            raise PromotionError("RUN_INCOMPLETE", f"run {run.run_id} is not complete: {run.problem}")
+        if not run.folders:
+            raise PromotionError("NO_PARQUET", f"run {run.run_id} has no Parquet files (it loaded no row)")
+        return run
+    found = newest([r for r in runs if r.folders])
+    if found is None:
+        raise PromotionError(
+            "NO_COMPLETED_RUN", f"no completed run (run_id=*/_SUCCESS) under {prefix} (schema_v={version})"
+        )
+    return found
+
+
+# ---- one partition ------------------------------------------------------------------------
+
+
+def _promote_partition(
+    lake: Lake, run: RunInfo, folder: RunFolder, event: dict[str, Any], lock_seconds: float,
+    wait_seconds: float,
+) -> dict[str, Any]:
+    partition, store = folder.partition, lake.store
+    current = f"{partition}/{CURRENT}"
+    lease = _acquire(lake, partition, lock_seconds, wait_seconds)
+    try:
+        latest = read_latest(lake, partition)
+        base = {"run_id": run.run_id, "output_prefix": folder.prefix, "current_prefix": current,
+                "latest_json": f"{partition}/{LATEST}", "partition": partition,
+                "partition_rows": _marker(lake, folder).get("partition_rows")}
+        if latest is not None and latest.get("run_id") == run.run_id and all(
+                store.exists("silver", k) for k in latest.get("files", [])):
+            return dict(base, promoted_at=latest.get("promoted_at"), files_copied=0, action="noop",
+                        current_run_id=run.run_id)
+        if latest is not None and not event.get("run_key") and _newer(latest, run):
+            return dict(base, promoted_at=latest.get("promoted_at"), files_copied=0, action="superseded",
+                        current_run_id=latest.get("run_id"))
+        files = []
+        for src in folder.parquet:
+            name = src.rsplit("/", 1)[-1].removesuffix(".parquet")
+            dst = f"{current}/{name}-{run.run_id}.parquet"
+            store.copy("silver", src, "silver", dst)
+            files.append(dst)
+        promoted_at = iso(datetime.now(UTC))
+        metrics = run.metrics or {}
+        pointer = {
+            "run_id": run.run_id, "promoted_at": promoted_at, "output_prefix": folder.prefix,
+            "current_prefix": current, "files_copied": len(files), "files": files,
+            "glue_job_run_id": event.get("glue_job_run_id"), "execution_arn": event.get("execution_arn"),
+            "execution_start_time": event.get("execution_start_time"),
+            **{k: metrics.get(k) for k in ("input_rows", "valid_rows", "quarantined_rows", "condemned_rows")},
+            "schema_version": partition.rsplit("schema_v=", 1)[-1],
+            "run_completed_at": None if run.completed_at is None else iso(run.completed_at),
+        }
+        lease = _renew(lake, partition, lease, lock_seconds)
+        _advance(lake, partition, pointer)
+        store.put("silver", f"{partition}/{LATEST}", orjson.dumps(pointer, option=orjson.OPT_INDENT_2))
+        keep = set(files)
+        for info in list(store.list("silver", current + "/")):
+            if info.key not in keep:
+                store.delete("silver", info.key)
+        return dict(base, promoted_at=promoted_at, files_copied=len(files), action="promoted",
+                    current_run_id=run.run_id)
+    finally:
+        _release(lake, partition, lease)
+
+
+def _marker(lake: Lake, folder: RunFolder) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = orjson.loads(lake.store.get("silver", f"{folder.prefix}/{SUCCESS}"))
+    except (NotFoundError, orjson.JSONDecodeError):
+        return {}
+    return data
+
+
+def _newer(latest: dict[str, Any], run: RunInfo) -> bool:
+    """True if the current run completed after ``run`` (ties: the greater run id)."""
+    theirs = (str(latest.get("run_completed_at") or ""), str(latest.get("run_id") or ""))
+    ours = ("" if run.completed_at is None else iso(run.completed_at), run.run_id)
+    return theirs > ours
+
+
+def _acquire(lake: Lake, partition: str, lock_seconds: float, wait_seconds: float) -> tuple[str, int]:
+    """Take the partition's lease (waiting up to ``wait_seconds``); returns (token, version)."""
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.01
+    while True:
+        try:
+            item = lake.state.put(LOCKS, partition, {"token": token, "at": time.time()},
+                                  expires_at=time.time() + lock_seconds, if_absent=True)
+            return token, item.version
+        except ConditionFailed:
+            if time.monotonic() >= deadline:
+                raise PromotionError("LOCKED", f"another promotion of {partition} holds its lease") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+def _renew(lake: Lake, partition: str, lease: tuple[str, int], lock_seconds: float) -> tuple[str, int]:
+    token, version = lease
+    try:
+        item = lake.state.put(LOCKS, partition, {"token": token, "at": time.time()},
+                              expires_at=time.time() + lock_seconds, expected_version=version)
+    except ConditionFailed:
+        raise PromotionError("LOST_LOCK",
+                             f"the lease on {partition} expired before the pointer flip") from None
+    return token, item.version
+
+
+def _advance(lake: Lake, partition: str, pointer: dict[str, Any]) -> None:
+    """Compare-and-swap the partition's promotion record to the new run (fencing)."""
+    record = {"run_id": pointer["run_id"], "promoted_at": pointer["promoted_at"], "files": pointer["files"]}
+    current = lake.state.get(PROMOTIONS, partition)
+    try:
+        if current is None:
+            lake.state.put(PROMOTIONS, partition, record, if_absent=True)
+        else:
+            lake.state.put(PROMOTIONS, partition, record, expected_version=current.version)
+    except ConditionFailed:
+        raise PromotionError("CONFLICT", f"{partition} was promoted concurrently; nothing flipped") from None
+
+
+def _release(lake: Lake, partition: str, lease: tuple[str, int]) -> None:
+    with contextlib.suppress(ConditionFailed):  # expired and taken over: not ours any more
+        lake.state.delete(LOCKS, partition, expected_version=lease[1])

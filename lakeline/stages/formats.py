@@ -1,0 +1,102 @@
+"""Reading a chunk by its source format into the relation :mod:`lakeline.stages.classify` types.
+
+Each format gives SQL for a relation ``(_idx, _pre, _pre_msg, _r[, _line][, _unknown])`` over a
+chunk registered with DuckDB (``_pre``: a reason code when the record cannot be read at all,
+``_pre_msg`` why):
+
+* JSON lines (``jsonl``; a JSON array is turned into lines first): one record per non-blank
+  line, parsed once with ``TRY(from_json(...))`` into text fields, so a number where a string
+  is expected never aborts the chunk; ``MALFORMED_JSON`` / ``NOT_AN_OBJECT`` otherwise.
+* CSV: records found with numpy (quote-aware line ends), fields split by one regular
+  expression per record in DuckDB; a record with the wrong number of fields is a
+  ``SCHEMA_ERROR``.
+* Parquet: the row groups of the chunk, every column as text.
+
+``_unknown`` lists the fields a record has that its table does not declare (only when the
+pipeline's ``on_unknown_field`` is not ``ignore``).
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from lakeline import reasons
+from lakeline.sqltext import lit
+from lakeline.stages.spec import StreamSpec
+
+_WS = "E' \\t\\r'"
+# Blank lines are not records. trim() on every line costs more than parsing it, so only lines
+# that start with whitespace are trimmed.
+NOT_BLANK = (
+    "_line <> '' AND (NOT (starts_with(_line, ' ') OR starts_with(_line, E'\\t') "
+    f"OR starts_with(_line, E'\\r')) OR trim(_line, {_WS}) <> '')"
+)
+
+
+def declared_sources(spec: StreamSpec) -> str:
+    """SQL of the list of source names a record's table declares (by the route field)."""
+    def names(fields: list[str]) -> str:
+        return "[" + ", ".join(lit(n) for n in fields) + "]"
+
+    if spec.route_field is None:
+        return names([f.source for f in spec.tables[0].columns])
+    route = f"json_extract_string(_line, {lit('$.' + orjson.dumps(spec.route_field).decode())})"
+    whens = " ".join(f"WHEN {lit(t.route_value)} THEN {names([f.source for f in t.columns])}"
+                     for t in spec.tables)
+    return f"CASE {route} {whens} ELSE [] END"
+
+
+def json_struct(spec: StreamSpec) -> str:
+    """The ``from_json`` type of every declared field as text: ``{"a": "VARCHAR", …}``."""
+    return lit(orjson.dumps({f.source: "VARCHAR" for f in spec.all_fields()}).decode())
+
+
+def json_parsed(spec: StreamSpec, chunk: str = "chunk") -> str:
+    """The parsed relation of a JSON-lines chunk registered as ``chunk(content, base)``
+    (:func:`lakeline.stages.lines.chunk_table`)."""
+    lines = f"""(WITH src AS (SELECT base, string_split(content, E'\\n') AS s FROM {chunk})
+SELECT base + unnest(range(1, len(s) + 1)) AS _idx, unnest(s) AS _line FROM src)"""
+    return json_parsed_lines(spec, lines)
+
+
+def json_parsed_lines(spec: StreamSpec, lines: str) -> str:
+    """The parsed relation of a relation ``lines(_idx, _line)`` of JSON lines."""
+    unknown = ""
+    if spec.on_unknown_field != "ignore":
+        unknown = (f", CASE WHEN _r IS NOT NULL AND json_type(_line) = 'OBJECT' THEN list_filter("
+                   f"json_keys(_line), k -> NOT list_contains({declared_sources(spec)}, k)) END AS _unknown")
+    return f"""(
+WITH parsed AS (
+  SELECT _idx, _line, TRY(from_json(_line, {json_struct(spec)})) AS _r FROM {lines} WHERE {NOT_BLANK}
+)
+SELECT _idx, _line, _r, _pre,
+  CASE _pre WHEN '{reasons.MALFORMED_JSON}' THEN 'line is not valid JSON'
+            WHEN '{reasons.NOT_AN_OBJECT}' THEN 'line is JSON but not an object' END AS _pre_msg{unknown}
+FROM (SELECT *,
+  CASE WHEN _r IS NULL THEN '{reasons.MALFORMED_JSON}'
+       WHEN NOT (starts_with(_line, '{{') OR starts_with(ltrim(_line, {_WS}), '{{'))
+       THEN '{reasons.NOT_AN_OBJECT}'
+  END AS _pre FROM parsed))"""
+
+
+def json_keys_sql(spec: StreamSpec, chunk: str = "chunk") -> str:
+    """SQL of the distinct ``(route value, key)`` pairs of the chunk's JSON objects (the route
+    value is NULL when not routed): what schema evolution compares with the declared fields."""
+    route = (f"json_extract_string(_line, {lit('$.' + orjson.dumps(spec.route_field).decode())})"
+             if spec.route_field else "NULL")
+    return f"""
+WITH src AS (SELECT string_split(content, E'\\n') AS s FROM {chunk}),
+lines AS (SELECT unnest(s) AS _line FROM src)
+SELECT DISTINCT {route} AS route, unnest(json_keys(_line)) AS key
+FROM lines WHERE {NOT_BLANK} AND json_valid(_line) AND json_type(_line) = 'OBJECT'
+"""
+
+
+def unknown_column(spec: StreamSpec) -> str | None:
+    """The classifier's ``unknown`` expression (reject policy only)."""
+    return "_unknown" if spec.on_unknown_field == "reject" else None
+
+
+__all__ = ["NOT_BLANK", "declared_sources", "json_keys_sql", "json_parsed", "json_parsed_lines",
+           "json_struct",
+           "unknown_column"]
