@@ -30,10 +30,12 @@ check: test ## alias of test (ruff + mypy strict + pytest)
 bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bounded memory
 	$(BIN)/python bench/bench_shipments.py --records 1000000
 	$(BIN)/python bench/bench_shipments.py --records 5000000 --no-reference
+	$(BIN)/python bench/bench_declared.py --records 1000000
 	$(BIN)/python bench/bench_iceberg.py --rows 1000000
 	$(BIN)/python bench/bench_totesys.py --sales-orders 1000000
 	$(BIN)/python bench/bench_lineage.py --nodes 1000000 --single 10000
 	$(BIN)/python bench/bench_carbon.py --rows 1000000
+	$(BIN)/python bench/bench_cold_start.py
 	$(MAKE) bench-dq
 
 bench-dq: $(STAMP) ## DQ rules on 1M rows: lakeline vs Great Expectations (GE only in .venv-ge)

@@ -1,8 +1,21 @@
 """The lakeline error hierarchy.
 
 Every error lakeline raises on purpose derives from :class:`LakelineError`. The type says what
-the caller should do: a :class:`TransientError` is retried (the queue redelivers the message),
-a :class:`TerminalError` is not (the message goes to the DLQ, the object to the error zone).
+the caller should do. When handling a queue message fails (the local runner's workers, the
+transform Lambda):
+
+* a :class:`TerminalError` is not retried: the message goes to its queue's DLQ on the receive
+  that failed (``Queue.dead_letter``, with the reason ``"<ErrorType>: <message>"``); if that
+  move itself fails, the message is retried like any other failure;
+* every other exception — a :class:`TransientError`, any other :class:`LakelineError`, one
+  lakeline did not raise on purpose — is retried: the message becomes visible again (the
+  local runner backs off ``retry_delay * 2**(n-1)`` seconds, ``n`` its receive count, at
+  most the visibility timeout) and is redelivered until the queue's redrive policy
+  (``max_receive_count``) moves it to the DLQ.
+
+Unusable input found while a message is handled is usually no error at all: bad records are
+quarantined as rejects with a reason code, an object the ingest stage cannot use goes to the
+error zone, and the message succeeds.
 
 ::
 

@@ -1,9 +1,11 @@
 """The local runner: workers that drain the queues, the landing watcher, crash recovery.
 
 A worker takes a batch from the ingest queue if it has one, else from the transform queue,
-and handles each message on its own (partial batch failure): a success is deleted, a failure
-becomes visible again after ``retry_delay * 2**(receive_count-1)`` seconds, and the queue's
-redrive policy moves it to the DLQ after ``max_receive_count`` receives.
+and handles each message on its own (partial batch failure): a success is deleted; a
+:class:`~lakeline.errors.TerminalError` (a message that is not a chunk, unusable data) goes to
+the DLQ at once, since retrying cannot help; any other failure becomes visible again after
+``retry_delay * 2**(receive_count-1)`` seconds, and the queue's redrive policy moves it to the
+DLQ after ``max_receive_count`` receives.
 
 Only one ``lakeline run`` / ``serve`` drives a lake at a time (an exclusive file lock). Whoever
 holds the lock knows no other worker is alive, so it first recovers what a killed worker left:
@@ -30,9 +32,11 @@ import orjson
 
 from lakeline import log
 from lakeline.config import Settings
-from lakeline.errors import UsageError
+from lakeline.errors import ConfigError, TerminalError, UsageError
 from lakeline.lake import Lake
 from lakeline.landing import scan_landing
+from lakeline.models.run import UP_TO_DATE, run_models
+from lakeline.models.spec import model_files
 from lakeline.pipelines.base import Pipeline, Report
 from lakeline.pipelines.registry import Registry, load, registered
 from lakeline.pipelines.tasks import definition, lake_tasks
@@ -58,6 +62,7 @@ class RunStats:
     chunks: int = 0
     loaded: int = 0
     rejected: int = 0
+    deduplicated: int = 0
     failures: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -68,6 +73,7 @@ class RunStats:
         self.chunks += other.chunks
         self.loaded += other.loaded
         self.rejected += other.rejected
+        self.deduplicated += other.deduplicated
         self.failures += other.failures
         self.errors.extend(other.errors[:20])
 
@@ -76,6 +82,7 @@ class RunStats:
         return {
             "ingested_objects": self.ingested_objects, "skipped_objects": self.skipped_objects,
             "chunks": self.chunks, "loaded": self.loaded, "rejected": self.rejected,
+            "deduplicated": self.deduplicated,
             "failures": self.failures, "errors": self.errors[:20],
         }
 
@@ -138,15 +145,36 @@ class Worker:
         self.stats.chunks += 1
         self.stats.loaded += result.loaded
         self.stats.rejected += result.rejected
+        self.stats.deduplicated += result.deduplicated
         queue.delete(m.receipt_handle)
 
     def _attempt(self, queue: Queue, m: Message, fn: Callable[[Message], T]) -> T | None:
-        """``fn(m)``, or ``None`` after a failure, which makes ``m`` visible again later."""
+        """``fn(m)``, or ``None`` after a failure. A :class:`TerminalError` moves ``m`` to the
+        DLQ at once; any other failure makes ``m`` visible again later, until the redrive
+        policy moves it (so does a terminal one whose move to the DLQ failed)."""
         try:
             return fn(m)
-        except Exception as exc:  # every failure is retried; the redrive policy ends it
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
             self.stats.failures += 1
-            self.stats.errors.append(f"{queue.name} {m.message_id}: {type(exc).__name__}: {exc}")
+            self.stats.errors.append(f"{queue.name} {m.message_id}: {reason}")
+            if isinstance(exc, TerminalError):  # retrying cannot help: do not wait for the policy
+                try:
+                    queue.dead_letter(m, reason)
+                except Exception:
+                    _log.warning(
+                        "dead-lettering failed; the message will be retried", exc_info=True,
+                        extra={"worker": self.worker_id, "data": {
+                            "queue": queue.name, "message_id": m.message_id, "reason": reason}},
+                    )
+                else:
+                    _log.warning(
+                        "message dead-lettered", exc_info=exc,
+                        extra={"worker": self.worker_id, "data": {
+                            "queue": queue.name, "message_id": m.message_id,
+                            "receive_count": m.receive_count, "reason": reason}},
+                    )
+                    return None
             delay = self.lake.settings.queue.retry_delay * 2 ** max(0, m.receive_count - 1)
             delay = min(delay, float(self.lake.settings.queue.visibility_timeout))
             _log.warning(
@@ -285,9 +313,11 @@ def run(
         jobs = Jobs(lake, reg)
         batch = [] if forever else [r.to_dict() for r in jobs.run_pipelines()]
         quality = [] if forever else [r.to_dict() for r in jobs.after_run()]
+        models = [] if forever else jobs.run_models()
     summary = stats.to_dict()
     summary["batch_runs"] = batch
     summary["quality"] = quality
+    summary["models"] = models
     summary.update(recovered)
     summary["announced"] = announced
     summary["workers"] = n
@@ -319,10 +349,25 @@ class Jobs:
         """Every pipeline's checks after the queues drained (streaming: quality rules)."""
         return [r for p in self.reg if (r := p.after_run(self.lake)) is not None]
 
+    def run_models(self) -> list[dict[str, Any]]:
+        """Materialise the SQL models whose inputs changed (``HOME/models/*.sql``): one dict per
+        model that ran or failed (up-to-date ones are left out); a model file with a problem is
+        reported as a failure of the models step, not of the run's data."""
+        if not model_files(self.lake.settings.home):
+            return []
+        specs = [t for _, t in self.reg.tables()]
+        try:
+            results = run_models(self.lake, specs)
+        except ConfigError as exc:
+            return [{"name": None, "status": "FAILED", "error": str(exc), "summary": f"models: {exc}"}]
+        return [dict(r.to_dict(), summary=r.summary()) for r in results
+                if r.status != "SKIPPED" or r.reason != UP_TO_DATE]
+
     def fire_due(self) -> None:
-        """`serve`'s periodic work: pipeline jobs that landings triggered, checks, rules, then
-        due schedules. A failure is logged and retried next tick; it never stops `serve`."""
-        for name, step in (("pipeline jobs", self.run_pipelines), ("quality check", self.after_run)):
+        """`serve`'s periodic work: pipeline jobs that landings triggered, checks, models, rules,
+        then due schedules. A failure is logged and retried next tick; it never stops `serve`."""
+        for name, step in (("pipeline jobs", self.run_pipelines), ("quality check", self.after_run),
+                           ("models", self.run_models)):
             try:
                 step()
             except Exception:  # a failing job must not stop serve; it is retried next tick

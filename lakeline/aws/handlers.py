@@ -30,8 +30,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from lakeline import envvars
+from lakeline.adapters.aws.queue import lambda_record_message
 from lakeline.config import load_settings
-from lakeline.errors import ConfigError, NotFoundError
+from lakeline.errors import ConfigError, NotFoundError, TerminalError
 from lakeline.lake import Lake
 from lakeline.pipelines.registry import Registry, registry
 from lakeline.pipelines.tasks import lake_tasks
@@ -107,16 +108,30 @@ def ingest_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _transform_record(record: SQSRecord) -> None:
-    msg = ChunkMessage.from_json(record.body)
-    logger.append_keys(run_id=msg.run_key, pipeline=msg.pipeline)
-    result = transformer().process(msg)
+    """Transform one chunk message. A :class:`TerminalError` (not a chunk message, unusable
+    data) moves the record to the transform DLQ on this receive and returns normally, so it is
+    no batch item failure: Lambda deletes it from the queue instead of redelivering it until
+    ``maxReceiveCount``. Any other error propagates: a batch item failure, retried. So does a
+    failed move to the DLQ, which leaves the message to the redrive policy."""
+    try:
+        msg = ChunkMessage.from_json(record.body)
+        logger.append_keys(run_id=msg.run_key, pipeline=msg.pipeline)
+        result = transformer().process(msg)
+    except TerminalError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        lake().transform_queue.dead_letter(lambda_record_message(record.raw_event), reason)
+        logger.warning("message dead-lettered", extra={"message_id": record.message_id,
+                                                       "reason": reason})
+        return
     logger.info("chunk done", extra={"chunk": msg.chunk, "loaded": result.loaded,
                                      "rejected": result.rejected})
 
 
 @logger.inject_lambda_context(clear_state=True)
 def transform_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """SQS batch of chunk messages → ``{"batchItemFailures": [...]}`` (partial failure)."""
+    """SQS batch of chunk messages → ``{"batchItemFailures": [...]}`` (partial failure).
+
+    A record failing with a :class:`TerminalError` is dead-lettered at once and not listed."""
     response = process_partial_response(
         event=event, record_handler=_transform_record, processor=processor, context=context,
     )

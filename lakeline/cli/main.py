@@ -19,6 +19,8 @@ from lakeline.cli import context
 from lakeline.cli.deploy import deploy
 from lakeline.cli.dq import dq
 from lakeline.cli.lineage import lineage
+from lakeline.cli.models import models
+from lakeline.cli.pipeline import pipeline_group
 from lakeline.cli.workflow import workflow
 from lakeline.config import load_settings, resolve_home
 from lakeline.console import emit_json, emit_kv, emit_table, err_console, progress_enabled
@@ -27,6 +29,7 @@ from lakeline.lake import Lake, init_home
 from lakeline.landing import SEEN, announce
 from lakeline.pipelines.base import GenOptions
 from lakeline.pipelines.registry import Registry, registry
+from lakeline.ports.queue import DEAD_LETTER_REASON
 from lakeline.promotion.gate import read_run_summary
 from lakeline.promotion.promote import promote as do_promote
 from lakeline.promotion.runs import list_runs
@@ -569,8 +572,14 @@ def dlq_list(limit: int, as_json: bool) -> None:
     if as_json:
         emit_json(out)
     else:
-        emit_table(["queue", "message id", "sent", "body"],
-                   [(m["queue"], m["message_id"], m["sent_at"], m["body"][:80]) for m in out])
+        emit_table(["queue", "message id", "sent", "why", "body"],
+                   [(m["queue"], m["message_id"], m["sent_at"], _why(m["attributes"]), m["body"][:80])
+                    for m in out])
+
+
+def _why(attributes: dict[str, Any]) -> str:
+    """Why a message is in a DLQ: the terminal error that sent it, or the receive limit."""
+    return str(attributes.get(DEAD_LETTER_REASON) or "receive limit reached (maxReceiveCount)")
 
 
 @dlq.command("redrive")
@@ -611,7 +620,7 @@ def replay(pipeline: str, start: str, end: str, mode: str, name: str | None, as_
         emit_kv(result, "replay")
 
 
-for _group in (deploy, dq, workflow, lineage):
+for _group in (deploy, dq, workflow, lineage, models, pipeline_group):
     cli.add_command(_group)
 
 

@@ -139,7 +139,7 @@ def parse(name: str, data: Mapping[str, Any], origin: str, *,
                                  default="ignore"),  # type: ignore[arg-type]
         table_format=_choice(data, "table_format", _CHOICES["table_format"], origin, default="parquet"),  # type: ignore[arg-type]
     )
-    rules = {t: parse_ruleset(f"{name}.{t}", raw["rules"], origin=f"{origin} tables.{t}.rules")
+    rules = {t: parse_ruleset(f"{name}.{t}", raw["rules"], origin=f"{origin}: tables.{t}.rules")
              for t, raw in raw_tables.items() if isinstance(raw, Mapping) and "rules" in raw}
     description = data.get("description", "")
     if not isinstance(description, str):

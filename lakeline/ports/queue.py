@@ -2,7 +2,9 @@
 
 A received message is invisible for its visibility timeout; unless deleted it becomes visible
 again and its receive count grows. A message received more than ``max_receive_count`` times
-moves to the dead-letter queue on its next receive (the SQS redrive policy).
+moves to the dead-letter queue on its next receive (the SQS redrive policy). A consumer that
+knows retrying cannot help moves a received message to the DLQ at once with
+:meth:`Queue.dead_letter`, which records why in the :data:`DEAD_LETTER_REASON` attribute.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ MAX_BATCH = 10
 #: The SQS maximum message size.
 MAX_BODY_BYTES = 256 * 1024
 _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: ``Message.attributes`` key of the reason :meth:`Queue.dead_letter` recorded (a message moved
+#: by the redrive policy has none); next to ``DeadLetterSourceQueue``, the queue it came from.
+DEAD_LETTER_REASON = "DeadLetterReason"
+#: Longest reason kept, in characters: it travels with the message (within SQS's size limit).
+MAX_REASON_CHARS = 1024
 
 
 def check_range(what: str, value: float, low: float, high: float) -> None:
@@ -65,6 +72,17 @@ def check_batch(bodies: Sequence[str]) -> None:
         raise UsageError(
             f"batch is {total} bytes in total; the maximum is {MAX_BODY_BYTES} bytes (256 KiB)"
         )
+
+
+def dead_letter_reason(reason: str) -> str:
+    """``reason`` as every backend stores it: characters SQS refuses become ``?`` and it is
+    cut to :data:`MAX_REASON_CHARS`. Raises :class:`UsageError` if it is empty."""
+    if not reason.strip():
+        raise UsageError("dead_letter needs a reason")
+    # An exception text may hold anything (control characters, lone surrogates from bad
+    # bytes); the reason must still be a valid SQS attribute value, as on the local backend.
+    text = reason.encode("utf-8", "replace").decode("utf-8")
+    return _INVALID_CHARS.sub("?", text)[:MAX_REASON_CHARS]
 
 
 def body_size(body: str) -> int:
@@ -112,6 +130,20 @@ class Queue(ABC):
     @abstractmethod
     def delete(self, receipt_handle: str) -> None:
         """Delete a received message. A stale receipt handle is ignored."""
+
+    @abstractmethod
+    def dead_letter(self, message: Message, reason: str) -> None:
+        """Move a received message to this queue's DLQ now, whatever its receive count.
+
+        ``message`` is what :meth:`receive` returned (its ``receipt_handle`` names it; SQS
+        cannot look a message up by handle, so its body travels with it). The DLQ copy keeps
+        the message id and body; its attributes name the source queue
+        (``DeadLetterSourceQueue``) and ``reason`` (:data:`DEAD_LETTER_REASON`, normalised by
+        :func:`dead_letter_reason`). Use it for a failure retrying cannot fix
+        (:class:`~lakeline.errors.TerminalError`). A receipt handle that is no longer current
+        is ignored, as by :meth:`delete`. Raises :class:`UsageError` if the queue has no DLQ
+        or ``reason`` is empty.
+        """
 
     @abstractmethod
     def change_visibility(self, receipt_handle: str, timeout: int) -> None:

@@ -287,8 +287,9 @@ def dedupe_sql(spec: StreamSpec, source: str) -> str | None:
             order = f"{latest}_idx DESC"
         else:
             order = "_idx"
+        # rejected records are in partitions of their own: they are no key's first occurrence
         windows.append(f"WHEN _table = {lit(t.name)} THEN row_number() OVER "
-                       f"(PARTITION BY _table, {keys} ORDER BY {order})")
+                       f"(PARTITION BY _table, _reason IS NULL, {keys} ORDER BY {order})")
     if not windows:
         return None
     mark = lit(SUPERSEDED if spec.on_duplicate == "latest" else reasons.DUPLICATE_FAILURE)

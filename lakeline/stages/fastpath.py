@@ -32,7 +32,7 @@ import itertools
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from lakeline.sqltext import lit, quote
 from lakeline.stages.classify import Classifier, typed_column
+from lakeline.stages.csvscan import parse_header
 from lakeline.stages.messages import ChunkMessage
 from lakeline.stages.spec import StreamSpec, StreamTable
 from lakeline.tables.schema import Field
@@ -114,19 +115,22 @@ class FastPath:
             self._con.unregister_filesystem(PROTOCOL)
 
     def write(
-        self, msg: ChunkMessage, spec: StreamSpec, data: bytes, lines: int, work: Path
+        self, msg: ChunkMessage, spec: StreamSpec, data: bytes, lines: int, work: Path, *, header: bytes = b""
     ) -> dict[str, list[Path]] | None:
         """Write every row of a clean chunk as Parquet under ``work``; returns the output
         directories by table, or ``None`` when the chunk must take the exact path
-        (``work`` may then hold partial output: discard it)."""
-        if any(b in data for b in _NOT_JSON_WHITESPACE):
+        (``work`` may then hold partial output: discard it). CSV: ``header`` is the header
+        line (UTF-8), put before every part."""
+        if spec.format != "csv" and any(b in data for b in _NOT_JSON_WHITESPACE):
             return None  # read_json takes these for whitespace around an object; JSON does not
         parts = split(data, self._threads)
-        names = [f"/{uuid.uuid4().hex}-{i}.jsonl" for i in range(len(parts))]
+        names = [f"/{uuid.uuid4().hex}-{i}.{spec.format}" for i in range(len(parts))]
+        reader = Reader(spec, header)
         try:
             for name, p in zip(names, parts, strict=True):
-                self._fs.pipe_file(name, data if len(parts) == 1 else data[p.start : p.end])
-            return self._write(msg, spec, data, parts, names, lines, work)
+                body = data if len(parts) == 1 else data[p.start : p.end]
+                self._fs.pipe_file(name, header + body if header else body)
+            return self._write(msg, reader, data, parts, names, lines, work)
         except duckdb.Error:  # malformed JSON, not an object, invalid UTF-8, ...
             return None
         finally:
@@ -134,36 +138,38 @@ class FastPath:
                 self._fs.store.pop(name, None)
 
     def _write(
-        self, msg: ChunkMessage, spec: StreamSpec, data: bytes, parts: list[Part],
+        self, msg: ChunkMessage, reader: Reader, data: bytes, parts: list[Part],
         names: list[str], lines: int, work: Path,
     ) -> dict[str, list[Path]] | None:
+        spec = reader.spec
         out: dict[str, list[Path]] = {}
         guess = _first_table(data, spec)
         written = 0
         if guess is not None:
-            written = self._copy(msg, spec, guess, parts, names, work, out)
+            written = self._copy(msg, reader, guess, parts, names, work, out)
         if written == lines and not spec.keyed:
             return out
-        present = self._census(spec, names)
+        present = self._census(reader, names)
         if present is None or sum(present.values()) != lines:
             return None  # a line is rejected, a key repeats, or read_json saw other rows
         for name in present:
             if guess is None or name != guess.name:
                 t = spec.table_named(name)
                 assert t is not None  # the census only counts tables that load
-                written += self._copy(msg, spec, t, parts, names, work, out)
+                written += self._copy(msg, reader, t, parts, names, work, out)
         return out if written == lines else None
 
     def _copy(
-        self, msg: ChunkMessage, spec: StreamSpec, t: StreamTable, parts: list[Part],
+        self, msg: ChunkMessage, reader: Reader, t: StreamTable, parts: list[Part],
         names: list[str], work: Path, out: dict[str, list[Path]],
     ) -> int:
         """Write ``t``'s loading rows, one COPY per part on its own thread; rows written."""
+        spec = reader.spec
         dirs = [work / t.name / f"p{i}" for i in range(len(parts))]
         for d in dirs:
             d.mkdir(parents=True, exist_ok=True)
         jobs = [
-            (copy_sql(spec, t, PROTOCOL + "://" + name.lstrip("/"),
+            (copy_sql(reader, t, PROTOCOL + "://" + name.lstrip("/"),
                       d if spec.partitioned else d / "data_0.parquet"),
              [msg.bucket, msg.key, msg.etag, msg.first_line - 1 + p.base])
             for name, p, d in zip(names, parts, dirs, strict=True)
@@ -196,12 +202,13 @@ class FastPath:
             self._cursors.append(cur)
         return self._cursors[i]
 
-    def _census(self, spec: StreamSpec, names: list[str]) -> dict[str, int] | None:
+    def _census(self, reader: Reader, names: list[str]) -> dict[str, int] | None:
         """Rows per table when every row loads and no key repeats, else ``None`` (a reject:
         the exact path)."""
+        spec = reader.spec
         files = "[" + ", ".join(lit(PROTOCOL + "://" + n.lstrip("/")) for n in names) + "]"
         c = _classifier(spec)
-        source = typed_source(spec, spec.all_fields(), files, ordinality=False)
+        source = typed_source(reader, spec.all_fields(), files, ordinality=False)
         rows = self._cursor(0).execute(
             f"SELECT {c.route_expr()}, ({c.reason()}) IS NULL, count(*) FROM {source} GROUP BY ALL"
         ).fetchall()
@@ -235,9 +242,29 @@ def _first_table(data: bytes, spec: StreamSpec) -> StreamTable | None:
     return spec.table(value) if isinstance(value, str) else None
 
 
-def _read_json(fields: list[Field], files: str) -> str:
-    columns = "{" + ", ".join(f"{lit(f.source)}: 'VARCHAR'" for f in fields) + "}"
-    return f"read_json({files}, format='newline_delimited', records=true, columns={columns})"
+class Reader:
+    """How DuckDB reads the chunk's part files: ``read_json`` for JSON lines, ``read_csv`` with
+    the pipeline's CSV options for CSV (every column as text, strict: a malformed row fails
+    the read, and the chunk takes the exact path)."""
+
+    def __init__(self, spec: StreamSpec, header: bytes = b"") -> None:
+        self.spec = spec
+        self.csv = spec.csv if spec.format == "csv" else None
+        if self.csv is not None:
+            utf8 = replace(self.csv, encoding="utf-8")
+            self.columns = parse_header(header, utf8) if header else [f.source for f in spec.all_fields()]
+        self.header = bool(header)
+
+    def sql(self, fields: list[Field], files: str) -> str:
+        """The table function reading ``files`` (at least ``fields``, each as text)."""
+        if self.csv is None:
+            columns = "{" + ", ".join(f"{lit(f.source)}: 'VARCHAR'" for f in fields) + "}"
+            return f"read_json({files}, format='newline_delimited', records=true, columns={columns})"
+        o = self.csv
+        columns = "{" + ", ".join(f"{lit(c)}: 'VARCHAR'" for c in self.columns) + "}"
+        return (f"read_csv({files}, header={str(self.header).lower()}, columns={columns}, "
+                f"delim={lit(o.delimiter)}, quote={lit(o.quote)}, escape={lit(o.escape)}, "
+                "auto_detect=false, strict_mode=true, null_padding=false)")
 
 
 def _raw(f: Field) -> str:
@@ -252,19 +279,19 @@ def _classifier(spec: StreamSpec) -> Classifier:
     return Classifier(spec, _raw, _typed)
 
 
-def typed_source(spec: StreamSpec, fields: list[Field], files: str, *, ordinality: bool) -> str:
-    """``read_json`` of ``files`` as ``r``: each of ``fields`` as text (as ``from_json`` gives
-    it on the exact path), ``__t_<field>`` typed as on the exact path (non-string fields) and,
-    with ``ordinality``, the row number in file order."""
+def typed_source(reader: Reader, fields: list[Field], files: str, *, ordinality: bool) -> str:
+    """``files`` read as ``r``: each of ``fields`` as text (as the exact path has it),
+    ``__t_<field>`` typed as on the exact path (non-string fields) and, with ``ordinality``,
+    the row number in file order."""
     casts = "".join(
-        f", {typed_column(f, quote(f.source))} AS {quote('__t_' + f.name)}"
+        f", {typed_column(f, quote(f.source), reader.csv)} AS {quote('__t_' + f.name)}"
         for f in fields if f.type != "string"
     )
     numbered = " WITH ORDINALITY" if ordinality else ""
-    return f"(SELECT *{casts} FROM {_read_json(fields, files)}{numbered}) AS r"
+    return f"(SELECT *{casts} FROM {reader.sql(fields, files)}{numbered}) AS r"
 
 
-def copy_sql(spec: StreamSpec, t: StreamTable, file: str, out: Path) -> str:
+def copy_sql(reader: Reader, t: StreamTable, file: str, out: Path) -> str:
     """COPY of ``t``'s loading rows of one part to ``out`` (a directory of Parquet partitioned by
     ``dt`` when the pipeline has a time field, else one file), with the exact path's columns.
     Parameters: bucket, key, etag, line number before the part.
@@ -272,6 +299,7 @@ def copy_sql(spec: StreamSpec, t: StreamTable, file: str, out: Path) -> str:
     Only ``t``'s fields are read, and only its rules apply: a row of ``t`` loads when its
     time converts, no required field is empty and no field has the wrong type (keys of other
     tables are ignored, as ``from_json`` ignores them)."""
+    spec = reader.spec
     c = _classifier(spec)
     fields = list(t.columns)
     extra = [f for f in (c.route, c.time) if f is not None and t.field(f.name) is None]
@@ -287,7 +315,7 @@ def copy_sql(spec: StreamSpec, t: StreamTable, file: str, out: Path) -> str:
     return (
         f"COPY (SELECT {cols}, "
         "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(r.ordinality AS BIGINT) + ?} AS _source"
-        f"{dt} FROM {typed_source(spec, fields, lit(file), ordinality=True)} "
+        f"{dt} FROM {typed_source(reader, fields, lit(file), ordinality=True)} "
         f"WHERE {' AND '.join(where)}) "
         f"TO {lit(str(out))} (FORMAT parquet{partition}, COMPRESSION zstd)"
     )

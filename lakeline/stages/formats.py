@@ -18,11 +18,13 @@ pipeline's ``on_unknown_field`` is not ``ignore``).
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from lakeline import reasons
-from lakeline.sqltext import lit
-from lakeline.stages.spec import StreamSpec
+from lakeline.sqltext import lit, quote
+from lakeline.stages.spec import CsvOptions, StreamSpec
 
 _WS = "E' \\t\\r'"
 # Blank lines are not records. trim() on every line costs more than parsing it, so only lines
@@ -63,8 +65,9 @@ def json_parsed_lines(spec: StreamSpec, lines: str) -> str:
     """The parsed relation of a relation ``lines(_idx, _line)`` of JSON lines."""
     unknown = ""
     if spec.on_unknown_field != "ignore":
-        unknown = (f", CASE WHEN _r IS NOT NULL AND json_type(_line) = 'OBJECT' THEN list_filter("
-                   f"json_keys(_line), k -> NOT list_contains({declared_sources(spec)}, k)) END AS _unknown")
+        keep = f"lambda k: NOT list_contains({declared_sources(spec)}, k)"
+        unknown = (f", CASE WHEN _r IS NOT NULL AND json_type(_line) = 'OBJECT' THEN "
+                   f"list_filter(json_keys(_line), {keep}) END AS _unknown")
     return f"""(
 WITH parsed AS (
   SELECT _idx, _line, TRY(from_json(_line, {json_struct(spec)})) AS _r FROM {lines} WHERE {NOT_BLANK}
@@ -92,11 +95,71 @@ FROM lines WHERE {NOT_BLANK} AND json_valid(_line) AND json_type(_line) = 'OBJEC
 """
 
 
+def _csv_pattern(opts: CsvOptions) -> str:
+    """RE2 pattern of one field preceded by the delimiter: a quoted field (quotes doubled or
+    escaped inside) or an unquoted one (no delimiter, no quote)."""
+    d, q, e = (re.escape(c) for c in (opts.delimiter, opts.quote, opts.escape))
+    inner = f"(?:[^{q}]|{q}{q})*" if opts.escape == opts.quote else f"(?:[^{q}{e}]|{e}.)*"
+    return f"{d}({q}{inner}{q}|[^{d}{q}]*)"
+
+
+def _unquote(value: str, opts: CsvOptions) -> str:
+    """SQL of a field's value from its text: quotes removed, escapes undone, empty = NULL."""
+    q, e = lit(opts.quote), lit(opts.escape)
+    body = f"replace({value}[2:-2], {lit(opts.quote * 2)}, {q})" if opts.escape == opts.quote else \
+        f"replace(replace({value}[2:-2], {e} || {q}, {q}), {e} || {e}, {e})"
+    return (f"CASE WHEN {value} = '' THEN NULL WHEN starts_with({value}, {q}) THEN nullif({body}, '') "
+            f"ELSE {value} END")
+
+
+def csv_parsed(spec: StreamSpec, columns: list[str], records: str = "csv_records") -> str:
+    """The parsed relation of CSV records registered as ``records(_idx, _raw)`` (a record's text
+    with its line end). ``columns`` are the header's names (or the declared fields in order
+    when the file has no header). A record whose fields cannot be split (a quote left open,
+    a stray quote in an unquoted field) or whose field count differs from the header's is a
+    ``SCHEMA_ERROR``."""
+    opts = spec.csv
+    pat = lit(_csv_pattern(opts))
+    d = lit(opts.delimiter)
+    n = len(columns)
+    position = {c: i + 1 for i, c in enumerate(columns)}
+    fields = ", ".join(
+        f"{quote(f.source)} := " + (_unquote(f"_vals[{position[f.source]}]", opts) if f.source in position
+                                    else "CAST(NULL AS VARCHAR)")
+        for f in spec.all_fields())
+    unknown = ", CAST([] AS VARCHAR[]) AS _unknown" if spec.on_unknown_field != "ignore" else ""
+    return f"""(
+WITH texts AS (
+  SELECT _idx, regexp_replace(_raw, '\r?\n$', '') AS _text FROM {records}
+  WHERE trim(_raw, E' \t\r\n') <> ''
+),
+split AS (
+  SELECT _idx, _text, regexp_extract_all({d} || _text, {pat}, 1) AS _vals,
+    list_sum(list_transform(regexp_extract_all({d} || _text, {pat}, 0), lambda x: strlen(x)))
+      = strlen(_text) + {len(opts.delimiter.encode())} AS _whole
+  FROM texts
+)
+SELECT _idx,
+  CASE WHEN NOT _whole OR len(_vals) <> {n} THEN '{reasons.SCHEMA_ERROR}' END AS _pre,
+  CASE WHEN NOT _whole
+       THEN 'the record is not valid CSV: a quote is left open or stands inside an unquoted field'
+       WHEN len(_vals) <> {n} THEN 'expected {n} fields, found ' || len(_vals) END AS _pre_msg,
+  struct_pack({fields}) AS _r{unknown}
+FROM split)"""
+
+
 def unknown_column(spec: StreamSpec) -> str | None:
     """The classifier's ``unknown`` expression (reject policy only)."""
     return "_unknown" if spec.on_unknown_field == "reject" else None
 
 
-__all__ = ["NOT_BLANK", "declared_sources", "json_keys_sql", "json_parsed", "json_parsed_lines",
-           "json_struct",
-           "unknown_column"]
+__all__ = [
+    "NOT_BLANK",
+    "csv_parsed",
+    "declared_sources",
+    "json_keys_sql",
+    "json_parsed",
+    "json_parsed_lines",
+    "json_struct",
+    "unknown_column",
+]

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from lakeline import reasons
@@ -27,12 +26,12 @@ from lakeline.lake import Lake
 from lakeline.lineage import hooks as lineage_hooks
 from lakeline.ports.queue import MAX_BATCH
 from lakeline.ports.state import BeginResult
+from lakeline.stages.chunking import Chunk, Plan, plan_chunks
+from lakeline.stages.evolution import add_fields
 from lakeline.stages.lines import BOM
 from lakeline.stages.messages import ChunkMessage, idempotency_key, object_id
 from lakeline.stages.rejects import reject_row, write_rejects
 from lakeline.stages.spec import StreamSpec
-
-_READ_BLOCK = 8 * 1024 * 1024
 
 
 @dataclass
@@ -64,77 +63,6 @@ class Route:
 
 #: finds the route of a landing key (None: no pipeline takes it); the pipeline registry's ``route``.
 Router = Callable[[str], Route | None]
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A planned chunk: bytes ``[start, end)`` holding ``lines`` lines, ``records`` of them
-    not blank."""
-
-    start: int
-    end: int
-    first_line: int
-    records: int
-    lines: int = 0
-
-
-# Bytes a blank line can start with: it is empty or holds only spaces, tabs and a CR.
-_BLANK_START = np.zeros(256, dtype=bool)
-_BLANK_START[[ord("\n"), ord("\r"), ord(" "), ord("\t")]] = True
-
-
-def scan_block(block: bytes | memoryview) -> tuple[int, int, int]:
-    """``(newlines, lines, records)`` of a block: records are the non-blank lines.
-
-    Vectorised: a block can only hold a blank line if a line starts with a newline, CR, space
-    or tab; only then are the lines inspected one by one. A memoryview is scanned in place."""
-    if not len(block):
-        return 0, 0, 0
-    arr = np.frombuffer(block, dtype=np.uint8)
-    is_newline = arr == 10
-    newlines = int(np.count_nonzero(is_newline))
-    lines = newlines + (0 if arr[-1] == 10 else 1)
-    if not (_BLANK_START[arr[0]] or _BLANK_START[arr[1:][is_newline[:-1]]].any()):
-        return newlines, lines, lines
-    return newlines, lines, sum(1 for line in bytes(block).split(b"\n") if line.strip(b" \t\r"))
-
-
-def count_records(block: bytes) -> int:
-    """Non-blank lines in ``block``."""
-    return scan_block(block)[2]
-
-
-def plan_chunks(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str, list[Chunk]]:
-    """Read the object once and cut it into chunks at line ends.
-
-    Returns the format (``jsonl`` or ``json``) and the chunks. Memory stays bounded by
-    ``chunk_bytes`` plus one read block, whatever the object's size.
-    """
-    store = lake.store
-    head = store.get_range("landing", key, 0, min(size, 4096))
-    start = 3 if head.startswith(BOM) else 0
-    if head[start:].lstrip()[:1] == b"[":
-        return "json", [Chunk(0, size, 1, -1)]
-    chunks: list[Chunk] = []
-    line = 1
-    pos = start
-    while pos < size:
-        end = min(pos + chunk_bytes, size)
-        block = store.get_range("landing", key, pos, end)
-        if end < size:
-            cut = block.rfind(b"\n")
-            while cut < 0:  # a single line longer than chunk_bytes: extend the chunk
-                more = store.get_range("landing", key, end, min(end + _READ_BLOCK, size))
-                block += more
-                end += len(more)
-                cut = block.rfind(b"\n") if end < size else len(block) - 1
-            end = pos + cut + 1
-        newlines, lines, records = scan_block(memoryview(block)[: end - pos])  # no copy
-        if records:
-            chunks.append(Chunk(pos, end, line, records, lines))
-        line += newlines
-        pos = end
-    return "jsonl", chunks
 
 
 class Ingester:
@@ -206,9 +134,17 @@ class Ingester:
                 lake.state.complete(ikey, {"run_key": run_key, "status": "FAILED"})
                 return
             entry["pipeline"] = route.pipeline
-            fmt, chunks = plan_chunks(lake, ev.key, info.size, settings.chunk_bytes)
+            spec = route.stream
+            assert spec is not None  # a job pipeline's landing returned above
+            plan = plan_chunks(lake, ev.key, info.size, settings.chunk_bytes, spec)
+            fmt, chunks = plan.format, plan.chunks
             if fmt == "json":
                 chunks = self._check_array(ev, info.etag, oid, entry, result)
+            elif (fmt == "parquet" or (fmt == "csv" and spec.csv.header)) and chunks:
+                problem = self._check_columns(spec, plan, f"{ev.key}#{info.etag}")
+                if problem is not None:
+                    self._drop(ev, info.etag, oid, problem, entry, result, reasons.SCHEMA_ERROR)
+                    chunks = []
             records = sum(c.records for c in chunks)
             entry.update(records=records, chunks=len(chunks), format=fmt)
             if not chunks:
@@ -223,7 +159,7 @@ class Ingester:
                     pipeline=route.pipeline, bucket=ev.bucket, key=ev.key, etag=info.etag,
                     object_id=oid, run_key=run_key, chunk=i, chunks=len(chunks), start=c.start,
                     end=c.end, first_line=c.first_line, records=c.records, format=fmt,
-                    lines=c.lines,
+                    lines=c.lines, header_start=plan.header_start, header_end=plan.header_end,
                 ).to_json()
                 for i, c in enumerate(chunks)
             ]
@@ -238,6 +174,34 @@ class Ingester:
             if not force:
                 lake.state.release(ikey)
             raise
+
+    def _check_columns(self, spec: StreamSpec, plan: Plan, source: str) -> str | None:
+        """What is wrong with the columns of a CSV header or a Parquet schema as a whole (None:
+        nothing). A column the pipeline needs in every record (time, route, a required or key
+        field of the only table) must be there; an undeclared column is refused, added to the
+        tables (schema evolution) or ignored, as ``on_unknown_field`` says."""
+        columns = list(plan.columns)
+        where = "line 1: the header" if plan.format == "csv" else "the Parquet schema"
+        dup = sorted({c for c in columns if columns.count(c) > 1})
+        if dup:
+            return f"{where} repeats column(s) {', '.join(dup)}"
+        needed = [f.source for f in spec.all_fields()
+                  if f.name in (spec.time_field, spec.route_field)]
+        if spec.route_field is None:
+            t = spec.tables[0]
+            needed += [f.source for f in t.columns if f.required or f.name in t.key]
+        missing = [c for c in dict.fromkeys(needed) if c not in columns]
+        if missing:
+            return f"{where} lacks column(s) {', '.join(missing)} (it has: {', '.join(columns)})"
+        declared = {f.source for f in spec.all_fields()}
+        unknown = [c for c in columns if c not in declared]
+        if unknown and spec.on_unknown_field == "reject":
+            return (f"{where} has undeclared column(s) {', '.join(unknown)} "
+                    "(the pipeline's on_unknown_field is reject)")
+        if unknown and spec.on_unknown_field == "add":
+            for t in spec.tables:
+                spec = add_fields(self.lake, spec, t.name, unknown, source)
+        return None
 
     def _check_array(
         self, ev: ObjectCreated, etag: str, oid: str, entry: dict[str, Any], result: IngestResult

@@ -48,9 +48,11 @@ class ChunkMessage:
     end: int
     first_line: int
     records: int
-    format: str = "jsonl"  # "jsonl" or "json" (a JSON array, always one chunk)
+    format: str = "jsonl"  # "jsonl", "json" (a JSON array: one chunk), "csv" or "parquet" (row groups)
     v: int = VERSION
     lines: int = 0  # lines in [start, end), blank ones included (0: not counted)
+    header_start: int = 0  # CSV: the header is bytes [header_start, header_end) of the object
+    header_end: int = 0
 
     def to_json(self) -> str:
         """The message body."""

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,15 +30,19 @@ from lakeline.lake import Lake
 from lakeline.lineage import hooks as lineage_hooks
 from lakeline.ports.state import RUNS
 from lakeline.sqltext import lit, quote
+from lakeline.stages.chunking import read_row_groups
 from lakeline.stages.classify import SUPERSEDED, Classifier, dedupe_sql
+from lakeline.stages.csvscan import parse_header
 from lakeline.stages.evolution import add_fields, evolved
 from lakeline.stages.fastpath import FastPath
-from lakeline.stages.formats import json_keys_sql, json_parsed, json_parsed_lines, unknown_column
-from lakeline.stages.lines import BOM, chunk_table, json_error, line_count, line_spans
+from lakeline.stages.formats import json_keys_sql, unknown_column
+from lakeline.stages.lines import BOM, chunk_table, json_error, line_count
 from lakeline.stages.messages import CHUNKS, PARTITION_READY, ChunkMessage
+from lakeline.stages.publish import FINALS, Publisher, staged_load
 from lakeline.stages.rejects import reject_row, write_rejects
+from lakeline.stages.sources import ChunkSource, CsvSource, JsonLinesSource, Located, ParquetSource
 from lakeline.stages.spec import StreamSpec, StreamTable
-from lakeline.tables.sink import Batch, open_sink
+from lakeline.tables.sink import Batch
 from lakeline.writeback import start_writeback_tree
 
 MAX_RAW = 65536
@@ -56,6 +60,7 @@ class ChunkResult:
     deduplicated: int = 0
     files: list[str] = field(default_factory=list)
     partitions: list[dict[str, Any]] = field(default_factory=list)
+    staged: int = 0  # rows waiting for the rest of a keyed load (lakeline.stages.publish)
 
 
 @dataclass
@@ -65,7 +70,8 @@ class PendingChunk:
     msg: ChunkMessage
     spec: StreamSpec
     result: ChunkResult
-    data: bytes = b""
+    data: bytes = b""  # the chunk's bytes as UTF-8 text (JSON lines, CSV)
+    source: ChunkSource | None = None
     pre_rejects: list[dict[str, Any]] = field(default_factory=list)
     work: Path | None = None
     fast: Future[dict[str, list[Path]] | None] | None = None  # the fast path's write, running
@@ -83,8 +89,9 @@ class Transformer:
         self.specs = specs
         self._con = duckdb_connection(threads, keep_order=True)  # the fast path numbers rows in file order
         self._fast = FastPath(self._con, threads or os.cpu_count() or 1)
-        self._sql: dict[StreamSpec, tuple[str, str]] = {}
+        self._sql: dict[tuple[Any, ...], tuple[str, str]] = {}
         self._background: ThreadPoolExecutor | None = None  # runs the fast path's writes
+        self._publisher = Publisher(lake)
 
     def close(self) -> None:
         """Close the DuckDB connection."""
@@ -104,13 +111,14 @@ class Transformer:
         DuckDB work."""
         spec = evolved(self.lake, self.specs(msg.pipeline))
         pending = PendingChunk(msg, spec, ChunkResult(msg.object_id, msg.chunk))
+        done = self.lake.state.get(CHUNKS, _chunk_key(msg))
+        if done is not None and staged_load(spec, msg) and self._publisher.finalized(msg):
+            # its load is published and its staging gone: staging it again would leave litter
+            pending.done = ChunkResult(msg.object_id, msg.chunk, **_ledger_counts(done.data))
+            return pending
         try:
-            if msg.format == "json":
-                pending.data = self._array_as_lines(msg, pending.pre_rejects)
-            else:
-                pending.data = self.lake.store.get_range("landing", msg.key, msg.start, msg.end)
+            pending.source = self._read(msg, spec, pending)
         except NotFoundError:
-            done = self.lake.state.get(CHUNKS, _chunk_key(msg))
             if done is not None:
                 pending.done = ChunkResult(msg.object_id, msg.chunk, **_ledger_counts(done.data))
                 return pending
@@ -119,18 +127,44 @@ class Transformer:
         clean = True
         if spec.on_unknown_field != "ignore":
             pending.spec, clean = self._unknown_fields(msg, spec, pending.data)
+            pending.source.spec = pending.spec
         lines = self._fast_lines(msg, pending.spec, pending.data) if clean else None
         if lines is not None:
             if self._background is None:
                 self._background = ThreadPoolExecutor(1, thread_name_prefix="lakeline-chunk")
+            header = pending.source.header if isinstance(pending.source, CsvSource) else b""
             pending.fast = self._background.submit(
-                self._write_fast, msg, pending.spec, pending.data, lines, pending.work / "fast")
+                self._write_fast, msg, pending.spec, pending.data, lines, pending.work / "fast", header)
         return pending
 
+    def _read(self, msg: ChunkMessage, spec: StreamSpec, pending: PendingChunk) -> ChunkSource:
+        """Read the chunk from the landing zone as its format says."""
+        store = self.lake.store
+        if msg.format == "json":
+            pending.data = self._array_as_lines(msg, pending.pre_rejects)
+            return JsonLinesSource(msg, spec, data=pending.data)
+        if msg.format == "parquet":
+            return ParquetSource(msg, spec, rows=read_row_groups(self.lake, msg))
+        raw = store.get_range("landing", msg.key, msg.start, msg.end)
+        if msg.format != "csv":
+            pending.data = raw
+            return JsonLinesSource(msg, spec, data=raw)
+        opts = spec.csv
+        header = store.get_range("landing", msg.key, msg.header_start, msg.header_end) \
+            if msg.header_end > msg.header_start else b""
+        columns = tuple(parse_header(header, opts)) if header else tuple(f.source for f in spec.all_fields())
+        if opts.encoding.replace("-", "").lower() not in ("utf8", "ascii"):
+            # a single-byte (ASCII-compatible) encoding: the text as UTF-8; offsets stay the file's
+            pending.data = raw.decode(opts.encoding, "replace").encode("utf-8")
+            header = header.decode(opts.encoding, "replace").encode("utf-8")
+        else:
+            pending.data = raw
+        return CsvSource(msg, spec, data=pending.data, raw=raw, columns=columns, header=header)
+
     def _write_fast(
-        self, msg: ChunkMessage, spec: StreamSpec, data: bytes, lines: int, out: Path
+        self, msg: ChunkMessage, spec: StreamSpec, data: bytes, lines: int, out: Path, header: bytes
     ) -> dict[str, list[Path]] | None:
-        dirs = self._fast.write(msg, spec, data, lines, out)
+        dirs = self._fast.write(msg, spec, data, lines, out, header=header)
         if dirs is not None:
             start_writeback_tree(out)  # publishing fsyncs each file: let the disk start now
         return dirs
@@ -146,22 +180,23 @@ class Transformer:
             dirs = pending.fast.result() if pending.fast is not None else None
             if dirs is not None:
                 for name, out_dirs in dirs.items():
-                    self._write(msg, spec, name, Batch(files=_by_partition(out_dirs, spec)), result)
+                    self._publisher.write(msg, spec, name, Batch(files=_by_partition(out_dirs, spec)), result)
                 crash_point("transform.after_silver")
             else:
                 shutil.rmtree(work / "fast", ignore_errors=True)
-                self._exact_transform(msg, spec, pending.data, pending.pre_rejects, work, result)
+                assert pending.source is not None  # read by start
+                self._exact_transform(msg, pending.source, pending.pre_rejects, work, result)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         for part in result.partitions:
             self.lake.state.emit_event(PARTITION_READY, part)
         self.lake.state.put(CHUNKS, _chunk_key(msg), {
             "loaded": result.loaded, "rejected": result.rejected, "deduplicated": result.deduplicated,
-            "files": result.files, "finished_at": time.time(),
+            "staged": result.staged, "files": result.files, "finished_at": time.time(),
         })
         crash_point("transform.after_ledger")
         lineage_hooks.chunk_written(self.lake, msg, result)
-        self._maybe_finish_run(msg)
+        self._maybe_finish_run(msg, spec, result)
         return result
 
     def abandon(self, pending: PendingChunk) -> None:
@@ -175,10 +210,11 @@ class Transformer:
     # ---- paths ------------------------------------------------------------------------
     def _fast_lines(self, msg: ChunkMessage, spec: StreamSpec, data: bytes) -> int | None:
         """The chunk's line count when it may take the fast path (:mod:`lakeline.stages.fastpath`):
-        clean JSON lines, no blank line, the setting on, not Iceberg; else ``None``."""
-        if msg.format != "jsonl" or not self.lake.settings.transform.fast_path:
+        JSON lines or CSV with no blank line (and, for CSV, no record over several lines), the
+        setting on, not Iceberg; else ``None``."""
+        if msg.format not in ("jsonl", "csv") or not self.lake.settings.transform.fast_path:
             return None
-        if spec.table_format == "iceberg":
+        if spec.table_format == "iceberg" or staged_load(spec, msg):
             return None
         lines = msg.lines or line_count(data)
         return lines if lines == msg.records else None  # blank lines: only the exact path numbers them
@@ -210,42 +246,38 @@ class Transformer:
         return spec, True
 
     def _exact_transform(
-        self, msg: ChunkMessage, spec: StreamSpec, data: bytes,
-        pre_rejects: list[dict[str, Any]], work: Path, result: ChunkResult,
+        self, msg: ChunkMessage, source: ChunkSource, pre_rejects: list[dict[str, Any]], work: Path,
+        result: ChunkResult,
     ) -> None:
-        """The exact path: every line classified (:mod:`lakeline.stages.classify`)."""
-        table, encoding_bad = chunk_table(data)
-        spans = line_spans(data, [idx for idx, _ in encoding_bad])
-        for idx, message in encoding_bad:
-            a, b = spans[idx]
-            pre_rejects.append(self._reject(
-                msg, idx, msg.start + a if msg.format == "jsonl" else None, reasons.ENCODING_ERROR,
-                message, data[a:b].decode("utf-8", "replace"),
-            ))
-        self._con.register("chunk", table)
+        """The exact path: every record classified (:mod:`lakeline.stages.classify`)."""
+        source.register(self._con)
+        for idx, reason, message, text, offset in source.bad:
+            pre_rejects.append(self._reject(msg, idx, offset, reason, message, text))
         try:
-            self._transform(msg, spec, data, pre_rejects, work, result)
+            self._transform(msg, source, pre_rejects, work, result)
         finally:
             self._con.execute("DROP TABLE IF EXISTS classified")
-            self._con.unregister("chunk")
+            source.unregister(self._con)
 
-    def _sql_for(self, spec: StreamSpec) -> tuple[str, str]:
-        """The classify and explain SQL of a spec (built once)."""
-        found = self._sql.get(spec)
+    def _sql_for(self, source: ChunkSource) -> tuple[str, str]:
+        """The classify and explain SQL of a chunk source's spec (built once per spec)."""
+        key = (source.spec, source.key)
+        found = self._sql.get(key)
         if found is None:
-            c = Classifier(spec, json_line="t._line", unknown=unknown_column(spec))
-            found = self._sql[spec] = (c.classify_sql(json_parsed(spec)),
-                                       c.explain_sql(json_parsed_lines(spec, "bad_lines")))
+            c = Classifier(source.spec, json_line=source.json_line, unknown=unknown_column(source.spec))
+            found = self._sql[key] = (c.classify_sql(source.parsed_sql()),
+                                      c.explain_sql(source.bad_parsed_sql("bad_lines")))
         return found
 
     def _transform(
-        self, msg: ChunkMessage, spec: StreamSpec, data: bytes,
-        pre_rejects: list[dict[str, Any]], work: Path, result: ChunkResult,
+        self, msg: ChunkMessage, source: ChunkSource, pre_rejects: list[dict[str, Any]], work: Path,
+        result: ChunkResult,
     ) -> None:
         """Classify the chunk once into a temp table, then write each table and the rejects
         from it (measured faster than one streaming COPY per table: the write parallelises
         over a materialised table)."""
-        classify, _ = self._sql_for(spec)
+        spec = source.spec
+        classify, _ = self._sql_for(source)
         self._con.execute(f"CREATE OR REPLACE TEMP TABLE classified AS {classify}")
         dedupe = dedupe_sql(spec, "classified")
         if dedupe is not None:
@@ -257,25 +289,30 @@ class Transformer:
         by_table: dict[str, dict[str | None, int]] = {}
         for name, dt, n in counts:
             by_table.setdefault(name, {})[dt] = int(n)
+        staged = staged_load(spec, msg)
         for name, parts in by_table.items():
             t = spec.table_named(name)
             assert t is not None  # classify only passes known tables
-            if spec.table_format == "iceberg":
-                self._write(msg, spec, name, Batch(table=self._rows(msg, spec, t), rows=parts), result)
-                continue
-            out = work / name
-            self._copy_table(msg, spec, t, out)
-            self._write(msg, spec, name, Batch(files=_by_partition([out], spec), rows=parts), result)
+            if staged:
+                result.staged += self._stage_table(msg, t, source, work)
+            elif spec.table_format == "iceberg":
+                rows = self._rows(msg, spec, t)
+                self._publisher.write(msg, spec, name, Batch(table=rows, rows=parts), result)
+            else:
+                out = work / name
+                self._copy_table(msg, spec, t, out)
+                files = _by_partition([out], spec)
+                self._publisher.write(msg, spec, name, Batch(files=files, rows=parts), result)
         crash_point("transform.after_silver")
-        rejects = pre_rejects + self._collect_rejects(msg, spec, data)
+        rejects = pre_rejects + self._collect_rejects(msg, source)
         result.rejected = len(rejects)
         result.deduplicated = _count(self._con.execute(
             f"SELECT count(*) FROM classified WHERE _reason = '{SUPERSEDED}'").fetchone())
         if rejects:
             write_rejects(self.lake, rejects, msg.pipeline, f"{msg.object_id}-c{msg.chunk:05d}", work)
 
-    def _columns(self, t: StreamTable) -> str:
-        return ", ".join(quote(f.name) for f in t.columns)
+    def _columns(self, t: StreamTable, prefix: str = "") -> str:
+        return ", ".join(prefix + quote(f.name) for f in t.columns)
 
     def _rows(self, msg: ChunkMessage, spec: StreamSpec, t: StreamTable) -> pa.Table:
         """A table's loading rows of the chunk as Arrow (Iceberg appends)."""
@@ -303,58 +340,57 @@ class Transformer:
         ).fetchone()
         return _count(row)
 
-    def _write(self, msg: ChunkMessage, spec: StreamSpec, name: str, batch: Batch,
-               result: ChunkResult) -> None:
-        """Write one table's rows of the chunk through its sink (batch id: object and chunk)."""
-        t = spec.table_named(name)
-        assert t is not None
-        table = spec.table_spec(t)
-        sink = open_sink(self.lake, table, time_field=spec.time_field)
-        batch_id = f"{msg.object_id}-c{msg.chunk:05d}"
-        if spec.table_format == "iceberg":
-            batch_id = f"{msg.object_id}#c{msg.chunk:05d}#{name}"
-        written = sink.write_batch(batch_id, batch)
-        result.files.extend(written.files)
-        result.loaded += sum(batch.rows.values()) if batch.rows else written.total
-        for part, rows in written.rows.items():
-            detail: dict[str, Any] = {
-                "silver_bucket": self.lake.store.bucket("silver"),
-                "silver_prefix": f"iceberg/silver/{name}" if table.layout == "iceberg" else (
-                    f"{table.prefix}/" + (f"dt={part}/" if part is not None else "")),
-                "record_type": name, "dt": part, "files_written": written.files_by_partition.get(part, 0),
-                "rows": (batch.rows or {}).get(part, rows), "object_id": msg.object_id, "chunk": msg.chunk,
-                "pipeline": spec.pipeline,
-            }
-            if table.layout == "iceberg":
-                detail["format"] = "iceberg"
-            result.partitions.append(detail)
-    def _collect_rejects(self, msg: ChunkMessage, spec: StreamSpec, data: bytes) -> list[dict[str, Any]]:
+    def _stage_table(self, msg: ChunkMessage, t: StreamTable, source: ChunkSource, work: Path) -> int:
+        """Stage a table's rows of a chunk of a keyed load, with what finalizing needs: the
+        chunk, the record's index and its byte span (:mod:`lakeline.stages.publish`)."""
+        spans = source.spans_table()
+        join = ""
+        if spans is not None:
+            self._con.register("spans", spans)
+            join = "LEFT JOIN spans USING (_idx)"
+        offsets = "s._offset, s._end" if spans is not None else "CAST(NULL AS BIGINT) AS _offset, " \
+            "CAST(NULL AS BIGINT) AS _end"
+        path = work / f"stage-{t.name}.parquet"
+        try:
+            row = self._con.execute(
+                f"COPY (SELECT {self._columns(t, 'c.')}, "
+                "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(c._idx AS BIGINT) + ?} AS _source, "
+                f"c._dt, CAST(? AS INTEGER) AS _chunk, c._idx, {offsets} "
+                f"FROM classified AS c {join.replace('USING (_idx)', 'AS s USING (_idx)')} "
+                f"WHERE c._reason IS NULL AND c._table = ?) "
+                f"TO {lit(str(path))} (FORMAT parquet, COMPRESSION zstd)",
+                [msg.bucket, msg.key, msg.etag, msg.first_line - 1, msg.chunk, t.name]).fetchone()
+        finally:
+            if spans is not None:
+                self._con.unregister("spans")
+        self._publisher.stage(msg, t.name, path)
+        return _count(row)
+
+    def _collect_rejects(self, msg: ChunkMessage, source: ChunkSource) -> list[dict[str, Any]]:
         rows = self._con.execute(
             "SELECT _idx, _reason, _table FROM classified "
             f"WHERE _reason IS NOT NULL AND _reason <> '{SUPERSEDED}' ORDER BY _idx"
         ).fetchall()
         if not rows:
             return []
-        spans = line_spans(data, [r[0] for r in rows])
-        lines = {i: data[a:b].decode("utf-8", "replace") for i, (a, b) in spans.items()}
-        messages = self._explain(spec, lines)
+        located = source.locate([int(r[0]) for r in rows])
+        messages = self._explain(source, located)
         if any(r[1] == reasons.DUPLICATE_FAILURE for r in rows):
-            messages.update(self._duplicates(msg, spec))
+            messages.update(self._duplicates(msg, source.spec))
         out = []
         for idx, reason, table in rows:
-            line = lines.get(idx, "")
-            message = json_error(line) if reason == reasons.MALFORMED_JSON else messages.get(idx, "")
-            offset = msg.start + spans[idx][0] if msg.format == "jsonl" and idx in spans else None
-            out.append(self._reject(msg, idx, offset, reason, message, line, record_type=table))
+            found = located.get(idx)
+            text = found.text if found is not None else ""
+            message = json_error(text) if reason == reasons.MALFORMED_JSON else messages.get(idx, "")
+            out.append(self._reject(msg, idx, found.offset if found else None, reason, message, text,
+                                    record_type=table))
         return out
 
-    def _explain(self, spec: StreamSpec, lines: dict[int, str]) -> dict[int, str]:
-        """The message of each rejected line (rejects only: a few lines)."""
-        bad = pa.table({"_idx": pa.array(list(lines), pa.int64()),
-                        "_line": pa.array(list(lines.values()), pa.string())})
-        self._con.register("bad_lines", bad)
+    def _explain(self, source: ChunkSource, located: dict[int, Located]) -> dict[int, str]:
+        """The message of each rejected record (rejects only: a few)."""
+        self._con.register("bad_lines", source.bad_table(located))
         try:
-            return dict(self._con.execute(self._sql_for(spec)[1]).fetchall())
+            return {int(i): str(m) for i, m in self._con.execute(self._sql_for(source)[1]).fetchall()}
         finally:
             self._con.unregister("bad_lines")
 
@@ -401,17 +437,36 @@ class Transformer:
                 lines.append(b"")
         return b"\n".join(lines)
 
-    def _maybe_finish_run(self, msg: ChunkMessage) -> None:
+    def _maybe_finish_run(self, msg: ChunkMessage, spec: StreamSpec, result: ChunkResult) -> None:
+        """When every chunk of the object is done: finalize a staged keyed load (its rows,
+        rejects and counts join this chunk's result), then the run-log entry and lineage."""
         done = self.lake.state.query(CHUNKS, prefix=f"{msg.object_id}#")
         if len(done) < msg.chunks:
             return
+        final = self.lake.state.get(FINALS, msg.object_id)
+        if staged_load(spec, msg):
+            published = self._publisher.finalize(self._con, msg, spec)
+            if published is not None:
+                for part in published.partitions:
+                    self.lake.state.emit_event(PARTITION_READY, part)
+                result.loaded += published.loaded
+                result.rejected += published.rejected
+                result.deduplicated += published.deduplicated
+                lineage_hooks.chunk_written(self.lake, replace(msg, chunk=msg.chunks),
+                                            ChunkResult(msg.object_id, msg.chunks, published.loaded,
+                                                        published.rejected, published.deduplicated,
+                                                        published.files, published.partitions))
+                final = self.lake.state.get(FINALS, msg.object_id)
+        extra = final.data if final is not None else {}
         run = self.lake.state.get(RUNS, msg.run_key)
         entry = dict(run.data) if run else {}
         entry.update(
             status="COMPLETE",
-            loaded=sum(int(i.data["loaded"]) for i in done),
-            rejected=sum(int(i.data["rejected"]) for i in done) + int(entry.get("dropped", 0)),
-            deduplicated=sum(int(i.data.get("deduplicated", 0)) for i in done),
+            loaded=sum(int(i.data["loaded"]) for i in done) + int(extra.get("loaded", 0)),
+            rejected=sum(int(i.data["rejected"]) for i in done) + int(entry.get("dropped", 0))
+            + int(extra.get("rejected", 0)),
+            deduplicated=sum(int(i.data.get("deduplicated", 0)) for i in done)
+            + int(extra.get("deduplicated", 0)),
             finished_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
         self.lake.state.log_run(msg.run_key, entry)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sqlite3
 import threading
 import time
 import uuid
@@ -16,6 +18,7 @@ from lakeline.adapters.local.sqlite import Database
 from lakeline.config import QueueSettings
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.ports import Message, Queue, QueueCounts
+from lakeline.ports.queue import DEAD_LETTER_REASON, MAX_REASON_CHARS
 from tests.contract.queue_backends import QueueFactory, moto_endpoint, queue_backend  # noqa: F401
 
 VT = 2  # visibility timeout of the test queues, seconds
@@ -338,6 +341,7 @@ def test_poison_message_reaches_dlq_after_max_receives(queue_backend: QueueFacto
     [dead] = dlq.peek()
     assert (dead.message_id, dead.body, dead.receive_count) == (mid, "poison", 0)
     assert dead.attributes["DeadLetterSourceQueue"] == "orders"
+    assert DEAD_LETTER_REASON not in dead.attributes  # the redrive policy records no reason
     assert dead.attributes["SentTimestamp"] == str(int((queue_backend.clock() - 5 * VT) * 1000))
     got = receive_one(dlq)
     assert (got.message_id, got.receive_count) == (mid, 1)
@@ -402,6 +406,123 @@ def test_redrive_on_source_queue_is_refused(queue_backend: QueueFactory) -> None
     q = queue_backend("orders")
     with pytest.raises(UsageError, match="not a dead-letter queue"):
         q.redrive()
+
+
+# -- dead_letter: to the DLQ now, whatever the receive count --------------------------------
+
+
+def test_dead_letter_on_first_receive(queue_backend: QueueFactory) -> None:
+    q = queue_backend("orders", max_receive_count=5)
+    dlq = dlq_of(q)
+    mid = q.send('{"not": "a chunk"}')
+    msg = receive_one(q)
+    assert msg.receive_count == 1
+    q.dead_letter(msg, "MessageError: not a chunk message")
+    assert q.counts() == QueueCounts(visible=0, in_flight=0, delayed=0)
+    assert dlq.counts() == QueueCounts(visible=1, in_flight=0, delayed=0)
+    queue_backend.clock.advance(VT + 1)  # gone for good, not merely hidden
+    assert q.receive(10) == []
+    dead = receive_one(dlq)
+    assert (dead.message_id, dead.body, dead.receive_count) == (mid, '{"not": "a chunk"}', 1)
+    assert dead.attributes[DEAD_LETTER_REASON] == "MessageError: not a chunk message"
+    assert dead.attributes["DeadLetterSourceQueue"] == "orders"
+    q.dead_letter(msg, "again")  # the handle of a message no longer in the queue: ignored
+    assert dlq.counts() == QueueCounts(visible=0, in_flight=1, delayed=0)
+    # redriven, it is an ordinary message again: no reason, no source
+    dlq.change_visibility(dead.receipt_handle, 0)
+    assert dlq.redrive() == 1
+    back = receive_one(q)
+    assert (back.message_id, back.body, back.receive_count) == (mid, '{"not": "a chunk"}', 1)
+    assert DEAD_LETTER_REASON not in back.attributes
+    assert "DeadLetterSourceQueue" not in back.attributes
+    assert dlq.counts() == QueueCounts(0, 0, 0)
+
+
+def test_dead_letter_moves_only_that_message(queue_backend: QueueFactory) -> None:
+    q = queue_backend("orders")
+    dlq = dlq_of(q)
+    ids = q.send_batch(["a", "b", "c"])
+    got = q.receive(10)
+    assert [m.message_id for m in got] == ids
+    q.dead_letter(got[1], "DataError: b is unusable")
+    assert q.counts() == QueueCounts(visible=0, in_flight=2, delayed=0)
+    q.delete(got[0].receipt_handle)
+    q.delete(got[2].receipt_handle)
+    assert q.counts() == QueueCounts(0, 0, 0)
+    dead = receive_one(dlq)
+    assert (dead.message_id, dead.body) == (ids[1], "b")
+    assert dead.attributes[DEAD_LETTER_REASON] == "DataError: b is unusable"
+    assert dlq.receive(10) == []
+
+
+def test_dead_letter_with_unknown_or_deleted_handle_is_ignored_like_delete(
+    queue_backend: QueueFactory,
+) -> None:
+    q = queue_backend("orders")
+    dlq = dlq_of(q)
+    q.send("job")
+    msg = receive_one(q)
+    q.dead_letter(dataclasses.replace(msg, receipt_handle="never-issued"), "TerminalError: x")
+    assert q.counts() == QueueCounts(visible=0, in_flight=1, delayed=0)
+    assert dlq.counts() == QueueCounts(0, 0, 0)
+    q.delete(msg.receipt_handle)
+    q.dead_letter(msg, "TerminalError: x")  # deleted: nothing to move, nothing copied
+    assert q.counts() == QueueCounts(0, 0, 0)
+    assert dlq.counts() == QueueCounts(0, 0, 0)
+
+
+def test_dead_letter_with_stale_handle_is_ignored(queue_backend: QueueFactory) -> None:
+    queue_backend.skip_on(
+        "aws",
+        "SQS may act on an older receipt handle of a message, as its DeleteMessage does; moto "
+        "always does (unknown and deleted handles are covered on every backend)"
+    )
+    q = queue_backend("orders")
+    dlq = dlq_of(q)
+    mid = q.send("job")
+    old = receive_one(q)
+    queue_backend.clock.advance(VT)
+    new = receive_one(q)
+    q.dead_letter(old, "TerminalError: stale")
+    assert q.counts() == QueueCounts(visible=0, in_flight=1, delayed=0)
+    assert dlq.counts() == QueueCounts(0, 0, 0)
+    q.dead_letter(new, "TerminalError: current")
+    assert q.counts() == QueueCounts(0, 0, 0)
+    [dead] = dlq.peek()
+    assert (dead.message_id, dead.receive_count) == (mid, 0)
+    assert dead.attributes[DEAD_LETTER_REASON] == "TerminalError: current"
+
+
+def test_dead_letter_without_dlq_is_refused(queue_backend: QueueFactory) -> None:
+    q = queue_backend("orders", dlq=False)
+    q.send("job")
+    msg = receive_one(q)
+    with pytest.raises(UsageError, match="'orders' has no dead-letter queue"):
+        q.dead_letter(msg, "MessageError: x")
+    assert q.counts() == QueueCounts(visible=0, in_flight=1, delayed=0)
+    with_dlq = queue_backend("alpha")
+    dlq = dlq_of(with_dlq)
+    dlq.send("dead already")
+    dead = receive_one(dlq)
+    with pytest.raises(UsageError, match="'alpha-dlq' has no dead-letter queue"):
+        dlq.dead_letter(dead, "MessageError: x")  # a DLQ has no DLQ of its own
+    assert dlq.counts() == QueueCounts(visible=0, in_flight=1, delayed=0)
+
+
+def test_dead_letter_reason_is_normalised(queue_backend: QueueFactory) -> None:
+    q = queue_backend("orders")
+    dlq = dlq_of(q)
+    q.send("job")
+    msg = receive_one(q)
+    with pytest.raises(UsageError, match="needs a reason"):
+        q.dead_letter(msg, " ")
+    assert q.counts() == QueueCounts(visible=0, in_flight=1, delayed=0)
+    # characters SQS refuses in an attribute (NUL, a lone surrogate) become "?"; cut to 1024
+    q.dead_letter(msg, "DataError: bad\x00byte \udcff " + "x" * 2000)
+    assert q.counts() == QueueCounts(0, 0, 0)
+    reason = receive_one(dlq).attributes[DEAD_LETTER_REASON]
+    assert reason == ("DataError: bad?byte ? " + "x" * 2000)[:MAX_REASON_CHARS]
+    assert len(reason) == MAX_REASON_CHARS == 1024
 
 
 # -- retention, counts, peek, purge ---------------------------------------------------------
@@ -524,6 +645,29 @@ def test_constructor_validation(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="same database"):
         SqliteQueue(db, "q", dlq=other)
     assert not (tmp_path / "queue.db").exists()
+
+
+def test_local_dead_letter_upgrades_a_database_made_before_the_reason_column(tmp_path: Path) -> None:
+    path = tmp_path / "queue.db"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA.replace(",\n    dead_letter_reason TEXT", ""))
+    now = time.time()
+    old.execute("INSERT INTO queue_messages (queue, message_id, body, sent_at, visible_at)"
+                " VALUES ('ingest', 'm-1', 'old body', ?, ?)", (now, now))
+    old.commit()
+    assert "dead_letter_reason" not in {r[1] for r in old.execute("PRAGMA table_info(queue_messages)")}
+    old.close()
+    q = open_queue_pair(path, "ingest", QueueSettings())
+    msg = receive_one(q)
+    assert (msg.message_id, msg.body, msg.receive_count) == ("m-1", "old body", 1)
+    q.dead_letter(msg, "MessageError: old")
+    assert q.dlq is not None
+    [dead] = q.dlq.peek()
+    assert (dead.message_id, dead.attributes[DEAD_LETTER_REASON]) == ("m-1", "MessageError: old")
+    again = open_queue_pair(path, "ingest", QueueSettings())  # a second upgrade changes nothing
+    assert again.dlq is not None and again.dlq.peek()[0].attributes[DEAD_LETTER_REASON] == "MessageError: old"
+    q.db.close()
+    again.db.close()
 
 
 def test_local_release_in_flight_undoes_receives(tmp_path):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.test_cli import Cli, cli, lake  # noqa: F401
+from tests.e2e.helpers import Cli
 
 
-def test_gen_put_run_sql_lineage_and_report(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_gen_put_run_sql_lineage_and_report(lake: Cli, tmp_path: Path) -> None:
     lake.ok("gen", "carbon", "--count", "2500", "--dirty-rate", "0.01", "--seed", "5", "--out", "a.csv")
     header = (tmp_path / "a.csv").read_text().splitlines()[0]
     assert header.replace('"', "") == ("activity_event_id,asset_id,geo,origin_measurement_timestamp,scope,"
@@ -40,7 +40,7 @@ def test_gen_put_run_sql_lineage_and_report(lake: Cli, tmp_path: Path) -> None: 
     assert "<html" in (tmp_path / "report.html").read_text().lower()
 
 
-def test_a_failing_file_is_gated_to_error(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_a_failing_file_is_gated_to_error(lake: Cli, tmp_path: Path) -> None:
     lake.ok("gen", "carbon", "--count", "20", "--out", "a.csv")
     lines = (tmp_path / "a.csv").read_text().splitlines()
     (tmp_path / "dup.csv").write_text("\n".join([*lines, lines[1]]) + "\n")  # a duplicate id
@@ -52,7 +52,7 @@ def test_a_failing_file_is_gated_to_error(lake: Cli, tmp_path: Path) -> None:  #
     assert "Data Quality check failed" in notes and "dup.csv" in notes
 
 
-def test_a_run_killed_mid_workflow_is_resumed_by_the_next_run(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_a_run_killed_mid_workflow_is_resumed_by_the_next_run(lake: Cli, tmp_path: Path) -> None:
     lake.ok("gen", "carbon", "--count", "2500", "--seed", "9", "--out", "a.csv")
     lake.ok("put", "a.csv", "--pipeline", "carbon")
     env = {"LAKELINE__PIPELINES__CARBON__MAX_CONCURRENCY": "1"}

@@ -9,14 +9,13 @@ import pyarrow as pa
 
 from lakeline.config import load_settings
 from lakeline.lake import Lake
-from tests.e2e.test_cli import Cli, cli, lake  # noqa: F401
+from lakeline.tables.iceberg import append_batch, ensure_table
+from tests.e2e.helpers import Cli
 
 SCHEMA = pa.schema([("order_id", pa.int64()), ("order_date", pa.date32()), ("sales_amount", pa.float64())])
 
 
 def _table(home) -> list[int]:
-    from lakeline.tables.iceberg import append_batch, ensure_table
-
     lk = Lake.open(load_settings(home))
     ensure_table(lk, "retail_silver.orders_silver", SCHEMA, [("order_date", "day")])
     snaps = []
@@ -27,7 +26,7 @@ def _table(home) -> list[int]:
     return snaps
 
 
-def test_explain_time_travel_metadata_and_bytes_limit(lake: Cli) -> None:  # noqa: F811
+def test_explain_time_travel_metadata_and_bytes_limit(lake: Cli) -> None:
     snaps = _table(lake.home)
     q = "SELECT count(*) AS n, sum(sales_amount) AS s FROM retail_silver.orders_silver"
     assert lake.json("sql", q) == [{"n": 6, "s": 12.0}]

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.test_cli import Cli, cli, lake  # noqa: F401
+from tests.e2e.helpers import Cli
 
 RED = "\x1b[1;31m"
 
 
-def test_shipments_lineage_list_show_trace_export(lake: Cli) -> None:  # noqa: F811
+def test_shipments_lineage_list_show_trace_export(lake: Cli) -> None:
     lake.ok("gen", "shipments", "--count", "500", "--days", "7", "--seed", "3", "--out", "s.jsonl")
     lake.ok("put", "s.jsonl", "--pipeline", "shipments", "--key", "shipments/2026-01-05/s.jsonl")
     lake.ok("run")
@@ -59,7 +59,7 @@ def test_shipments_lineage_list_show_trace_export(lake: Cli) -> None:  # noqa: F
     assert "no OpenLineage sink" in lake.fails(2, "lineage", "export", rid)
 
 
-def test_failed_branch_is_red_and_large_fanout_is_summarised(lake: Cli) -> None:  # noqa: F811
+def test_failed_branch_is_red_and_large_fanout_is_summarised(lake: Cli) -> None:
     # a carbon-shaped root written through the API: 1,000 record nodes under one batch
     script = """
 import sys, pyarrow as pa
@@ -97,7 +97,7 @@ led.record(r, "b0", "CALCULATION_FAILED", "", node_id="evt-bad", attrs={"reason"
     assert [(r["root_id"], r["nodes"], r["failed"]) for r in listed] == [(rid, 1004, 1)]
 
 
-def test_help_lists_the_commands(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_help_lists_the_commands(lake: Cli, tmp_path: Path) -> None:
     text = lake.ok("lineage", "--help").stdout
     for cmd in ("list", "show", "trace", "export"):
         assert cmd in text

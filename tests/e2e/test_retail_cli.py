@@ -3,14 +3,18 @@ answers, partition pruning, snapshots and time travel."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
-from tests.e2e.test_cli import Cli, cli, lake  # noqa: F401
+from tests.e2e.helpers import LAKELINE, Cli
 
 T = "retail_silver.orders_silver"
 
 
-def test_retail_end_to_end_with_the_seed_queries(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_retail_end_to_end_with_the_seed_queries(lake: Cli, tmp_path: Path) -> None:
     lake.ok("gen", "retail", "--out", "d1")
     put = lake.json("put", "d1/customers.csv", "d1/products.csv", "d1/orders.csv", "--pipeline", "retail")
     keys = [p["key"] for p in put["landed"]]
@@ -46,14 +50,7 @@ def test_retail_end_to_end_with_the_seed_queries(lake: Cli, tmp_path: Path) -> N
     assert lake.json("run")["batch_runs"] == []  # nothing new: nothing appended
 
 
-def test_serve_runs_the_retail_job_when_orders_land(lake: Cli) -> None:  # noqa: F811
-    import os
-    import signal
-    import subprocess
-    import time
-
-    from tests.e2e.test_cli import LAKELINE
-
+def test_serve_runs_the_retail_job_when_orders_land(lake: Cli) -> None:
     lake.ok("gen", "retail", "--out", "d", "--count", "500")
     env = lake.env({"LAKELINE__RUNNER__WATCH_INTERVAL": "0.2", "LAKELINE__RUNNER__SETTLE_SECONDS": "0"})
     proc = subprocess.Popen([str(LAKELINE), "serve"], cwd=lake.cwd, env=env, stdout=subprocess.PIPE,

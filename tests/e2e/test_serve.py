@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import LAKELINE, RUN_LINE, Cli
+from tests.e2e.helpers import LAKELINE, RUN_LINE, Cli
 
 SERVE_ENV = {"LAKELINE__RUNNER__WATCH_INTERVAL": "0.2"}
 PICKUP_S = 15

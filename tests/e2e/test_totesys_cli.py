@@ -10,8 +10,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from tests.e2e.test_cli import Cli, cli, lake  # noqa: F401
-from tests.totesys_pg import pg_database, pg_server  # noqa: F401
+from tests.e2e.helpers import Cli
 
 pytestmark = pytest.mark.xdist_group("totesys_pg")
 
@@ -24,7 +23,7 @@ SALES_BY_COUNTERPARTY = """
     GROUP BY ALL ORDER BY sales DESC, counterparty LIMIT 3"""
 
 
-def test_totesys_end_to_end(lake: Cli, pg_database: Callable[[str], str]) -> None:  # noqa: F811
+def test_totesys_end_to_end(lake: Cli, pg_database: Callable[[str], str]) -> None:
     gen = lake.ok("gen", "totesys", "--db", "src.db", "--scale", "300")
     assert "sales_order 300" in gen.stderr
     db = lake.cwd / "src.db"
@@ -70,7 +69,7 @@ def test_totesys_end_to_end(lake: Cli, pg_database: Callable[[str], str]) -> Non
     assert "SUCCEEDED: 0 rows in 0 packets" in text
 
 
-def test_totesys_cli_errors(lake: Cli) -> None:  # noqa: F811
+def test_totesys_cli_errors(lake: Cli) -> None:
     assert "extract supports --pipeline totesys" in lake.fails(2, "extract", "--pipeline", "shipments")
     assert "no totesys source" in lake.fails(2, "extract", "--pipeline", "totesys")
     secret = "pw-Xy9-secret"

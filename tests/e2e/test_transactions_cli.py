@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from lakeline.pipelines.transactions.gen import defect_counts
-from tests.e2e.test_cli import Cli, cli, lake  # noqa: F401
+from tests.e2e.helpers import Cli
 
 
-def test_batch_run_gate_promote_and_sql(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_batch_run_gate_promote_and_sql(lake: Cli, tmp_path: Path) -> None:
     lake.ok("gen", "transactions", "--count", "2000", "--out", "t1.csv", "--dirty-rate", "0.02", "--seed", "3")
     lake.ok("put", "t1.csv", "--pipeline", "transactions", "--key", "transactions/2026/t1.csv")
     first = lake.json("run")
@@ -49,7 +49,7 @@ def test_batch_run_gate_promote_and_sql(lake: Cli, tmp_path: Path) -> None:  # n
     assert lake.json("run")["batch_runs"] == []
 
 
-def test_gate_refuses_a_dirty_run_and_promote_respects_it(lake: Cli) -> None:  # noqa: F811
+def test_gate_refuses_a_dirty_run_and_promote_respects_it(lake: Cli) -> None:
     lake.ok("gen", "transactions", "--count", "1000", "--out", "d.csv", "--dirty-rate", "0.2", "--seed", "4")
     lake.ok("put", "d.csv", "--pipeline", "transactions")
     lake.ok("run")

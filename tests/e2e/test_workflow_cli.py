@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.test_cli import Cli, cli, lake  # noqa: F401
+from tests.e2e.helpers import Cli
 
 ETL_INPUT = '{"silver_bucket": "silver", "silver_prefix": "mortgages/transactions"}'
 
 
-def test_etl_promote_workflow_success_failure_history_export(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_etl_promote_workflow_success_failure_history_export(lake: Cli, tmp_path: Path) -> None:
     lake.ok("gen", "transactions", "--count", "1000", "--dirty-rate", "0.01", "--out", "t.csv")
     lake.ok("put", "t.csv", "--pipeline", "transactions")
     ok = lake.json("workflow", "run", "etl_promote", "--input", ETL_INPUT)
@@ -42,7 +42,7 @@ def test_etl_promote_workflow_success_failure_history_export(lake: Cli, tmp_path
     assert '"${LakelinePromoteArn}"' in json.dumps(exported["definition"])
 
 
-def test_adhoc_definition_and_ops_loop(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_adhoc_definition_and_ops_loop(lake: Cli, tmp_path: Path) -> None:
     (tmp_path / "m.asl.json").write_text(json.dumps({"StartAt": "P", "States": {"P": {
         "Type": "Pass", "Parameters": {"sum.$": "States.MathAdd($.a, $.b)"}, "End": True}}}))
     (tmp_path / "in.json").write_text('{"a": 2, "b": 40}')
@@ -58,7 +58,7 @@ def test_adhoc_definition_and_ops_loop(lake: Cli, tmp_path: Path) -> None:  # no
     assert "no workflow" in lake.fails(2, "workflow", "run", "nope")
 
 
-def test_quality_gate_workflow_pass_and_fail(lake: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_quality_gate_workflow_pass_and_fail(lake: Cli, tmp_path: Path) -> None:
     good = [{"record_type": "shipments", "event_time": "2026-01-05T10:00:00Z", "shipment_id": f"shp_{i}",
              "origin": "SZX", "destination": "SEA", "carrier": "UPS", "weight_kg": 5.0} for i in range(3)]
     bad = [dict(good[0], event_time="2026-01-06T10:00:00Z"), dict(good[0], event_time="2026-01-06T11:00:00Z",

@@ -16,6 +16,7 @@ from lakeline.dq.engine import DqResult, evaluate, evaluate_path
 from lakeline.dq.report import render_html
 from lakeline.dq.rules import parse_ruleset
 from lakeline.errors import DataError, NotFoundError, UsageError
+from lakeline.pipelines.carbon.factors import packaged_path
 from lakeline.pipelines.carbon.rules import RULES as CARBON_RULES
 
 ROWS = """(VALUES
@@ -292,7 +293,7 @@ def test_the_shipped_factor_table_reads(tmp_path: Path) -> None:
     rs = parse_ruleset("factors", [{"kind": "row_count", "min": 236, "max": 236},
                                    {"kind": "not_null", "column": "lookup name"},
                                    {"kind": "in_set", "column": "scope", "values": [1, 2, 3]}], origin="test")
-    result = evaluate_path("/work/shared/data/ghg_emission_factors.csv", rs, profile=True)
+    result = evaluate_path(str(packaged_path()), rs, profile=True)
     assert result.success, result.results
 
 

@@ -139,9 +139,9 @@ def fast_tries(monkeypatch: pytest.MonkeyPatch) -> Calls:
     tries: Calls = []
     original = fastpath.FastPath.write
 
-    def spy(self: fastpath.FastPath, msg: ChunkMessage, *args: Any) -> dict[str, list[Path]] | None:
+    def spy(self: fastpath.FastPath, msg: ChunkMessage, *args: Any, **kwargs: Any) -> dict[str, list[Path]] | None:
         tries.append((msg.key, msg.chunk))
-        return original(self, msg, *args)
+        return original(self, msg, *args, **kwargs)
 
     monkeypatch.setattr(fastpath.FastPath, "write", spy)
     return tries

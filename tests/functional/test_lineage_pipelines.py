@@ -9,7 +9,6 @@ import logging
 from datetime import UTC, date, datetime
 
 import orjson
-import pytest
 
 from lakeline.adapters.local.lineage import SqliteLedger
 from lakeline.lake import Lake
@@ -19,6 +18,7 @@ from lakeline.pipelines.registry import registry
 from lakeline.pipelines.retail import job
 from lakeline.pipelines.transactions.job import TABLE, execute_run
 from lakeline.stages.messages import idempotency_key, object_id
+from lakeline.tables import iceberg
 from tests.functional.helpers import land, query, rec, run, settings
 
 
@@ -118,7 +118,6 @@ def test_shipments_redelivery_does_not_fork_and_new_bytes_are_a_new_root(home):
 
 
 def test_shipments_iceberg_batch_nodes_name_the_table(home):
-    pytest.importorskip("lakeline.tables.iceberg")
     s = settings(home, pipelines__shipments__table_format="iceberg")
     lake = Lake.open(s)
     land(lake, "shipments/i.jsonl", jsonl(rec(), rec(shipment_id="b", event_time="2026-01-06T01:00:00Z"),
@@ -243,7 +242,6 @@ ORDERS = ("order_id,order_date,customer_id,product_id,qty,unit_price,channel\n"
 
 
 def test_retail_batch_tree(home, tmp_path):
-    pytest.importorskip("lakeline.tables.iceberg")
     lake = Lake.open(settings(home))
     for name, text in (("customers.csv", "customer_id,region\n10,North\n11,South\n"),
                        ("products.csv", "product_id,category\n100,A\n101,B\n"), ("orders.csv", ORDERS)):
@@ -263,6 +261,7 @@ def test_retail_batch_tree(home, tmp_path):
     assert raw.attrs["products_key"] == "retail/products/ingest_date=2025-10-04/products.csv"
     written = {n.action_taken: n for n in led.children(root, raw.node_id)}
     assert written["BATCH_WRITTEN"].storage_location == "iceberg:retail_silver.orders_silver"
+    assert iceberg.load_table(lake, job.TABLE).current_snapshot().snapshot_id == batch["snapshot_id"]
     assert written["BATCH_WRITTEN"].attrs == {"rows": 2, "snapshot_id": batch["snapshot_id"], "appended": True,
                                               "batch_id": batch["run_id"]}
     assert written["REJECTS_WRITTEN"].storage_location == str(home / "zones" / "error" / batch["rejects_key"])

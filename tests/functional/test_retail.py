@@ -17,6 +17,7 @@ from lakeline.pipelines.retail import gen as gen
 from lakeline.pipelines.retail import job, runlog
 from lakeline.pipelines.retail.transform import ORDERS_SCHEMA, csv_records, transform_orders
 from lakeline.stages.rejects import rejects_schema
+from lakeline.tables import iceberg
 from tests.functional.helpers import settings
 
 ORDERS = (
@@ -220,7 +221,6 @@ def _land(lake, tmp_path, name, text, day=date(2025, 10, 4)):
 
 
 def test_run_retail_quarantine_writes_rejects_and_fail_keeps_pending(lake, tmp_path):
-    pytest.importorskip("lakeline.tables.iceberg")
     bad = HEADER + '1,24/07/2025,10,100,2,"1,50",web\n2,bad,10,100,1,"1,00",web\n'
     _land(lake, tmp_path, "orders.csv", bad)
     with pytest.raises(DataError, match=r"orders.csv line 3: TIMESTAMP_ERROR"):
@@ -237,7 +237,6 @@ def test_run_retail_quarantine_writes_rejects_and_fail_keeps_pending(lake, tmp_p
 
 
 def test_run_is_skipped_and_coalesced_while_active(lake, tmp_path, monkeypatch):
-    pytest.importorskip("lakeline.tables.iceberg")
     _land(lake, tmp_path, "orders_a.csv", HEADER + '1,24/07/2025,10,100,2,"1,50",web\n')
     calls = []
     real = job._process
@@ -259,7 +258,6 @@ def test_run_is_skipped_and_coalesced_while_active(lake, tmp_path, monkeypatch):
 
 
 def test_trigger_after_lease_release_is_served(lake, tmp_path, monkeypatch):
-    pytest.importorskip("lakeline.tables.iceberg")
     _land(lake, tmp_path, "orders_a.csv", HEADER + '1,24/07/2025,10,100,2,"1,50",web\n')
     real_delete = lake.state.delete
     fired = []
@@ -276,7 +274,6 @@ def test_trigger_after_lease_release_is_served(lake, tmp_path, monkeypatch):
 
 
 def test_end_to_end_gen_land_run(lake, tmp_path):
-    iceberg = pytest.importorskip("lakeline.tables.iceberg")
     files = gen.write(tmp_path / "gen", seed=1)
     for source in ("products", "customers", "orders"):
         assert job.land_retail(lake, files[source], today=date(2025, 10, 4)) is not None

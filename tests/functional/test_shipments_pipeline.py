@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 
 from lakeline.lake import Lake
 from lakeline.pipelines.registry import registry
-from lakeline.stages.ingest import count_records, scan_block
+from lakeline.stages.chunking import count_records, scan_block
 from lakeline.stages.transform import Transformer
 from tests.functional.helpers import land, query, rec, run, settings
 
@@ -203,13 +203,15 @@ def test_redelivered_chunk_message_rewrites_instead_of_duplicating(home):
     assert query(lake, "SELECT count(*), count(DISTINCT shipment_id) FROM silver.shipments") == [(100, 100)]
 
 
-def test_poison_message_reaches_dlq_after_exactly_max_receives_and_batch_mates_load_once(home):
+def test_poison_message_reaches_dlq_on_its_first_receive_and_batch_mates_load_once(home):
+    """Not a chunk message: a MessageError, terminal, so it goes to the DLQ when it first fails
+    (max_receive_count is for failures that may heal)."""
     s = settings(home, queue__max_receive_count=5)
     lake = Lake.open(s)
     land(lake, "shipments/good.jsonl", jsonl(*(rec(shipment_id=f"g{i}") for i in range(20))))
     lake.transform_queue.send('{"v": 1, "this is": "not a chunk message"}')
     summary = run(s)
-    assert summary["failures"] == 5
+    assert summary["failures"] == 1
     assert query(lake, "SELECT count(*) FROM silver.shipments") == [(20,)]
     assert lake.transform_queue.counts().total == 0
     dead = lake.transform_queue.dlq.peek(10)

@@ -145,13 +145,18 @@ def test_handlers_on_moto_match_the_local_run(aws_env, moto_endpoint, tmp_path):
         (KEY, 3001, "MALFORMED_JSON"), (KEY, 3002, "TYPE_ERROR")]
 
 
-def test_poison_message_reaches_the_dlq_after_max_receive_count(aws_env, moto_endpoint):  # noqa: F811
+def test_poison_message_reaches_the_dlq_on_its_first_receive(aws_env, moto_endpoint):  # noqa: F811
+    """Not a chunk message: a MessageError (terminal), so the handler dead-letters it at once
+    and reports no batch item failure (retrying cannot help; the redrive policy's
+    maxReceiveCount is for transient failures)."""
     sqs = boto_client("sqs", moto_endpoint)
     sqs.send_message(QueueUrl=aws_env["aws.transform_queue_url"], MessageBody='{"v": 1, "not": "a chunk"}')
     failures = drain_transform(moto_endpoint, aws_env, FakeContext())
-    assert [len(f) for f in failures] == [1, 1, 1]  # received exactly maxReceiveCount (3) times
-    dead = sqs.receive_message(QueueUrl=aws_env["aws.transform_dlq_url"]).get("Messages", [])
+    assert failures == [[]]  # received once, dead-lettered, not reported for a retry
+    dead = sqs.receive_message(QueueUrl=aws_env["aws.transform_dlq_url"], MessageAttributeNames=["All"]).get(
+        "Messages", [])
     assert [m["Body"] for m in dead] == ['{"v": 1, "not": "a chunk"}']
+    assert dead[0]["MessageAttributes"]["DeadLetterReason"]["StringValue"].startswith("MessageError: ")
 
 
 def test_run_profile_aws_and_replay_against_s3(aws_env, moto_endpoint, tmp_path):  # noqa: F811
@@ -174,7 +179,8 @@ def test_run_profile_aws_and_replay_against_s3(aws_env, moto_endpoint, tmp_path)
 
     lake = Lake.open(aws_settings(tmp_path / "ws2", aws_env))
     now = datetime.now(UTC)
-    result = replay(lake, registry(lake.settings).route, "shipments", now - timedelta(hours=1), now + timedelta(hours=1), name="r1")
+    result = replay(lake, registry(lake.settings).route, "shipments", now - timedelta(hours=1),
+                    now + timedelta(hours=1), name="r1")
     assert (result["scanned"], result["copied"], result["dest_prefix"]) == (1, 1, "shipments/replay/r1/")
     assert lake.store.exists("landing", "shipments/replay/r1/" + KEY)
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)

@@ -5,7 +5,8 @@ DynamoDB; (b) throttling and 5xx answers are retried by botocore's standard mode
 injected through the client's event system); (c) S3 keys with ``+``, ``%2B``, spaces and
 unicode round-trip, with every zone in one bucket. The rest are the AWS counterparts of the
 contract tests skipped for ``aws`` (SQS stamps its own time, cannot peek, keeps receive
-counts in the DLQ; SSM names are ASCII).
+counts in the DLQ; SSM names are ASCII), and the transform Lambda's handling of a
+:class:`TerminalError` (dead-lettered at once, not a batch item failure).
 """
 # ruff: noqa: F811  (the moto_endpoint fixture is imported and redefined as an argument)
 
@@ -31,12 +32,25 @@ from lakeline.adapters.aws.params import SsmParameterStore
 from lakeline.adapters.aws.queue import SqsQueue
 from lakeline.adapters.aws.session import AwsClients, clients, error_code, parse_s3_uri
 from lakeline.adapters.aws.state import TABLE_SCHEMA, DynamoStateStore
+from lakeline.aws import handlers
 from lakeline.config import ZONES, AwsSettings
-from lakeline.errors import ConditionFailed, ConfigError, NotFoundError, TransientError, UsageError
+from lakeline.errors import (
+    ConditionFailed,
+    ConfigError,
+    DataError,
+    MessageError,
+    NotFoundError,
+    TransientError,
+    UsageError,
+)
 from lakeline.ports import BeginResult, Message, Queue, QueueCounts
+from lakeline.ports.queue import DEAD_LETTER_REASON
+from lakeline.stages.messages import ChunkMessage
+from lakeline.stages.transform import ChunkResult
 from tests.aws_server import REGION, boto_client, moto_endpoint, unique  # noqa: F401
 from tests.contract.queue_backends import QueueFactory
 from tests.contract.store_backends import FakeClock
+from tests.integration.aws_lake import as_env, provision
 
 TTL, LOCK = 100.0, 10.0
 
@@ -352,6 +366,120 @@ def test_sqs_partial_batch_failure_and_purge_in_progress() -> None:
         stub.add_client_error("purge_queue", "AWS.SimpleQueueService.PurgeQueueInProgress")
         with pytest.raises(TransientError, match="60 s"):
             q.purge()
+
+
+# ---- the transform Lambda: a TerminalError is dead-lettered on its first receive -------------
+class LambdaContext:
+    """The attributes Powertools reads from a Lambda context."""
+
+    aws_request_id = "req-1"
+    function_name = "lakeline-transform"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:lakeline-transform"
+    function_version = "$LATEST"
+
+
+class ScriptedTransformer:
+    """Stands in for the DuckDB transformer: a chunk whose key is in ``fail`` raises that error."""
+
+    def __init__(self, fail: dict[str, Exception]) -> None:
+        self.fail = fail
+        self.processed: list[str] = []
+
+    def process(self, msg: ChunkMessage) -> ChunkResult:
+        self.processed.append(msg.key)
+        if msg.key in self.fail:
+            raise self.fail[msg.key]
+        return ChunkResult(object_id=msg.object_id, chunk=msg.chunk, loaded=msg.records)
+
+
+def chunk_body(key: str) -> str:
+    return ChunkMessage(pipeline="shipments", bucket="landing", key=key, etag="e", object_id="o",
+                        run_key="r", chunk=0, chunks=1, start=0, end=10, first_line=1,
+                        records=3).to_json()
+
+
+@pytest.fixture
+def lambda_lake(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A provisioned lake on moto that the handlers open from the environment, as on Lambda."""
+    overrides = provision(moto_endpoint, max_receive_count=3)
+    for name, value in as_env(overrides).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LAKELINE_HOME", str(tmp_path / "lambda"))
+    handlers.reset()
+    yield overrides
+    handlers.reset()
+
+
+def deliver(endpoint: str, url: str, bodies: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Send ``bodies``, receive them as Lambda's poller does; returns their ids and the event."""
+    sqs = boto_client("sqs", endpoint)
+    ids = [sqs.send_message(QueueUrl=url, MessageBody=b)["MessageId"] for b in bodies]
+    got: list[dict[str, Any]] = []
+    while len(got) < len(bodies):
+        got += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                   AttributeNames=["All"]).get("Messages", [])
+    assert sorted(m["MessageId"] for m in got) == sorted(ids)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    got.sort(key=lambda m: ids.index(m["MessageId"]))
+    return ids, {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+        "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION,
+    } for m in got]}
+
+
+def test_transform_handler_dead_letters_terminal_errors_and_reports_the_rest(
+    lambda_lake: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = ScriptedTransformer({"flaky.jsonl": TransientError("throttled"),
+                                "bad.jsonl": DataError("bad.jsonl: unusable")})
+    monkeypatch.setattr(handlers, "transformer", lambda: fake)
+    url = lambda_lake["aws.transform_queue_url"]
+    bodies = ["not json", chunk_body("good.jsonl"), chunk_body("flaky.jsonl"), chunk_body("bad.jsonl")]
+    ids, event = deliver(moto_endpoint, url, bodies)
+    with pytest.raises(MessageError) as raised:
+        ChunkMessage.from_json("not json")
+
+    response = handlers.transform_handler(event, LambdaContext())
+
+    # only the transient failure is retried; the terminal ones are not batch item failures
+    assert response == {"batchItemFailures": [{"itemIdentifier": ids[2]}]}
+    assert fake.processed == ["good.jsonl", "flaky.jsonl", "bad.jsonl"]
+    lake = handlers.lake()
+    queue, dlq = lake.transform_queue, lake.transform_queue.dlq
+    assert dlq is not None
+    assert queue.counts() == QueueCounts(visible=0, in_flight=2, delayed=0)  # good and flaky
+    for record in event["Records"]:  # Lambda deletes what was not reported as failed
+        if record["messageId"] != ids[2]:
+            queue.delete(record["receiptHandle"])
+    assert queue.counts() == QueueCounts(visible=0, in_flight=1, delayed=0)
+    dead = {m.message_id: m for m in dlq.receive(10)}
+    assert sorted(dead) == sorted([ids[0], ids[3]])
+    assert dead[ids[0]].body == "not json"
+    assert dead[ids[0]].attributes[DEAD_LETTER_REASON] == f"MessageError: {raised.value}"
+    assert dead[ids[3]].body == bodies[3]
+    assert dead[ids[3]].attributes[DEAD_LETTER_REASON] == "DataError: bad.jsonl: unusable"
+    assert {m.attributes["DeadLetterSourceQueue"] for m in dead.values()} == {"transform"}
+    assert all(m.receive_count == 1 for m in dead.values())  # the DLQ copies were never received before
+
+
+def test_transform_handler_reports_a_terminal_record_it_could_not_dead_letter(
+    lambda_lake: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: SqsQueue, message: Message, reason: str) -> None:
+        raise TransientError("SQS SendMessage transform-dlq: ThrottlingException")
+
+    monkeypatch.setattr(SqsQueue, "dead_letter", refuse)
+    url = lambda_lake["aws.transform_queue_url"]
+    ids, event = deliver(moto_endpoint, url, ["not json"])
+    response = handlers.transform_handler(event, LambdaContext())
+    # left to the redrive policy: a batch item failure, redelivered
+    assert response == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
+    lake = handlers.lake()
+    assert lake.transform_queue.counts() == QueueCounts(visible=0, in_flight=1, delayed=0)
+    assert lake.transform_queue.dlq is not None
+    assert lake.transform_queue.dlq.counts() == QueueCounts(0, 0, 0)
 
 
 # ---- SSM, SNS, session ----------------------------------------------------------------------

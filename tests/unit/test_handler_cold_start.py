@@ -1,4 +1,7 @@
-"""Cold start: importing the Lambda handler module is fast and never imports pandas."""
+"""Cold start: importing the Lambda handler module never imports pandas, nor duckdb.
+
+How long the import takes is measured by ``bench/bench_cold_start.py``, not asserted here.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +10,15 @@ import subprocess
 import sys
 
 SCRIPT = """
-import json, sys, time
-t = time.perf_counter()
+import json, sys
 import lakeline.aws.handlers
-elapsed = time.perf_counter() - t
-print(json.dumps({"seconds": elapsed, "pandas": "pandas" in sys.modules, "duckdb": "duckdb" in sys.modules,
+print(json.dumps({"pandas": "pandas" in sys.modules, "duckdb": "duckdb" in sys.modules,
                   "pyarrow": "pyarrow" in sys.modules}))
 """
 
 
-def test_handler_import_is_fast_and_light():
+def test_handler_import_is_light():
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True)
     data = json.loads(out.stdout)
-    assert data["seconds"] < 1.5, data
-    assert data["pandas"] is False
-    assert data["duckdb"] is False  # loaded by the first transform, not by the ingest cold start
+    assert data["pandas"] is False, data
+    assert data["duckdb"] is False, data  # loaded by the first transform, not by the ingest cold start

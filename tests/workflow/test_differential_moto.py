@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from lakeline.workflow import engine
 from tests.workflow.conftest import MACHINE_FILES, Outcome, load_machine, run_on_moto
 
 pytestmark = pytest.mark.xdist_group("workflow_differential")
@@ -62,12 +63,7 @@ def _check_engine(name: str, got: dict[str, Any], want: dict[str, Any], message:
     assert got == want, message
 
 
-def _engine() -> Any:
-    return pytest.importorskip("lakeline.workflow.engine", reason="the workflow engine is not written yet")
-
-
 def run_engine(machine: dict[str, Any]) -> Outcome:
-    engine = _engine()
     execution = engine.run_definition(machine["definition"], machine["input"], sleep=lambda _s: None)
     return Outcome(execution.status, execution.output, execution.error, execution.cause)
 

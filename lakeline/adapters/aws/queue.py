@@ -16,6 +16,10 @@ backend, all inherent to SQS:
   message a new id; the original id travels in the message attribute
   :data:`ORIGINAL_ID_ATTRIBUTE` and is reported as ``message_id``, so a message keeps its id
   across redrives as on the local backend.
+* **dead_letter** — SQS has no "move to DLQ now": :meth:`SqsQueue.dead_letter` checks the
+  receipt handle (ChangeMessageVisibility), sends the body to the DLQ with the reason, the
+  source queue and the original id as message attributes, then deletes the original. Send
+  first, delete second: a crash in between leaves a duplicate in the DLQ, never a loss.
 * **receive counts** are not reset when SQS moves a message to the DLQ.
 * **stale receipt handles** — SQS may act on an older receipt handle of a message.
 * **counts** are approximate (eventually consistent, as the names say); a purge takes up to
@@ -27,13 +31,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from lakeline.adapters.aws.session import error_code, translate_errors
 from lakeline.errors import NotFoundError, TransientError, UsageError
 from lakeline.ports.queue import (
+    DEAD_LETTER_REASON,
     MAX_BATCH,
     Message,
     Queue,
@@ -41,6 +46,7 @@ from lakeline.ports.queue import (
     body_size,
     check_batch,
     check_range,
+    dead_letter_reason,
 )
 
 MAX_DELAY_SECONDS = 900
@@ -50,6 +56,9 @@ MAX_WAIT_SECONDS = 20
 PEEK_HIDE_SECONDS = 30
 #: Message attribute carrying a redriven message's original id.
 ORIGINAL_ID_ATTRIBUTE = "LakelineMessageId"
+#: Message attributes :meth:`SqsQueue.dead_letter` sets on the DLQ copy: why, and from where.
+REASON_ATTRIBUTE = "LakelineDeadLetterReason"
+SOURCE_ATTRIBUTE = "LakelineDeadLetterSource"
 logger = logging.getLogger(__name__)
 _SYSTEM_ATTRIBUTES = [
     "SentTimestamp",
@@ -77,6 +86,34 @@ def _error_message(exc: Exception) -> str:
 
 def _name_from_url(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _string_attribute(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
+def lambda_record_message(record: Mapping[str, Any]) -> Message:
+    """The :class:`Message` of one record of a Lambda SQS event (what the event source mapping
+    received), so a handler can pass it to :meth:`SqsQueue.dead_letter`.
+
+    Like :meth:`SqsQueue.receive`, a redriven message reports its original id.
+    """
+    attrs = record.get("attributes") or {}
+    user = record.get("messageAttributes") or {}
+    original = (user.get(ORIGINAL_ID_ATTRIBUTE) or {}).get("stringValue")
+    count = int(attrs.get("ApproximateReceiveCount", "1"))
+    sent_ms = int(attrs.get("SentTimestamp", "0"))
+    attributes = {"SentTimestamp": str(sent_ms), "ApproximateReceiveCount": str(count)}
+    if "ApproximateFirstReceiveTimestamp" in attrs:
+        attributes["ApproximateFirstReceiveTimestamp"] = str(attrs["ApproximateFirstReceiveTimestamp"])
+    return Message(
+        message_id=str(original or record["messageId"]),
+        receipt_handle=str(record["receiptHandle"]),
+        body=str(record["body"]),
+        receive_count=count,
+        sent_at=datetime.fromtimestamp(sent_ms / 1000, tz=UTC),
+        attributes=attributes,
+    )
 
 
 class SqsQueue(Queue):
@@ -193,10 +230,15 @@ class SqsQueue(Queue):
         attributes = {"SentTimestamp": str(sent_ms), "ApproximateReceiveCount": str(count)}
         if "ApproximateFirstReceiveTimestamp" in attrs:
             attributes["ApproximateFirstReceiveTimestamp"] = attrs["ApproximateFirstReceiveTimestamp"]
-        source = self._dead_letter_source(attrs.get("DeadLetterQueueSourceArn"))
+        user = raw.get("MessageAttributes") or {}
+        source = user.get(SOURCE_ATTRIBUTE, {}).get("StringValue") or self._dead_letter_source(
+            attrs.get("DeadLetterQueueSourceArn")
+        )
         if source is not None:
             attributes["DeadLetterSourceQueue"] = source
-        user = raw.get("MessageAttributes") or {}
+        reason = user.get(REASON_ATTRIBUTE, {}).get("StringValue")
+        if reason is not None:
+            attributes[DEAD_LETTER_REASON] = reason
         original = user.get(ORIGINAL_ID_ATTRIBUTE, {}).get("StringValue")
         return Message(
             message_id=str(original or raw["MessageId"]),
@@ -232,6 +274,51 @@ class SqsQueue(Queue):
         except ClientError as exc:
             if not _bad_handle(error_code(exc), _error_message(exc)):
                 raise
+
+    def dead_letter(self, message: Message, reason: str) -> None:
+        """Move a received message to the DLQ now (see :meth:`Queue.dead_letter`).
+
+        Three calls, in this order: ChangeMessageVisibility checks the receipt handle (an
+        invalid one, or a deleted message's, is ignored as by :meth:`delete`, so a stale
+        handle never puts a copy in the DLQ) and hides the message for
+        :data:`PEEK_HIDE_SECONDS` while it moves; SendMessage puts the body on the DLQ with
+        the reason, the source queue and the original message id as message attributes;
+        DeleteMessage removes the original. Send first, delete second — at least once: a
+        crash between the two leaves the message in both queues (a duplicate, never a loss),
+        and a failed send leaves it in the source queue, visible again when the hide runs out.
+        SQS gives the DLQ copy a new id and its own SentTimestamp; :meth:`receive` and
+        :meth:`peek` report the original id, as after :meth:`redrive`.
+        """
+        from botocore.exceptions import ClientError
+
+        if self.dlq is None:
+            raise UsageError(f"queue {self.name!r} has no dead-letter queue")
+        text = dead_letter_reason(reason)
+        try:
+            self.change_visibility(message.receipt_handle, PEEK_HIDE_SECONDS)
+        except NotFoundError:
+            logger.info("queue %s: message %s not dead-lettered: its receipt handle is no longer"
+                        " current", self.name, message.message_id)
+            return
+        attributes = {
+            ORIGINAL_ID_ATTRIBUTE: _string_attribute(message.message_id),
+            REASON_ATTRIBUTE: _string_attribute(text),
+            SOURCE_ATTRIBUTE: _string_attribute(self.name),
+        }
+        with translate_errors(f"SQS SendMessage {self.dlq.name}"):
+            self.dlq.sqs.send_message(
+                QueueUrl=self.dlq.url, MessageBody=message.body, MessageAttributes=attributes
+            )
+        try:
+            with translate_errors(f"SQS DeleteMessage {self.name}"):
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
+        except ClientError as exc:
+            if not _bad_handle(error_code(exc), _error_message(exc)):
+                raise
+            # Only possible if the handle went stale after the check (the hide ran out and
+            # another consumer received it): the copy in the DLQ stays, a duplicate.
+            logger.warning("queue %s: message %s was sent to the DLQ but not deleted: %s",
+                           self.name, message.message_id, exc)
 
     def change_visibility(self, receipt_handle: str, timeout: int) -> None:
         """ChangeMessageVisibility to ``timeout`` (0..43200) seconds from now; an invalid
@@ -343,6 +430,8 @@ class SqsQueue(Queue):
                 attributes = {
                     k: {f: v[f] for f in ("DataType", "StringValue", "BinaryValue") if f in v}
                     for k, v in (m.get("MessageAttributes") or {}).items()
+                    # back in its queue a message is no longer a dead letter (as on local)
+                    if k not in (REASON_ATTRIBUTE, SOURCE_ATTRIBUTE)
                 }
                 attributes.setdefault(
                     ORIGINAL_ID_ATTRIBUTE, {"DataType": "String", "StringValue": m["MessageId"]}

@@ -3,7 +3,8 @@
 Every named queue of a lake lives in one table, keyed by queue name::
 
     queue_messages(seq, queue, message_id, body, sent_at, visible_at, receive_count,
-                   receipt_handle NULL, first_received_at NULL, dead_letter_source NULL)
+                   receipt_handle NULL, first_received_at NULL, dead_letter_source NULL,
+                   dead_letter_reason NULL)
 
 A message is *visible* when ``visible_at <= now``; otherwise it is *in flight* if it has a
 receipt handle (it was received) and *delayed* if not. Every mutation runs in a ``BEGIN
@@ -14,6 +15,9 @@ workers that do real work between receives share a queue evenly.
 
 Redrive policy: a visible message already received ``max_receive_count`` times is moved to
 the DLQ (same id and body, receive count 0) by the next receive instead of being returned.
+:meth:`SqliteQueue.dead_letter` makes the same move at once for one received message, in one
+transaction, and records its reason in ``dead_letter_reason``. A database made before that
+column existed gets it on first use (:func:`upgrade`).
 Retention: a message older than ``retention_seconds`` (since it was sent; a move to the DLQ
 keeps that time, as SQS does) is dropped, lazily by :meth:`SqliteQueue.receive` and
 :meth:`SqliteQueue.counts`, and is never returned. A redrive back to the source queue restarts
@@ -24,9 +28,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,7 @@ from lakeline.adapters.local.sqlite import Database
 from lakeline.config import QueueSettings
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.ports.queue import (
+    DEAD_LETTER_REASON,
     MAX_BATCH,
     Message,
     Queue,
@@ -42,6 +50,7 @@ from lakeline.ports.queue import (
     body_size,
     check_batch,
     check_range,
+    dead_letter_reason,
 )
 
 #: DDL of the local queues; idempotent, because every queue of a lake shares one file.
@@ -56,7 +65,8 @@ CREATE TABLE IF NOT EXISTS queue_messages (
     receive_count INTEGER NOT NULL DEFAULT 0,
     receipt_handle TEXT UNIQUE,
     first_received_at REAL,
-    dead_letter_source TEXT
+    dead_letter_source TEXT,
+    dead_letter_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visible_at);
 CREATE INDEX IF NOT EXISTS queue_messages_sent ON queue_messages (queue, sent_at);
@@ -71,7 +81,35 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 POLL_INTERVAL = 0.05
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
-_COLUMNS = "message_id, body, sent_at, receive_count, first_received_at, dead_letter_source"
+_COLUMNS = ("message_id, body, sent_at, receive_count, first_received_at, dead_letter_source,"
+            " dead_letter_reason")
+#: Databases :func:`upgrade` has already checked, in this process.
+_upgraded: weakref.WeakSet[Database] = weakref.WeakSet()
+_upgrade_lock = threading.Lock()
+
+
+def upgrade(db: Database) -> None:
+    """Add ``dead_letter_reason`` to a queue database made before it existed.
+
+    ``SCHEMA`` only creates missing tables, and SQLite has no ``ADD COLUMN IF NOT EXISTS``:
+    the column is added here, once per database object, under the write lock (several
+    processes may open an old file at once). A cheap read decides first, so a current
+    database costs no write lock.
+    """
+    if db in _upgraded:
+        return
+    with _upgrade_lock:
+        if db in _upgraded:
+            return
+        if "dead_letter_reason" not in _columns(db.connection()):
+            with db.transaction() as conn:
+                if "dead_letter_reason" not in _columns(conn):  # another process may have won
+                    conn.execute("ALTER TABLE queue_messages ADD COLUMN dead_letter_reason TEXT")
+        _upgraded.add(db)
+
+
+def _columns(conn: sqlite3.Connection) -> set[str]:
+    return {str(row[1]) for row in conn.execute("PRAGMA table_info(queue_messages)")}
 
 
 class SqliteQueue(Queue):
@@ -119,6 +157,18 @@ class SqliteQueue(Queue):
     def __repr__(self) -> str:
         return f"SqliteQueue({self.name!r}, db={str(self.db.path)!r})"
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction on an up-to-date schema."""
+        upgrade(self.db)
+        with self.db.transaction() as conn:
+            yield conn
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's connection, for reads outside a transaction, on an up-to-date schema."""
+        upgrade(self.db)
+        return self.db.connection()
+
     # -- sending ----------------------------------------------------------------------------
 
     def send(self, body: str, *, delay_seconds: int = 0) -> str:
@@ -137,7 +187,7 @@ class SqliteQueue(Queue):
         ids = [str(uuid.uuid4()) for _ in bodies]
         visible_at = now + delay_seconds
         rows = [(self.name, mid, body, now, visible_at) for mid, body in zip(ids, bodies, strict=True)]
-        with self.db.transaction() as conn:
+        with self._transaction() as conn:
             conn.executemany(
                 "INSERT INTO queue_messages (queue, message_id, body, sent_at, visible_at)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -174,19 +224,20 @@ class SqliteQueue(Queue):
 
     def _receive_once(self, max_messages: int, timeout: int) -> list[Message]:
         # A cheap read first, so idle pollers do not queue up for the write lock.
-        probe = self.db.connection().execute(
+        probe = self._reader().execute(
             "SELECT 1 FROM queue_messages WHERE queue = ? AND visible_at <= ? LIMIT 1",
             (self.name, self._clock()),
         ).fetchone()
         if probe is None:
             return []
-        with self.db.transaction() as conn:
+        with self._transaction() as conn:
             now = self._clock()  # read under the write lock: waiting for it takes time
             self._expire(conn, now)
             if self.dlq is not None:
                 conn.execute(
                     "UPDATE queue_messages SET queue = ?, receive_count = 0, receipt_handle = NULL,"
-                    " first_received_at = NULL, visible_at = ?, dead_letter_source = ?"
+                    " first_received_at = NULL, visible_at = ?, dead_letter_source = ?,"
+                    " dead_letter_reason = NULL"
                     " WHERE queue = ? AND visible_at <= ? AND receive_count >= ?",
                     (self.dlq.name, now, self.name, self.name, now, self.max_receive_count),
                 )
@@ -197,11 +248,11 @@ class SqliteQueue(Queue):
             ).fetchall()
             messages: list[Message] = []
             updates: list[tuple[Any, ...]] = []
-            for seq, message_id, body, sent_at, count, first, source in rows:
+            for seq, message_id, body, sent_at, count, first, source, reason in rows:
                 handle = str(uuid.uuid4())
                 first = now if first is None else first
                 updates.append((now + timeout, count + 1, handle, first, seq))
-                fields = [message_id, body, sent_at, count + 1, first, source]
+                fields = [message_id, body, sent_at, count + 1, first, source, reason]
                 messages.append(self._message(fields, handle))
             conn.executemany(
                 "UPDATE queue_messages SET visible_at = ?, receive_count = ?, receipt_handle = ?,"
@@ -214,10 +265,31 @@ class SqliteQueue(Queue):
 
     def delete(self, receipt_handle: str) -> None:
         """Delete the message whose current receipt handle this is; others are ignored."""
-        with self.db.transaction() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 "DELETE FROM queue_messages WHERE queue = ? AND receipt_handle = ?",
                 (self.name, receipt_handle),
+            )
+
+    def dead_letter(self, message: Message, reason: str) -> None:
+        """Move a received message to the DLQ now, in one transaction (see :meth:`Queue.dead_letter`).
+
+        The row itself moves, exactly as the redrive policy moves it (same id, body and sent
+        time, receive count 0, ``DeadLetterSourceQueue`` set), and keeps ``reason``. A receipt
+        handle that is not current is ignored (as by :meth:`delete`), and so is a message past
+        its retention (it is dropped, as :meth:`receive` would drop it).
+        """
+        if self.dlq is None:
+            raise UsageError(f"queue {self.name!r} has no dead-letter queue")
+        text = dead_letter_reason(reason)
+        with self._transaction() as conn:
+            now = self._clock()
+            self._expire(conn, now)
+            conn.execute(
+                "UPDATE queue_messages SET queue = ?, receive_count = 0, receipt_handle = NULL,"
+                " first_received_at = NULL, visible_at = ?, dead_letter_source = ?,"
+                " dead_letter_reason = ? WHERE queue = ? AND receipt_handle = ?",
+                (self.dlq.name, now, self.name, text, self.name, message.receipt_handle),
             )
 
     def change_visibility(self, receipt_handle: str, timeout: int) -> None:
@@ -226,7 +298,7 @@ class SqliteQueue(Queue):
         Raises :class:`NotFoundError` unless the handle is current and the message in flight.
         """
         check_range("timeout", timeout, 0, MAX_VISIBILITY_TIMEOUT)
-        with self.db.transaction() as conn:
+        with self._transaction() as conn:
             now = self._clock()
             cursor = conn.execute(
                 "UPDATE queue_messages SET visible_at = ?"
@@ -243,7 +315,7 @@ class SqliteQueue(Queue):
 
     def counts(self) -> QueueCounts:
         """Visible, in-flight and delayed counts (expired messages are dropped first)."""
-        with self.db.transaction() as conn:
+        with self._transaction() as conn:
             now = self._clock()
             self._expire(conn, now)
             row = conn.execute(
@@ -257,7 +329,7 @@ class SqliteQueue(Queue):
 
     def purge(self) -> int:
         """Delete every message of this queue, in flight or not; returns how many."""
-        with self.db.transaction() as conn:
+        with self._transaction() as conn:
             cursor = conn.execute("DELETE FROM queue_messages WHERE queue = ?", (self.name,))
             return cursor.rowcount
 
@@ -269,7 +341,7 @@ class SqliteQueue(Queue):
         if limit < 0:
             raise UsageError(f"limit must be >= 0, got {limit}")
         now = self._clock()
-        rows = self.db.connection().execute(
+        rows = self._reader().execute(
             f"SELECT {_COLUMNS} FROM queue_messages WHERE queue = ? AND sent_at >= ?"
             " ORDER BY seq LIMIT ?",
             (self.name, now - self.retention_seconds, limit),
@@ -285,7 +357,7 @@ class SqliteQueue(Queue):
         started on most of its batch — so they do not count towards ``max_receive_count``
         (otherwise a few kills would dead-letter innocent messages).
         """
-        with self.db.transaction() as conn:
+        with self._transaction() as conn:
             now = self._clock()
             cursor = conn.execute(
                 "UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL,"
@@ -304,13 +376,13 @@ class SqliteQueue(Queue):
             )
         if max_messages is not None and max_messages < 1:
             raise UsageError(f"max_messages must be >= 1 or None, got {max_messages}")
-        with self.db.transaction() as conn:
+        with self._transaction() as conn:
             now = self._clock()
             self._expire(conn, now)
             cursor = conn.execute(
                 "UPDATE queue_messages SET queue = COALESCE(dead_letter_source, ?),"
                 " receive_count = 0, receipt_handle = NULL, first_received_at = NULL,"
-                " visible_at = ?, sent_at = ?, dead_letter_source = NULL"
+                " visible_at = ?, sent_at = ?, dead_letter_source = NULL, dead_letter_reason = NULL"
                 " WHERE seq IN (SELECT seq FROM queue_messages WHERE queue = ? AND visible_at <= ?"
                 " ORDER BY seq LIMIT ?)",
                 (self.source_name, now, now, self.name, now, max_messages or -1),
@@ -326,7 +398,7 @@ class SqliteQueue(Queue):
         )
 
     def _message(self, fields: list[Any], handle: str) -> Message:
-        message_id, body, sent_at, receive_count, first_received_at, source = fields
+        message_id, body, sent_at, receive_count, first_received_at, source, reason = fields
         attributes = {
             "SentTimestamp": str(int(sent_at * 1000)),
             "ApproximateReceiveCount": str(receive_count),
@@ -335,6 +407,8 @@ class SqliteQueue(Queue):
             attributes["ApproximateFirstReceiveTimestamp"] = str(int(first_received_at * 1000))
         if source is not None:
             attributes["DeadLetterSourceQueue"] = source
+        if reason is not None:
+            attributes[DEAD_LETTER_REASON] = reason
         return Message(
             message_id=message_id,
             receipt_handle=handle,
