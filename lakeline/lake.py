@@ -2,20 +2,53 @@
 
 ``Lake.open(settings)`` is the only place that picks backends, so stages and the CLI never
 name an adapter. Adapters are imported lazily: the AWS backend needs the ``aws`` extra.
+
+The Iceberg catalog is picked here too (SQL on SQLite locally, Glue on AWS) but opened only
+when first used (:attr:`Lake.catalog`): importing pyiceberg takes about 1.5 s, which a lake
+without Iceberg tables should never pay.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from lakeline.config import ZONES, Settings
 from lakeline.errors import ConfigError
 from lakeline.ports import Ledger, Notifier, ObjectStore, ParameterStore, Queue, StateStore
 
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+
 INGEST_QUEUE = "ingest"
 TRANSFORM_QUEUE = "transform"
+
+# cached_property has no lock of its own from Python 3.12 on, and worker threads share a lake:
+# this makes sure they share one catalog (one SQLAlchemy engine / Glue client) too.
+_catalog_lock = threading.Lock()
+
+
+class CatalogOpener(Protocol):
+    """How a lake's Iceberg catalog is opened (``lakeline.adapters.<profile>.catalog``)."""
+
+    def warehouse(self) -> str:
+        """The warehouse URI of the lake's Iceberg tables."""
+        ...
+
+    def properties(self) -> dict[str, str]:
+        """The pyiceberg catalog properties (without the catalog type)."""
+        ...
+
+    def exists(self) -> bool:
+        """True when the catalog exists (checking it creates nothing)."""
+        ...
+
+    def open(self) -> Catalog:
+        """The catalog, created if missing."""
+        ...
 
 
 @dataclass
@@ -29,6 +62,8 @@ class Lake:
     state: StateStore
     params: ParameterStore
     notifier: Notifier
+    #: how :attr:`catalog` is opened; None for a lake built without Iceberg support.
+    catalog_opener: CatalogOpener | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Lake:
@@ -37,6 +72,7 @@ class Lake:
             return cls._open_aws(settings)
         if settings.lake.profile != "local":
             raise ConfigError(f"unknown profile {settings.lake.profile!r}; use local or aws")
+        from lakeline.adapters.local.catalog import SqliteCatalogOpener
         from lakeline.adapters.local.notifier import OutboxNotifier
         from lakeline.adapters.local.objectstore import FsObjectStore
         from lakeline.adapters.local.params import SCHEMA as PARAMS_SCHEMA
@@ -62,11 +98,13 @@ class Lake:
             state=SqliteStateStore(state_db),
             params=SqliteParameterStore(state_db),
             notifier=OutboxNotifier(settings.outbox_dir, smtp),
+            catalog_opener=SqliteCatalogOpener.for_settings(settings),
         )
 
     @classmethod
     def _open_aws(cls, settings: Settings) -> Lake:
         try:
+            from lakeline.adapters.aws.catalog import GlueCatalogOpener
             from lakeline.adapters.aws.notifier import SnsNotifier
             from lakeline.adapters.aws.objectstore import S3ObjectStore
             from lakeline.adapters.aws.params import SsmParameterStore
@@ -104,6 +142,7 @@ class Lake:
             state=DynamoStateStore(c.dynamodb, aws.state_table),
             params=SsmParameterStore(c.ssm),
             notifier=SnsNotifier(c.sns, aws.topic_arn),
+            catalog_opener=GlueCatalogOpener(settings.lake.name, aws, zones["silver"]),
         )
 
     @cached_property
@@ -112,6 +151,34 @@ class Lake:
         from lakeline.lineage.hooks import open_ledger
 
         return open_ledger(self)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """The lake's Iceberg catalog, opened on first use (SQL catalog on SQLite in
+        ``state/catalog.db`` locally, the Glue Data Catalog on AWS)."""
+        opener = self._catalog_opener()
+        with _catalog_lock:
+            found: Catalog | None = self.__dict__.get("catalog")
+            if found is not None:  # another thread opened it while this one waited
+                return found
+            return opener.open()
+
+    @property
+    def has_catalog(self) -> bool:
+        """True when the lake has an Iceberg catalog; asking creates none."""
+        if "catalog" in self.__dict__:
+            return True
+        return self.catalog_opener is not None and self.catalog_opener.exists()
+
+    @property
+    def iceberg_warehouse(self) -> str:
+        """The warehouse URI of the lake's Iceberg tables (in the silver zone)."""
+        return self._catalog_opener().warehouse()
+
+    def _catalog_opener(self) -> CatalogOpener:
+        if self.catalog_opener is None:
+            raise ConfigError("this lake was opened without an Iceberg catalog (use Lake.open)")
+        return self.catalog_opener
 
     @property
     def is_local(self) -> bool:

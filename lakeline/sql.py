@@ -143,9 +143,7 @@ def iceberg_tables(lake: Lake) -> list[TableInfo]:
     """Iceberg tables of the lake's catalog with their current data files and bytes."""
     if not has_iceberg(lake):
         return []
-    from lakeline.tables.iceberg import catalog
-
-    cat = catalog(lake)
+    cat = lake.catalog
     out = []
     for ns in cat.list_namespaces():
         for ident in cat.list_tables(ns):
@@ -157,10 +155,9 @@ def iceberg_tables(lake: Lake) -> list[TableInfo]:
 
 
 def has_iceberg(lake: Lake) -> bool:
-    """True when the lake has an Iceberg catalog (without creating one)."""
-    if lake.settings.lake.profile == "aws":
-        return True
-    return (lake.settings.state_dir / "catalog.db").exists()
+    """True when the lake has an Iceberg catalog (asking the lake's catalog adapter, which
+    creates none: a local lake without ``state/catalog.db`` has no Iceberg tables)."""
+    return lake.has_catalog
 
 
 def plan_query(

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import click
 import orjson
 
 from lakeline.cli.context import open_lake, pipelines
 from lakeline.console import emit_json, emit_table
+from lakeline.dq.engine import evaluate, evaluate_path
+from lakeline.dq.gate import SUBJECT
+from lakeline.dq.partitions import RESULT_PREFIX, partition_relation, quarantine
+from lakeline.dq.report import render_html
 from lakeline.dq.rules import Ruleset, ruleset_for
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.lake import Lake
+from lakeline.sql import connect
 from lakeline.stages.spec import StreamTable
 
 _TABLE = re.compile(r"^(silver|gold|quarantine)\.([A-Za-z_][\w]*)$")
@@ -91,10 +98,6 @@ def run_cmd(target: str, pipeline: str, ruleset_name: str | None, dt: str | None
     notification.
     Exit code 1 when the data fails the rules.
     """
-    from datetime import UTC, datetime
-    from uuid import uuid4
-
-    from lakeline.dq.report import render_html
 
     if dt is not None and not _DT.match(dt):
         raise UsageError(f"--dt must be YYYY-MM-DD, got {dt!r}")
@@ -139,10 +142,6 @@ def run_cmd(target: str, pipeline: str, ruleset_name: str | None, dt: str | None
 
 def _run_table(lake: Any, pipeline: str, target: str, table: str, dt: str | None, ruleset: Any, run_id: str,
                profile: bool) -> dict[str, Any]:
-    from lakeline.dq.engine import evaluate
-    from lakeline.dq.partitions import RESULT_PREFIX, partition_relation, quarantine
-    from lakeline.dq.report import render_html
-    from lakeline.sql import connect
 
     zone, _, name = target.partition(".")
     con = connect(lake)
@@ -179,9 +178,6 @@ def _run_table(lake: Any, pipeline: str, target: str, table: str, dt: str | None
 
 def _run_file(lake: Any, pipeline: str, path: Path, fmt: str | None, ruleset: Any, run_id: str,
               profile: bool) -> dict[str, Any]:
-    from lakeline.dq.engine import evaluate_path
-    from lakeline.dq.partitions import RESULT_PREFIX
-    from lakeline.dq.report import render_html
 
     dqr = evaluate_path(str(path), ruleset, fmt=fmt, profile=profile, run_id=run_id)
     result: dict[str, Any] = dqr.to_dict()
@@ -197,7 +193,6 @@ def _store(lake: Any, result: dict[str, Any], base: str, render: Any) -> None:
 
 
 def _notify(lake: Any, what: str, result: dict[str, Any]) -> None:
-    from lakeline.dq.gate import SUBJECT
 
     failed = [r for r in result["results"] if not r.get("success")]
     lines = [f"Data Quality check failed for {what}: {len(failed)} of {len(result['results'])} rules "
@@ -219,7 +214,6 @@ def _notify(lake: Any, what: str, result: dict[str, Any]) -> None:
               help="HTML file to write (default: beside the result: .json → .html).")
 def report_cmd(result_ref: str, out: str | None) -> None:
     """Render RESULT — a local result JSON file or a gold key (_quality/results/…) — as HTML."""
-    from lakeline.dq.report import render_html
 
     local = Path(result_ref)
     key = result_ref.removeprefix("gold/")

@@ -16,7 +16,8 @@ from lakeline.cli.context import open_lake
 from lakeline.console import emit_json
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.lake import Lake
-from lakeline.lineage.model import Node, is_failure
+from lakeline.lineage.openlineage import export_root
+from lakeline.ports.lineage_model import Node, is_failure
 
 #: Children of one kind shown under a node before "… and N more".
 FANOUT = 5
@@ -207,7 +208,6 @@ def list_cmd(limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def export_cmd(root_id: str, file: str | None, url: str | None, as_json: bool) -> None:
     """Send ROOT_ID's OpenLineage run events (START, COMPLETE or FAIL)."""
-    from lakeline.lineage.openlineage import export_root
 
     lake = _lake()
     if file == "":

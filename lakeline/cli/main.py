@@ -8,13 +8,13 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from lakeline import __version__, log
+from lakeline import log
 from lakeline.cli import context
 from lakeline.cli.deploy import deploy
 from lakeline.cli.dq import dq
@@ -35,6 +35,7 @@ from lakeline.promotion.promote import promote as do_promote
 from lakeline.promotion.runs import list_runs
 from lakeline.stages.replay import parse_instant
 from lakeline.stages.replay import replay as do_replay
+from lakeline.version import __version__
 
 _STATE: dict[str, Any] = {}
 
@@ -217,7 +218,8 @@ def run(workers: int | None, profile: str | None, as_json: bool) -> None:
     DynamoDB and SNS (no Lambda needed): objects listed in the landing bucket and events in
     the ingest queue are ingested, chunk messages are transformed from the transform queue.
     """
-    from lakeline import runner
+    from lakeline import runner  # heavy: the stages load DuckDB and Arrow
+
 
     settings = _lake().settings
     tick = _progress_tick()
@@ -254,7 +256,8 @@ def serve(workers: int | None) -> None:
 
     Ctrl-C (or SIGTERM) stops taking new messages and lets in-flight work finish.
     """
-    from lakeline import runner
+    from lakeline import runner  # heavy: the stages load DuckDB and Arrow
+
 
     settings = _lake().settings
     stop = threading.Event()
@@ -295,7 +298,8 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int, max_bytes: int | No
     """
     import duckdb
 
-    from lakeline.sql import connect, plan_query
+    from lakeline.sql import connect, plan_query  # heavy: loads DuckDB
+
 
     lake = _lake()
     specs = _table_specs(lake)
@@ -332,7 +336,8 @@ def explain(query: str, as_json: bool) -> None:
     total (partition pruning evidence for Iceberg tables), then DuckDB's plan."""
     import duckdb
 
-    from lakeline.sql import connect, plan_query
+    from lakeline.sql import connect, plan_query  # heavy: loads DuckDB
+
 
     lake = _lake()
     specs = _table_specs(lake)
@@ -355,7 +360,8 @@ def explain(query: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def tables(as_json: bool) -> None:
     """List the tables `lakeline sql` can query."""
-    from lakeline.sql import discover, iceberg_tables
+    from lakeline.sql import discover, iceberg_tables  # heavy: loads DuckDB
+
 
     lake = _lake()
     found = discover(lake, _table_specs(lake)) + iceberg_tables(lake)
@@ -502,15 +508,16 @@ def compact(table: str, dt: str | None, target_mb: int, as_json: bool) -> None:
     Iceberg tables: a replace snapshot (readers see the old or the new files, never both).
     Parquet tables (silver.<table> --dt D): one dt partition into one file (see README for
     the short window in which readers can see both)."""
+    from lakeline.tables.maintenance import compact as compact_iceberg  # heavy: loads pyiceberg
+    from lakeline.tables.parquet_compact import compact_partition  # heavy: loads DuckDB
+
     lake = _lake()
     if table.startswith("silver.") or dt:
         if not dt:
             raise UsageError("Parquet tables are compacted one partition at a time: pass --dt")
-        from lakeline.tables.parquet_compact import compact_partition
 
         result = compact_partition(lake, table.removeprefix("silver."), dt)
     else:
-        from lakeline.tables.maintenance import compact as compact_iceberg
 
         result = compact_iceberg(lake, table, target_mb * 1024 * 1024)
     emit_json(result) if as_json else emit_kv(result, f"compact {table}")
@@ -522,8 +529,8 @@ def compact(table: str, dt: str | None, target_mb: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def expire_snapshots(table: str, older_than: str, as_json: bool) -> None:
     """Expire Iceberg snapshots older than the given time (time travel to them ends)."""
-    from lakeline.stages.replay import parse_instant
-    from lakeline.tables.maintenance import expire_snapshots as expire
+    from lakeline.tables.maintenance import expire_snapshots as expire  # heavy: loads pyiceberg
+
 
     lake = _lake()
     n = expire(lake, table, parse_instant(older_than))
@@ -538,9 +545,8 @@ def expire_snapshots(table: str, older_than: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def remove_orphans(table: str, older_than_hours: float, dry_run: bool, as_json: bool) -> None:
     """Delete files in the table's location that no snapshot references."""
-    from datetime import timedelta
+    from lakeline.tables.maintenance import remove_orphan_files  # heavy: loads pyiceberg
 
-    from lakeline.tables.maintenance import remove_orphan_files
 
     lake = _lake()
     cutoff = datetime.now(UTC) - timedelta(hours=older_than_hours)

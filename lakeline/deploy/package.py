@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-import lakeline
+from lakeline import version
 from lakeline.errors import LakelineError, UsageError
 
 ZIP_NAME = "lakeline-lambda.zip"
@@ -184,7 +184,7 @@ def _prune(code: Path) -> None:
 
 
 def _copy_lakeline(code: Path) -> None:
-    src = Path(lakeline.__file__).resolve().parent
+    src = Path(version.__file__).resolve().parent  # the lakeline package folder
 
     def ignore(directory: str, names: list[str]) -> set[str]:
         return {n for n in names if n in _EXCLUDED_DIRS or n.endswith(_EXCLUDED_SUFFIXES)}

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lakeline.adapters.aws.lineage import TABLE_SCHEMA
 from lakeline.config import ZONES, QueueSettings, Settings
 from lakeline.envvars import WORKFLOW_TASK
 from lakeline.errors import UsageError
@@ -595,7 +596,6 @@ def _state_table(opts: TemplateOptions) -> dict[str, Any]:
 def _lineage_table(opts: TemplateOptions) -> dict[str, Any]:
     """The lineage ledger: keys root_id + node_id, LSI parent-index, GSIs node_id-index,
     action-index and the sparse roots-index (see lakeline.adapters.aws.lineage)."""
-    from lakeline.adapters.aws.lineage import TABLE_SCHEMA
 
     return {"Type": "AWS::DynamoDB::Table", "Metadata": _skips("state_table"), "Properties": {
         "TableName": f"{opts.name}-lineage", **TABLE_SCHEMA,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeline.dq.rules import Rule, Ruleset, parse_age
+from lakeline.duck import duckdb_connection
 from lakeline.errors import DataError, NotFoundError, UsageError
 from lakeline.reasons import SCHEMA_ERROR
 from lakeline.sqltext import lit, quote
@@ -516,7 +517,6 @@ def evaluate_path(path: str, ruleset: Ruleset, *, fmt: str | None = None, profil
     """
     import duckdb  # heavy: imported when used, not by importing lakeline
 
-    from lakeline.duck import duckdb_connection
 
     p = Path(path)
     if not p.exists():

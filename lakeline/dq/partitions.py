@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lakeline.dq.engine import evaluate, evaluate_groups
 from lakeline.dq.report import render_html
 from lakeline.dq.rules import Ruleset
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.lake import Lake
+from lakeline.sql import connect
 from lakeline.sqltext import quote
 from lakeline.tables.schema import Field, sql_type
 
@@ -50,8 +52,6 @@ def run_expectations(lake: Lake, table: str, dt: str, run_id: str, ruleset: Rule
                      con: Any = None) -> dict[str, Any]:
     """Evaluate ``ruleset`` on ``silver/<table>/dt=<dt>/`` and store the result and report.
     ``con``: a connection from :func:`lakeline.sql.connect` to reuse (kept open)."""
-    from lakeline.dq.engine import evaluate
-    from lakeline.sql import connect
 
     own = con is None
     con = connect(lake) if own else con
@@ -75,7 +75,6 @@ def run_expectations_many(lake: Lake, record_type: str, dts: list[str], run_id: 
     """:func:`run_expectations` on several partitions of ``record_type`` that hold files, in
     as few passes as :data:`GROUP_PASS_ROWS` allows (``con`` from :func:`lakeline.sql.connect`);
     results by ``dt``."""
-    from lakeline.dq.engine import evaluate_groups
 
     for dt in dts:
         if not _DT.match(dt):

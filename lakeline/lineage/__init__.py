@@ -1,6 +1,6 @@
 """The lineage ledger: which file became which batches and records, and back.
 
-- :mod:`lakeline.lineage.model` — :class:`Node`, :data:`ACTIONS`, id helpers;
+- :mod:`lakeline.ports.lineage_model` — :class:`Node`, :data:`ACTIONS`, id helpers;
 - :mod:`lakeline.ports.lineage` — the :class:`~lakeline.ports.lineage.Ledger` port (specs §4
   request contract, queries, trace); backends in ``lakeline.adapters.{local,aws}.lineage``;
 - :mod:`lakeline.lineage.hooks` — the guarded calls the pipelines make;
@@ -9,6 +9,6 @@
 ``Lake.lineage`` opens the lake's ledger.
 """
 
-from lakeline.lineage.model import ACTIONS, Node, derived_id, is_failure, new_id, now_iso
+from lakeline.ports.lineage_model import ACTIONS, Node, derived_id, is_failure, new_id, now_iso
 
 __all__ = ["ACTIONS", "Node", "derived_id", "is_failure", "new_id", "now_iso"]

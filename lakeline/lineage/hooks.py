@@ -4,7 +4,7 @@ data path.
 Every hook goes through :func:`guarded`: a lineage failure (a locked database, a throttled
 table, a bug) is logged as a warning with the root id and swallowed, because losing a
 lineage node must never lose or delay data. Ids are deterministic where the work can repeat
-(:func:`~lakeline.lineage.model.derived_id`): a redelivered event or a retried chunk records
+(:func:`~lakeline.ports.lineage_model.derived_id`): a redelivered event or a retried chunk records
 over its earlier nodes instead of forking a second tree.
 """
 
@@ -14,8 +14,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from lakeline import log
-from lakeline.lineage.model import derived_id
+from lakeline.adapters.aws.lineage import DynamoLedger
+from lakeline.adapters.aws.session import clients
+from lakeline.adapters.local.lineage import SqliteLedger
+from lakeline.errors import ConfigError
+from lakeline.lineage import openlineage
+from lakeline.ports.lineage_model import derived_id
+from lakeline.stages.messages import idempotency_key
 
 if TYPE_CHECKING:
     from lakeline.lake import Lake
@@ -31,15 +39,12 @@ def open_ledger(lake: Lake) -> Ledger:
     ``aws.lineage_table`` (default ``<lake.name>-lineage``) on AWS."""
     settings = lake.settings
     if settings.lake.profile == "aws":
-        from lakeline.adapters.aws.lineage import DynamoLedger
 
         ddb = getattr(lake.state, "ddb", None)
         if ddb is None:
-            from lakeline.adapters.aws.session import clients
 
             ddb = clients(settings.aws).dynamodb
         return DynamoLedger(ddb, settings.aws.lineage_table or f"{settings.lake.name}-lineage")
-    from lakeline.adapters.local.lineage import SqliteLedger
 
     return SqliteLedger(settings.state_dir / "lineage.db")
 
@@ -49,7 +54,6 @@ def guarded(what: str, root_id: str | None = None, lake: Lake | None = None) -> 
     """Run a lineage write; log and swallow any failure (the data path goes on). A ledger that
     cannot be used at all (:class:`ConfigError`: no table deployed) is switched off for
     ``lake`` after one warning instead of failing every call."""
-    from lakeline.errors import ConfigError
 
     try:
         yield
@@ -70,7 +74,6 @@ def enabled(lake: Lake) -> bool:
 def maybe_export(lake: Lake, root_id: str) -> None:
     """Export a completed root as OpenLineage run events when ``[lineage]`` names a sink
     (guarded: an unreachable endpoint is logged, the data path goes on)."""
-    from lakeline.lineage import openlineage
 
     if not openlineage.configured(lake.settings) or not enabled(lake):
         return
@@ -189,13 +192,11 @@ def object_complete(lake: Lake, msg: ChunkMessage, entry: dict[str, Any]) -> Non
 
 
 def _msg_root(msg: ChunkMessage) -> str:
-    from lakeline.stages.messages import idempotency_key
 
     return object_root(idempotency_key(msg.bucket, msg.key, msg.etag))
 
 
 def json_text(value: dict[str, Any]) -> str:
     """A JSON object as text (the ``attrs`` column of a ``record_many`` table)."""
-    import orjson
 
     return orjson.dumps(value).decode()

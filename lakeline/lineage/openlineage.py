@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lakeline import __version__
 from lakeline.errors import NotFoundError, TransientError, UsageError
-from lakeline.lineage.model import Node
+from lakeline.ports.lineage_model import Node
+from lakeline.version import __version__
 
 if TYPE_CHECKING:
     from lakeline.config import Settings

@@ -19,6 +19,10 @@ from lakeline.errors import NotFoundError
 from lakeline.lake import Lake
 from lakeline.models.spec import Model
 from lakeline.sql import discover, has_iceberg
+from lakeline.tables.iceberg import (
+    catalog,  # pyiceberg and pyarrow: only for a lake with a catalog
+    load_table,  # pyiceberg: only for Iceberg inputs
+)
 from lakeline.tables.schema import TableSpec
 
 #: state-store table of the models' last materialisations (one item per model name).
@@ -38,7 +42,6 @@ def iceberg_names(lake: Lake) -> set[str]:
     """``namespace.table`` of every Iceberg table (listed, not planned: no manifest is read)."""
     if not has_iceberg(lake):
         return set()
-    from lakeline.tables.iceberg import catalog  # pyiceberg and pyarrow: only for a lake with a catalog
 
     cat = catalog(lake)
     return {".".join(ident).lower() for ns in cat.list_namespaces() for ident in cat.list_tables(ns)}
@@ -81,7 +84,6 @@ def fingerprint(lake: Lake, table: str, *, models: set[str], specs: dict[str, Ta
         except NotFoundError:
             return {"etag": None}
     if table in iceberg:
-        from lakeline.tables.iceberg import load_table  # pyiceberg: only for Iceberg inputs
 
         try:
             snapshot = load_table(lake, table).current_snapshot()

@@ -34,10 +34,10 @@ from lakeline import log
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
 from lakeline.lineage.hooks import enabled, guarded, location, maybe_export, node_id
-from lakeline.lineage.model import derived_id, now_iso
 from lakeline.models.inputs import STATE_TABLE, fingerprint, iceberg_names, known_tables, model_key
 from lakeline.models.plan import plan
 from lakeline.models.spec import Model, discover
+from lakeline.ports.lineage_model import derived_id, now_iso
 from lakeline.ports.state import Item
 from lakeline.sql import connect, plan_query
 from lakeline.tables.schema import TableSpec

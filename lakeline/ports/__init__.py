@@ -18,8 +18,8 @@ Adapters never create cloud resources in their constructors: provisioning is the
 The contract suites in ``tests/contract`` run the same tests against every backend.
 """
 
-from lakeline.lineage.model import Node
 from lakeline.ports.lineage import Ledger
+from lakeline.ports.lineage_model import Node
 from lakeline.ports.notifier import Notification, Notifier
 from lakeline.ports.objectstore import ObjectInfo, ObjectStore, validate_key
 from lakeline.ports.params import ParameterStore

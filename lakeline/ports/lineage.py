@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lakeline.errors import UsageError
-from lakeline.lineage.model import (
+from lakeline.ports.lineage_model import (
     MAX_ID_BYTES,
     Node,
     check_action,

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lakeline.config import ZONES
-from lakeline.errors import InvalidKeyError
+from lakeline.errors import InvalidKeyError, NotFoundError
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,6 @@ class ObjectStore(ABC):
 
     def exists(self, zone: str, key: str) -> bool:
         """True if the object exists."""
-        from lakeline.errors import NotFoundError
 
         try:
             self.head(zone, key)

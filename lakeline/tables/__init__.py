@@ -1,10 +1,17 @@
 """Table formats behind one interface: the Parquet dataset layout and Apache Iceberg.
 
+Pipelines write through one interface, :mod:`lakeline.tables.sink` (``open_sink(lake, spec)``
+gives a :class:`~lakeline.tables.sink.ParquetDatasetSink` or an
+:class:`~lakeline.tables.sink.IcebergSink` by the table's layout; ``write_batch`` is exactly
+once per batch id).
+
 API contract (implemented in :mod:`lakeline.tables.iceberg`; used by pipelines and SQL):
 
-- ``catalog(lake) -> pyiceberg.catalog.Catalog`` — SQL catalog on SQLite in the local lake
-  (``<home>/state/catalog.db``, warehouse in the silver zone), Glue Data Catalog on the aws
-  profile (honouring ``aws.endpoint_url``).
+- ``catalog(lake) -> pyiceberg.catalog.Catalog`` — the lake's catalog, ``lake.catalog``:
+  picked by ``Lake.open`` (adapters ``lakeline.adapters.local.catalog`` — SQL catalog on
+  SQLite in ``<home>/state/catalog.db``, warehouse in the silver zone — and
+  ``lakeline.adapters.aws.catalog`` — the Glue Data Catalog, honouring ``aws.endpoint_url``)
+  and opened on first use.
 - ``ensure_table(lake, identifier, schema, partition_by) -> pyiceberg.table.Table`` — create
   the namespace and table if missing; ``partition_by`` is a list of ``(column, transform)``
   with transform in ``identity | day | month | year``.

@@ -1,7 +1,8 @@
 """Apache Iceberg tables through pyiceberg: the catalog of a lake and exactly-once appends.
 
 Catalog
-    ``local``: pyiceberg's SQL catalog on SQLite (``<home>/state/catalog.db``), warehouse
+    The lake's (:attr:`lakeline.lake.Lake.catalog`, picked by ``Lake.open`` and opened on first
+    use). ``local``: pyiceberg's SQL catalog on SQLite (``<home>/state/catalog.db``), warehouse
     ``file://<home>/zones/silver/iceberg``. ``aws``: the Glue Data Catalog (``aws.region``,
     ``aws.endpoint_url`` for both Glue and S3; credentials from the usual boto/Arrow chain),
     warehouse ``s3://<silver bucket>/<silver prefix>iceberg``.
@@ -29,7 +30,6 @@ Exactly-once appends
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,9 +56,6 @@ TABLE_PROPERTIES = {
     "format-version": "2",
 }
 
-_catalogs: dict[Any, Catalog] = {}
-_catalogs_lock = threading.Lock()
-
 
 @dataclass(frozen=True)
 class AppendResult:
@@ -76,65 +73,14 @@ class AppendResult:
 
 # ---- catalog ----------------------------------------------------------------------------
 
-def _cache_key(lake: Lake) -> tuple[Any, ...]:
-    s = lake.settings
-    return (s.lake.profile, str(s.home), s.lake.name, s.aws.region, s.aws.endpoint_url, s.aws.zone_silver)
-
-
 def warehouse(lake: Lake) -> str:
     """The warehouse URI of the lake's Iceberg tables (in the silver zone)."""
-    s = lake.settings
-    if s.lake.profile == "aws":
-        from lakeline.adapters.aws.session import parse_s3_uri
-
-        bucket, prefix = parse_s3_uri(s.aws.zone_uri("silver", s.lake.name))
-        return f"s3://{bucket}/{prefix}iceberg"
-    path = s.zones_dir / "silver" / "iceberg"
-    path.mkdir(parents=True, exist_ok=True)
-    return f"file://{path}"
-
-
-def catalog_properties(lake: Lake) -> dict[str, str]:
-    """The pyiceberg catalog properties of the lake (without the catalog type)."""
-    s = lake.settings
-    props = {"warehouse": warehouse(lake)}
-    if s.lake.profile == "aws":
-        props.update({"glue.region": s.aws.region, "s3.region": s.aws.region})
-        if s.aws.endpoint_url:
-            props.update({"glue.endpoint": s.aws.endpoint_url, "s3.endpoint": s.aws.endpoint_url})
-    else:
-        s.state_dir.mkdir(parents=True, exist_ok=True)
-        props["uri"] = f"sqlite:///{s.state_dir / 'catalog.db'}"
-    return props
+    return lake.iceberg_warehouse
 
 
 def catalog(lake: Lake) -> Catalog:
-    """The lake's Iceberg catalog (cached per lake location)."""
-    key = _cache_key(lake)
-    with _catalogs_lock:
-        found = _catalogs.get(key)
-        if found is not None:
-            return found
-        props = catalog_properties(lake)
-        if lake.settings.lake.profile == "aws":
-            try:
-                import boto3  # noqa: F401  # Glue catalog needs it
-                from pyiceberg.catalog.glue import GlueCatalog
-            except ImportError as exc:
-                raise ConfigError(
-                    f"Iceberg on the aws profile needs the 'aws' extra: pip install 'lakeline[aws]' ({exc})"
-                ) from None
-            made: Catalog = GlueCatalog(lake.settings.lake.name, **props)
-        else:
-            try:
-                from pyiceberg.catalog.sql import SqlCatalog
-            except ImportError as exc:
-                raise ConfigError(
-                    f"Iceberg tables need pyiceberg with the 'sql-sqlite' and 'pyarrow' extras ({exc})"
-                ) from None
-            made = SqlCatalog("lakeline", **props)
-        _catalogs[key] = made
-        return made
+    """The lake's Iceberg catalog (:attr:`lakeline.lake.Lake.catalog`: opened once per lake)."""
+    return lake.catalog
 
 
 def _split(identifier: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -312,7 +258,6 @@ __all__ = [
     "ancestry",
     "append_batch",
     "catalog",
-    "catalog_properties",
     "conform",
     "ensure_table",
     "find_batch",

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakeline.workflow import errors as E
+from lakeline.workflow import paths  # paths uses intrinsics too: names are read at call time
 from lakeline.workflow.errors import StatesError
-from lakeline.workflow.paths import PathError, get_path
 
 _CALL = re.compile(r"^\s*States\.[A-Za-z0-9]+\(")
 MAX_NESTING = 10
@@ -175,8 +175,8 @@ def _eval_arg(node: Any, data: Any, context: Any) -> Any:
         return node.value
     if isinstance(node, _Path):
         try:
-            return get_path(data, node.path, context)
-        except PathError as exc:
+            return paths.get_path(data, node.path, context)
+        except paths.PathError as exc:
             raise _fail(f"Invalid path '{node.path}': {exc}") from exc
     if isinstance(node, _Call):
         return _eval_call(node, data, context)

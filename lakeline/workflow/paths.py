@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakeline.workflow import errors as E
+from lakeline.workflow import intrinsics
 from lakeline.workflow.errors import StatesError
 
 _MISSING: Any = object()
@@ -316,7 +317,6 @@ def set_path(data: Any, path: str, value: Any) -> Any:
 # ---- payload templates (Parameters, ItemSelector, ResultSelector) ----------------------------
 def evaluate_value(expr: str, data: Any, context: Any, field: str = "") -> Any:
     """The value of a ``"key.$"`` field: a path, a ``$$`` context path or an intrinsic."""
-    from lakeline.workflow import intrinsics
 
     if expr.startswith("$"):
         try:

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 
 from lakeline.errors import UsageError
-from lakeline.lineage.model import Node
 from lakeline.ports import Ledger
+from lakeline.ports.lineage_model import Node
 from tests.aws_server import boto_client, unique
 from tests.contract.store_backends import BACKENDS, aws_clients, moto_endpoint  # noqa: F401
 

@@ -18,7 +18,6 @@ from lakeline.lake import Lake, init_home
 from lakeline.pipelines.registry import registry
 from lakeline.stages import fastpath
 from lakeline.stages.messages import ChunkMessage
-from lakeline.stages.transform import Transformer
 from lakeline.tables.iceberg import load_table
 from tests.functional.helpers import land, query, run, settings
 

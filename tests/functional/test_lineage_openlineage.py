@@ -15,8 +15,8 @@ import pytest
 from lakeline.errors import NotFoundError, TransientError, UsageError
 from lakeline.lake import Lake
 from lakeline.lineage import openlineage
-from lakeline.lineage.model import derived_id
 from lakeline.pipelines.transactions.job import TABLE, execute_run
+from lakeline.ports.lineage_model import derived_id
 from tests.functional.helpers import land, rec, run, settings
 
 SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"

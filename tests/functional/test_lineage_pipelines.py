@@ -13,10 +13,10 @@ import orjson
 from lakeline.adapters.local.lineage import SqliteLedger
 from lakeline.lake import Lake
 from lakeline.lineage.hooks import node_id, object_root
-from lakeline.lineage.model import derived_id
 from lakeline.pipelines.registry import registry
 from lakeline.pipelines.retail import job
 from lakeline.pipelines.transactions.job import TABLE, execute_run
+from lakeline.ports.lineage_model import derived_id
 from lakeline.stages.messages import idempotency_key, object_id
 from lakeline.tables import iceberg
 from tests.functional.helpers import land, query, rec, run, settings

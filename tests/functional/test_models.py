@@ -17,10 +17,10 @@ from lakeline.adapters.local.lineage import SqliteLedger
 from lakeline.errors import ConfigError, UsageError
 from lakeline.lake import Lake
 from lakeline.lineage.hooks import node_id
-from lakeline.lineage.model import derived_id
 from lakeline.models import discover, model_status, parse_model, plan, run_models
 from lakeline.models.spec import ALLOWED
 from lakeline.pipelines.registry import registry
+from lakeline.ports.lineage_model import derived_id
 from tests.functional.helpers import land, query, rec, run, settings
 
 D5, D6 = dt.date(2026, 1, 5), dt.date(2026, 1, 6)

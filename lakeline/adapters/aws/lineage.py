@@ -36,8 +36,8 @@ import orjson
 
 from lakeline.adapters.aws.session import error_code, translate_errors
 from lakeline.errors import ConfigError, TransientError
-from lakeline.lineage.model import Node, check_action, check_id, now_iso
 from lakeline.ports.lineage import Ledger, check_node_table, root_summary
+from lakeline.ports.lineage_model import Node, check_action, check_id, now_iso
 
 if TYPE_CHECKING:
     import pyarrow as pa

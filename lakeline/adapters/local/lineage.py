@@ -26,8 +26,8 @@ import orjson
 import pyarrow as pa
 
 from lakeline.adapters.local.sqlite import Database
-from lakeline.lineage.model import Node, check_action, check_id, now_iso
 from lakeline.ports.lineage import Ledger, check_node_table, root_summary
+from lakeline.ports.lineage_model import Node, check_action, check_id, now_iso
 
 #: DDL of the ledger; :class:`SqliteLedger` opens its database with it.
 SCHEMA = """

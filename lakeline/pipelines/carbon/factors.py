@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from lakeline.duck import duckdb_connection
 from lakeline.errors import ConfigError
 
 PACKAGED_NAME = "ghg_emission_factors.csv"
@@ -88,7 +89,6 @@ def load_factors(path: str | Path | None = None) -> FactorTable:
 
 
 def _parse(source: Path) -> pa.Table:
-    from lakeline.duck import duckdb_connection
 
     con = duckdb_connection(1)
     try:

@@ -43,13 +43,28 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakeline import log
+from lakeline.dq.engine import evaluate_path, unreadable_result
+from lakeline.dq.gate import file_gate
+from lakeline.dq.rules import Ruleset, parse_rule, ruleset_for
+from lakeline.duck import duckdb_connection
 from lakeline.errors import DataError, NotFoundError, UsageError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
-from lakeline.lineage.hooks import location
+from lakeline.lineage.hooks import location, maybe_export
+from lakeline.pipelines.carbon.calculator import INPUT_COLUMNS, calculate, register
+from lakeline.pipelines.carbon.factors import load_factors
 from lakeline.pipelines.carbon.rules import RULES
 from lakeline.pipelines.carbon.settings import carbon_settings
-from lakeline.workflow.engine import TaskRegistry, load_execution, resume_execution, run_definition
+from lakeline.ports.lineage_model import new_id
+from lakeline.workflow.engine import (
+    ACCOUNT,
+    REGION,
+    STATE_MACHINE_NAME,
+    TaskRegistry,
+    load_execution,
+    resume_execution,
+    run_definition,
+)
 
 PIPELINE = "carbon"
 WORKFLOW = "carbon"
@@ -87,7 +102,6 @@ def _readable(lake: Lake, zone: str, key: str, work: Path) -> Path:
 
 
 def _factors(lake: Lake) -> Any:
-    from lakeline.pipelines.carbon.factors import load_factors
 
     chosen = carbon_settings(lake.settings).factors
     if chosen and not Path(chosen).is_absolute():
@@ -100,7 +114,6 @@ def _factors(lake: Lake) -> Any:
 
 def kickoff(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
     """Start a run for a landed file: ``{key, root_id?}`` → the job document."""
-    from lakeline.lineage.model import new_id
 
     key = str(payload.get("key") or "")
     if not key:
@@ -115,10 +128,6 @@ def kickoff(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
 
 def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
     """Profile and check the landed CSV, then gate it (landing → raw or → error)."""
-    from lakeline.dq.engine import evaluate_path, unreadable_result
-    from lakeline.dq.gate import file_gate
-    from lakeline.dq.rules import Ruleset, parse_rule, ruleset_for
-    from lakeline.pipelines.carbon.calculator import INPUT_COLUMNS
 
     root_id, key = job["root_id"], job["key"]
     configured = ruleset_for(lake.settings, PIPELINE, defaults={"": RULES})
@@ -160,8 +169,6 @@ def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import pyarrow.csv as pacsv
 
-    from lakeline.lineage.model import new_id
-    from lakeline.pipelines.carbon.calculator import INPUT_COLUMNS
 
     root_id, raw_key = job["root_id"], job["dq"]["key"]
     size = int(job.get("batch_size") or carbon_settings(lake.settings).batch_size)
@@ -221,8 +228,6 @@ _threads = threading.local()
 def _calculator_connection(lake: Lake, factors: Any) -> Any:
     """This thread's DuckDB connection with ``factors`` loaded (Map iterations run on a pool
     of threads; a connection per thread avoids rebuilding it for every batch)."""
-    from lakeline.duck import duckdb_connection
-    from lakeline.pipelines.carbon.calculator import register
 
     cached = getattr(_threads, "calculator", None)
     if cached is not None and cached[0] == factors.sha256:
@@ -237,7 +242,6 @@ def _calculator_connection(lake: Lake, factors: Any) -> Any:
 
 def calculate_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
     """Calculate one batch: ``{storage_location, data_lineage: {root_id, parent_id}}``."""
-    from lakeline.pipelines.carbon.calculator import calculate
 
     key = str(payload["storage_location"])
     lineage = payload["data_lineage"]
@@ -296,7 +300,6 @@ def _record_lineage(lake: Lake, result: Any, root_id: str, parent_id: str) -> No
 
 def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
     """Merge the staged results of a run into ``gold.emissions`` and summarise the run."""
-    from lakeline.duck import duckdb_connection
 
     root_id = job["root_id"]
     staged = [i.key for i in lake.store.list("tmp", f"{STAGED}/{root_id}/") if i.key.endswith(".parquet")]
@@ -331,7 +334,6 @@ def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
         "records": job.get("records"), "loaded": calculated, "rejected": failed, "root_id": root_id,
         "started_at": job.get("started_at")})
     lake.state.emit_event("carbon_emissions_published", summary)
-    from lakeline.lineage.hooks import maybe_export
 
     maybe_export(lake, root_id)  # OpenLineage run events, when [lineage] names a sink
     return summary
@@ -417,7 +419,6 @@ def run_pending(lake: Lake, tasks: TaskRegistry, machine: dict[str, Any]) -> lis
         claim = f"{info.key}#{info.etag}#{info.last_modified.isoformat()}"
         if lake.state.get(JOBS_TABLE, claim) is not None:
             continue  # started before (and failed before its gate): land it again to retry
-        from lakeline.lineage.model import new_id
 
         root_id = new_id()
         name = f"carbon-{root_id}"
@@ -459,7 +460,6 @@ def _finished(lake: Lake, claim: str, job: dict[str, Any], ex: Any) -> dict[str,
 
 
 def _arn(name: str) -> str:
-    from lakeline.workflow.engine import ACCOUNT, REGION, STATE_MACHINE_NAME
 
     return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{name}"
 

@@ -35,6 +35,7 @@ from lakeline.lake import Lake
 from lakeline.pipelines.retail import lineage, runlog
 from lakeline.pipelines.retail.transform import ORDERS_SCHEMA, PIPELINE, OnViolation, transform_orders
 from lakeline.ports.state import Item
+from lakeline.tables.iceberg import append_batch, ensure_table
 
 __all__ = [
     "BATCHES_TABLE", "JOB_TABLE", "LEASE_SECONDS", "PARTITION_BY", "TABLE", "ZONE",
@@ -156,7 +157,6 @@ def _latest(lake: Lake, source: str) -> tuple[bytes | None, str]:
 
 
 def _process(lake: Lake, batch: dict[str, Any], on_violation: OnViolation) -> dict[str, Any]:
-    from lakeline.tables.iceberg import append_batch, ensure_table
 
     key, run_id = str(batch["key"]), str(batch["run_id"])
     customers, customers_key = _latest(lake, "customers")

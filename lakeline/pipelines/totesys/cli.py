@@ -13,6 +13,8 @@ import click
 from lakeline.console import emit_json, emit_table
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
+from lakeline.pipelines.totesys.extract import extract as do_extract
+from lakeline.pipelines.totesys.warehouse import load as do_load
 
 
 def _lake() -> Lake:
@@ -36,7 +38,6 @@ def extract(pipeline: str, source_url: str | None, as_json: bool) -> None:
     """
     if pipeline != "totesys":
         raise UsageError(f"extract supports --pipeline totesys, not {pipeline!r}")
-    from lakeline.pipelines.totesys.extract import extract as do_extract
 
     report = do_extract(_lake(), source_url).to_dict()
     if as_json:
@@ -64,7 +65,6 @@ def load(target: str, as_json: bool) -> None:
     PostgreSQL: creates the tables with primary keys, natural-key uniqueness for facts and
     foreign keys to the dimensions and dim_date; upserts dimensions, inserts new fact files.
     """
-    from lakeline.pipelines.totesys.warehouse import load as do_load
 
     report = do_load(_lake(), target)
     if as_json:

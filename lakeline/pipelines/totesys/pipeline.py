@@ -9,8 +9,10 @@ import click
 from lakeline.config import Settings
 from lakeline.lake import Lake
 from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report
+from lakeline.pipelines.totesys.cli import extract, load
 from lakeline.pipelines.totesys.params import in_use
 from lakeline.pipelines.totesys.settings import TotesysSettings, totesys_settings
+from lakeline.pipelines.totesys.source import mask
 from lakeline.tables.schema import TableSpec
 
 #: the gold tables of the star schema (specs §2).
@@ -21,7 +23,6 @@ GOLD_TABLES = ("fact_sales_order", "fact_purchase_order", "fact_payment", "dim_d
 
 def _generate(target: str, o: GenOptions) -> str:
     from lakeline.pipelines.totesys import gen  # heavy: SQLAlchemy
-    from lakeline.pipelines.totesys.source import mask
 
     if o.mutate:
         result = gen.mutate(o.db, seed=o.seed)
@@ -72,7 +73,6 @@ class TotesysPipeline(Pipeline):
                           for t, ids in missing.items()]}
 
     def commands(self) -> list[click.Command]:
-        from lakeline.pipelines.totesys.cli import extract, load
 
         return [extract, load]
 

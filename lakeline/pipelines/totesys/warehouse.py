@@ -35,6 +35,7 @@ from lakeline.errors import UsageError
 from lakeline.lake import Lake
 from lakeline.pipelines.totesys.source import engine_for, mask, parse_url
 from lakeline.pipelines.totesys.star import DIMENSIONS, FACTS, GOLD_TABLES
+from lakeline.sql import connect
 
 __all__ = ["DDL", "LEDGER", "PRIMARY_KEYS", "load"]
 
@@ -143,7 +144,6 @@ def load(lake: Lake, target: str = "duckdb") -> dict[str, Any]:
 
 
 def _duckdb_report(lake: Lake) -> dict[str, Any]:
-    from lakeline.sql import connect
 
     con = connect(lake)
     try:

@@ -6,7 +6,7 @@ from typing import Any
 
 from lakeline.lake import Lake
 from lakeline.lineage.hooks import enabled, guarded, location, maybe_export, node_id
-from lakeline.lineage.model import derived_id
+from lakeline.ports.lineage_model import derived_id
 
 
 def transactions_run(lake: Lake, con: Any, report: Any) -> None:
