@@ -20,12 +20,13 @@ $(STAMP): pyproject.toml package.json package-lock.json
 demo: $(STAMP) ## create a lake in .demo, generate data, land it, run the pipeline, show results
 	LAKELINE_HOME=$(DEMO_HOME) bash scripts/demo.sh
 
-test: $(STAMP) ## lint, type-check and run the whole test suite
+test: $(STAMP) ## lint, type-check, check the import layers and run the whole test suite
 	$(BIN)/ruff check lakeline tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
-check: test ## alias of test (ruff + mypy strict + pytest)
+check: test ## alias of test (ruff + mypy strict + import layers + pytest)
 
 bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bounded memory
 	$(BIN)/python bench/bench_shipments.py --records 1000000

@@ -11,12 +11,13 @@ without Iceberg tables should never pay.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from lakeline.config import ZONES, Settings
+from lakeline.config import CONFIG_FILE, ZONES, Settings, default_config_text
 from lakeline.errors import ConfigError
 from lakeline.ports import Ledger, Notifier, ObjectStore, ParameterStore, Queue, StateStore
 
@@ -64,6 +65,8 @@ class Lake:
     notifier: Notifier
     #: how :attr:`catalog` is opened; None for a lake built without Iceberg support.
     catalog_opener: CatalogOpener | None = None
+    #: how :attr:`lineage` is opened (the ledger of the profile); None: the local ledger.
+    ledger_opener: Callable[[], Ledger] | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Lake:
@@ -72,6 +75,7 @@ class Lake:
             return cls._open_aws(settings)
         if settings.lake.profile != "local":
             raise ConfigError(f"unknown profile {settings.lake.profile!r}; use local or aws")
+        # a lake imports only its own profile's adapters (the aws ones need the aws extra)
         from lakeline.adapters.local.catalog import SqliteCatalogOpener
         from lakeline.adapters.local.notifier import OutboxNotifier
         from lakeline.adapters.local.objectstore import FsObjectStore
@@ -99,12 +103,14 @@ class Lake:
             params=SqliteParameterStore(state_db),
             notifier=OutboxNotifier(settings.outbox_dir, smtp),
             catalog_opener=SqliteCatalogOpener.for_settings(settings),
+            ledger_opener=lambda: _local_ledger(settings),
         )
 
     @classmethod
     def _open_aws(cls, settings: Settings) -> Lake:
         try:
             from lakeline.adapters.aws.catalog import GlueCatalogOpener
+            from lakeline.adapters.aws.lineage import DynamoLedger
             from lakeline.adapters.aws.notifier import SnsNotifier
             from lakeline.adapters.aws.objectstore import S3ObjectStore
             from lakeline.adapters.aws.params import SsmParameterStore
@@ -128,6 +134,7 @@ class Lake:
                 "lakeline.toml or as LAKELINE__AWS__<KEY>; `lakeline deploy sam` prints them as outputs)"
             )
         c = clients(aws)
+        lineage_table = aws.lineage_table or f"{settings.lake.name}-lineage"
         zones = {z: parse_s3_uri(aws.zone_uri(z, settings.lake.name)) for z in ZONES}
 
         def pair(name: str, url: str, dlq_url: str) -> Queue:
@@ -143,14 +150,16 @@ class Lake:
             params=SsmParameterStore(c.ssm),
             notifier=SnsNotifier(c.sns, aws.topic_arn),
             catalog_opener=GlueCatalogOpener(settings.lake.name, aws, zones["silver"]),
+            ledger_opener=lambda: DynamoLedger(c.dynamodb, lineage_table),
         )
 
     @cached_property
     def lineage(self) -> Ledger:
-        """The lineage ledger, opened on first use (``state/lineage.db`` or DynamoDB)."""
-        from lakeline.lineage.hooks import open_ledger
-
-        return open_ledger(self)
+        """The lineage ledger, opened on first use: ``state/lineage.db`` locally, the DynamoDB
+        table ``aws.lineage_table`` (default ``<lake.name>-lineage``) on AWS."""
+        if self.ledger_opener is None:
+            return _local_ledger(self.settings)
+        return self.ledger_opener()
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -202,13 +211,17 @@ class Lake:
         return out
 
 
+def _local_ledger(settings: Settings) -> Ledger:
+    from lakeline.adapters.local.lineage import SqliteLedger  # heavy: the ledger's bulk path loads Arrow
+
+    return SqliteLedger(settings.state_dir / "lineage.db")
+
+
 def init_home(home: Path) -> list[Path]:
     """Create ``home`` with a default ``lakeline.toml`` and the zone directories.
 
     An existing ``lakeline.toml`` is kept. Returns the paths created.
     """
-    from lakeline.config import CONFIG_FILE, default_config_text
-
     created: list[Path] = []
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / CONFIG_FILE

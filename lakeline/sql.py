@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from lakeline.duck import duckdb_connection
 from lakeline.lake import Lake
 from lakeline.promotion.promote import current_files
+from lakeline.stages.rejects import REJECT_COLUMNS
 from lakeline.tables.schema import TableSpec
 
 if TYPE_CHECKING:
@@ -83,6 +84,10 @@ def connect(lake: Lake, tables: Sequence[TableSpec] = (), *, threads: int = 0) -
     con = duckdb_connection(threads, keep_order=True)
     for schema in (*TABLE_ZONES, "quarantine"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    # a lake without rejects still has the table, empty: a query counting rejects gets 0
+    typed = zip(REJECT_COLUMNS, _REJECT_TYPES, strict=True)
+    columns = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in typed)
+    con.execute(f"CREATE VIEW quarantine.rejects AS SELECT {columns} WHERE false")
     for t in discover(lake, tables):
         schema, _, table = t.name.partition(".")
         if table.endswith("__runs"):
@@ -98,6 +103,11 @@ def connect(lake: Lake, tables: Sequence[TableSpec] = (), *, threads: int = 0) -
         con.execute(f'CREATE OR REPLACE VIEW {schema}."{table}" AS SELECT * FROM {source}')
     _batch_views(lake, con, _promoted(tables))
     return con
+
+
+#: the SQL types of :data:`~lakeline.stages.rejects.REJECT_COLUMNS`, in order.
+_REJECT_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "BIGINT", "VARCHAR",
+                 "VARCHAR", "VARCHAR", "VARCHAR", "TIMESTAMPTZ")
 
 
 def _batch_views(lake: Lake, con: duckdb.DuckDBPyConnection, promoted: dict[str, str]) -> None:

@@ -9,7 +9,6 @@ import click
 from lakeline.cli.context import open_lake, pipelines
 from lakeline.console import emit_json, emit_table
 from lakeline.lake import Lake
-from lakeline.models import check_models, model_status, run_models
 from lakeline.tables.schema import TableSpec
 
 
@@ -56,6 +55,8 @@ def list_cmd(as_json: bool) -> None:
     the error column, and the table keeps its previous data); INVALID: the file has a problem,
     shown in the error column (see `lakeline models validate`).
     """
+    from lakeline.models import model_status  # heavy: sqlglot parses the model files
+
     lake, tables = _lake_and_tables()
     rows = model_status(lake, tables)
     if as_json:
@@ -82,6 +83,8 @@ def run_cmd(name: str | None, force: bool, as_json: bool) -> None:
     Exit code 1 when a model failed (its table keeps the previous data), 2 when a model
     file is bad (nothing runs then: see `lakeline models validate`).
     """
+    from lakeline.models import run_models  # heavy: sqlglot parses the model files
+
     lake, tables = _lake_and_tables()
     results = run_models(lake, tables, only=name, force=force)
     if as_json:
@@ -104,6 +107,8 @@ def validate_cmd(as_json: bool) -> None:
     does not parse, more than one statement, not a query, a bad name, a table that does not
     exist, a cycle between models, a name a pipeline's table has). Exit code 2 when any.
     """
+    from lakeline.models import check_models  # heavy: sqlglot parses the model files
+
     lake, tables = _lake_and_tables()
     checked = check_models(lake, tables)
     if as_json:

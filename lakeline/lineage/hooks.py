@@ -17,9 +17,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lakeline import log
-from lakeline.adapters.aws.lineage import DynamoLedger
-from lakeline.adapters.aws.session import clients
-from lakeline.adapters.local.lineage import SqliteLedger
 from lakeline.errors import ConfigError
 from lakeline.lineage import openlineage
 from lakeline.ports.lineage_model import derived_id
@@ -27,26 +24,10 @@ from lakeline.stages.messages import idempotency_key
 
 if TYPE_CHECKING:
     from lakeline.lake import Lake
-    from lakeline.ports.lineage import Ledger
     from lakeline.stages.messages import ChunkMessage
     from lakeline.stages.transform import ChunkResult
 
 _log = log.get("lineage")
-
-
-def open_ledger(lake: Lake) -> Ledger:
-    """The ledger of ``lake``'s profile: ``state/lineage.db`` locally, the DynamoDB table
-    ``aws.lineage_table`` (default ``<lake.name>-lineage``) on AWS."""
-    settings = lake.settings
-    if settings.lake.profile == "aws":
-
-        ddb = getattr(lake.state, "ddb", None)
-        if ddb is None:
-
-            ddb = clients(settings.aws).dynamodb
-        return DynamoLedger(ddb, settings.aws.lineage_table or f"{settings.lake.name}-lineage")
-
-    return SqliteLedger(settings.state_dir / "lineage.db")
 
 
 @contextmanager

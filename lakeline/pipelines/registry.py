@@ -32,8 +32,7 @@ from lakeline.errors import ConfigError, UsageError
 from lakeline.lake import Lake
 from lakeline.pipelines.base import Pipeline, check_name
 from lakeline.pipelines.declared import load_file
-from lakeline.stages.ingest import Route
-from lakeline.stages.spec import StreamSpec
+from lakeline.stages.spec import Route, StreamSpec
 from lakeline.tables.schema import TableSpec
 
 #: the reference pipelines, loaded like entry points (``module:attribute``).

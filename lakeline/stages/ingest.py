@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ from lakeline.stages.evolution import add_fields
 from lakeline.stages.lines import BOM
 from lakeline.stages.messages import ChunkMessage, idempotency_key, object_id
 from lakeline.stages.rejects import reject_row, write_rejects
-from lakeline.stages.spec import StreamSpec
+from lakeline.stages.spec import Router, StreamSpec
 
 
 @dataclass
@@ -50,19 +49,6 @@ class IngestResult:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Route:
-    """Where a landing key goes: its pipeline, the stream spec when the pipeline is streaming
-    (the object is cut into chunks), else ``on_landed(lake, key, etag, size)``, which a job
-    pipeline uses to note the landing (its work waits for ``lakeline run``)."""
-
-    pipeline: str
-    stream: StreamSpec | None
-    on_landed: Callable[[Lake, str, str, int], None]
-
-
-#: finds the route of a landing key (None: no pipeline takes it); the pipeline registry's ``route``.
-Router = Callable[[str], Route | None]
 
 
 class Ingester:

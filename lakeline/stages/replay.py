@@ -16,7 +16,8 @@ from lakeline.errors import UsageError
 from lakeline.events import ObjectCreated
 from lakeline.lake import Lake
 from lakeline.landing import announce
-from lakeline.stages.ingest import Ingester, IngestResult, Router
+from lakeline.stages.ingest import Ingester, IngestResult
+from lakeline.stages.spec import Router
 
 
 def parse_instant(text: str) -> datetime:

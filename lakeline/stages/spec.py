@@ -9,9 +9,11 @@ that pass or rejects them with a reason code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lakeline.lake import Lake
 from lakeline.tables.schema import Field, TableSpec
 
 Format = Literal["jsonl", "json", "csv", "parquet"]
@@ -120,3 +122,18 @@ class StreamSpec:
         """A copy with other tables (schema evolution)."""
         return StreamSpec(self.pipeline, tables, self.format, self.csv, self.route_field, self.time_field,
                           self.on_duplicate, self.on_unknown_field, self.table_format)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a landing key goes: its pipeline, the stream spec when the pipeline is streaming
+    (the object is cut into chunks), else ``on_landed(lake, key, etag, size)``, which a job
+    pipeline uses to note the landing (its work waits for ``lakeline run``)."""
+
+    pipeline: str
+    stream: StreamSpec | None
+    on_landed: Callable[[Lake, str, str, int], None]
+
+
+#: finds the route of a landing key (None: no pipeline takes it); the pipeline registry's ``route``.
+Router = Callable[[str], Route | None]

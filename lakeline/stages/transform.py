@@ -46,6 +46,8 @@ from lakeline.tables.sink import Batch
 from lakeline.writeback import start_writeback_tree
 
 MAX_RAW = 65536
+#: fast-path misses of one object after which its chunks take the exact path at once
+FAST_MISSES = 2
 
 
 @dataclass
@@ -92,6 +94,10 @@ class Transformer:
         self._sql: dict[tuple[Any, ...], tuple[str, str]] = {}
         self._background: ThreadPoolExecutor | None = None  # runs the fast path's writes
         self._publisher = Publisher(lake)
+        # fast-path misses by object: after two, the object's other chunks would likely miss too
+        # (a file with a bad row every few thousand) and go straight to the exact path; one
+        # miss (a file with one bad line) leaves the rest of the file on the fast path
+        self._misses: dict[str, int] = {}
 
     def close(self) -> None:
         """Close the DuckDB connection."""
@@ -128,7 +134,8 @@ class Transformer:
         if spec.on_unknown_field != "ignore":
             pending.spec, clean = self._unknown_fields(msg, spec, pending.data)
             pending.source.spec = pending.spec
-        lines = self._fast_lines(msg, pending.spec, pending.data) if clean else None
+        exact = not clean or self._misses.get(msg.object_id, 0) >= FAST_MISSES
+        lines = None if exact else self._fast_lines(msg, pending.spec, pending.data)
         if lines is not None:
             if self._background is None:
                 self._background = ThreadPoolExecutor(1, thread_name_prefix="lakeline-chunk")
@@ -183,6 +190,10 @@ class Transformer:
                     self._publisher.write(msg, spec, name, Batch(files=_by_partition(out_dirs, spec)), result)
                 crash_point("transform.after_silver")
             else:
+                if pending.fast is not None:
+                    if len(self._misses) > 10_000:
+                        self._misses.clear()
+                    self._misses[msg.object_id] = self._misses.get(msg.object_id, 0) + 1
                 shutil.rmtree(work / "fast", ignore_errors=True)
                 assert pending.source is not None  # read by start
                 self._exact_transform(msg, pending.source, pending.pre_rejects, work, result)

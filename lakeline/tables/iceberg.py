@@ -35,14 +35,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from lakeline import reasons
 from lakeline.errors import ConfigError, DataError, TransientError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
@@ -110,6 +109,8 @@ def partition_spec(schema: Any, partition_by: list[tuple[str, str]]) -> Any:
 
     makers: dict[str, Any] = {"identity": IdentityTransform, "day": DayTransform,
                               "month": MonthTransform, "year": YearTransform}
+    import pyarrow as pa  # heavy: imported when used, not by importing lakeline
+
     ice = iceberg_schema(schema) if isinstance(schema, pa.Schema) else schema
     fields = []
     for i, (column, transform) in enumerate(partition_by):
@@ -173,6 +174,8 @@ def conform(table: Table, data: pa.Table) -> pa.Table:
     Missing optional columns become nulls; extra columns, missing required columns and
     uncastable values are refused with a message naming the column.
     """
+    import pyarrow as pa  # heavy: imported when used, not by importing lakeline
+
     name = ".".join(table.name())
     target = table.schema().as_arrow()
     have = set(data.column_names)

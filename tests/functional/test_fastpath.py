@@ -422,6 +422,28 @@ def test_chunks_that_must_take_the_exact_path_do(
         assert query(lake, "SELECT _source.line_no FROM silver.tracking_events") == [(tracking_line,)]
 
 
+def test_after_two_misses_the_objects_other_chunks_skip_the_fast_path(
+    home: Path, exact_calls: Calls, fast_tries: Calls,
+) -> None:
+    """A file with a bad line in every chunk: the fast path misses on its first two chunks (and
+    the third, started while the second was publishing), which is wasted work; then the other
+    chunks go straight to the exact path. One miss is not enough: a file with one bad line
+    keeps the fast path for its other chunks (test_parts_of_a_chunk_keep_file_line_numbers).
+    A clean file after it tries the fast path again."""
+    s = settings(home, ingest__chunk_bytes=2048)
+    lake = Lake.open(s)
+    rows = [GOOD_A if i % 10 else '{"broken' for i in range(1, 121)]
+    land(lake, "shipments/2026-01-05/dirty.jsonl", lines(*rows))
+    summary = run(s)
+    chunks = lake.state.runs()[0]["chunks"]
+    assert chunks > 3 and (summary["loaded"], summary["rejected"]) == (108, 12)
+    assert fast_tries == [("shipments/2026-01-05/dirty.jsonl", c) for c in (0, 1, 2)]
+    assert sorted(c for _, c in exact_calls) == list(range(chunks))
+    land(lake, "shipments/2026-01-05/clean.jsonl", lines(GOOD_A, GOOD_B))
+    run(s)
+    assert fast_tries[-1] == ("shipments/2026-01-05/clean.jsonl", 0)
+
+
 def test_fast_path_off_in_the_config_file(home: Path, exact_calls: Calls) -> None:
     """``[transform] fast_path = false`` in lakeline.toml sends clean chunks to the exact path."""
     cfg = home / "lakeline.toml"
