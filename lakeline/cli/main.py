@@ -424,9 +424,14 @@ def runs(limit: int, as_json: bool) -> None:
                  r.get("quarantined_rows"), r.get("condemned_rows")) for r in items], f"batch runs of {name}")
 
 
-def _batch_table(lake: Lake, table: str) -> str:
-    """The silver prefix of a promoted (run folder) table."""
+def _batch_table(lake: Lake, table: str | None) -> str:
+    """The silver prefix of a promoted (run folder) table (``None``: the only one there is)."""
     promoted = {t.name: t.prefix for _, t in context.pipelines(lake).tables() if t.layout == "runs"}
+    if table is None and len(promoted) == 1:
+        return next(iter(promoted.values()))
+    if table is None:
+        raise UsageError("name the table with --table; tables of promoted runs: "
+                         f"{', '.join(sorted(promoted))}")
     if table not in promoted:
         raise UsageError(f"{table!r} is not a table of promoted runs; such tables: "
                          f"{', '.join(sorted(promoted))}")
@@ -434,10 +439,10 @@ def _batch_table(lake: Lake, table: str) -> str:
 
 
 @cli.command("run-summary")
-@click.option("--table", default="silver.transactions", show_default=True, help="Batch table.")
+@click.option("--table", help="A table of promoted runs (default: the only one, silver.transactions).")
 @click.option("--run-key", help="A run id (default: the latest complete run).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def run_summary(table: str, run_key: str | None, as_json: bool) -> None:
+def run_summary(table: str | None, run_key: str | None, as_json: bool) -> None:
     """The promotion gate: a run's quality figures and whether it may be promoted.
 
     Promotion is allowed when the quarantine rate is below 5 %, fewer than 100 rows are
@@ -448,17 +453,17 @@ def run_summary(table: str, run_key: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(summary)
     else:
-        emit_kv(summary, f"run summary of {table}")
+        emit_kv(summary, f"run summary of {table or 'the promoted table'}")
     if not summary["promotion_allowed"]:
         sys.exit(1)
 
 
 @cli.command()
-@click.option("--table", default="silver.transactions", show_default=True, help="Batch table.")
+@click.option("--table", help="A table of promoted runs (default: the only one, silver.transactions).")
 @click.option("--run-key", help="Promote exactly this run (default: the newest complete run).")
 @click.option("--force", is_flag=True, help="Promote even when the gate says no.")
 @click.option("--json", "as_json", is_flag=True, help="Print the specs §1 result as JSON.")
-def promote(table: str, run_key: str | None, force: bool, as_json: bool) -> None:
+def promote(table: str | None, run_key: str | None, force: bool, as_json: bool) -> None:
     """Publish a complete run to current/ and _LATEST.json (readers switch atomically).
 
     The gate (`lakeline run-summary`) is checked first; exit 1 when it refuses or when

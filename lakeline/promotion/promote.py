@@ -103,7 +103,7 @@ def promote(
 
 
 def current_files(
-    lake: Lake, table_prefix: str = "mortgages/transactions", schema_version: str = "v1"
+    lake: Lake, table_prefix: str, schema_version: str = "v1"
 ) -> list[str]:
     """Silver keys of the promoted files of every partition of ``table_prefix``, resolved
     through each partition's ``_LATEST.json`` (so one run per partition, never a mix)."""

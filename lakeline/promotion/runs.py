@@ -168,7 +168,7 @@ def scan_folders(lake: Lake, table: str, schema_version: str) -> dict[str, list[
 
 
 def list_runs(
-    lake: Lake, table: str = "mortgages/transactions", *, schema_version: str = "v1"
+    lake: Lake, table: str, *, schema_version: str = "v1"
 ) -> list[RunInfo]:
     """Every run of ``table`` (complete or not), oldest run id first.
 

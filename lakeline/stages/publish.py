@@ -32,7 +32,7 @@ from lakeline.sqltext import lit, quote
 from lakeline.stages.messages import ChunkMessage
 from lakeline.stages.rejects import reject_row, write_rejects
 from lakeline.stages.spec import StreamSpec, StreamTable
-from lakeline.tables.sink import Batch, open_sink
+from lakeline.tables.sink import Batch, TableSink, WriteResult, open_sink
 
 if TYPE_CHECKING:
     import duckdb
@@ -72,26 +72,51 @@ class Publisher:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
 
+    def sink(self, spec: StreamSpec, name: str) -> TableSink:
+        """The sink of one of the stream's tables."""
+        t = spec.table_named(name)
+        assert t is not None
+        return open_sink(self.lake, spec.table_spec(t), time_field=spec.time_field)
+
+    def takes_files(self, spec: StreamSpec) -> bool:
+        """True when every table of the stream takes the fast path's Parquet files as they are."""
+        return all(self.sink(spec, t.name).takes_files for t in spec.tables)
+
     def write(self, msg: ChunkMessage, spec: StreamSpec, name: str, batch: Batch, out: Counts,
               *, tag: str | None = None) -> None:
         """Write one table's rows of a chunk (``tag``: ``c<chunk>``, or ``final``) exactly once."""
-        t = spec.table_named(name)
-        assert t is not None
-        table = spec.table_spec(t)
-        sink = open_sink(self.lake, table, time_field=spec.time_field)
+        sink = self.sink(spec, name)
+        self._record(msg, spec, name, sink, sink.write_batch(self._batch_id(msg, sink, name, tag), batch),
+                     batch.rows, out)
+
+    def write_select(self, msg: ChunkMessage, spec: StreamSpec, name: str, con: duckdb.DuckDBPyConnection,
+                     select: str, params: list[Any], rows: dict[str | None, int], out: Counts,
+                     *, tag: str | None = None) -> None:
+        """Write one table's rows of a chunk given as a DuckDB query (with ``dt`` when the
+        table is partitioned), in the form its sink takes best."""
+        sink = self.sink(spec, name)
+        written = sink.write_select(self._batch_id(msg, sink, name, tag), con, select, params, rows=rows)
+        self._record(msg, spec, name, sink, written, rows, out)
+
+    @staticmethod
+    def _batch_id(msg: ChunkMessage, sink: TableSink, name: str, tag: str | None) -> str:
+        # one id per (object, chunk, table); the forms are those lakes already hold, so a
+        # redelivery after an upgrade still replaces (Parquet) or finds (Iceberg) its batch
         tag = tag or f"c{msg.chunk:05d}"
-        iceberg = table.layout == "iceberg"
-        batch_id = f"{msg.object_id}#{tag}#{name}" if iceberg else f"{msg.object_id}-{tag}"
-        written = sink.write_batch(batch_id, batch)
+        return f"{msg.object_id}#{tag}#{name}" if sink.spec.layout == "iceberg" else f"{msg.object_id}-{tag}"
+
+    def _record(self, msg: ChunkMessage, spec: StreamSpec, name: str, sink: TableSink, written: WriteResult,
+                rows_by_part: dict[str | None, int] | None, out: Counts) -> None:
+        table = sink.spec
         out.files.extend(written.files)
-        out.loaded += sum(batch.rows.values()) if batch.rows else written.total
+        out.loaded += sum(rows_by_part.values()) if rows_by_part else written.total
         for part, rows in written.rows.items():
             detail: dict[str, Any] = {
                 "silver_bucket": self.lake.store.bucket("silver"),
                 "silver_prefix": f"iceberg/silver/{name}" if table.layout == "iceberg" else (
                     f"{table.prefix}/" + (f"dt={part}/" if part is not None else "")),
                 "record_type": name, "dt": part, "files_written": written.files_by_partition.get(part, 0),
-                "rows": (batch.rows or {}).get(part, rows), "object_id": msg.object_id, "chunk": msg.chunk,
+                "rows": (rows_by_part or {}).get(part, rows), "object_id": msg.object_id, "chunk": msg.chunk,
                 "pipeline": spec.pipeline,
             }
             if table.layout == "iceberg":
@@ -168,25 +193,11 @@ class Publisher:
             parts: dict[str | None, int] = {dt: int(n) for dt, n in con.execute(
                 "SELECT CAST(_dt AS VARCHAR), count(*) FROM final_rows WHERE _rank = 1 GROUP BY ALL",
             ).fetchall()}
-            if parts and spec.table_format == "iceberg":
-                rows = con.sql(f"SELECT {cols}, _source FROM final_rows WHERE _rank = 1").to_arrow_table()
-                self.write(msg, spec, t.name, Batch(table=rows, rows=parts), out, tag="final")
-            elif parts:
-                target = work / t.name
-                target.mkdir(parents=True, exist_ok=True)
-                files: dict[str | None, list[Path]] = {}
-                if spec.partitioned:
-                    con.execute(f"COPY (SELECT {cols}, _source, _dt AS dt FROM final_rows WHERE _rank = 1) "
-                                f"TO {lit(str(target))} "
-                                "(FORMAT parquet, PARTITION_BY (dt), COMPRESSION zstd)")
-                    for p in target.glob("dt=*"):
-                        files[p.name.split("=", 1)[1]] = sorted(p.glob("*.parquet"))
-                else:
-                    single = target / "data_0.parquet"
-                    con.execute(f"COPY (SELECT {cols}, _source FROM final_rows WHERE _rank = 1) "
-                                f"TO {lit(str(single))} (FORMAT parquet, COMPRESSION zstd)")
-                    files[None] = [single]
-                self.write(msg, spec, t.name, Batch(files=files, rows=parts), out, tag="final")
+            if parts:
+                dt = ", _dt AS dt" if spec.partitioned else ""
+                self.write_select(msg, spec, t.name, con,
+                                  f"SELECT {cols}, _source{dt} FROM final_rows WHERE _rank = 1", [], parts,
+                                  out, tag="final")
             dups = con.execute(
                 f"SELECT _source.line_no, _offset, _end, _chunk, _first, {_shown(t)} FROM final_rows "
                 "WHERE _rank > 1 ORDER BY _chunk, _idx").fetchall()

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
 
 from lakeline import reasons
 from lakeline.duck import duckdb_connection
@@ -225,8 +224,8 @@ class Transformer:
         setting on, not Iceberg; else ``None``."""
         if msg.format not in ("jsonl", "csv") or not self.lake.settings.transform.fast_path:
             return None
-        if spec.table_format == "iceberg" or staged_load(spec, msg):
-            return None
+        if staged_load(spec, msg) or not self._publisher.takes_files(spec):
+            return None  # the fast path writes files for the table's sink to publish as they are
         lines = msg.lines or line_count(data)
         return lines if lines == msg.records else None  # blank lines: only the exact path numbers them
 
@@ -301,19 +300,18 @@ class Transformer:
         for name, dt, n in counts:
             by_table.setdefault(name, {})[dt] = int(n)
         staged = staged_load(spec, msg)
+        dt = ", _dt AS dt" if spec.partitioned else ""
         for name, parts in by_table.items():
             t = spec.table_named(name)
             assert t is not None  # classify only passes known tables
             if staged:
                 result.staged += self._stage_table(msg, t, source, work)
-            elif spec.table_format == "iceberg":
-                rows = self._rows(msg, spec, t)
-                self._publisher.write(msg, spec, name, Batch(table=rows, rows=parts), result)
-            else:
-                out = work / name
-                self._copy_table(msg, spec, t, out)
-                files = _by_partition([out], spec)
-                self._publisher.write(msg, spec, name, Batch(files=files, rows=parts), result)
+                continue
+            select = (f"SELECT {self._columns(t)}, "
+                      "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(_idx AS BIGINT) + ?} AS _source"
+                      f"{dt} FROM classified WHERE _reason IS NULL AND _table = ?")
+            params = [msg.bucket, msg.key, msg.etag, msg.first_line - 1, t.name]
+            self._publisher.write_select(msg, spec, name, self._con, select, params, parts, result)
         crash_point("transform.after_silver")
         rejects = pre_rejects + self._collect_rejects(msg, source)
         result.rejected = len(rejects)
@@ -324,32 +322,6 @@ class Transformer:
 
     def _columns(self, t: StreamTable, prefix: str = "") -> str:
         return ", ".join(prefix + quote(f.name) for f in t.columns)
-
-    def _rows(self, msg: ChunkMessage, spec: StreamSpec, t: StreamTable) -> pa.Table:
-        """A table's loading rows of the chunk as Arrow (Iceberg appends)."""
-        data = self._con.sql(  # a relation's Arrow result is not copied again
-            f"SELECT {self._columns(t)}, "
-            "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(_idx AS BIGINT) + ?} AS _source "
-            "FROM classified WHERE _reason IS NULL AND _table = ?",
-            params=[msg.bucket, msg.key, msg.etag, msg.first_line - 1, t.name],
-        ).to_arrow_table()
-        assert data is not None  # a SELECT always yields a table
-        return pa.table(data)
-
-    def _copy_table(self, msg: ChunkMessage, spec: StreamSpec, t: StreamTable, out: Path) -> int:
-        out.mkdir(parents=True, exist_ok=True)
-        if spec.partitioned:
-            target, dt, partition = out, ", _dt AS dt", ", PARTITION_BY (dt)"
-        else:
-            target, dt, partition = out / "data_0.parquet", "", ""
-        row = self._con.execute(
-            f"COPY (SELECT {self._columns(t)}, "
-            "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(_idx AS BIGINT) + ?} AS _source" + dt + " "
-            f"FROM classified WHERE _reason IS NULL AND _table = ?) "
-            f"TO {lit(str(target))} (FORMAT parquet{partition}, COMPRESSION zstd)",
-            [msg.bucket, msg.key, msg.etag, msg.first_line - 1, t.name],
-        ).fetchone()
-        return _count(row)
 
     def _stage_table(self, msg: ChunkMessage, t: StreamTable, source: ChunkSource, work: Path) -> int:
         """Stage a table's rows of a chunk of a keyed load, with what finalizing needs: the

@@ -28,15 +28,17 @@ import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakeline import reasons
 from lakeline.errors import DataError, NotFoundError, UsageError
 from lakeline.lake import Lake
+from lakeline.sqltext import lit, quote
 from lakeline.tables import iceberg
 from lakeline.tables.schema import TableSpec
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
 #: a file index suffix (``-1``) after the batch id: a batch id may not end like that.
@@ -85,8 +87,18 @@ class TableSink(ABC):
         found (Iceberg), never added twice."""
 
     @abstractmethod
+    def write_select(self, batch_id: str, con: duckdb.DuckDBPyConnection, select: str, params: list[Any],
+                     *, rows: dict[str | None, int] | None = None) -> WriteResult:
+        """Write the rows of a DuckDB query (with the partition column, when the table has one)
+        as batch ``batch_id``, each sink in the form it takes best."""
+
+    @abstractmethod
     def partitions(self) -> list[str]:
         """The partition values holding data (``2026-01-05`` for ``dt``), sorted."""
+
+    #: True when the sink takes a batch as Parquet files partitioned like the table without
+    #: reading them again (what the transform's fast path writes).
+    takes_files: bool = False
 
     @property
     def location(self) -> str:
@@ -96,6 +108,28 @@ class TableSink(ABC):
 
 class ParquetDatasetSink(TableSink):
     """A Hive-partitioned Parquet dataset under ``<zone>/<prefix>/``."""
+
+    takes_files = True
+
+    def write_select(self, batch_id: str, con: duckdb.DuckDBPyConnection, select: str, params: list[Any],
+                     *, rows: dict[str | None, int] | None = None) -> WriteResult:
+        """DuckDB writes the files (partitioned by the table's partition column), then they are
+        published as :meth:`write_batch` publishes files."""
+        check_batch_id(batch_id)
+        out = Path(tempfile.mkdtemp(prefix="select-", dir=self.lake.work_dir))
+        try:
+            col = self.spec.partition
+            if col is None:
+                target, partition = out / "data_0.parquet", ""
+            else:
+                target, partition = out, f", PARTITION_BY ({quote(col)})"
+            options = f"FORMAT parquet{partition}, COMPRESSION zstd"
+            con.execute(f"COPY ({select}) TO {lit(str(target))} ({options})", params)
+            files: dict[str | None, list[Path]] = {None: [target]} if col is None else {
+                d.name.split("=", 1)[1]: sorted(d.glob("*.parquet")) for d in sorted(out.glob(f"{col}=*"))}
+            return self.write_batch(batch_id, Batch(files=files, rows=rows))
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
 
     def write_batch(self, batch_id: str, batch: Batch) -> WriteResult:
         import pyarrow.parquet as pq  # heavy: Arrow's Parquet module
@@ -186,6 +220,18 @@ class IcebergSink(TableSink):
     def __init__(self, lake: Lake, spec: TableSpec, *, time_field: str | None = None) -> None:
         super().__init__(lake, spec)
         self.time_field = time_field
+
+    def write_select(self, batch_id: str, con: duckdb.DuckDBPyConnection, select: str, params: list[Any],
+                     *, rows: dict[str | None, int] | None = None) -> WriteResult:
+        """The rows as Arrow (a relation's result is not copied again), appended as one
+        snapshot. With a time field the day partition comes from it: the query's partition
+        column would only repeat it."""
+        data = con.sql(select, params=params).to_arrow_table()
+        col = self.spec.partition
+        repeated = col is not None and col in data.column_names and col != self.time_field
+        if self.time_field is not None and repeated:
+            data = data.drop_columns([col])
+        return self.write_batch(batch_id, Batch(table=data, rows=rows))
 
     def write_batch(self, batch_id: str, batch: Batch) -> WriteResult:
         data = self._rows(batch)

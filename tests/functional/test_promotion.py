@@ -65,7 +65,7 @@ def test_promote_newest_run_with_the_specs_output(lake):
         "current_prefix": f"{JAN}/current", "files_copied": 1, "glue_job_run_id": "jr_1",
         "execution_arn": "arn:aws:states:x", "execution_start_time": "2026-01-29T12:00:00.000Z",
         "input_rows": 3, "valid_rows": 3, "quarantined_rows": 0, "condemned_rows": 0}
-    assert current_files(lake) == [f"{JAN}/current/part-00000-{b.run_id}.parquet"]
+    assert current_files(lake, PREFIX) == [f"{JAN}/current/part-00000-{b.run_id}.parquet"]
     assert lake.state.get(PROMOTIONS, JAN).data["run_id"] == b.run_id
     assert lake.state.get(LOCKS, JAN) is None
 
@@ -83,14 +83,14 @@ def test_promotion_replaces_the_previous_run_and_run_key_selects(lake):
     a = make_run(lake, "a", ["A1", "A2"])
     b = make_run(lake, "b", ["B1"])
     promote(lake, EVENT)
-    assert current_files(lake) == [f"{JAN}/current/part-00000-{b.run_id}.parquet"]
+    assert current_files(lake, PREFIX) == [f"{JAN}/current/part-00000-{b.run_id}.parquet"]
     out = promote(lake, dict(EVENT, run_key=a.run_id))  # explicit: roll back to a
     assert (out["run_id"], out["noop"]) == (a.run_id, False)
     assert silver_keys(lake, f"{JAN}/current/") == [f"{JAN}/current/part-00000-{a.run_id}.parquet"]
     assert read_latest(lake, JAN)["run_id"] == a.run_id
     # without run_key the newest run wins again
     assert promote(lake, EVENT)["run_id"] == b.run_id
-    assert current_files(lake) == [f"{JAN}/current/part-00000-{b.run_id}.parquet"]
+    assert current_files(lake, PREFIX) == [f"{JAN}/current/part-00000-{b.run_id}.parquet"]
 
 
 def test_a_run_spanning_two_months_promotes_both_partitions(lake):
@@ -101,7 +101,7 @@ def test_a_run_spanning_two_months_promotes_both_partitions(lake):
     assert [(p["partition"], p["files_copied"], p["partition_rows"]) for p in out["partitions"]] == [
         (JAN, 1, 2), (FEB, 1, 1)]
     assert (out["current_prefix"], out["latest_json"]) == (f"{FEB}/current", f"{FEB}/_LATEST.json")
-    assert current_files(lake) == [f"{JAN}/current/part-00000-{r.run_id}.parquet",
+    assert current_files(lake, PREFIX) == [f"{JAN}/current/part-00000-{r.run_id}.parquet",
                                    f"{FEB}/current/part-00000-{r.run_id}.parquet"]
 
 
@@ -159,7 +159,7 @@ def test_readers_resolve_current_through_the_pointer(lake):
     r = make_run(lake, "a", ["A1"])
     promote(lake, EVENT)
     lake.store.put("silver", f"{JAN}/current/part-00000-20000101T000000Z.parquet", b"stray")
-    assert current_files(lake) == [f"{JAN}/current/part-00000-{r.run_id}.parquet"]
+    assert current_files(lake, PREFIX) == [f"{JAN}/current/part-00000-{r.run_id}.parquet"]
 
 
 def test_promotion_without_run_key_never_regresses_to_an_older_run(lake):
@@ -172,7 +172,7 @@ def test_promotion_without_run_key_never_regresses_to_an_older_run(lake):
     older = next(r for r in runs if r.run_id == a.run_id)
     out = p._promote_partition(lake, older, older.folders[0], EVENT, 60.0, 1.0)
     assert (out["action"], out["current_run_id"]) == ("superseded", b.run_id)
-    assert current_files(lake) == [f"{JAN}/current/part-00000-{b.run_id}.parquet"]
+    assert current_files(lake, PREFIX) == [f"{JAN}/current/part-00000-{b.run_id}.parquet"]
 
 
 def _check_view(files, expected):
@@ -211,13 +211,13 @@ def test_a_reader_polling_during_ten_alternating_promotions_never_sees_a_mix_or_
 
     def reader():
         while not stop.is_set():
-            files = current_files(lake)
+            files = current_files(lake, PREFIX)
             problems.extend(_check_view(files, expected))
             runs_seen.update(RUN_IN_NAME.search(k).group(1) for k in files)
             # a file may vanish only after the pointer moved past it
             missing = [k for k in files if not lake.store.exists("silver", k)]
             if missing:
-                still = set(current_files(lake))
+                still = set(current_files(lake, PREFIX))
                 problems.extend(f"pointer names deleted {k}" for k in missing
                                 if k in still and not lake.store.exists("silver", k))
             seen.append(1)
@@ -233,7 +233,7 @@ def test_a_reader_polling_during_ten_alternating_promotions_never_sees_a_mix_or_
         t.join()
     assert problems == [] and len(seen) > 10
     assert runs_seen == {r1.run_id, r2.run_id}
-    assert current_files(lake) == sorted(set().union(*(expected[p][r1.run_id] for p in (JAN, FEB))))
+    assert current_files(lake, PREFIX) == sorted(set().union(*(expected[p][r1.run_id] for p in (JAN, FEB))))
 
 
 def _consistent(lake, expected, candidates):

@@ -139,7 +139,7 @@ def test_run_folders_markers_and_metrics(lake):
         "partition_rows": 1, "started_at": "2026-01-29T12:00:00.000Z"}
     assert marker["quarantine_by_reason"]["NULL_VALUE_ERROR"] == 3
     assert marker["finished_at"] >= marker["started_at"]
-    [run] = list_runs(lake)
+    [run] = list_runs(lake, TABLE)
     assert (run.run_id, run.status, len(run.folders)) == ("20260129T120000Z", "COMPLETE", 2)
 
 
@@ -252,7 +252,7 @@ def test_crash_before_the_marker_leaves_an_incomplete_run_that_is_redone(lake, m
     with pytest.raises(SystemExit):
         execute_run(lake, [key], now=NOW)
     monkeypatch.undo()
-    [run] = list_runs(lake)
+    [run] = list_runs(lake, TABLE)
     assert (run.run_id, run.status) == ("20260129T120000Z", "INCOMPLETE")
     assert "no _SUCCESS in mortgages/transactions/year=2024/month=02/schema_v=v1" in run.problem
     assert pending_files(lake) == [key]
@@ -260,7 +260,7 @@ def test_crash_before_the_marker_leaves_an_incomplete_run_that_is_redone(lake, m
         read_run_summary(lake, TABLE)
     redo = execute_run(lake, [key], now=NOW)  # the crashed run's ids are not in the ledger
     assert (redo.run_id, redo.valid_rows, redo.quarantined_rows) == ("20260129T120001Z", 2, 0)
-    assert [(r.run_id, r.status) for r in list_runs(lake)] == [
+    assert [(r.run_id, r.status) for r in list_runs(lake, TABLE)] == [
         ("20260129T120000Z", "INCOMPLETE"), ("20260129T120001Z", "COMPLETE")]
     assert pending_files(lake) == []
 
@@ -274,7 +274,7 @@ def test_crash_before_any_marker_is_incomplete(lake, monkeypatch):
     monkeypatch.setattr("lakeline.pipelines.transactions.job.write_marker", boom)
     with pytest.raises(SystemExit):
         execute_run(lake, [key], now=NOW)
-    [run] = list_runs(lake)
+    [run] = list_runs(lake, TABLE)
     assert run.status == "INCOMPLETE" and len(run.folders) == 1 and run.folders[0].marker is None
 
 
