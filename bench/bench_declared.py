@@ -25,11 +25,9 @@ is a report; 1 when a lakeline command fails or a row or reject count is wrong; 
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -38,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -51,10 +48,14 @@ from bench_shipments import (  # noqa: E402
     BenchFailure,
     Measurement,
     _first_int,
-    _fmt_rate,
     _run_plain,
+    bench_args,
+    fresh_dir,
     lakeline_exe,
+    machine,
     measure,
+    print_row,
+    side,
 )
 
 RATIO_TARGET = 0.5  # lakeline records/s must be at least half the reference's (as for shipments)
@@ -219,25 +220,10 @@ def run_lakeline(src: Path, run_dir: Path, case: str) -> Measurement:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--records", type=int, default=1_000_000, help="records to generate (default 1,000,000)"
-    )
-    parser.add_argument("--no-reference", action="store_true", help="skip the DuckDB reference (a)")
-    parser.add_argument(
-        "--workdir", type=Path, default=BENCH_DIR / "out", help="working directory (default bench/out)"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the inputs, outputs and lake homes")
-    args = parser.parse_args(argv)
-    if args.records < 1:
-        parser.error("--records must be at least 1")
-
+    args = bench_args(__doc__, argv, "keep the inputs, outputs and lake homes")
     n: int = args.records
-    workdir: Path = args.workdir.resolve()
-    run_dir = workdir / f"run-declared-{n}"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    workdir: Path = args.workdir
+    run_dir = fresh_dir(workdir / f"run-declared-{n}")
     src = run_dir / "orders.csv"
     dirty = run_dir / "orders-dirty.csv"
 
@@ -291,18 +277,6 @@ def main(argv: list[str] | None = None) -> int:
                    ("(c) silver.orders rows", dirty_m.extra["rows"], n - bad)]
     counts_ok = all(value == expected for _, value, expected in counts)
 
-    def side(m: Measurement | None, records: int) -> dict[str, Any] | None:
-        if m is None:
-            return None
-        return {
-            "seconds": m.total_seconds,
-            "steps": dict(zip(m.names, m.seconds, strict=True)),
-            "records_per_s": records / m.total_seconds,
-            "max_rss_mb": m.max_rss_mb,
-            "tree_peak_rss_mb": m.tree_peak_rss_mb,
-            **{k: v for k, v in m.extra.items() if k != "count_output"},
-        }
-
     results: dict[str, Any] = {
         "pipeline": PIPELINE,
         "records": n,
@@ -311,12 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         "dirty_input_bytes": dirty.stat().st_size,
         "generate_seconds": gen_seconds,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "memory_mb": psutil.virtual_memory().total // (1024 * 1024),
-        },
+        "machine": machine(),
         "reference": side(reference, n),
         "lakeline": side(ours, n),
         "lakeline_dirty": side(dirty_m, n),
@@ -329,27 +298,21 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
 
-    def row(label: str, m: Measurement) -> None:
-        print(f"{label:34}{m.total_seconds:>10.2f}{_fmt_rate(n, m.total_seconds):>14}"
-              f"{m.max_rss_mb:>13.0f}{m.tree_peak_rss_mb:>13.0f}")
-        for name, seconds in zip(m.names, m.seconds, strict=True):
-            print(f"{'      ' + name:34}{seconds:>10.2f}")
-
     print()
     print(f"declared CSV pipeline benchmark ({PIPELINE}), {n:,} records ({size / 1e6:,.1f} MB CSV), "
           f"{os.cpu_count()} CPUs")
     print(f"{'':34}{'seconds':>10}{'records/s':>14}{'peak RSS MB':>13}{'tree RSS MB':>13}")
     if reference is not None:
-        row("(a) DuckDB reference", reference)
+        print_row("(a) DuckDB reference", reference, n)
     else:
         print(f"{'(a) DuckDB reference':34}{'skipped':>10}")
     if ours is not None:
-        row("(b) lakeline put + run", ours)
+        print_row("(b) lakeline put + run", ours, n)
     else:
         print(f"{'(b) lakeline put + run':34}{'FAILED':>10}")
     label_c = f"(c) lakeline, {BAD_RATE:.0%} bad rows"
     if dirty_m is not None:
-        row(label_c, dirty_m)
+        print_row(label_c, dirty_m, n)
         reasons = ", ".join(f"{k} {v:,}" for k, v in dirty_m.extra["reject_reasons"].items()) or "none"
         slower = f", {dirty_m.total_seconds / ours.total_seconds:.2f} x the time of (b)" if ours else ""
         print(f"      rejects by reason: {reasons}{slower}")

@@ -269,8 +269,9 @@ def _fmt_rate(records: int, seconds: float | None) -> str:
     return "-" if not seconds else f"{records / seconds:,.0f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+def bench_args(doc: str | None, argv: list[str] | None, keep_help: str) -> argparse.Namespace:
+    """The options every CLI benchmark takes: --records, --no-reference, --workdir, --keep."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
     parser.add_argument(
         "--records", type=int, default=1_000_000, help="records to generate (default 1,000,000)"
     )
@@ -278,17 +279,60 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workdir", type=Path, default=BENCH_DIR / "out", help="working directory (default bench/out)"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the input, outputs and lake home")
+    parser.add_argument("--keep", action="store_true", help=keep_help)
     args = parser.parse_args(argv)
     if args.records < 1:
         parser.error("--records must be at least 1")
+    args.workdir = args.workdir.resolve()
+    return args
 
+
+def fresh_dir(path: Path) -> Path:
+    """``path`` created empty (what an earlier run left there is removed)."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def machine() -> dict[str, Any]:
+    """What the results file records of the machine."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "memory_mb": psutil.virtual_memory().total // (1024 * 1024),
+    }
+
+
+def side(m: Measurement | None, records: int) -> dict[str, Any] | None:
+    """One measurement as the results file records it."""
+    if m is None:
+        return None
+    return {
+        "seconds": m.total_seconds,
+        "steps": dict(zip(m.names, m.seconds, strict=True)),
+        "records_per_s": records / m.total_seconds,
+        "max_rss_mb": m.max_rss_mb,
+        "tree_peak_rss_mb": m.tree_peak_rss_mb,
+        **{k: v for k, v in m.extra.items() if k != "count_output"},
+    }
+
+
+def print_row(label: str, m: Measurement, records: int) -> None:
+    """One measurement as a row of the report table, then its steps."""
+    print(f"{label:34}{m.total_seconds:>10.2f}{_fmt_rate(records, m.total_seconds):>14}"
+          f"{m.max_rss_mb:>13.0f}{m.tree_peak_rss_mb:>13.0f}")
+    if len(m.names) > 1:
+        for name, seconds in zip(m.names, m.seconds, strict=True):
+            print(f"{'      ' + name:34}{seconds:>10.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = bench_args(__doc__, argv, "keep the input, outputs and lake home")
     n: int = args.records
-    workdir: Path = args.workdir.resolve()
-    run_dir = workdir / f"run-{n}"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    workdir: Path = args.workdir
+    run_dir = fresh_dir(workdir / f"run-{n}")
     src = run_dir / "shipments.jsonl"
 
     print(f"generating {n:,} shipments records -> {src}", flush=True)
@@ -326,31 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         "input_bytes": size,
         "generate_seconds": gen_seconds,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "memory_mb": psutil.virtual_memory().total // (1024 * 1024),
-        },
-        "reference": None
-        if reference is None
-        else {
-            "seconds": reference.total_seconds,
-            "records_per_s": n / reference.total_seconds,
-            "max_rss_mb": reference.max_rss_mb,
-            "tree_peak_rss_mb": reference.tree_peak_rss_mb,
-            "rows": reference.extra["rows"],
-        },
-        "lakeline": None
-        if ours is None
-        else {
-            "seconds": ours.total_seconds,
-            "steps": dict(zip(ours.names, ours.seconds, strict=True)),
-            "records_per_s": n / ours.total_seconds,
-            "max_rss_mb": ours.max_rss_mb,
-            "tree_peak_rss_mb": ours.tree_peak_rss_mb,
-            "rows": ours.extra["rows"],
-        },
+        "machine": machine(),
+        "reference": side(reference, n),
+        "lakeline": side(ours, n),
         "error": failure,
         "ratio": ratio,
         "targets": {"ratio_min": RATIO_TARGET, "max_rss_mb": rss_target},
@@ -368,18 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shipments benchmark, {n:,} records ({size / 1e6:,.1f} MB JSON lines), {os.cpu_count()} CPUs")
     print(f"{'':34}{'seconds':>10}{'records/s':>14}{'peak RSS MB':>13}{'tree RSS MB':>13}")
     if reference is not None:
-        print(
-            f"{'(a) DuckDB reference':34}{reference.total_seconds:>10.2f}"
-            f"{_fmt_rate(n, reference.total_seconds):>14}{reference.max_rss_mb:>13.0f}"
-            f"{reference.tree_peak_rss_mb:>13.0f}"
-        )
+        print_row("(a) DuckDB reference", reference, n)
     if ours is not None:
-        print(
-            f"{'(b) lakeline put + run':34}{ours.total_seconds:>10.2f}"
-            f"{_fmt_rate(n, ours.total_seconds):>14}{ours.max_rss_mb:>13.0f}{ours.tree_peak_rss_mb:>13.0f}"
-        )
-        for name, seconds in zip(ours.names, ours.seconds, strict=True):
-            print(f"{'      ' + name:34}{seconds:>10.2f}")
+        print_row("(b) lakeline put + run", ours, n)
     else:
         print(f"{'(b) lakeline put + run':34}{'FAILED':>10}")
     print()

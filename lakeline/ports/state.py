@@ -84,6 +84,15 @@ class StateStore(ABC):
         """Unexpired items of ``table`` whose key starts with ``prefix`` (and, with ``after``,
         sorts strictly after it), in key order (code point order, as DynamoDB sorts)."""
 
+    def replace(self, table: str, key: str, data: dict[str, Any], read: Item | None, *,
+                expires_at: float | None = None) -> Item:
+        """Write ``data`` only if the item is still as read (``read``, or absent when
+        ``None``): a compare-and-swap against a get. Raises :class:`ConditionFailed` when
+        somebody wrote in between."""
+        if read is None:
+            return self.put(table, key, data, expires_at=expires_at, if_absent=True)
+        return self.put(table, key, data, expires_at=expires_at, expected_version=read.version)
+
     def put_many(self, table: str, items: Iterable[tuple[str, str]]) -> int:
         """Bulk write of ``(key, data as JSON object text)`` pairs, unconditionally: each item
         is replaced and restarts at version 1, with no TTL. For result sets nobody
@@ -109,21 +118,12 @@ class StateStore(ABC):
         data = {"status": "IN_PROGRESS", "lock_expires_at": t + lock_seconds, "started_at": t}
         for _ in range(5):
             current = self.get(IDEMPOTENCY, key)
-            try:
-                if current is None:
-                    self.put(IDEMPOTENCY, key, data, expires_at=t + ttl_seconds, if_absent=True)
-                    return BeginResult.STARTED
-                if current.data.get("status") == "COMPLETED":
-                    return BeginResult.COMPLETED
-                if float(current.data.get("lock_expires_at", 0)) > t:
-                    return BeginResult.IN_PROGRESS
-                self.put(
-                    IDEMPOTENCY,
-                    key,
-                    data,
-                    expires_at=t + ttl_seconds,
-                    expected_version=current.version,
-                )
+            if current is not None and current.data.get("status") == "COMPLETED":
+                return BeginResult.COMPLETED
+            if current is not None and float(current.data.get("lock_expires_at", 0)) > t:
+                return BeginResult.IN_PROGRESS
+            try:  # absent, or an expired lock taken over
+                self.replace(IDEMPOTENCY, key, data, current, expires_at=t + ttl_seconds)
                 return BeginResult.STARTED
             except ConditionFailed:
                 continue  # somebody else moved first: look again

@@ -267,10 +267,7 @@ def _advance(lake: Lake, partition: str, pointer: dict[str, Any]) -> None:
     record = {"run_id": pointer["run_id"], "promoted_at": pointer["promoted_at"], "files": pointer["files"]}
     current = lake.state.get(PROMOTIONS, partition)
     try:
-        if current is None:
-            lake.state.put(PROMOTIONS, partition, record, if_absent=True)
-        else:
-            lake.state.put(PROMOTIONS, partition, record, expected_version=current.version)
+        lake.state.replace(PROMOTIONS, partition, record, current)
     except ConditionFailed:
         raise PromotionError("CONFLICT", f"{partition} was promoted concurrently; nothing flipped") from None
 

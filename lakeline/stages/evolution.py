@@ -61,10 +61,7 @@ def add_fields(lake: Lake, spec: StreamSpec, table: str, names: list[str], sourc
         data["versions"] = [*data["versions"], {"version": len(data["versions"]) + 2, "added": new,
                                                 "at": now, "source": source}]
         try:
-            if item is None:
-                lake.state.put(SCHEMAS, key, data, if_absent=True)
-            else:
-                lake.state.put(SCHEMAS, key, data, expected_version=item.version)
+            lake.state.replace(SCHEMAS, key, data, item)
         except ConditionFailed:
             continue  # another worker evolved the table first: look again
         return evolved(lake, spec)

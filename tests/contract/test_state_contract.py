@@ -52,6 +52,18 @@ def test_expected_version_cas(state_store: StateStore) -> None:
     assert item is not None and item.data == {"v": 2} and item.version == 2
 
 
+def test_replace_is_a_swap_against_what_was_read(state_store: StateStore) -> None:
+    assert state_store.get("t", "k") is None
+    first = state_store.replace("t", "k", {"v": 1}, None)  # absent when read: created
+    with pytest.raises(ConditionFailed):
+        state_store.replace("t", "k", {"v": 9}, None)  # another reader also saw it absent
+    second = state_store.replace("t", "k", {"v": 2}, first)
+    with pytest.raises(ConditionFailed):
+        state_store.replace("t", "k", {"v": 3}, first)  # read before the second write
+    item = state_store.get("t", "k")
+    assert item is not None and item.data == {"v": 2} and item.version == second.version == 2
+
+
 def test_delete(state_store: StateStore) -> None:
     state_store.put("t", "k", {"v": 1})
     state_store.put("t", "k", {"v": 2})
