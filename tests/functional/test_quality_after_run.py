@@ -59,7 +59,6 @@ def test_the_check_can_be_turned_off(home: Path) -> None:
 def test_passes_are_capped_by_rows_and_give_the_same_results(home: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """With at most 3 rows per grouped pass, partitions of 3, 2 and 1 rows take 2 passes
     ([3 rows], [2 + 1 rows]) and every partition gets the result of one pass over all."""
-    from lakeline.dq import engine
     from lakeline.dq import partitions as expectations
 
     s = settings(home, quality__after_run=False)
@@ -76,13 +75,13 @@ def test_passes_are_capped_by_rows_and_give_the_same_results(home: Path, monkeyp
     try:
         one = expectations.run_expectations_many(lake, "shipments", dts, "one", RULES["shipments"], con=con)
         passes: list[list[str]] = []
-        real = engine.evaluate_groups
+        real = expectations.evaluate_groups
 
         def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
             passes.append(list(kwargs["groups"]))
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(engine, "evaluate_groups", counted)
+        monkeypatch.setattr(expectations, "evaluate_groups", counted)
         monkeypatch.setattr(expectations, "GROUP_PASS_ROWS", 3)
         capped = expectations.run_expectations_many(lake, "shipments", dts, "one", RULES["shipments"], con=con)
     finally:

@@ -16,6 +16,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
+from lakeline.adapters.aws.queue import REASON_ATTRIBUTE
 from lakeline.events import s3_event
 from lakeline.lake import Lake
 from lakeline.pipelines.shipments.gen import write
@@ -156,7 +157,7 @@ def test_poison_message_reaches_the_dlq_on_its_first_receive(aws_env, moto_endpo
     dead = sqs.receive_message(QueueUrl=aws_env["aws.transform_dlq_url"], MessageAttributeNames=["All"]).get(
         "Messages", [])
     assert [m["Body"] for m in dead] == ['{"v": 1, "not": "a chunk"}']
-    assert dead[0]["MessageAttributes"]["DeadLetterReason"]["StringValue"].startswith("MessageError: ")
+    assert dead[0]["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"].startswith("MessageError: ")
 
 
 def test_run_profile_aws_and_replay_against_s3(aws_env, moto_endpoint, tmp_path):  # noqa: F811
