@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +18,21 @@ from lakeline.cli import context
 from lakeline.cli.deploy import deploy
 from lakeline.cli.dq import dq
 from lakeline.cli.lineage import lineage
+from lakeline.cli.maintenance import compact, expire_snapshots, remove_orphans, replay
 from lakeline.cli.models import models
 from lakeline.cli.pipeline import pipeline_group
+from lakeline.cli.promote import promote, run_summary
+from lakeline.cli.query import explain, sql, tables
 from lakeline.cli.workflow import workflow
 from lakeline.config import load_settings, resolve_home
-from lakeline.console import emit_json, emit_kv, emit_table, err_console, progress_enabled
+from lakeline.console import emit_json, emit_table, err_console, progress_enabled
 from lakeline.errors import ConfigError, LakelineError, UsageError
 from lakeline.lake import Lake, init_home
 from lakeline.landing import SEEN, announce
 from lakeline.pipelines.base import GenOptions
 from lakeline.pipelines.registry import Registry, registry
 from lakeline.ports.queue import DEAD_LETTER_REASON
-from lakeline.promotion.gate import read_run_summary
-from lakeline.promotion.promote import promote as do_promote
 from lakeline.promotion.runs import list_runs
-from lakeline.stages.replay import parse_instant
-from lakeline.stages.replay import replay as do_replay
 from lakeline.version import __version__
 
 _STATE: dict[str, Any] = {}
@@ -275,102 +273,6 @@ def serve(workers: int | None) -> None:
     _print_run(summary, False)
 
 
-@cli.command()
-@click.argument("query")
-@click.option("--json", "as_json", is_flag=True, help="Rows as a JSON array of objects.")
-@click.option("--csv", "as_csv", is_flag=True, help="Rows as CSV with a header.")
-@click.option("--limit", type=int, default=1000, show_default=True, help="Rows shown in table mode.")
-@click.option("--max-bytes", type=click.IntRange(min=0),
-              help="Refuse the query if it would scan more bytes (default sql.max_bytes; 0 = no limit).")
-def sql(query: str, as_json: bool, as_csv: bool, limit: int, max_bytes: int | None) -> None:
-    """Run a DuckDB QUERY over the lake.
-
-    \b
-    Tables: silver.<record_type> (silver.shipments, …), silver.transactions (promoted runs),
-    silver.transactions__runs, gold.*, quarantine.rejects (pipeline, key, line_no,
-    byte_offset, reason_code, message, raw, …), and Iceberg tables by their catalog name
-    (retail_silver.orders_silver). `lakeline tables` lists them.
-    \b
-    Iceberg: filters on columns are pushed into scan planning (see `lakeline explain`);
-    time travel:  SELECT … FROM ns.tbl FOR VERSION AS OF <snapshot id>
-                  SELECT … FROM ns.tbl FOR TIMESTAMP AS OF '2026-01-05T10:00:00Z'
-    metadata:     ns."tbl$snapshots", "tbl$history", "tbl$files", "tbl$partitions"
-    """
-    import duckdb
-
-    from lakeline.sql import connect, plan_query  # heavy: loads DuckDB
-
-
-    lake = _lake()
-    specs = _table_specs(lake)
-    con = connect(lake, specs)
-    limit_bytes = lake.settings.sql.max_bytes if max_bytes is None else max_bytes
-    query, _ = plan_query(lake, con, query, max_bytes=limit_bytes or None, tables=specs)
-    try:
-        rel = con.sql(query)
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}") from None
-    if rel is None:
-        return
-    table = rel.to_arrow_table()
-    if as_csv:
-        import pyarrow.csv as pacsv
-
-        sink = sys.stdout.buffer
-        pacsv.write_csv(table, sink)
-        return
-    rows = table.to_pylist()
-    if as_json:
-        emit_json(rows)
-        return
-    emit_table(table.column_names, [list(r.values()) for r in rows[:limit]])
-    if len(rows) > limit:
-        click.echo(f"({len(rows)} rows, {limit} shown)", err=True)
-
-
-@cli.command()
-@click.argument("query")
-@click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
-def explain(query: str, as_json: bool) -> None:
-    """Show what QUERY would read: per table the files and bytes planned vs the table's
-    total (partition pruning evidence for Iceberg tables), then DuckDB's plan."""
-    import duckdb
-
-    from lakeline.sql import connect, plan_query  # heavy: loads DuckDB
-
-
-    lake = _lake()
-    specs = _table_specs(lake)
-    con = connect(lake, specs)
-    rewritten, plans = plan_query(lake, con, query, tables=specs)
-    try:
-        text = "\n".join(str(r[1]) for r in con.execute(f"EXPLAIN {rewritten}").fetchall())
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}") from None
-    if as_json:
-        emit_json({"plans": plans, "duckdb_plan": text})
-        return
-    emit_table(["table", "snapshot", "filter", "files planned", "of", "bytes planned", "of"], [
-        (p["table"], p["snapshot_id"], p["row_filter"], p["planned_files"], p["total_files"],
-         p["planned_bytes"], p["total_bytes"]) for p in plans], "scan plan")
-    click.echo(text)
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def tables(as_json: bool) -> None:
-    """List the tables `lakeline sql` can query."""
-    from lakeline.sql import discover, iceberg_tables  # heavy: loads DuckDB
-
-
-    lake = _lake()
-    found = discover(lake, _table_specs(lake)) + iceberg_tables(lake)
-    if as_json:
-        emit_json([t.__dict__ for t in found])
-    else:
-        rows = [(t.name, t.files, t.bytes, t.location) for t in found]
-        emit_table(["table", "files", "bytes", "location"], rows)
-
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
@@ -424,144 +326,6 @@ def runs(limit: int, as_json: bool) -> None:
                  r.get("quarantined_rows"), r.get("condemned_rows")) for r in items], f"batch runs of {name}")
 
 
-def _batch_table(lake: Lake, table: str | None) -> str:
-    """The silver prefix of a promoted (run folder) table (``None``: the only one there is)."""
-    promoted = {t.name: t.prefix for _, t in context.pipelines(lake).tables() if t.layout == "runs"}
-    if table is None and len(promoted) == 1:
-        return next(iter(promoted.values()))
-    if table is None:
-        raise UsageError("name the table with --table; tables of promoted runs: "
-                         f"{', '.join(sorted(promoted))}")
-    if table not in promoted:
-        raise UsageError(f"{table!r} is not a table of promoted runs; such tables: "
-                         f"{', '.join(sorted(promoted))}")
-    return promoted[table]
-
-
-@cli.command("run-summary")
-@click.option("--table", help="A table of promoted runs (default: the only one, silver.transactions).")
-@click.option("--run-key", help="A run id (default: the latest complete run).")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def run_summary(table: str | None, run_key: str | None, as_json: bool) -> None:
-    """The promotion gate: a run's quality figures and whether it may be promoted.
-
-    Promotion is allowed when the quarantine rate is below 5 %, fewer than 100 rows are
-    condemned and no critical error (SCHEMA_ERROR) occurred.
-    """
-    lake = _lake()
-    summary = read_run_summary(lake, _batch_table(lake, table), run_key)
-    if as_json:
-        emit_json(summary)
-    else:
-        emit_kv(summary, f"run summary of {table or 'the promoted table'}")
-    if not summary["promotion_allowed"]:
-        sys.exit(1)
-
-
-@cli.command()
-@click.option("--table", help="A table of promoted runs (default: the only one, silver.transactions).")
-@click.option("--run-key", help="Promote exactly this run (default: the newest complete run).")
-@click.option("--force", is_flag=True, help="Promote even when the gate says no.")
-@click.option("--json", "as_json", is_flag=True, help="Print the specs §1 result as JSON.")
-def promote(table: str | None, run_key: str | None, force: bool, as_json: bool) -> None:
-    """Publish a complete run to current/ and _LATEST.json (readers switch atomically).
-
-    The gate (`lakeline run-summary`) is checked first; exit 1 when it refuses or when
-    promotion reports an error status.
-    """
-    lake = _lake()
-    prefix = _batch_table(lake, table)
-    if not force:
-        gate = read_run_summary(lake, prefix, run_key)
-        if not gate["promotion_allowed"]:
-            result: dict[str, Any] = {"status": "error", "code": "GATE_REFUSED", "reason": (
-                f"run {gate['run_id']} fails the promotion gate: quarantine rate "
-                f"{gate['quarantine_rate']:.2%}, {gate['condemned_rows']} condemned, critical errors: "
-                f"{gate['has_critical_errors']} (use --force to override)"), "summary": gate}
-            emit_json(result) if as_json else click.echo(f"error: {result['reason']}", err=True)
-            sys.exit(1)
-    event: dict[str, Any] = {"silver_bucket": lake.store.bucket("silver"), "silver_prefix": prefix,
-                             "schema_version": "v1"}
-    if run_key:
-        event["run_key"] = run_key
-    result = do_promote(lake, event)
-    if as_json:
-        emit_json(result)
-    elif result.get("status") == "success":
-        parts = result.get("partitions", [])
-        files = sum(int(p.get("files_copied", 0)) for p in parts)
-        note = " (already current: nothing changed)" if result.get("noop") else ""
-        click.echo(f"promoted run {result['run_id']}: {len(parts)} partition(s), {files} file(s) "
-                   f"copied into current/{note}")
-        for p in parts:
-            click.echo(f"  {p.get('current_prefix')}: {p.get('action')}")
-    else:
-        click.echo(f"error: {result.get('reason')}", err=True)
-    if result.get("status") != "success":
-        sys.exit(1)
-
-
-@cli.command()
-@click.option("--table", required=True, help="Iceberg table (retail_silver.orders_silver) or silver.<table>.")
-@click.option("--dt", help="Parquet tables: the dt partition to compact (YYYY-MM-DD).")
-@click.option("--target-mb", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Iceberg: target data file size.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def compact(table: str, dt: str | None, target_mb: int, as_json: bool) -> None:
-    """Rewrite small files into few large ones.
-
-    Iceberg tables: a replace snapshot (readers see the old or the new files, never both).
-    Parquet tables (silver.<table> --dt D): one dt partition into one file (see README for
-    the short window in which readers can see both)."""
-    from lakeline.tables.maintenance import compact as compact_iceberg  # heavy: loads pyiceberg
-    from lakeline.tables.parquet_compact import compact_partition  # heavy: loads DuckDB
-
-    lake = _lake()
-    if table.startswith("silver.") or dt:
-        if not dt:
-            raise UsageError("Parquet tables are compacted one partition at a time: pass --dt")
-
-        result = compact_partition(lake, table.removeprefix("silver."), dt)
-    else:
-
-        result = compact_iceberg(lake, table, target_mb * 1024 * 1024)
-    emit_json(result) if as_json else emit_kv(result, f"compact {table}")
-
-
-@cli.command("expire-snapshots")
-@click.option("--table", required=True, help="Iceberg table.")
-@click.option("--older-than", required=True, help="ISO-8601 instant; the current snapshot is always kept.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def expire_snapshots(table: str, older_than: str, as_json: bool) -> None:
-    """Expire Iceberg snapshots older than the given time (time travel to them ends)."""
-    from lakeline.tables.maintenance import expire_snapshots as expire  # heavy: loads pyiceberg
-
-
-    lake = _lake()
-    n = expire(lake, table, parse_instant(older_than))
-    emit_json({"table": table, "expired": n}) if as_json else click.echo(f"{table}: {n} snapshots expired")
-
-
-@cli.command("remove-orphans")
-@click.option("--table", required=True, help="Iceberg table.")
-@click.option("--older-than-hours", type=click.FloatRange(min=1), default=72, show_default=True,
-              help="Safety age: files younger than this are kept (a writer may be about to commit them).")
-@click.option("--dry-run", is_flag=True, help="List what would be deleted.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def remove_orphans(table: str, older_than_hours: float, dry_run: bool, as_json: bool) -> None:
-    """Delete files in the table's location that no snapshot references."""
-    from lakeline.tables.maintenance import remove_orphan_files  # heavy: loads pyiceberg
-
-
-    lake = _lake()
-    cutoff = datetime.now(UTC) - timedelta(hours=older_than_hours)
-    files = remove_orphan_files(lake, table, cutoff, dry_run=dry_run)
-    if as_json:
-        emit_json({"table": table, "dry_run": dry_run, "files": files})
-    else:
-        verb = "would delete" if dry_run else "deleted"
-        click.echo(f"{table}: {verb} {len(files)} orphan file(s)")
-
 
 @cli.group()
 def dlq() -> None:
@@ -610,28 +374,9 @@ def dlq_redrive(which: str, as_json: bool) -> None:
         click.echo(", ".join(f"{n}: {c} redriven" for n, c in moved.items()))
 
 
-@cli.command()
-@click.option("--pipeline", required=True, help="Pipeline whose landed objects to replay.")
-@click.option("--start", required=True, help="Window start (ISO-8601, inclusive; naive = UTC).")
-@click.option("--end", required=True, help="Window end (ISO-8601, exclusive).")
-@click.option("--mode", type=click.Choice(["copy", "queue"]), default="copy", show_default=True,
-              help="copy: re-land copies under PIPELINE/replay/NAME/; queue: re-send chunks directly.")
-@click.option("--name", help="Replay name (default: the current UTC time).")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def replay(pipeline: str, start: str, end: str, mode: str, name: str | None, as_json: bool) -> None:
-    """Replay landed objects whose LastModified is in [START, END), then `lakeline run`."""
-    lake = _lake()
-    reg = context.pipelines(lake)
-    reg.get(pipeline)
-    result = do_replay(lake, reg.route, pipeline, parse_instant(start), parse_instant(end), mode=mode,
-                       name=name)
-    if as_json:
-        emit_json(result)
-    else:
-        emit_kv(result, "replay")
 
-
-for _group in (deploy, dq, workflow, lineage, models, pipeline_group):
+for _group in (sql, explain, tables, run_summary, promote, compact, expire_snapshots, remove_orphans, replay,
+               deploy, dq, workflow, lineage, models, pipeline_group):
     cli.add_command(_group)
 
 
