@@ -64,6 +64,47 @@ class Report:
         return {**self.data, "pipeline": self.pipeline, "status": self.status, "summary": self.summary}
 
 
+@dataclass
+class RunEntry:
+    """One run in ``lakeline runs``, in one shape for every pipeline; ``detail`` holds the
+    pipeline's own fields (retail's run-log item: ``pk``, ``sk``, ``run_id``, ``dedupe``)."""
+
+    pipeline: str
+    kind: str  # "object" (one landed object), "batch" (a promoted run), "job" (a pipeline's unit)
+    run_id: str
+    status: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    key: str | None = None
+    records: int | None = None
+    loaded: int | None = None
+    rejected: int | None = None
+    error: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as plain JSON types."""
+        return {"pipeline": self.pipeline, "kind": self.kind, "run_id": self.run_id, "status": self.status,
+                "started_at": self.started_at, "finished_at": self.finished_at, "key": self.key,
+                "records": self.records, "loaded": self.loaded, "rejected": self.rejected,
+                "error": self.error, "detail": self.detail}
+
+
+@dataclass
+class Failure:
+    """Failed work waiting for a person: what (``what``: a file key, a batch id), why, and the
+    command that shows more or finishes it."""
+
+    pipeline: str
+    what: str
+    error: str
+    command: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The failure as plain JSON types."""
+        return {"pipeline": self.pipeline, "what": self.what, "error": self.error, "command": self.command}
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """A step a workflow invokes (a Lambda function on AWS, bound by name locally).
@@ -199,6 +240,17 @@ class Pipeline:
     def status(self, lake: Lake) -> dict[str, Any]:
         """What ``lakeline status`` shows for this pipeline: ``{"notes": [lines], …}``."""
         return {}
+
+    def run_log(self, lake: Lake, limit: int) -> list[RunEntry]:
+        """The pipeline's own runs, newest first, at most ``limit`` (``lakeline runs``): the
+        units of work its :meth:`run` does (a retail batch, a carbon workflow per file). The
+        object run log of streaming pipelines is read by ``runs`` itself."""
+        return []
+
+    def failures(self, lake: Lake) -> list[Failure]:
+        """Work of this pipeline that failed and waits for a person (a failed batch, a carbon
+        file whose workflow failed): shown first by ``lakeline status``."""
+        return []
 
     def rulesets(self) -> Mapping[str, Ruleset]:
         """The pipeline's own quality rules by table name (``""``: the whole pipeline);
