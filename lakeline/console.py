@@ -33,7 +33,9 @@ def emit_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str
         table.add_column(str(c))
     for r in rows:
         table.add_row(*["" if v is None else str(v) for v in r])
-    Console(soft_wrap=True).print(table)
+    # not a terminal (a pipe, a file): rich would cut the table to 80 columns; rows stay whole
+    width = None if sys.stdout.isatty() else 1_000_000
+    Console(soft_wrap=True, width=width).print(table)
 
 
 def emit_kv(data: dict[str, Any], title: str | None = None) -> None:

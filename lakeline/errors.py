@@ -36,7 +36,18 @@ from __future__ import annotations
 
 
 class LakelineError(Exception):
-    """Root of every error lakeline raises on purpose."""
+    """Root of every error lakeline raises on purpose.
+
+    ``code`` is the machine-readable code a ``--json`` failure carries
+    (``{"status": "error", "code": …, "reason": …}``); without one, :func:`error_code`
+    derives it from the class (``NotFoundError`` → ``NOT_FOUND``).
+    """
+
+    def __init__(self, *args: object, code: str | None = None) -> None:
+        super().__init__(*args)
+        self.code = code
+
+
 
 
 class ConfigError(LakelineError):
@@ -81,3 +92,15 @@ class DataError(TerminalError):
     def __init__(self, message: str, reason: str = "SCHEMA_ERROR") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def error_code(exc: BaseException) -> str:
+    """The ``code`` of a failure: the error's own, a :class:`DataError`'s reject reason, else
+    its class name in upper snake case (``ConfigError`` → ``CONFIG_ERROR``)."""
+    own = getattr(exc, "code", None)
+    if isinstance(own, str) and own:
+        return own
+    if isinstance(exc, DataError):
+        return exc.reason
+    name = type(exc).__name__
+    return "".join(f"_{c}" if c.isupper() and i else c for i, c in enumerate(name)).upper()

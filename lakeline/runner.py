@@ -302,6 +302,7 @@ def run(
         lake = Lake.open(settings)
         reg = load(settings, registered()).check()
         recovered = recover(lake)
+        dead_before = dead_letters(lake)
         announced = scan_landing(lake)
         stats = RunStats()
         should_stop = stop_flag or (lambda: False)
@@ -314,7 +315,9 @@ def run(
         batch = [] if forever else [r.to_dict() for r in jobs.run_pipelines()]
         quality = [] if forever else [r.to_dict() for r in jobs.after_run()]
         models = [] if forever else jobs.run_models()
+        dead = max(0, dead_letters(lake) - dead_before)
     summary = stats.to_dict()
+    summary["dead_lettered"] = dead
     summary["batch_runs"] = batch
     summary["quality"] = quality
     summary["models"] = models
@@ -323,6 +326,12 @@ def run(
     summary["workers"] = n
     summary["elapsed_s"] = round(time.monotonic() - started, 3)
     return summary
+
+
+def dead_letters(lake: Lake) -> int:
+    """Messages in the ingest and transform DLQs now (the difference over a run is how many
+    that run dead-lettered)."""
+    return sum(q.dlq.counts().total for q in (lake.ingest_queue, lake.transform_queue) if q.dlq is not None)
 
 
 class Jobs:

@@ -82,8 +82,8 @@ def _ruleset(lake: Lake, pipeline: str, table: str | None) -> Ruleset:
 @click.option("--dt", help="Tables: only this dt partition (YYYY-MM-DD).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet"]),
               help="Files: the format (default: from the suffix).")
-@click.option("--profile/--no-profile", "with_profile", default=True, show_default=True,
-              help="Also profile every column.")
+@click.option("--column-profile/--no-column-profile", "with_profile", default=True, show_default=True,
+              help="Also profile every column (--profile is the backend, as for every command).")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False), help="Also write the HTML report here.")
 @click.option("--run-id", help="Run id (default: a timestamp and a random suffix).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

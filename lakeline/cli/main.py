@@ -17,22 +17,23 @@ from lakeline import log
 from lakeline.cli import context
 from lakeline.cli.deploy import deploy
 from lakeline.cli.dq import dq
+from lakeline.cli.globals import json_requested, with_global_options
 from lakeline.cli.lineage import lineage
 from lakeline.cli.maintenance import compact, expire_snapshots, remove_orphans, replay
 from lakeline.cli.models import models
 from lakeline.cli.pipeline import pipeline_group
 from lakeline.cli.promote import promote, run_summary
 from lakeline.cli.query import explain, sql, tables
+from lakeline.cli.runs import run_entries, run_failures, verdict
 from lakeline.cli.workflow import workflow
 from lakeline.config import load_settings, resolve_home
 from lakeline.console import emit_json, emit_table, err_console, progress_enabled
-from lakeline.errors import ConfigError, LakelineError, UsageError
+from lakeline.errors import ConfigError, LakelineError, UsageError, error_code
 from lakeline.lake import Lake, init_home
 from lakeline.landing import SEEN, announce
 from lakeline.pipelines.base import GenOptions
 from lakeline.pipelines.registry import Registry, registry
 from lakeline.ports.queue import DEAD_LETTER_REASON
-from lakeline.promotion.runs import list_runs
 from lakeline.version import __version__
 
 _STATE: dict[str, Any] = {}
@@ -54,7 +55,8 @@ class LakelineGroup(click.Group):
         return {c.name: c for p in reg for c in p.commands() if c.name}
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, cmd_name) or self._pipeline_commands(ctx).get(cmd_name)
+        found = super().get_command(ctx, cmd_name) or self._pipeline_commands(ctx).get(cmd_name)
+        return None if found is None else with_global_options(found)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._pipeline_commands(ctx)})
@@ -66,9 +68,11 @@ class LakelineGroup(click.Group):
               help="Lake home directory (default: $LAKELINE_HOME, else the current directory).")
 @click.option("--profile", type=click.Choice(["local", "aws"]),
               help="Backend: local (embedded, default) or aws (S3, SQS, DynamoDB, SSM, SNS).")
+@click.option("--json", "json_output", is_flag=True,
+              help="JSON on stdout, failures included ({\"status\": \"error\", \"code\", \"reason\"}).")
 @click.version_option(__version__, prog_name="lakeline")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, profile: str | None) -> None:
+def cli(ctx: click.Context, home: str | None, profile: str | None, json_output: bool) -> None:
     """lakeline — an event-driven medallion lakehouse on your laptop.
 
     \b
@@ -80,7 +84,8 @@ def cli(ctx: click.Context, home: str | None, profile: str | None) -> None:
       lakeline sql "SELECT dt, count(*) FROM silver.shipments GROUP BY dt ORDER BY dt"
 
     Settings come from HOME/lakeline.toml, overridden by LAKELINE__SECTION__KEY environment
-    variables, overridden by command-line flags.
+    variables, overridden by command-line flags. --home, --profile and --json go before or
+    after the command (`lakeline sql "…" --home ./lake --json`).
     """
     log.setup()
     ctx.obj = lambda: _lake(ctx)  # how pipelines' own commands open the lake
@@ -206,8 +211,10 @@ def _progress_tick() -> Any:
 @click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default: runner.workers).")
 @click.option("--profile", type=click.Choice(["local", "aws"]),
               help="Run against this backend (aws: drive the stages on AWS from this machine).")
+@click.option("--fail-on-rejects", "max_reject_rate", type=click.FloatRange(0, 1), metavar="RATE",
+              help="Also fail (exit 1) when the share of rejected records is above RATE (0.01 = 1%).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def run(workers: int | None, profile: str | None, as_json: bool) -> None:
+def run(workers: int | None, profile: str | None, max_reject_rate: float | None, as_json: bool) -> None:
     """Process everything pending until the queues are idle, then exit.
 
     Landing objects not yet announced are picked up first. On the local profile, work a
@@ -215,6 +222,11 @@ def run(workers: int | None, profile: str | None, as_json: bool) -> None:
     else. With --profile aws the same stages run from this machine against S3, SQS,
     DynamoDB and SNS (no Lambda needed): objects listed in the landing bucket and events in
     the ingest queue are ingested, chunk messages are transformed from the transform queue.
+
+    Exit 1 when anything failed during the run: a message failed or reached a DLQ, a
+    pipeline's job or workflow failed, a quality check quarantined partitions, a model failed
+    (or, with --fail-on-rejects, too many records were rejected); the summary names each
+    failure and the command that shows more.
     """
     from lakeline import runner  # heavy: the stages load DuckDB and Arrow
 
@@ -226,7 +238,11 @@ def run(workers: int | None, profile: str | None, as_json: bool) -> None:
     finally:
         if "progress" in _STATE:
             _STATE.pop("progress").stop()
+    failed = run_failures(summary, max_reject_rate)
+    summary.update(verdict(failed))
     _print_run(summary, as_json)
+    if failed:
+        sys.exit(1)
 
 
 def _print_run(summary: dict[str, Any], as_json: bool) -> None:
@@ -241,10 +257,10 @@ def _print_run(summary: dict[str, Any], as_json: bool) -> None:
     )
     for report in [*summary.get("quality", []), *summary.get("batch_runs", []), *summary.get("models", [])]:
         click.echo(report["summary"])
-    if summary["failures"]:
-        click.echo(f"{summary['failures']} message failures (retried; see `lakeline dlq list`):", err=True)
-        for e in summary["errors"][:5]:
-            click.echo(f"  {e}", err=True)
+    for f in summary.get("failed", []):
+        click.echo(f"FAILED {f['what']}: {f['error']} (see `{f['command']}`)", err=True)
+    for e in summary["errors"][:5] if summary["failures"] else []:
+        click.echo(f"  {e}", err=True)
 
 
 @cli.command()
@@ -283,12 +299,23 @@ def status(as_json: bool) -> None:
     for name, q in lake.queues().items():
         c = q.counts()
         queues[name] = {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
-    runs = lake.state.runs(limit=5)
-    pipes = {p.name: found for p in context.pipelines(lake) if (found := p.status(lake))}
-    data = {"home": str(lake.settings.home), "queues": queues, "last_runs": runs, "pipelines": pipes}
+    reg = context.pipelines(lake)
+    failures = [f.to_dict() for p in reg for f in p.failures(lake)]
+    dead = {q.dlq.name: q.dlq.counts().total for q in (lake.ingest_queue, lake.transform_queue)
+            if q.dlq is not None}
+    failures += [{"pipeline": None, "what": f"{n} message(s) in {name}", "error": "dead-lettered",
+                  "command": "lakeline dlq list"} for name, n in dead.items() if n]
+    runs = [e.to_dict() for e in run_entries(lake, reg, 5)]
+    pipes = {p.name: found for p in reg if (found := p.status(lake))}
+    data = {"home": str(lake.settings.home), "failures": failures, "queues": queues, "last_runs": runs,
+            "pipelines": pipes}
     if as_json:
         emit_json(data)
         return
+    if failures:
+        emit_table(["pipeline", "what", "error", "next"],
+                   [(f["pipeline"], f["what"], f["error"], f["command"]) for f in failures],
+                   "needs attention")
     emit_table(["queue", "visible", "in flight", "delayed"],
                [(n, v["visible"], v["in_flight"], v["delayed"]) for n, v in queues.items()], "queues")
     _runs_table(runs, "last runs")
@@ -299,32 +326,40 @@ def status(as_json: bool) -> None:
 
 def _runs_table(runs: list[dict[str, Any]], title: str) -> None:
     emit_table(
-        ["started", "pipeline", "key", "status", "records", "loaded", "rejected", "chunks"],
-        [(r.get("started_at"), r.get("pipeline"), r.get("key"), r.get("status"), r.get("records"),
-          r.get("loaded"), r.get("rejected"), r.get("chunks")) for r in runs],
+        ["started", "pipeline", "kind", "run", "key", "status", "records", "loaded", "rejected", "error"],
+        [(r["started_at"], r["pipeline"], r["kind"], r["run_id"], r["key"], r["status"], r["records"],
+          r["loaded"], r["rejected"], r["error"]) for r in runs],
         title,
     )
 
 
 @cli.command()
-@click.option("--limit", type=int, default=20, show_default=True, help="How many runs.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def runs(limit: int, as_json: bool) -> None:
-    """The run log (one entry per ingested object) and the runs of every promoted table."""
-    lake = _lake()
-    entries = lake.state.runs(limit=limit)
-    batch = {t.name: [r.to_dict() for r in list_runs(lake, t.prefix)][-limit:]
-             for _, t in context.pipelines(lake).tables() if t.layout == "runs"}
-    if as_json:
-        emit_json({"objects": entries, "batch_runs": batch})
-        return
-    _runs_table(entries, "runs")
-    for name, items in batch.items():
-        if items:
-            emit_table(["run_id", "status", "input", "valid", "quarantined", "condemned"], [
-                (r["run_id"], r["status"], r.get("input_rows"), r.get("valid_rows"),
-                 r.get("quarantined_rows"), r.get("condemned_rows")) for r in items], f"batch runs of {name}")
+@click.option("--pipeline", "only", help="Only this pipeline's runs (with its own fields).")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON: {\"runs\": [entries]}.")
+def runs(only: str | None, limit: int, as_json: bool) -> None:
+    """Runs of every pipeline, newest first, in one shape: objects ingested by streaming
+    pipelines, each job pipeline's units of work (retail batches, carbon files, totesys
+    extractions), and the batch runs of promoted tables.
 
+    \b
+    Each entry: pipeline, kind (object | job | batch), run_id, status, started_at,
+    finished_at, key, records, loaded, rejected, error, and detail (the pipeline's own
+    fields: retail's run-log item pk, sk, run_id, dedupe).
+    """
+    lake = _lake()
+    reg = context.pipelines(lake)
+    if only is not None:
+        reg.get(only)  # an unknown pipeline is a usage error naming the pipelines
+    entries = [e.to_dict() for e in run_entries(lake, reg, limit, only)]
+    if as_json:
+        emit_json({"runs": entries})
+        return
+    _runs_table(entries, f"runs of {only}" if only else "runs")
+    if only is not None and any(e["detail"] for e in entries):
+        keys = sorted({k for e in entries for k in e["detail"]})
+        emit_table(["run", *keys], [(e["run_id"], *(e["detail"].get(k) for k in keys)) for e in entries],
+                   f"{only}: run-log items")
 
 
 @cli.group()
@@ -378,27 +413,39 @@ def dlq_redrive(which: str, as_json: bool) -> None:
 for _group in (sql, explain, tables, run_summary, promote, compact, expire_snapshots, remove_orphans, replay,
                deploy, dq, workflow, lineage, models, pipeline_group):
     cli.add_command(_group)
+for _command in list(cli.commands.values()):
+    with_global_options(_command)
 
 
-def main() -> None:
-    """Console entry point with lakeline's exit codes."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point with lakeline's exit codes; under ``--json`` a failure is
+    ``{"status": "error", "code", "reason"}`` on stdout (as well as the message on stderr)."""
+    args = sys.argv[1:] if argv is None else argv
+    as_json = json_requested(args)
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args=args, prog_name="lakeline", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
+        _fail("aborted", "ABORTED", 1, as_json)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        if not as_json:
+            exc.show()
+        code = 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        _fail(exc.format_message(), "USAGE_ERROR", code, as_json, shown=not as_json)
     except (UsageError, ConfigError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc), error_code(exc), 2, as_json)
     except LakelineError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        _fail(str(exc), error_code(exc), 1, as_json)
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(0)
+
+
+def _fail(reason: str, code: str, exit_code: int, as_json: bool, *, shown: bool = False) -> None:
+    if as_json:
+        emit_json({"status": "error", "code": code, "reason": reason})
+    if not shown:
+        click.echo(f"error: {reason}", err=True)
+    sys.exit(exit_code)
 
 
 if __name__ == "__main__":

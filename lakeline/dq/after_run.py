@@ -91,7 +91,7 @@ def _quarantine(lake: Lake, table: str, dt: str, run_id: str, result: dict[str, 
         {"record_type": table, "dt": dt, "run_id": run_id},
     )
     return {"record_type": table, "dt": dt, "failed": rules, "report_key": result["report_key"],
-            "marker": marker}
+            "result_key": result["result_key"], "marker": marker}
 
 
 def _place(saved: dict[str, Any] | None) -> tuple[str, set[str]]:

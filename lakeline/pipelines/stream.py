@@ -53,6 +53,8 @@ class StreamPipeline(Pipeline):
             return None
         failed = result["failed"]
         bad = ", ".join(f"{f['record_type']} dt={f['dt']}" for f in failed) or "none failed"
+        if failed:  # what shows more: the first failed partition's report
+            result = dict(result, command=f"lakeline dq report gold/{failed[0]['result_key']}")
         return Report(self.name, "FAILED" if failed else "SUCCEEDED",
                       f"quality: {result['partitions']} {self.name} partition(s) checked against the "
                       f"rules, {len(failed)} quarantined ({bad})", result)

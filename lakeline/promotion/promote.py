@@ -29,10 +29,18 @@ either condition fails (its lease expired and someone else took over) it stops w
 writing the pointer. Without ``run_key`` a promotion never replaces a newer run it did not
 see at discovery time (it reports ``superseded``).
 
-Output on success: the specs' fields for the newest partition the run wrote, plus
+Output on success: the specs' fields for the newest partition the run wrote, the caller's
+``glue_job_run_id``, ``execution_arn`` and ``execution_start_time`` (null when not given), plus
 ``partitions`` (one entry per partition, each with ``action`` = ``promoted`` | ``noop`` |
 ``superseded``) and ``noop`` (true when nothing changed: the run was already current).
-Errors: ``{"status": "error", "code": ..., "reason": ...}``.
+Errors: ``{"status": "error", "code": ..., "reason": ...}`` — codes ``INVALID_EVENT``,
+``BUCKET_MISMATCH``, ``RUN_NOT_FOUND``, ``RUN_INCOMPLETE``, ``INVALID_MARKER``,
+``NO_COMPLETED_RUN``, ``NO_PARQUET_FILES``, ``INVALID_PARQUET``, ``LOCKED``, ``LOST_LOCK``,
+``CONFLICT``.
+
+Runs lakeline did not write (Glue / Spark, empty ``_SUCCESS``) promote the same way; their
+row counts in ``_LATEST.json`` come from the Parquet footers (``metrics_source: "files"``,
+quarantined / condemned ``null``).
 """
 
 from __future__ import annotations
@@ -45,10 +53,12 @@ from typing import Any
 
 import orjson
 
-from lakeline.errors import ConditionFailed, LakelineError, NotFoundError
+from lakeline.errors import ConditionFailed, NotFoundError, error_code
 from lakeline.lake import Lake
 from lakeline.log import get
-from lakeline.promotion.runs import SUCCESS, RunFolder, RunInfo, find_run, iso, list_runs, newest
+from lakeline.promotion.parquet_rows import ParquetFooterError
+from lakeline.promotion.runs import SUCCESS, RunFolder, RunInfo, iso, list_runs, measure
+from lakeline.promotion.selection import PromotionError, select_run
 
 LATEST = "_LATEST.json"
 CURRENT = "current"
@@ -57,13 +67,9 @@ LOCKS = "promotion_locks"
 _log = get(__name__)
 
 
-class PromotionError(LakelineError):
-    """A promotion that cannot go on; becomes ``{"status": "error", "code", "reason"}``."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+#: the caller's trace ids (seed 000: logged and written into _LATEST.json, and echoed in the output)
+_TRACE = ("glue_job_run_id", "execution_arn", "execution_start_time")
+__all__ = ["PromotionError", "current_files", "promote", "read_latest"]
 
 
 def promote(
@@ -78,16 +84,20 @@ def promote(
     promoted: list[dict[str, Any]] = []
     try:
         prefix, version = _check_event(lake, event)
-        run = _select(lake, prefix, version, event.get("run_key"))
+        runs = list_runs(lake, prefix, schema_version=version)
+        run = select_run(runs, prefix, version, event.get("run_key"), promotable=True)
         empty = [f.partition for f in run.folders if not f.parquet]
         if empty:
-            raise PromotionError("NO_PARQUET",
+            raise PromotionError("NO_PARQUET_FILES",
                                  f"run {run.run_id} has no Parquet files in " + ", ".join(empty))
+        run = measure(lake, run)
         for folder in sorted(run.folders, key=lambda f: f.partition):
             promoted.append(_promote_partition(lake, run, folder, event, lock_seconds, wait_seconds))
-    except PromotionError as exc:
-        _log.warning("promotion failed: %s", exc.reason, extra={"data": {"code": exc.code}})
-        out: dict[str, Any] = {"status": "error", "code": exc.code, "reason": exc.reason}
+    except (PromotionError, NotFoundError, ParquetFooterError) as exc:
+        # expected refusals (selection, leases, unreadable files): the error status of specs §1
+        code, reason = error_code(exc), str(exc)
+        _log.warning("promotion failed: %s", reason, extra={"data": {"code": code}})
+        out: dict[str, Any] = {"status": "error", "code": code, "reason": reason}
         if promoted:
             out["partitions"] = promoted
         return out
@@ -95,7 +105,7 @@ def promote(
     for name in ("action", "partition", "partition_rows", "current_run_id"):
         top.pop(name, None)
     result = {"status": "success", **top, "noop": all(p["action"] != "promoted" for p in promoted),
-              "partitions": promoted}
+              **{k: event.get(k) for k in _TRACE}, "partitions": promoted}
     _log.info("promoted run %s", run.run_id, extra={"data": {
         "run_id": run.run_id, "glue_job_run_id": event.get("glue_job_run_id"),
         "execution_arn": event.get("execution_arn"), "noop": result["noop"]}})
@@ -148,25 +158,6 @@ def _check_event(lake: Lake, event: dict[str, Any]) -> tuple[str, str]:
     return prefix.strip("/"), version
 
 
-def _select(lake: Lake, prefix: str, version: str, run_key: str | None) -> RunInfo:
-    runs = list_runs(lake, prefix, schema_version=version)
-    if run_key:
-        run = find_run(runs, run_key)
-        if run is None:
-            raise PromotionError("RUN_NOT_FOUND", f"no run {run_key} under {prefix} (schema_v={version})")
-        if not run.complete:
-            raise PromotionError("RUN_INCOMPLETE", f"run {run.run_id} is not complete: {run.problem}")
-        if not run.folders:
-            raise PromotionError("NO_PARQUET", f"run {run.run_id} has no Parquet files (it loaded no row)")
-        return run
-    found = newest([r for r in runs if r.folders])
-    if found is None:
-        raise PromotionError(
-            "NO_COMPLETED_RUN", f"no completed run (run_id=*/_SUCCESS) under {prefix} (schema_v={version})"
-        )
-    return found
-
-
 # ---- one partition ------------------------------------------------------------------------
 
 
@@ -181,7 +172,7 @@ def _promote_partition(
         latest = read_latest(lake, partition)
         base = {"run_id": run.run_id, "output_prefix": folder.prefix, "current_prefix": current,
                 "latest_json": f"{partition}/{LATEST}", "partition": partition,
-                "partition_rows": _marker(lake, folder).get("partition_rows")}
+                "partition_rows": _partition_rows(lake, run, folder)}
         if latest is not None and latest.get("run_id") == run.run_id and all(
                 store.exists("silver", k) for k in latest.get("files", [])):
             return dict(base, promoted_at=latest.get("promoted_at"), files_copied=0, action="noop",
@@ -203,6 +194,7 @@ def _promote_partition(
             "glue_job_run_id": event.get("glue_job_run_id"), "execution_arn": event.get("execution_arn"),
             "execution_start_time": event.get("execution_start_time"),
             **{k: metrics.get(k) for k in ("input_rows", "valid_rows", "quarantined_rows", "condemned_rows")},
+            "metrics_source": run.metrics_source,
             "schema_version": partition.rsplit("schema_v=", 1)[-1],
             "run_completed_at": None if run.completed_at is None else iso(run.completed_at),
         }
@@ -219,12 +211,16 @@ def _promote_partition(
         _release(lake, partition, lease)
 
 
-def _marker(lake: Lake, folder: RunFolder) -> dict[str, Any]:
+def _partition_rows(lake: Lake, run: RunInfo, folder: RunFolder) -> int | None:
+    """The folder's row count: counted from the files for an empty marker, else the marker's."""
+    if run.metrics_source == "files":
+        return int((run.metrics or {}).get("rows_by_partition", {}).get(folder.partition, 0))
     try:
-        data: dict[str, Any] = orjson.loads(lake.store.get("silver", f"{folder.prefix}/{SUCCESS}"))
+        data = orjson.loads(lake.store.get("silver", f"{folder.prefix}/{SUCCESS}"))
     except (NotFoundError, orjson.JSONDecodeError):
-        return {}
-    return data
+        return None
+    rows = data.get("partition_rows") if isinstance(data, dict) else None
+    return None if rows is None else int(rows)
 
 
 def _newer(latest: dict[str, Any], run: RunInfo) -> bool:

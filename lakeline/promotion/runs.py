@@ -18,12 +18,19 @@ markers name has a folder with a marker; anything else (a crash before or betwee
 run still in progress) is ``INCOMPLETE`` and is never promoted. A run that loaded no valid row
 has no folder at all; its state record alone says whether it completed. Only the ports are
 used, so this works the same on the local lake and on S3 + DynamoDB.
+
+**Runs lakeline did not write.** Glue and Spark commit a run folder with an *empty*
+``_SUCCESS`` (Hadoop's output committer). Such a run is complete too; its metrics are not in
+the marker (``metrics_source`` ``"files"``, also for a JSON marker without ``input_rows``) and
+:func:`measure` counts its rows from the Parquet footers. A marker that is neither empty nor
+a JSON object makes the run ``INVALID``: it is never promoted, and selecting it is an error
+naming the marker's key.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,11 +39,13 @@ import orjson
 from lakeline.errors import ConditionFailed, NotFoundError, TransientError
 from lakeline.lake import Lake
 from lakeline.ports.objectstore import ObjectInfo
+from lakeline.promotion.parquet_rows import parquet_rows
 
 RUN_IDS = "run_ids"
 SUCCESS = "_SUCCESS"
 COMPLETE = "COMPLETE"
 INCOMPLETE = "INCOMPLETE"
+INVALID = "INVALID"
 RUNNING = "RUNNING"
 RUN_ID_FORMAT = "%Y%m%dT%H%M%SZ"
 _RUN_ID_RE = re.compile(r"\d{8}T\d{6}Z")
@@ -121,7 +130,12 @@ class RunFolder:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """A run of one table: ``status`` is COMPLETE or INCOMPLETE (with ``problem`` saying why)."""
+    """A run of one table: ``status`` is COMPLETE, INCOMPLETE or INVALID (``problem`` says why).
+
+    ``metrics_source`` says where ``metrics`` come from: ``"marker"`` (the ``_SUCCESS`` JSON),
+    ``"record"`` (the run record of a run that wrote no folder) or ``"files"`` (an empty
+    marker: row counts from the Parquet footers once :func:`measure` ran, else unknown).
+    """
 
     run_id: str
     status: str
@@ -130,6 +144,7 @@ class RunInfo:
     completed_at: datetime | None = None
     problem: str = ""
     record: dict[str, Any] = field(default_factory=dict)
+    metrics_source: str = "marker"
 
     @property
     def complete(self) -> bool:
@@ -144,6 +159,7 @@ class RunInfo:
             "partitions": [f.partition for f in self.folders],
             "completed_at": None if self.completed_at is None else iso(self.completed_at),
             **{k: m.get(k) for k in ("input_rows", "valid_rows", "quarantined_rows", "condemned_rows")},
+            "metrics_source": self.metrics_source,
         }
 
 
@@ -190,23 +206,50 @@ def _run_info(lake: Lake, run_id: str, folders: list[RunFolder], record: dict[st
     if not folders:
         if record.get("status") == COMPLETE and not record.get("partitions"):
             done = datetime.fromtimestamp(float(record.get("_updated_at", 0.0)), UTC)
-            return RunInfo(run_id, COMPLETE, (), record.get("metrics"), done, record=record)
+            return RunInfo(run_id, COMPLETE, (), record.get("metrics"), done, record=record,
+                           metrics_source="record")
         return RunInfo(run_id, INCOMPLETE, (), None, None, "no run folder written", record)
     marked = [f for f in folders if f.marker is not None]
     if len(marked) < len(folders):
         missing = ", ".join(f.partition for f in folders if f.marker is None)
         return RunInfo(run_id, INCOMPLETE, tuple(folders), None, None, f"no {SUCCESS} in {missing}", record)
+    completed = max(f.marker.last_modified for f in folders if f.marker is not None)
+    key = f"{marked[0].prefix}/{SUCCESS}"
     try:
-        metrics: dict[str, Any] = orjson.loads(lake.store.get("silver", f"{marked[0].prefix}/{SUCCESS}"))
-    except (NotFoundError, orjson.JSONDecodeError) as exc:
-        return RunInfo(run_id, INCOMPLETE, tuple(folders), None, None, f"unreadable {SUCCESS}: {exc}", record)
+        raw = lake.store.get("silver", key)
+    except NotFoundError:  # deleted between the listing and now
+        return RunInfo(run_id, INCOMPLETE, tuple(folders), None, None, f"{key} vanished", record)
+    if not raw.strip():  # Glue / Spark: an empty marker commits the run, metrics are in the files
+        return RunInfo(run_id, COMPLETE, tuple(folders), {}, completed, record=record, metrics_source="files")
+    try:
+        metrics = orjson.loads(raw)
+        if not isinstance(metrics, dict):
+            raise ValueError(f"it holds a JSON {type(metrics).__name__}, not an object")
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        return RunInfo(run_id, INVALID, tuple(folders), None, completed,
+                       f"{SUCCESS} object {key} (zone silver) is neither empty nor a JSON object: {exc}",
+                       record)
     declared = set(metrics.get("partitions", [f.partition for f in folders]))
     absent = declared - {f.partition for f in folders}
     if absent:
         return RunInfo(run_id, INCOMPLETE, tuple(folders), None, None,
                        "partitions without a run folder: " + ", ".join(sorted(absent)), record)
-    completed = max(f.marker.last_modified for f in folders if f.marker is not None)
-    return RunInfo(run_id, COMPLETE, tuple(folders), metrics, completed, record=record)
+    # JSON without the run metrics (another writer's note): count the files, never assume zeros
+    source = "marker" if "input_rows" in metrics else "files"
+    return RunInfo(run_id, COMPLETE, tuple(folders), metrics, completed, record=record, metrics_source=source)
+
+
+def measure(lake: Lake, run: RunInfo) -> RunInfo:
+    """``run`` with its row counts when its marker was empty: ``input_rows`` = ``valid_rows`` =
+    the rows of its Parquet files (from their footers), ``rows_by_partition`` per folder;
+    ``quarantined_rows`` and ``condemned_rows`` stay unknown (None). Other runs unchanged."""
+    if run.metrics_source != "files" or (run.metrics or {}).get("input_rows") is not None:
+        return run
+    by_partition = {f.partition: sum(parquet_rows(lake, k) for k in f.parquet) for f in run.folders}
+    total = sum(by_partition.values())
+    metrics = {**(run.metrics or {}), "input_rows": total, "valid_rows": total, "quarantined_rows": None,
+               "condemned_rows": None, "rows_by_partition": by_partition}
+    return replace(run, metrics=metrics)
 
 
 def newest(runs: list[RunInfo]) -> RunInfo | None:

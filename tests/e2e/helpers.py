@@ -65,3 +65,10 @@ class Cli:
     def count(self, table: str = "silver.shipments") -> int:
         rows = self.json("sql", f"SELECT count(*) AS n FROM {table}")
         return int(rows[0]["n"])
+
+
+def runs_of(cli: Cli, *args: str) -> list[dict[str, Any]]:
+    """``lakeline runs --json`` entries, newest first, each with its ``detail`` fields merged in
+    (``etag``, ``chunks``, ``format`` of an object run; ``table`` of a batch run)."""
+    return [{**r["detail"], **{k: v for k, v in r.items() if k != "detail"}}
+            for r in cli.json("runs", *args)["runs"]]

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import RUN_LINE, Cli
+from tests.e2e.helpers import RUN_LINE, Cli, runs_of
 
 ZONES = ("landing", "raw", "error", "silver", "gold", "tmp")
 EVERYTHING = ("--start", "2000-01-01T00:00:00Z", "--end", "2100-01-01T00:00:00Z")
@@ -118,7 +118,7 @@ def test_gen_put_run_then_query_and_report(lake: Cli, tmp_path: Path) -> None:
     assert tables[0]["files"] == len(by_day)  # one file per (object, chunk, day)
     assert tables[0]["bytes"] > 0
 
-    runs = lake.json("runs")["objects"]
+    runs = runs_of(lake)
     assert len(runs) == 1
     assert {k: runs[0][k] for k in ("pipeline", "key", "etag", "status", "records", "loaded", "rejected",
                                     "chunks", "format")} == {
@@ -148,8 +148,12 @@ def test_gen_put_run_then_query_and_report(lake: Cli, tmp_path: Path) -> None:
     custom = lake.json("put", "f.jsonl", "--pipeline", "shipments", "--key", "custom/name.jsonl")
     assert [(x["key"], x["announced"]) for x in custom["landed"]] == [("shipments/custom/name.jsonl", True)]
     assert (lake.home / "zones" / "landing" / "shipments" / "custom" / "name.jsonl").read_bytes() == data
-    text = lake.ok("run").stdout.strip()
+    done = lake("run")
+    assert done.returncode == 1, done.stderr  # quarantined partitions: a failure the run saw
+    text = done.stdout.strip()
     first, quality = text.splitlines()
+    assert done.stderr.startswith("FAILED shipments: quality: ")
+    assert "(see `lakeline dq report gold/_quality/results/shipments/dt=" in done.stderr
     m = RUN_LINE.fullmatch(first)
     assert m, text
     assert m.groups()[:5] == ("1", "0", "1", "1000", "0")
@@ -157,7 +161,7 @@ def test_gen_put_run_then_query_and_report(lake: Cli, tmp_path: Path) -> None:
     assert quality.startswith(f"quality: {len(by_day)} shipments partition(s) checked against the "
                               f"rules, {len(by_day)} quarantined (shipments dt=")
     assert lake.count() == 2000
-    assert [r["key"] for r in lake.json("runs")["objects"]] == ["shipments/custom/name.jsonl", key]
+    assert [r["key"] for r in runs_of(lake)] == ["shipments/custom/name.jsonl", key]
     assert landing_files(lake.home) == sorted([key, "shipments/custom/name.jsonl"])
 
 
@@ -236,7 +240,7 @@ def test_dirty_file_rejects_are_queryable_with_line_offset_and_reason(lake: Cli,
     assert lake.json("sql", "SELECT _source.line_no AS line, quantity FROM silver.invoice_lines") == [
         {"line": 9, "quantity": 3}]
     # counts reconcile: 11 non-blank lines = 3 loaded + 8 rejected
-    entry = lake.json("runs")["objects"][0]
+    entry = runs_of(lake)[0]
     assert (entry["status"], entry["records"], entry["loaded"], entry["rejected"]) == ("COMPLETE", 11, 3, 8)
     tables = [t["name"] for t in lake.json("tables")]
     assert {"quarantine.rejects", "silver.shipments", "silver.invoice_lines"} <= set(tables)
@@ -265,7 +269,7 @@ def test_json_array_file_of_invoice_lines_loads(lake: Cli, tmp_path: Path) -> No
                             "FROM silver.invoice_lines") == [{
         "n": 500, "q": sum(r["quantity"] for r in records),
         "ids": len({r["invoice_id"] for r in records})}]
-    entry = lake.json("runs")["objects"][0]
+    entry = runs_of(lake)[0]
     assert (entry["format"], entry["records"], entry["loaded"], entry["status"]) == ("json", 500, 500, "COMPLETE")
 
 
@@ -274,7 +278,7 @@ def test_sql_json_prints_sums_and_decimals_as_numbers(lake: Cli) -> None:
 
 
 # ---- replay --------------------------------------------------------------------------------------
-def test_replay_copy_reloads_as_new_objects_and_queue_mode_rewrites(lake: Cli, tmp_path: Path) -> None:
+def test_replay_copy_supersedes_its_original_and_queue_mode_rewrites(lake: Cli, tmp_path: Path) -> None:
     lake.ok("gen", "shipments", "--count", "300", "--out", "f.jsonl", "--seed", "3")
     key = lake.json("put", "f.jsonl", "--pipeline", "shipments", "--key", "2026/f.jsonl")["landed"][0]["key"]
     assert lake.json("run")["loaded"] == 300
@@ -290,8 +294,8 @@ def test_replay_copy_reloads_as_new_objects_and_queue_mode_rewrites(lake: Cli, t
     assert landing_files(lake.home) == sorted([key, copy["dest_prefix"] + key])
     run = lake.json("run")
     assert (run["ingested_objects"], run["loaded"]) == (1, 300)
-    assert lake.count() == 600  # copies are new objects: documented copy-mode behaviour
-    assert [r["key"] for r in lake.json("runs")["objects"]] == [copy["dest_prefix"] + key, key]
+    assert lake.count() == 300  # a copy supersedes the rows of the object it copies: counts reconcile
+    assert [r["key"] for r in runs_of(lake)] == [copy["dest_prefix"] + key, key]
 
     named = lake.json("replay", "--pipeline", "shipments", *EVERYTHING, "--name", "again")
     assert (named["scanned"], named["copied"], named["dest_prefix"]) == (1, 1, "shipments/replay/again/")
@@ -300,9 +304,9 @@ def test_replay_copy_reloads_as_new_objects_and_queue_mode_rewrites(lake: Cli, t
     assert {k: queued[k] for k in ("scanned", "copied", "dest_prefix", "mode", "enqueued")} == {
         "scanned": 1, "copied": 1, "dest_prefix": None, "mode": "queue", "enqueued": 1}
     run = lake.json("run")
-    # the named copy loads once more (+300); the re-sent chunk rewrites its files (+0)
+    # the named copy loads once more and the re-sent chunk rewrites its files: both in place
     assert (run["ingested_objects"], run["chunks"], run["loaded"]) == (1, 2, 600)
-    assert lake.count() == 900
+    assert lake.count() == 300
     assert_idle(lake.json("status"))
 
 

@@ -64,7 +64,7 @@ def test_run_a_passing_file(home: Path, tmp_path: Path) -> None:
 
 def test_run_a_failing_file_exits_1(home: Path, tmp_path: Path) -> None:
     bad = carbon_csv(tmp_path / "bad.csv", [("e1", "v1"), ("e1", ""), ("", "v3")])
-    out = invoke(home, "run", "--pipeline", "carbon", str(bad), "--no-profile")
+    out = invoke(home, "run", "--pipeline", "carbon", str(bad), "--no-column-profile")
     assert out.exit_code == 1
     assert "FAILED: 0 of 3 rules passed on 3 rows" in out.output
     assert out.output.count("FAIL") == 4  # 3 rules and the verdict
@@ -72,7 +72,7 @@ def test_run_a_failing_file_exits_1(home: Path, tmp_path: Path) -> None:
     assert [r["result"]["unexpected_count"] for r in data["results"]] == [1, 1, 1]
     assert (data["result_key"], data["profile"]["activity_event_id"]["duplicates"]) == (
         "_quality/results/carbon/bad.csv/run_r2.json", 1)
-    assert json.loads(invoke(home, "run", "--pipeline", "carbon", str(bad), "--json", "--no-profile").output)[
+    assert json.loads(invoke(home, "run", "--pipeline", "carbon", str(bad), "--json", "--no-column-profile").output)[
         "profile"] is None
 
 

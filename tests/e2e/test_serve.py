@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import LAKELINE, RUN_LINE, Cli
+from tests.e2e.helpers import LAKELINE, RUN_LINE, Cli, runs_of
 
 SERVE_ENV = {"LAKELINE__RUNNER__WATCH_INTERVAL": "0.2"}
 PICKUP_S = 15
@@ -126,7 +126,7 @@ def test_serve_picks_up_files_holds_the_lock_and_stops_on_ctrl_c(lake: Cli, serv
     # the lock is released: run works again and finds nothing left to do
     run = lake.json("run")
     assert (run["ingested_objects"], run["loaded"], run["failures"]) == (0, 0, 0)
-    runs = lake.json("runs")["objects"]
+    runs = runs_of(lake)
     assert sorted((r["key"], r["status"], r["loaded"]) for r in runs) == sorted([
         ("shipments/x.jsonl", "COMPLETE", 1000),
         (next(r["key"] for r in runs if r["key"].endswith("/b.jsonl")), "COMPLETE", 500)])
@@ -143,7 +143,7 @@ def test_serve_with_two_workers_stops_on_sigterm(lake: Cli, serve: Callable[...,
     assert m, out
     assert m.groups()[:5] == ("1", "0", "1", "1000", "0")
     assert "stopping: finishing in-flight work" in err
-    assert lake.json("runs")["objects"][0]["status"] == "COMPLETE"
+    assert runs_of(lake)[0]["status"] == "COMPLETE"
 
 
 def test_serve_does_not_load_a_file_while_it_is_still_being_copied(
@@ -185,7 +185,7 @@ def test_serve_drives_the_carbon_workflow_of_a_put_file(lake: Cli, serve: Callab
     server.ctrl_c()
     rc, out, err = server.wait()
     assert rc == 0, (out, err)
-    carbon = [(r["pipeline"], r["status"], r["loaded"]) for r in lake.json("runs")["objects"] if r.get("pipeline") == "carbon"]
+    carbon = [(r["pipeline"], r["status"], r["loaded"]) for r in runs_of(lake) if r.get("pipeline") == "carbon"]
     # the landing itself is logged (LANDED) when ingest sees the file before the workflow gates it
     assert [c for c in carbon if c[1] != "LANDED"] == [("carbon", "SUCCEEDED", 1500)]
     assert not list((lake.home / "zones" / "landing" / "carbon").rglob("*.csv"))  # gated to raw

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lakeline.pipelines.transactions.gen import defect_counts
-from tests.e2e.helpers import Cli
+from tests.e2e.helpers import Cli, runs_of
 
 
 def test_batch_run_gate_promote_and_sql(lake: Cli, tmp_path: Path) -> None:
@@ -43,8 +43,9 @@ def test_batch_run_gate_promote_and_sql(lake: Cli, tmp_path: Path) -> None:
     assert lake.json("promote")["run_id"] == second["run_id"]
     assert lake.json("sql", "SELECT count(*) AS n, min(TransactionID) AS lo FROM silver.transactions") == [
         {"n": 500, "lo": "TXN-00100001"}]
-    runs = lake.json("runs")["batch_runs"]["silver.transactions"]
-    assert [(r["run_id"], r["status"]) for r in runs] == [(run1, "COMPLETE"), (second["run_id"], "COMPLETE")]
+    runs = [r for r in runs_of(lake) if r["kind"] == "batch"]
+    assert [(r["run_id"], r["status"], r["table"]) for r in runs] == [
+        (second["run_id"], "COMPLETE", "silver.transactions"), (run1, "COMPLETE", "silver.transactions")]
     # nothing new landed: `run` starts no batch run
     assert lake.json("run")["batch_runs"] == []
 

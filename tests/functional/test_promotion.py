@@ -128,12 +128,12 @@ def test_promote_errors(lake, monkeypatch):
     # a complete run that loaded no row has no folder and no Parquet
     lake.store.put("landing", "transactions/bad.csv", (HEADER + "X,C1,1.00,XXX,2024-01-01\n").encode())
     nothing = execute_run(lake, ["transactions/bad.csv"])
-    assert err(dict(EVENT, run_key=nothing.run_id)) == "NO_PARQUET"
+    assert err(dict(EVENT, run_key=nothing.run_id)) == "NO_PARQUET_FILES"
     assert err(EVENT) == "NO_COMPLETED_RUN"
     # a complete run whose Parquet files are gone
     r = make_run(lake, "ok", ["OK1"])
     lake.store.delete("silver", f"{JAN}/run_id={r.run_id}/part-00000.parquet")
-    assert err(EVENT) == "NO_PARQUET"
+    assert err(EVENT) == "NO_PARQUET_FILES"
     assert silver_keys(lake, f"{JAN}/current/") == [] and read_latest(lake, JAN) is None
     # another promotion holds the partition's lease
     r2 = make_run(lake, "ok2", ["OK2"])

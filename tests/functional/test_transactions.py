@@ -316,7 +316,7 @@ def test_gate_summary_thresholds_and_run_key(lake):
     assert read_run_summary(lake, TABLE) == {
         "run_id": dirty.run_id, "quarantined_rows": 6, "quarantine_rate": 0.06, "condemned_rows": 0,
         "input_rows": 100, "has_critical_errors": False, "promotion_allowed": False,
-        "quarantine_by_reason": {"CURRENCY_ERROR": 6},
+        "quarantine_by_reason": {"CURRENCY_ERROR": 6}, "metrics_source": "marker",
     }
     assert read_run_summary(lake, TABLE, max_quarantine_rate=0.07)["promotion_allowed"] is True
     assert read_run_summary(lake, TABLE, critical_reasons=("CURRENCY_ERROR",), max_quarantine_rate=1)[

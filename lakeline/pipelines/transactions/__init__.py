@@ -23,7 +23,7 @@ from lakeline.errors import UsageError
 from lakeline.lake import Lake
 from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report, TaskSpec
 from lakeline.pipelines.transactions import gen
-from lakeline.pipelines.transactions.job import PIPELINE, TABLE, execute_run, pending_files
+from lakeline.pipelines.transactions.job import PIPELINE, SCHEMA_VERSION, TABLE, execute_run, pending_files
 from lakeline.promotion.gate import read_run_summary
 from lakeline.promotion.promote import promote
 from lakeline.tables.schema import TableSpec
@@ -85,16 +85,25 @@ class TransactionsPipeline(Pipeline):
                          "of every reject reason; --first-id starts the ids")
 
 
+def _schema_version(payload: dict[str, Any]) -> str:
+    version = payload.get("schema_version") or SCHEMA_VERSION
+    if not isinstance(version, str) or "/" in version:
+        raise UsageError(f"schema_version must be a name like v1, got {version!r}")
+    return version
+
+
 def _run_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
     table = str(payload.get("table", TABLE))
-    files = pending_files(lake, f"{PIPELINE}/", table=table)
+    version = _schema_version(payload)
+    files = pending_files(lake, f"{PIPELINE}/", table=table, schema_version=version)
     if not files:
         raise UsageError(f"no transactions files landed since the last run of {table}")
-    return execute_run(lake, files, table=table).to_dict()
+    return execute_run(lake, files, table=table, schema_version=version).to_dict()
 
 
 def _run_summary(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
-    return read_run_summary(lake, str(payload.get("silver_prefix", TABLE)), payload.get("run_key"))
+    return read_run_summary(lake, str(payload.get("silver_prefix", TABLE)), payload.get("run_key"),
+                            schema_version=_schema_version(payload))
 
 
 TRANSACTIONS = TransactionsPipeline()

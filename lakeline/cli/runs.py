@@ -1,0 +1,93 @@
+"""What ``lakeline runs`` lists and when ``lakeline run`` failed.
+
+Runs come in one shape (:class:`~lakeline.pipelines.base.RunEntry`) whatever the pipeline:
+the object run log of the state store, each pipeline's own :meth:`Pipeline.run_log` (which
+replaces the generic entries of that pipeline), and the batch runs of promoted tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lakeline.lake import Lake
+from lakeline.pipelines.base import RunEntry
+from lakeline.pipelines.registry import Registry
+from lakeline.promotion.runs import list_runs
+
+REJECTS_QUERY = 'lakeline sql "SELECT reason_code, count(*) FROM quarantine.rejects GROUP BY ALL"'
+_COMMON = {"pipeline", "status", "started_at", "finished_at", "key", "records", "loaded", "rejected",
+           "error", "run_key"}
+
+
+def _object_entry(item: dict[str, Any]) -> RunEntry:
+    detail = {k: v for k, v in item.items() if k not in _COMMON}
+    return RunEntry(
+        pipeline=str(item.get("pipeline") or "?"), kind="object" if item.get("key") else "job",
+        run_id=str(item["run_key"]), status=str(item.get("status") or "?"),
+        started_at=item.get("started_at"), finished_at=item.get("finished_at"), key=item.get("key"),
+        records=item.get("records"), loaded=item.get("loaded"), rejected=item.get("rejected"),
+        error=item.get("error"), detail=detail)
+
+
+def _batch_entry(pipeline: str, table: str, run: dict[str, Any]) -> RunEntry:
+    quarantined = run.get("quarantined_rows")
+    condemned = run.get("condemned_rows")
+    rejected = None if quarantined is None and condemned is None else (quarantined or 0) + (condemned or 0)
+    detail = {k: v for k, v in run.items() if k not in ("run_id", "status", "problem", "completed_at")}
+    return RunEntry(pipeline=pipeline, kind="batch", run_id=str(run["run_id"]), status=str(run["status"]),
+                    finished_at=run.get("completed_at"), key=table, records=run.get("input_rows"),
+                    loaded=run.get("valid_rows"), rejected=rejected, error=run.get("problem"),
+                    detail=dict(detail, table=table))
+
+
+def run_entries(lake: Lake, reg: Registry, limit: int, only: str | None = None) -> list[RunEntry]:
+    """The newest ``limit`` runs of every pipeline (or of ``only``), newest first."""
+    own = {p.name: p.run_log(lake, limit) for p in reg if only in (None, p.name)}
+    entries = [e for found in own.values() for e in found]
+    scan = limit * 4 if only else limit  # the generic log holds every pipeline's entries
+    for item in lake.state.runs(limit=scan):
+        pipeline = item.get("pipeline")
+        if (only is None or pipeline == only) and not own.get(str(pipeline)):
+            entries.append(_object_entry(item))
+    for p, t in reg.tables():
+        if t.layout == "runs" and only in (None, p.name):
+            entries += [_batch_entry(p.name, t.name, r.to_dict()) for r in list_runs(lake, t.prefix)][-limit:]
+    entries.sort(key=lambda e: e.started_at or e.finished_at or "", reverse=True)
+    return entries[:limit]
+
+
+def run_failures(summary: dict[str, Any], max_reject_rate: float | None = None) -> list[dict[str, Any]]:
+    """Everything that failed during a ``run`` (its summary): each with ``what``, ``error``
+    and the ``command`` that shows more. Empty when the run succeeded."""
+    out: list[dict[str, Any]] = []
+    if summary.get("failures"):
+        first = (summary.get("errors") or ["see the log"])[0]
+        out.append({"what": f"{summary['failures']} message failure(s)", "error": first,
+                    "command": "lakeline status"})
+    if summary.get("dead_lettered"):
+        out.append({"what": f"{summary['dead_lettered']} message(s) dead-lettered", "error": "moved to a DLQ",
+                    "command": "lakeline dlq list"})
+    # a report may name its own command (Report.data["command"]); else the kind's
+    for kind, command in (("batch_runs", "lakeline runs --pipeline {p}"), ("quality", "lakeline status"),
+                          ("models", "lakeline models list")):
+        for r in summary.get(kind, []):
+            if r.get("status") == "FAILED":
+                who = r.get("pipeline") or (f"model {r['name']}" if r.get("name") else "models")
+                out.append({"what": str(who), "error": str(r.get("summary") or r.get("error")),
+                            "command": str(r.get("command") or command.format(p=r.get("pipeline")))})
+    seen = int(summary.get("loaded", 0)) + int(summary.get("rejected", 0))
+    rate = summary.get("rejected", 0) / seen if seen else 0.0
+    if max_reject_rate is not None and rate > max_reject_rate:
+        out.append({"what": "reject rate", "error": f"{rate:.2%} of {seen} records rejected, above "
+                    f"{max_reject_rate:.2%} (--fail-on-rejects)",
+                    "command": REJECTS_QUERY})
+    return out
+
+
+def verdict(failed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's ``status`` (and, failed, ``code``, ``reason`` and ``failed``) for its summary."""
+    if not failed:
+        return {"status": "success"}
+    code = "REJECT_RATE_EXCEEDED" if [f["what"] for f in failed] == ["reject rate"] else "RUN_FAILED"
+    reason = "; ".join(f"{f['what']}: {f['error']}" for f in failed)
+    return {"status": "error", "code": code, "reason": reason, "failed": failed}
