@@ -29,6 +29,8 @@ from lakeline.errors import ConfigError
 
 CONFIG_FILE = "lakeline.toml"
 ZONES = ("landing", "raw", "error", "silver", "gold", "tmp")
+#: the values of ``sql.dialect``
+SQL_DIALECTS = ("duckdb", "athena")
 T = TypeVar("T")
 
 
@@ -104,9 +106,11 @@ class QualitySettings:
 @dataclass(frozen=True)
 class SqlSettings:
     """``lakeline sql``: ``max_bytes`` refuses queries that would scan more (0 = no limit),
-    like an Athena workgroup's bytes-scanned cutoff."""
+    like an Athena workgroup's bytes-scanned cutoff. ``dialect``: the SQL that ``sql`` and
+    ``explain`` read, ``duckdb`` or ``athena`` (Athena / Trino SQL, translated to DuckDB)."""
 
     max_bytes: int = 0
+    dialect: str = "duckdb"
 
 
 @dataclass(frozen=True)
@@ -372,6 +376,8 @@ def _validate(s: Settings) -> None:
         (1 <= s.queue.batch_size <= 10, "queue.batch_size must be 1..10"),
         (1 <= s.runner.workers <= 64, "runner.workers must be 1..64"),
         (s.lake.profile in {"local", "aws"}, "lake.profile must be 'local' or 'aws'"),
+        (s.sql.dialect in SQL_DIALECTS, f"sql.dialect must be 'duckdb' or 'athena', got {s.sql.dialect!r} "
+                                        "(lakeline.toml [sql] dialect or LAKELINE__SQL__DIALECT)"),
     ]
     for ok, message in checks:
         if not ok:

@@ -328,6 +328,38 @@ def run(
     return summary
 
 
+def process_queues(lake: Lake) -> dict[str, Any]:
+    """Load what landed (the ops workflow's ``lakeline-process``): the runner's work loop drives
+    the queues until idle, holding the runner lock (recovering first, as ``lakeline run`` does).
+
+    Beside another process's ``lakeline run`` / ``serve`` nothing is driven here — that runner
+    loads the objects — and the result says so (``processed: false`` and the lock holder).
+    Inside this process's own ``serve`` (a ``[[rules]]`` workflow) serve's loop waits for the
+    workflow, so the work loop runs here, as one more worker."""
+    settings = lake.settings
+    recovered: dict[str, int] = {}
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(runner_lock(settings))
+        except UsageError as busy:
+            if not _locked_here(settings):
+                return {"processed": False, "reason": f"{busy}; that runner loads the replayed objects"}
+        else:
+            recovered = recover(lake)
+        announced = scan_landing(lake)
+        stats = work_loop(settings, extra=registered())
+    return {"processed": True, **stats.to_dict(), **recovered, "announced": announced}
+
+
+def _locked_here(settings: Settings) -> bool:
+    """True when this process holds the runner lock (runner_lock writes ``pid <pid>`` in it)."""
+    path = settings.state_dir / "runner.lock"
+    try:
+        return path.read_text().strip() == f"pid {os.getpid()}"
+    except OSError:
+        return False
+
+
 def dead_letters(lake: Lake) -> int:
     """Messages in the ingest and transform DLQs now (the difference over a run is how many
     that run dead-lettered)."""
@@ -344,7 +376,8 @@ class Jobs:
         self.schedules = {s.name: s for p in reg for s in p.schedules(lake.settings)}
         self.scheduler = (Scheduler({n: parse(s.expression) for n, s in self.schedules.items()}, lake.state,
                                     since=since) if self.schedules else None)
-        self.rules = RuleRunner(lake, lake_tasks(lake, reg), lambda name: definition(reg, name)) \
+        self.rules = RuleRunner(lake, lake_tasks(lake, reg, drive=process_queues),
+                                lambda name: definition(reg, name)) \
             if lake.settings.rules else None
 
     def run_pipelines(self) -> list[Report]:
@@ -386,7 +419,9 @@ class Jobs:
                 self.rules.tick()
             except Exception:  # a failing rule must not stop serve
                 _log.warning("workflow rule failed", exc_info=True)
-        self.fire_schedules(datetime.now(UTC))
+        for r in self.fire_schedules(datetime.now(UTC)):
+            (_log.info if r.status == "SUCCEEDED" else _log.warning)(
+                "scheduled job: %s", r.summary, extra={"pipeline": r.pipeline, "data": r.to_dict()})
 
     def fire_schedules(self, now: datetime) -> list[Report]:
         """Run the scheduled jobs due at ``now`` (each tick once, across processes); their reports.

@@ -1,7 +1,8 @@
 """SQL over the lake with DuckDB.
 
 Every directory of Parquet files directly under the ``silver`` and ``gold`` zones is a table
-named ``<zone>.<directory>`` (``silver.shipments``); Hive partitions (``dt=…``) become columns.
+named ``<zone>.<directory>`` (``silver.shipments``), except lakeline's own scratch (:data:`INTERNAL`,
+``_…`` folders); Hive partitions (``dt=…``) become columns.
 Rejects of every pipeline are ``quarantine.rejects``.
 
 Tables of promoted runs are different (a pipeline declares them with the ``runs`` layout,
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     import duckdb
 
 TABLE_ZONES = ("silver", "gold")
+#: directories of a zone that hold lakeline's own files, not tables (unless a pipeline's table
+#: spec names them): the Iceberg warehouse, and the carbon workflow's staged batches
+#: (``silver/transformed/<root id>/part_N.parquet``, the input of its calculate step).
+INTERNAL = {"silver": frozenset({"iceberg", "transformed"}), "gold": frozenset()}
 
 
 @dataclass(frozen=True)
@@ -47,24 +52,40 @@ def discover(lake: Lake, tables: Sequence[TableSpec] = ()) -> list[TableInfo]:
     the tables of promoted runs)."""
     promoted = _promoted(tables)
     batch_roots = {prefix.split("/", 1)[0] for prefix in promoted.values()}
+    declared = {(t.zone, t.prefix.split("/", 1)[0]) for t in tables if t.layout == "parquet"}
     found: dict[str, list[int]] = {}
     locations: dict[str, str] = {}
+    skipped: set[str] = set()
     for zone in TABLE_ZONES:
         for info in lake.store.list(zone):
             if not info.key.endswith(".parquet") or "/" not in info.key:
                 continue
             table = info.key.split("/", 1)[0]
-            if table.startswith((".", "_")) or (zone == "silver" and table in batch_roots | {"iceberg"}):
+            internal = table in INTERNAL[zone] and (zone, table) not in declared
+            if table.startswith((".", "_")) or internal or (zone == "silver" and table in batch_roots):
+                continue
+            if "/run_id=" in info.key and (zone, table) not in declared:
+                # run folders (and their current/) are a promoted table's, read through its spec:
+                # one glob over them would mix runs (a caller without the specs gets no view)
+                skipped.add(f"{zone}.{table}")
                 continue
             name = f"{zone}.{table}"
             found.setdefault(name, []).append(info.size)
             locations[name] = lake.store.scan_uri(zone, table)
+    for name in skipped:
+        found.pop(name, None)
     for name, prefix in promoted.items():
-        sizes = [i.size for i in lake.store.list("silver", prefix + "/") if i.key.endswith(".parquet")
-                 and "/run_id=" in i.key]
-        if sizes:
-            found[f"silver.{name}__runs"] = sizes
+        listed = {i.key: i.size for i in lake.store.list("silver", prefix + "/")
+                  if i.key.endswith(".parquet")}
+        runs = [size for key, size in listed.items() if "/run_id=" in key]
+        if runs:
+            found[f"silver.{name}__runs"] = runs
             locations[f"silver.{name}__runs"] = lake.store.scan_uri("silver", prefix)
+        # the promoted view: the files each partition's _LATEST.json lists (see _batch_views)
+        current = [listed[k] for k in current_files(lake, prefix) if k in listed]
+        if current:
+            found[f"silver.{name}"] = current
+            locations[f"silver.{name}"] = lake.store.scan_uri("silver", prefix)
     rejects = [i.size for i in lake.store.list("error", "rejects/") if i.key.endswith(".parquet")]
     if rejects:
         found["quarantine.rejects"] = rejects
@@ -88,9 +109,10 @@ def connect(lake: Lake, tables: Sequence[TableSpec] = (), *, threads: int = 0) -
     typed = zip(REJECT_COLUMNS, _REJECT_TYPES, strict=True)
     columns = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in typed)
     con.execute(f"CREATE VIEW quarantine.rejects AS SELECT {columns} WHERE false")
+    promoted_names = {f"silver.{name}" for name in _promoted(tables)}
     for t in discover(lake, tables):
         schema, _, table = t.name.partition(".")
-        if table.endswith("__runs"):
+        if f"{schema}.{table}".removesuffix("__runs") in promoted_names:
             continue  # batch views are built from their exact file lists below
         if t.location.startswith("s3://"):
             ds = _s3_dataset(lake, t.location)

@@ -9,7 +9,7 @@ DuckDB exactly the planned data files:
   Iceberg row filter, so partition and column-statistics pruning happen before any file is
   opened. Anything else is left to DuckDB (correct, just not pruned).
 - **time travel** (Athena / Trino syntax): ``tbl FOR VERSION AS OF <snapshot id>`` and
-  ``tbl FOR TIMESTAMP AS OF '<ISO-8601>'``.
+  ``tbl FOR TIMESTAMP AS OF '<ISO-8601>'`` (or ``TIMESTAMP '2026-01-05 10:00:00 UTC'``).
 - **metadata tables**: ``"<table>$snapshots"``, ``$history``, ``$files``, ``$partitions``.
 - **bytes limit**: the planned files' total size is checked against ``max_bytes`` before
   anything runs, like an Athena workgroup's bytes-scanned cutoff.
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lakeline.errors import UsageError
+from lakeline.sql_dialect import athena_timestamp
 
 if TYPE_CHECKING:
     import duckdb
@@ -143,7 +144,10 @@ def _snapshot_for(table: Any, travel: tuple[str, str]) -> int:
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"FOR TIMESTAMP AS OF needs an ISO-8601 time, got {value!r}") from None
+        try:  # Trino's form: '2026-01-05 10:00:00 UTC', '… Europe/Berlin'
+            when = datetime.fromisoformat(athena_timestamp(value))
+        except UsageError:
+            raise UsageError(f"FOR TIMESTAMP AS OF needs an ISO-8601 time, got {value!r}") from None
     when = when if when.tzinfo else when.replace(tzinfo=UTC)
     snap = table.snapshot_as_of_timestamp(int(when.timestamp() * 1000))
     if snap is None:

@@ -4,7 +4,7 @@ set -euo pipefail
 BIN="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin"
 LL="$BIN/lakeline"
 HOME_DIR="${LAKELINE_HOME:-.demo}"
-DATA="$HOME_DIR/../.demo-data"
+DATA="$(dirname "$HOME_DIR")/.demo-data"  # not HOME/..: rm -rf HOME first would break that path
 rm -rf "$HOME_DIR" "$DATA"
 mkdir -p "$DATA"
 export LAKELINE_HOME="$HOME_DIR"

@@ -3,29 +3,55 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lakeline.cli import context
+from lakeline.config import SQL_DIALECTS
 from lakeline.console import emit_json, emit_table
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
+
+if TYPE_CHECKING:
+    import duckdb
+
+#: rows `sql` prints in table mode without --limit
+TABLE_ROWS = 1000
+
+dialect_option = click.option(
+    "--dialect", type=click.Choice(SQL_DIALECTS),
+    help="SQL dialect of QUERY: duckdb, or athena (Athena/Trino SQL, translated; default sql.dialect).")
 
 
 def _table_specs(lake: Lake) -> list[Any]:
     return [t for _, t in context.pipelines(lake).tables()]
 
 
+def _translate(lake: Lake, con: duckdb.DuckDBPyConnection, specs: list[Any], query: str,
+               dialect: str | None) -> str:
+    """``query`` in DuckDB SQL (``dialect``: the flag, else ``sql.dialect``)."""
+    from lakeline.sql import discover  # heavy: loads DuckDB
+    from lakeline.sql_dialect import athena_aliases, translate
+
+    chosen = dialect or lake.settings.sql.dialect
+    if chosen != "athena":
+        return translate(query, chosen)
+    names = [t.name for t in discover(lake, specs)]
+    return translate(query, chosen, aliases=athena_aliases(lake.settings.lake.name, specs, names), con=con)
+
 @click.command()
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Rows as a JSON array of objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="Rows as CSV with a header.")
-@click.option("--limit", type=int, default=1000, show_default=True, help="Rows shown in table mode.")
+@click.option("--limit", type=click.IntRange(min=0),
+              help=f"At most N rows (table mode: {TABLE_ROWS} unless given; --json/--csv: all unless given).")
 @click.option("--max-bytes", type=click.IntRange(min=0),
               help="Refuse the query if it would scan more bytes (default sql.max_bytes; 0 = no limit).")
-def sql(query: str, as_json: bool, as_csv: bool, limit: int, max_bytes: int | None) -> None:
-    """Run a DuckDB QUERY over the lake.
+@dialect_option
+def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, max_bytes: int | None,
+        dialect: str | None) -> None:
+    """Run a DuckDB QUERY over the lake (or an Athena one: --dialect athena).
 
     \b
     Tables: silver.<record_type> (silver.shipments, …), silver.transactions (promoted runs),
@@ -33,57 +59,83 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int, max_bytes: int | No
     byte_offset, reason_code, message, raw, …), and Iceberg tables by their catalog name
     (retail_silver.orders_silver). `lakeline tables` lists them.
     \b
-    Iceberg: filters on columns are pushed into scan planning (see `lakeline explain`);
+    Iceberg: filters on columns are pushed into scan planning (see `lakeline explain`;
+    `EXPLAIN SELECT …` here shows the same);
     time travel:  SELECT … FROM ns.tbl FOR VERSION AS OF <snapshot id>
                   SELECT … FROM ns.tbl FOR TIMESTAMP AS OF '2026-01-05T10:00:00Z'
     metadata:     ns."tbl$snapshots", "tbl$history", "tbl$files", "tbl$partitions"
+    \b
+    Output: a table of at most --limit rows (default 1000; "more exist" on stderr), or with
+    --json / --csv every row (unless --limit) written by DuckDB: nested columns as JSON,
+    timestamps as ISO 8601 (TIMESTAMPTZ in UTC, +00:00).
     """
     import duckdb
 
     from lakeline.sql import connect, plan_query  # heavy: loads DuckDB
+    from lakeline.sql_dialect import split_explain
 
-
+    if as_json and as_csv:
+        raise UsageError("--json and --csv exclude each other: choose one")
     lake = context.open_lake()
     specs = _table_specs(lake)
     con = connect(lake, specs)
+    prefix, body = split_explain(query)
+    body = _translate(lake, con, specs, body, dialect)
+    if prefix == "EXPLAIN":
+        if as_csv:
+            raise UsageError("EXPLAIN prints a plan, not rows: drop --csv (--json gives it as JSON)")
+        _explain(lake, con, specs, body, as_json)
+        return
     limit_bytes = lake.settings.sql.max_bytes if max_bytes is None else max_bytes
-    query, _ = plan_query(lake, con, query, max_bytes=limit_bytes or None, tables=specs)
+    body, _ = plan_query(lake, con, body, max_bytes=limit_bytes or None, tables=specs)
     try:
-        rel = con.sql(query)
+        rel = con.sql(f"{prefix} {body}" if prefix else body)
+        if rel is None:
+            return
+        if as_csv or as_json:
+            _write(lake, con, rel, "csv" if as_csv else "json", limit)
+            return
+        shown = TABLE_ROWS if limit is None else limit
+        rows = rel.limit(shown + 1).fetchall()
     except duckdb.Error as exc:
         raise UsageError(f"SQL error: {exc}") from None
-    if rel is None:
-        return
-    table = rel.to_arrow_table()
-    if as_csv:
-        import pyarrow.csv as pacsv
-
-        sink = sys.stdout.buffer
-        pacsv.write_csv(table, sink)
-        return
-    rows = table.to_pylist()
-    if as_json:
-        emit_json(rows)
-        return
-    emit_table(table.column_names, [list(r.values()) for r in rows[:limit]])
-    if len(rows) > limit:
-        click.echo(f"({len(rows)} rows, {limit} shown)", err=True)
+    emit_table(list(rel.columns), [list(r) for r in rows[:shown]])
+    if len(rows) > shown:
+        _more(shown)
 
 
-@click.command()
-@click.argument("query")
-@click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
-def explain(query: str, as_json: bool) -> None:
-    """Show what QUERY would read: per table the files and bytes planned vs the table's
-    total (partition pruning evidence for Iceberg tables), then DuckDB's plan."""
+def _more(shown: int) -> None:
+    click.echo(f"({shown} rows shown, more exist; use --limit)", err=True)
+
+
+def _write(lake: Lake, con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, fmt: str,
+           limit: int | None) -> None:
+    """Rows of ``rel`` as ``fmt`` on stdout, written by DuckDB (lakeline.sql_output)."""
+    from lakeline.sql_output import write_result  # heavy: loads DuckDB
+
+    out = sys.stdout.buffer
+    if limit is None:
+        write_result(con, rel, fmt, out, lake.work_dir)
+        return
+    # N+1 rows into a table: the query runs once, and the extra row says whether more exist
+    con.register("__lakeline_limited", rel.limit(limit + 1))
+    try:
+        con.execute("CREATE TEMP TABLE __lakeline_rows AS SELECT * FROM __lakeline_limited")
+    finally:
+        con.unregister("__lakeline_limited")
+    kept = con.table("__lakeline_rows")
+    more = int(con.execute("SELECT count(*) FROM __lakeline_rows").fetchall()[0][0]) > limit
+    write_result(con, kept.limit(limit), fmt, out, lake.work_dir)
+    if more:
+        _more(limit)
+
+
+def _explain(lake: Lake, con: duckdb.DuckDBPyConnection, specs: list[Any], query: str,
+             as_json: bool) -> None:
     import duckdb
 
-    from lakeline.sql import connect, plan_query  # heavy: loads DuckDB
+    from lakeline.sql import plan_query  # heavy: loads DuckDB
 
-
-    lake = context.open_lake()
-    specs = _table_specs(lake)
-    con = connect(lake, specs)
     rewritten, plans = plan_query(lake, con, query, tables=specs)
     try:
         text = "\n".join(str(r[1]) for r in con.execute(f"EXPLAIN {rewritten}").fetchall())
@@ -96,6 +148,25 @@ def explain(query: str, as_json: bool) -> None:
         (p["table"], p["snapshot_id"], p["row_filter"], p["planned_files"], p["total_files"],
          p["planned_bytes"], p["total_bytes"]) for p in plans], "scan plan")
     click.echo(text)
+
+
+@click.command()
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Print the plans as JSON.")
+@dialect_option
+def explain(query: str, as_json: bool, dialect: str | None) -> None:
+    """Show what QUERY would read: per table the files and bytes planned vs the table's
+    total (partition pruning evidence for Iceberg tables), then DuckDB's plan."""
+    from lakeline.sql import connect  # heavy: loads DuckDB
+    from lakeline.sql_dialect import split_explain
+
+    lake = context.open_lake()
+    specs = _table_specs(lake)
+    con = connect(lake, specs)
+    prefix, body = split_explain(query)
+    if prefix == "EXPLAIN ANALYZE":
+        raise UsageError("explain shows the plan without running the query: drop ANALYZE")
+    _explain(lake, con, specs, _translate(lake, con, specs, body, dialect), as_json)
 
 
 @click.command()

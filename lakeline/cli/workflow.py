@@ -14,7 +14,13 @@ from lakeline.console import emit_json, emit_table
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.lake import Lake
 from lakeline.pipelines.tasks import definition, lake_tasks, workflows
-from lakeline.workflow.engine import list_executions, load_execution, run_definition
+from lakeline.workflow.engine import (
+    list_executions,
+    load_execution,
+    redrive_execution,
+    resolve_execution,
+    run_definition,
+)
 from lakeline.workflow.shipped import export
 
 
@@ -26,8 +32,15 @@ def _summary(ex: Any) -> dict[str, Any]:
     stop = ex.stop_date.isoformat() if ex.stop_date else None
     return {"executionArn": ex.execution_arn, "name": ex.name, "status": ex.status,
             "startDate": ex.start_date.isoformat(), "stopDate": stop,
-            "output": ex.output, "error": ex.error, "cause": ex.cause}
+            "output": ex.output, "error": ex.error, "cause": ex.cause, "redriveCount": ex.redrive_count}
 
+
+
+def _drive(lake: Lake) -> dict[str, Any]:
+    """``lakeline-process`` of a workflow run from the CLI: the runner drives the queues."""
+    from lakeline import runner  # heavy: the stages load DuckDB and Arrow
+
+    return runner.process_queues(lake)
 
 @click.group()
 def workflow() -> None:
@@ -38,7 +51,9 @@ def workflow() -> None:
     lakeline workflow run etl_promote \
         --input '{"silver_bucket": "silver", "silver_prefix": "mortgages/transactions"}'
     lakeline workflow run --definition my.asl.json --input @input.json
-    lakeline workflow history <execution arn>
+    lakeline workflow history EXECUTION      (its ARN, name or a unique name prefix)
+    lakeline workflow redrive EXECUTION      (restart a failed execution where it failed)
+    lakeline workflow export carbon --out carbon.asl.json
     """
 
 
@@ -82,10 +97,15 @@ def run_cmd(name: str | None, definition_file: str | None, input_text: str, exec
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise UsageError(f"--input is not JSON: {exc}") from None
-    ex = run_definition(defn, payload, tasks=lake_tasks(lake, reg), name=execution_name, store=lake.state)
-    data = _summary(ex)
+    ex = run_definition(defn, payload, tasks=lake_tasks(lake, reg, drive=_drive), name=execution_name,
+                        store=lake.state)
+    _ended(ex, as_json)
+
+
+def _ended(ex: Any, as_json: bool) -> None:
+    """Print an execution that ran to its end; exit 1 unless it SUCCEEDED."""
     if as_json:
-        emit_json(data)
+        emit_json(_summary(ex))
     else:
         click.echo(f"{ex.status}: {ex.execution_arn}")
         if ex.status == "SUCCEEDED":
@@ -97,21 +117,21 @@ def run_cmd(name: str | None, definition_file: str | None, input_text: str, exec
 
 
 @workflow.command("status")
-@click.argument("execution_arn")
+@click.argument("execution")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def status_cmd(execution_arn: str, as_json: bool) -> None:
-    """Status of an execution (like DescribeExecution)."""
-    ex = _execution(execution_arn)
+def status_cmd(execution: str, as_json: bool) -> None:
+    """Status of EXECUTION (its ARN, name or a unique name prefix), like DescribeExecution."""
+    ex = _execution(execution)
     data = _summary(ex)
     emit_json(data) if as_json else emit_table(["field", "value"], list(data.items()))
 
 
 @workflow.command("history")
-@click.argument("execution_arn")
+@click.argument("execution")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def history_cmd(execution_arn: str, as_json: bool) -> None:
-    """The execution's events (like GetExecutionHistory)."""
-    ex = _execution(execution_arn)
+def history_cmd(execution: str, as_json: bool) -> None:
+    """The events of EXECUTION (ARN, name or unique name prefix), like GetExecutionHistory."""
+    ex = _execution(execution)
     if as_json:
         emit_json({"events": ex.history})
         return
@@ -119,12 +139,32 @@ def history_cmd(execution_arn: str, as_json: bool) -> None:
     emit_table(["id", "type", "timestamp"], rows)
 
 
+@workflow.command("redrive")
+@click.argument("execution")
+@click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON.")
+def redrive_cmd(execution: str, as_json: bool) -> None:
+    """Restart a FAILED, TIMED_OUT or ABORTED EXECUTION (ARN, name or unique name prefix) from
+    the state that failed, like Step Functions' RedriveExecution: earlier states and the Map
+    iterations that succeeded are not run again. Exit 1 unless it now SUCCEEDED; exit 2 when
+    it cannot be redriven (running or succeeded)."""
+    lake = _lake()
+    arn = resolve_execution(lake.state, execution)
+    ex = redrive_execution(lake.state, arn, tasks=lake_tasks(lake, pipelines(lake), drive=_drive))
+    _ended(ex, as_json)
+
+
 @workflow.command("export")
 @click.argument("name")
+@click.option("--sam", is_flag=True,
+              help="Write the SAM form instead: {definition, substitutions}, each FunctionName a "
+                   "${…Arn} DefinitionSubstitutions placeholder (what `deploy sam` puts in its template).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the definition here (default: stdout).")
-def export_cmd(name: str, out: str | None) -> None:
-    """A shipped workflow for Step Functions, with SAM DefinitionSubstitutions placeholders."""
-    data = export(definition(pipelines(_lake()), name))
+def export_cmd(name: str, sam: bool, out: str | None) -> None:
+    """The ASL definition of a shipped workflow NAME, exactly what Step Functions'
+    CreateStateMachine (and asl-validator) takes; its Tasks invoke the deployed lakeline-*
+    functions by name. ``--sam`` writes the SAM template form."""
+    machine = definition(pipelines(_lake()), name)
+    data = export(machine) if sam else machine
     text = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
     if out:
         Path(out).write_text(text + "\n", "utf-8")
@@ -133,9 +173,12 @@ def export_cmd(name: str, out: str | None) -> None:
         click.echo(text)
 
 
-def _execution(arn: str) -> Any:
-    """A stored execution with its history; :class:`NotFoundError` naming the ARN otherwise."""
-    ex = load_execution(_lake().state, arn)
-    if ex is None:
+def _execution(ref: str) -> Any:
+    """The stored execution ``ref`` names (ARN, name or unique name prefix) with its history;
+    :class:`UsageError` (exit 2) listing the candidates when none or several match."""
+    state = _lake().state
+    arn = resolve_execution(state, ref)
+    ex = load_execution(state, arn)
+    if ex is None:  # deleted between the two reads
         raise NotFoundError(f"no execution {arn!r}")
     return ex

@@ -5,7 +5,8 @@ CarbonLake keeps only the last path segment — we don't). The result JSON is st
 zone at ``_quality/results/<key>/run_<run_id>.json`` (the key starts with the pipeline, so this
 is ``_quality/results/<pipeline>/…/<file>/run_<run_id>.json``) with the HTML report beside it
 (``run_<run_id>.html``); a failure also sends the notification "Data Quality check failed"
-naming the file.
+naming the file. Another result prefix (the seed's ``result_prefix``, e.g. ``ge/results``) is
+checked by :func:`result_prefix`: it must stay inside the gold zone.
 
 A move is copy, then delete. Re-running the gate after a crash is safe: results are rewritten
 in place, a source still present is copied again (same bytes) and deleted, and a source already
@@ -22,7 +23,7 @@ import orjson
 
 from lakeline.dq.engine import DqResult
 from lakeline.dq.report import render_html
-from lakeline.errors import NotFoundError
+from lakeline.errors import InvalidKeyError, NotFoundError, UsageError
 from lakeline.lake import Lake
 from lakeline.ports.objectstore import validate_key
 
@@ -45,9 +46,26 @@ class GateOutcome:
     report_key: str = ""
 
 
-def result_keys(key: str, run_id: str) -> tuple[str, str]:
+def result_prefix(value: object = None) -> str:
+    """A gate's result prefix in the gold zone (the seed's ``result_prefix`` /
+    ``GE_RESULT_PREFIX``, e.g. ``ge/results``; default :data:`RESULT_PREFIX`), without its
+    trailing ``/``. :class:`UsageError` when it is not a relative key prefix that stays in gold
+    (``../x``, ``/x``, ``s3://bucket/x``)."""
+    if value is None:
+        return RESULT_PREFIX
+    text = str(value).rstrip("/")
+    if "://" in text:
+        raise UsageError(f"result_prefix {value!r} names a bucket: give a prefix inside the gold zone "
+                         "(e.g. 'ge/results')")
+    try:
+        return validate_key(text)
+    except InvalidKeyError as exc:
+        raise UsageError(f"result_prefix {value!r} escapes the gold zone: {exc}") from None
+
+
+def result_keys(key: str, run_id: str, prefix: str = RESULT_PREFIX) -> tuple[str, str]:
     """Gold keys of the result JSON and the HTML report of a file gate run."""
-    base = f"{RESULT_PREFIX}/{validate_key(key)}/run_{run_id}"
+    base = f"{result_prefix(prefix)}/{validate_key(key)}/run_{run_id}"
     validate_key(base)
     return base + ".json", base + ".html"
 
@@ -73,12 +91,14 @@ def _failure_message(zone: str, key: str, dest: str, report_key: str, result: Dq
 
 
 def file_gate(lake: Lake, key: str, result: DqResult, *, source_zone: str = "landing",
-              pass_zone: str = "raw", fail_zone: str = "error") -> GateOutcome:  # noqa: S107
-    """Store the result and report, then move ``source_zone/key`` to ``pass_zone`` or ``fail_zone``."""
+              pass_zone: str = "raw", fail_zone: str = "error",  # noqa: S107
+              results_under: str = RESULT_PREFIX) -> GateOutcome:
+    """Store the result and report (under ``results_under`` in gold), then move
+    ``source_zone/key`` to ``pass_zone`` or ``fail_zone``."""
     passed = result.success
     action = PASS if passed else FAIL
     dest_zone = pass_zone if passed else fail_zone
-    result_key, report_key = result_keys(key, result.run_id)
+    result_key, report_key = result_keys(key, result.run_id, results_under)
     stored: dict[str, Any] = {**result.to_dict(), "gate": {
         "action": action, "source_zone": source_zone, "source_key": key, "dest_zone": dest_zone,
         "dest_key": key, "report_key": report_key}}
@@ -100,4 +120,5 @@ def file_gate(lake: Lake, key: str, result: DqResult, *, source_zone: str = "lan
     return outcome
 
 
-__all__ = ["FAIL", "PASS", "RESULT_PREFIX", "SUBJECT", "GateOutcome", "file_gate", "result_keys"]
+__all__ = ["FAIL", "PASS", "RESULT_PREFIX", "SUBJECT", "GateOutcome", "file_gate", "result_keys",
+           "result_prefix"]

@@ -49,8 +49,9 @@ def partition_relation(lake: Lake, table: str, dt: str, fields: tuple[Field, ...
 
 def run_expectations(lake: Lake, table: str, dt: str, run_id: str, ruleset: Ruleset, *,
                      fields: tuple[Field, ...] = (), profile: bool = False,
-                     con: Any = None) -> dict[str, Any]:
-    """Evaluate ``ruleset`` on ``silver/<table>/dt=<dt>/`` and store the result and report.
+                     con: Any = None, result_prefix: str = RESULT_PREFIX) -> dict[str, Any]:
+    """Evaluate ``ruleset`` on ``silver/<table>/dt=<dt>/`` and store the result and report
+    (under ``result_prefix`` in gold, checked by the caller).
     ``con``: a connection from :func:`lakeline.sql.connect` to reuse (kept open)."""
 
     own = con is None
@@ -62,7 +63,7 @@ def run_expectations(lake: Lake, table: str, dt: str, run_id: str, ruleset: Rule
     finally:
         if own:
             con.close()
-    return _store(lake, table, dt, run_id, dq)
+    return _store(lake, table, dt, run_id, dq, result_prefix)
 
 
 #: rows one grouped pass may cover: the uniqueness rule holds the distinct values of the
@@ -109,7 +110,8 @@ def _batches(dts: list[str], sizes: dict[str, int], limit: int) -> list[list[str
     return batches
 
 
-def _store(lake: Lake, record_type: str, dt: str, run_id: str, dq: DqResult) -> dict[str, Any]:
+def _store(lake: Lake, record_type: str, dt: str, run_id: str, dq: DqResult,
+           result_prefix: str = RESULT_PREFIX) -> dict[str, Any]:
     """Write a partition's result JSON and HTML report to gold; the result with their keys."""
     result: dict[str, Any] = {
         "success": dq.success, "record_type": record_type, "dt": dt, "source": dq.source, "run_id": run_id,
@@ -118,7 +120,7 @@ def _store(lake: Lake, record_type: str, dt: str, run_id: str, dq: DqResult) -> 
     }
     if dq.profile is not None:
         result["profile"] = dq.profile
-    key = f"{RESULT_PREFIX}/{record_type}/dt={dt}/run_{run_id}.json"
+    key = f"{result_prefix}/{record_type}/dt={dt}/run_{run_id}.json"
     report_key = key.removesuffix(".json") + ".html"
     lake.store.put("gold", key, orjson.dumps(result, option=orjson.OPT_INDENT_2))
     lake.store.put("gold", report_key, render_html(result).encode("utf-8"))

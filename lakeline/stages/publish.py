@@ -13,6 +13,10 @@ load's batch (``part-<object>-final``), and removes the staging. Readers never s
 
 Finalizing is claimed in the state store (``begin``/``complete``, like ingest idempotency): a
 crash in it is finished by the redelivered last chunk, and it runs once.
+
+A replayed copy (``<pipeline>/replay/<name>/<key>``) publishes its batches under the original
+object's id, so it replaces the original's rows instead of adding them again
+(:mod:`lakeline.stages.supersede`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from lakeline.sqltext import lit, quote
 from lakeline.stages.messages import ChunkMessage
 from lakeline.stages.rejects import reject_row, write_rejects
 from lakeline.stages.spec import StreamSpec, StreamTable
+from lakeline.stages.supersede import batch_object_id, replay_root
 from lakeline.tables.sink import Batch, TableSink, WriteResult, open_sink
 
 if TYPE_CHECKING:
@@ -71,6 +76,7 @@ class Publisher:
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
+        self._object_ids: dict[str, str] = {}  # a replayed copy's id → the id its batches take
 
     def sink(self, spec: StreamSpec, name: str) -> TableSink:
         """The sink of one of the stream's tables."""
@@ -98,12 +104,24 @@ class Publisher:
         written = sink.write_select(self._batch_id(msg, sink, name, tag), con, select, params, rows=rows)
         self._record(msg, spec, name, sink, written, rows, out)
 
-    @staticmethod
-    def _batch_id(msg: ChunkMessage, sink: TableSink, name: str, tag: str | None) -> str:
+    def _batch_id(self, msg: ChunkMessage, sink: TableSink, name: str, tag: str | None) -> str:
         # one id per (object, chunk, table); the forms are those lakes already hold, so a
-        # redelivery after an upgrade still replaces (Parquet) or finds (Iceberg) its batch
+        # redelivery after an upgrade still replaces (Parquet) or finds (Iceberg) its batch.
+        # A replayed copy publishes under the original object's id: it supersedes its rows
+        # (lakeline.stages.supersede) instead of adding them again.
         tag = tag or f"c{msg.chunk:05d}"
-        return f"{msg.object_id}#{tag}#{name}" if sink.spec.layout == "iceberg" else f"{msg.object_id}-{tag}"
+        oid = self.batch_object(msg)
+        return f"{oid}#{tag}#{name}" if sink.spec.layout == "iceberg" else f"{oid}-{tag}"
+
+    def batch_object(self, msg: ChunkMessage) -> str:
+        """The object id ``msg``'s batches (and rejects files) are named by: its own, or for a
+        replayed copy the original object's."""
+        if not msg.key.startswith(replay_root(msg.pipeline)):
+            return msg.object_id
+        if msg.object_id not in self._object_ids:
+            self._object_ids[msg.object_id] = batch_object_id(self.lake, msg.pipeline, msg.key, msg.etag,
+                                                              msg.object_id)
+        return self._object_ids[msg.object_id]
 
     def _record(self, msg: ChunkMessage, spec: StreamSpec, name: str, sink: TableSink, written: WriteResult,
                 rows_by_part: dict[str | None, int] | None, out: Counts) -> None:
@@ -159,7 +177,7 @@ class Publisher:
                 if staged:
                     rejects += self._finalize_table(con, msg, spec, t, staged, work, out)
             if rejects:
-                write_rejects(self.lake, rejects, msg.pipeline, f"{msg.object_id}-final", work)
+                write_rejects(self.lake, rejects, msg.pipeline, f"{self.batch_object(msg)}-final", work)
             out.rejected = len(rejects)
             self.lake.state.put(FINALS, msg.object_id, {
                 "loaded": out.loaded, "rejected": out.rejected, "deduplicated": out.deduplicated,

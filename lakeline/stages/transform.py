@@ -318,7 +318,9 @@ class Transformer:
         result.deduplicated = _count(self._con.execute(
             f"SELECT count(*) FROM classified WHERE _reason = '{SUPERSEDED}'").fetchone())
         if rejects:
-            write_rejects(self.lake, rejects, msg.pipeline, f"{msg.object_id}-c{msg.chunk:05d}", work)
+            # a replayed copy replaces the original's rejects file, like its batches
+            named = f"{self._publisher.batch_object(msg)}-c{msg.chunk:05d}"
+            write_rejects(self.lake, rejects, msg.pipeline, named, work)
 
     def _columns(self, t: StreamTable, prefix: str = "") -> str:
         return ", ".join(prefix + quote(f.name) for f in t.columns)

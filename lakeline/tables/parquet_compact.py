@@ -30,6 +30,14 @@ Deterministic transform names and redelivery
       between steps 1 and 2) and the next compaction deletes it without merging it again
       (reported as ``duplicates_dropped``). Until that compaction runs, readers see the
       duplicates.
+
+    Every file left alone is listed in the report's ``skipped`` with its reason (``too
+    young: modified 12 s ago, min age 300 s``), and ``reason`` says why nothing was merged.
+
+Output prefix (the seed's "safe outputs to a separate prefix")
+    ``output_prefix="silver_compacted"`` writes the merged file to
+    ``silver/silver_compacted/<table>/dt=<dt>/`` and deletes nothing: the table is untouched,
+    so there is no window at all; the output is a recompute to inspect or swap in by hand.
 """
 
 from __future__ import annotations
@@ -46,10 +54,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lakeline.errors import ConfigError
+from lakeline.errors import ConfigError, InvalidKeyError, NotFoundError, UsageError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
-from lakeline.ports.objectstore import ObjectInfo
+from lakeline.ports.objectstore import ObjectInfo, validate_key
 
 ZONE = "silver"
 INGESTED_AT = "_ingested_at"
@@ -69,25 +77,39 @@ def _compacted_from(data: bytes) -> list[str]:
 
 def compact_partition(
     lake: Lake, table_dir: str, dt: str, *, min_age_seconds: float | None = None,
+    output_prefix: str | None = None,
 ) -> dict[str, Any]:
     """Merge ``silver/<table_dir>/dt=<dt>/*.parquet`` into one file; see the module docstring.
 
+    With ``output_prefix`` (the seed's ``GLUE_OUTPUT_PREFIX``, e.g. ``silver_compacted``) the
+    merged file goes to ``silver/<output_prefix>/<table_dir>/dt=<dt>/`` and the partition is
+    left exactly as it was (nothing deleted: a safe recompute beside the table).
+
     Returns ``{"partition", "files_before", "files_after", "merged", "duplicates_dropped",
-    "skipped_young", "rows", "file"}``.
+    "skipped_young", "skipped", "rows", "file", "reason"}``: ``skipped`` names each file left
+    alone and why (``too young: modified 12 s ago, min age 300 s``); ``reason`` says why
+    nothing was merged (None when something was). :class:`NotFoundError` when the partition
+    holds no Parquet file.
     """
     table_dir = table_dir.strip("/")
     if not table_dir or not dt or "/" in dt:
         raise ConfigError(f"bad partition {table_dir!r} dt={dt!r}")
+    out_dir = _output_dir(table_dir, dt, output_prefix)
     if min_age_seconds is None:
         min_age_seconds = float(lake.settings.queue.visibility_timeout)
     store = lake.store
     prefix = f"{table_dir}/dt={dt}/"
     infos = [i for i in store.list(ZONE, prefix)
              if i.key.endswith(".parquet") and "/" not in i.key[len(prefix):]]
+    if not infos:
+        raise NotFoundError(f"silver/{prefix} holds no Parquet files; partitions of {table_dir}: "
+                            f"{_partitions(lake, table_dir) or 'none'}")
     now = datetime.now(UTC)
     report: dict[str, Any] = {"partition": prefix, "files_before": len(infos), "files_after": len(infos),
-                              "merged": 0, "duplicates_dropped": 0, "skipped_young": 0, "rows": 0,
-                              "file": None}
+                              "merged": 0, "duplicates_dropped": 0, "skipped_young": 0, "skipped": [],
+                              "rows": 0, "file": None, "reason": None}
+    if out_dir is not None:
+        report["output_prefix"] = out_dir
     blobs: dict[str, bytes] = {}
     covered: set[str] = set()  # names some compacted file already holds
     for info in infos:
@@ -99,12 +121,20 @@ def compact_partition(
     young = [i for i in live if (now - i.last_modified).total_seconds() < min_age_seconds]
     inputs = [i for i in live if i not in young]
     report["skipped_young"] = len(young)
-    for info in duplicates:  # safe: their rows are in a compacted file that stays
-        store.delete(ZONE, info.key)
-    report["duplicates_dropped"] = len(duplicates)
-    if len(inputs) < 2:
-        report["files_after"] = len(infos) - len(duplicates)
+    report["skipped"] = [{"file": _name(i.key), "reason": (
+        f"too young: modified {(now - i.last_modified).total_seconds():.0f} s ago, "
+        f"min age {min_age_seconds:.0f} s")} for i in young]
+    if out_dir is None:
+        for info in duplicates:  # safe: their rows are in a compacted file that stays
+            store.delete(ZONE, info.key)
+        report["duplicates_dropped"] = len(duplicates)
+    needed = 1 if out_dir is not None else 2  # in place, one file is compacted already
+    if len(inputs) < needed:
+        report["files_after"] = len(infos) - report["duplicates_dropped"]
         report["rows"] = sum(_rows(blobs.get(i.key) or store.get(ZONE, i.key)) for i in inputs + young)
+        report["reason"] = _why_nothing(len(inputs), needed, len(young), min_age_seconds)
+        if len(inputs) == 1 and _name(inputs[0].key).startswith(COMPACT_PREFIX):
+            report["skipped"].append({"file": _name(inputs[0].key), "reason": "already compacted"})
         return report
     tables: list[pa.Table] = []
     sources: set[str] = set()
@@ -119,7 +149,7 @@ def compact_partition(
         tables.append(t)
     merged = pa.concat_tables(tables, promote_options="permissive")
     digest = hashlib.sha256("\n".join(sorted(sources)).encode()).hexdigest()[:20]
-    key = f"{prefix}{COMPACT_PREFIX}{digest}.parquet"
+    key = f"{out_dir or prefix}{COMPACT_PREFIX}{digest}.parquet"
     meta = dict(merged.schema.metadata or {})
     meta[META_KEY] = orjson.dumps(sorted(sources))
     merged = merged.replace_schema_metadata(meta)
@@ -131,6 +161,9 @@ def compact_partition(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    if out_dir is not None:  # the partition stays as it was
+        report.update({"merged": len(inputs), "rows": merged.num_rows, "file": key})
+        return report
     crash_point("parquet_compact.after_put")
     for info in inputs:
         if info.key != key:
@@ -139,6 +172,40 @@ def compact_partition(
         _rows(store.get(ZONE, i.key)) for i in young), "file": key,
         "files_after": 1 + len(young)})
     return report
+
+
+def _output_dir(table_dir: str, dt: str, output_prefix: str | None) -> str | None:
+    """``<output_prefix>/<table_dir>/dt=<dt>/``; :class:`UsageError` for a prefix that escapes
+    the silver zone or lies inside the table (its readers would see the merged rows twice)."""
+    if output_prefix is None:
+        return None
+    text = output_prefix.rstrip("/")
+    try:
+        validate_key(text)
+    except InvalidKeyError as exc:
+        raise UsageError(f"output prefix {output_prefix!r} escapes the silver zone: {exc}") from None
+    if text == table_dir or text.startswith(f"{table_dir}/"):
+        raise UsageError(f"output prefix {output_prefix!r} is inside table {table_dir}: its readers would "
+                         "see the compacted rows beside the originals; use a prefix of its own "
+                         "(e.g. silver_compacted)")
+    return f"{text}/{table_dir}/dt={dt}/"
+
+
+def _partitions(lake: Lake, table_dir: str) -> str:
+    """The table's ``dt`` partitions that hold Parquet files (at most 10 shown)."""
+    listed = lake.store.list(ZONE, f"{table_dir}/dt=")
+    skip = len(table_dir) + 1
+    found = sorted({i.key[skip:].split("/", 1)[0] for i in listed if i.key.endswith(".parquet")})
+    shown = ", ".join(found[:10])
+    return shown + (f" … ({len(found)} in all)" if len(found) > 10 else "")
+
+
+def _why_nothing(ready: int, needed: int, young: int, min_age: float) -> str:
+    """Why a compaction merged nothing, in words."""
+    parts = [f"{ready} file(s) old enough to merge, {needed} needed"]
+    if young:
+        parts.append(f"{young} too young (min age {min_age:.0f} s; see skipped)")
+    return "nothing merged: " + "; ".join(parts)
 
 
 def _ts(info: ObjectInfo) -> datetime:

@@ -6,7 +6,12 @@ Parallel (branches in threads) and inline Map (a thread pool of ``MaxConcurrency
 Input/output processing, intrinsic functions, Retry/Catch and the standard errors follow the
 Amazon States Language specification. Each execution records a history shaped like Step
 Functions' ``GetExecutionHistory`` and, given a :class:`StateStore`, persists itself and its
-history as it goes (tables ``wf_executions`` and ``wf_history``).
+history as it goes (tables ``wf_executions`` and ``wf_history``). A persisted execution that
+ended FAILED, TIMED_OUT or ABORTED can be redriven (:func:`redrive_execution`, Step Functions'
+RedriveExecution): it restarts at the top-level state it did not finish, and a top-level Map or
+Parallel state reruns only the iterations / branches that did not succeed (their outputs are
+kept in ``wf_redrive`` while the state runs). :func:`resolve_execution` finds an execution by
+ARN, name or unique name prefix.
 
 Not supported: JSONata, variables (``Assign``), ``.waitForTaskToken`` callbacks and
 heartbeats (``HeartbeatSeconds`` is accepted and ignored), distributed Map's ItemReader /
@@ -43,6 +48,8 @@ __all__ = [
     "TaskRegistry",
     "list_executions",
     "load_execution",
+    "redrive_execution",
+    "resolve_execution",
     "resume_or_fail",
     "run_definition",
     "validate_definition",
@@ -50,6 +57,12 @@ __all__ = [
 
 EXECUTIONS_TABLE = "wf_executions"
 HISTORY_TABLE = "wf_history"
+#: Outputs of the iterations and branches of a top-level Map or Parallel state that succeeded
+#: while the state ran, keyed ``<execution arn>#<state>#<index>``: a redrive reuses them and
+#: runs only the ones that failed or were aborted (as Step Functions' RedriveExecution does).
+REDRIVE_TABLE = "wf_redrive"
+#: The statuses RedriveExecution accepts.
+REDRIVABLE = ("FAILED", "TIMED_OUT", "ABORTED")
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 STATE_MACHINE_NAME = "lakeline-local"
@@ -82,6 +95,8 @@ class Execution:
     input: Any = None
     state_machine_arn: str = ""
     definition: dict[str, Any] = field(default_factory=dict)
+    redrive_count: int = 0
+    redrive_date: datetime | None = None
 
 
 class TaskRegistry:
@@ -335,6 +350,10 @@ class _Run:
         self.next_id = 1
         self._pending: list[tuple[str, str]] = []
         self._pending_since = 0.0
+        #: the top-level state entered last and its input: where a resume or a redrive restarts
+        self.current: tuple[str, Any] | None = None
+        #: set by a redrive: the top-level state it restarts, whose kept iterations are reused
+        self.redriving: str | None = None
 
     # -- history / persistence --
     def emit(self, flow: _Flow | None, event_type: str, details: dict[str, Any] | None) -> int:
@@ -373,12 +392,34 @@ class _Run:
         with self.lock:
             self._flush()
 
-    def save(self, **extra: Any) -> None:
+    def save(self) -> None:
         if self.store is None:
             return
+        extra = {} if self.current is None else {"currentState": self.current[0],
+                                                 "currentInput": self.current[1]}
         with self.lock:
             self._flush()
             self.store.put(EXECUTIONS_TABLE, self.ex.execution_arn, _execution_to_json(self.ex, **extra))
+
+    # -- what a redrive reuses --
+    def kept(self, name: str, reuse: bool) -> tuple[str | None, dict[int, Any]]:
+        """The key prefix under which a top-level Map/Parallel state keeps the outputs of its
+        finished iterations, and (``reuse``: a redrive) those kept so far; otherwise any
+        left from an earlier entry of the state are dropped."""
+        if self.store is None:
+            return None, {}
+        prefix = f"{self.ex.execution_arn}#{name}#"
+        items = self.store.query(REDRIVE_TABLE, prefix)
+        if reuse:
+            return prefix, {int(i.key[len(prefix):]): i.data.get("output") for i in items}
+        for item in items:
+            self.store.delete(REDRIVE_TABLE, item.key)
+        return prefix, {}
+
+    def keep(self, prefix: str | None, index: int, output: Any) -> None:
+        """Keep the output of a finished iteration or branch (see :meth:`kept`)."""
+        if prefix is not None and self.store is not None:
+            self.store.put(REDRIVE_TABLE, f"{prefix}{index:06d}", {"output": output})
 
     # -- time --
     def remaining(self) -> float | None:
@@ -438,15 +479,19 @@ class _Run:
             state = states[name]
             typ = state["Type"]
             if top:
-                self.save(currentState=name, currentInput=data)
+                self.current = (name, data)
+                self.save()
             entered_id = self.emit(
                 flow,
                 f"{typ}StateEntered",
                 {"name": name, "input": _dumps(data), "inputDetails": {"truncated": False}},
             )
             entered = datetime.now(UTC)
+            # a redrive reuses the kept iterations of the state it restarts, on its first entry only
+            reuse = top and self.redriving == name
+            self.redriving = None if top else self.redriving
             try:
-                output, nxt = self.run_state(name, state, data, flow, entered)
+                output, nxt = self.run_state(name, state, data, flow, entered, top=top, reuse=reuse)
             except StatesError as err:
                 if err.error == E.RUNTIME and not (err.cause or "").startswith("An error"):
                     err.cause = (
@@ -471,12 +516,13 @@ class _Run:
             name, data = nxt, output
 
     def run_state(
-        self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, entered: datetime
+        self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, entered: datetime,
+        *, top: bool = False, reuse: bool = False,
     ) -> tuple[Any, str | None]:
         typ = state["Type"]
         nxt: str | None = None if state.get("End") else state.get("Next")
         if typ in ("Task", "Parallel", "Map"):
-            return self.with_retry(name, state, raw, flow, entered), nxt
+            return self.with_retry(name, state, raw, flow, entered, top=top, reuse=reuse), nxt
         ctx = self.context(name, entered)
         if typ == "Pass":
             effective = P.apply_input_path(state, raw, ctx)
@@ -501,14 +547,16 @@ class _Run:
             raise _FailState(error or "", cause)
         raise StatesError(E.RUNTIME, f"unknown state type {typ}")  # pragma: no cover
 
-    def with_retry(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, entered: datetime) -> Any:
+    def with_retry(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, entered: datetime,
+                   *, top: bool = False, reuse: bool = False) -> Any:
         retriers: list[dict[str, Any]] = state.get("Retry", [])
         counts = [0] * len(retriers)
         retry_count = 0
         while True:
             ctx = self.context(name, entered, retry_count)
             try:
-                return self.attempt(name, state, raw, flow, ctx)
+                # a Retry re-runs the whole state: only a redrive's first attempt reuses iterations
+                return self.attempt(name, state, raw, flow, ctx, top=top, reuse=reuse and retry_count == 0)
             except StatesError as err:
                 k = next(
                     (i for i, r in enumerate(retriers) if error_matches(err.error, r["ErrorEquals"])),
@@ -523,17 +571,23 @@ class _Run:
                 counts[k] += 1
                 retry_count += 1
 
-    def attempt(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, ctx: dict[str, Any]) -> Any:
+    def attempt(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, ctx: dict[str, Any],
+                *, top: bool = False, reuse: bool = False) -> Any:
         typ = state["Type"]
         effective = P.apply_input_path(state, raw, ctx)
         if typ == "Task":
             effective = P.apply_parameters(state, effective, ctx, "Parameters")
             result = self.call_task(state, effective, raw, flow)
-        elif typ == "Parallel":
-            effective = P.apply_parameters(state, effective, ctx, "Parameters")
-            result = self.run_parallel(state, effective, flow)
         else:
-            result = self.run_map(name, state, effective, flow, ctx)
+            # only a top-level Map/Parallel keeps its finished iterations for a redrive
+            prefix, done = self.kept(name, reuse) if top else (None, {})
+            if typ == "Parallel":
+                effective = P.apply_parameters(state, effective, ctx, "Parameters")
+                result = self.run_parallel(state, effective, flow, prefix, done)
+            else:
+                result = self.run_map(name, state, effective, flow, ctx, prefix, done)
+            if prefix is not None:
+                self.kept(name, False)  # the state succeeded: nothing to keep any more
         result = P.apply_result_selector(state, result, ctx)
         out = P.apply_result_path(state, raw, result)
         return P.apply_output_path(state, out, ctx)
@@ -582,15 +636,25 @@ class _Run:
         return result
 
     # -- Parallel --
-    def run_parallel(self, state: dict[str, Any], data: Any, flow: _Flow) -> list[Any]:
+    def run_parallel(self, state: dict[str, Any], data: Any, flow: _Flow, prefix: str | None = None,
+                     done: dict[int, Any] | None = None) -> list[Any]:
+        """Run the branches in threads; ``done`` holds the outputs of branches a redrive keeps
+        (not run again), ``prefix`` where a finished branch's output is kept."""
         branches: list[dict[str, Any]] = state["Branches"]
+        kept = done or {}
         self.emit(flow, "ParallelStateStarted", None)
         abort = threading.Event()
         flows = [flow.child(abort) for _ in branches]
+
+        def branch(index: int) -> Any:
+            if index in kept:
+                return kept[index]
+            out = self.run_machine(branches[index], data, flows[index])
+            self.keep(prefix, index, out)
+            return out
+
         with ThreadPoolExecutor(max_workers=len(branches), thread_name_prefix="wf-branch") as pool:
-            futures = [
-                pool.submit(self.run_machine, b, data, f) for b, f in zip(branches, flows, strict=True)
-            ]
+            futures = [pool.submit(branch, i) for i in range(len(branches))]
             failure = _first_failure(futures, abort)
         flow.last = max(f.last for f in flows)
         if failure is not None:
@@ -601,8 +665,13 @@ class _Run:
 
     # -- Map --
     def run_map(
-        self, name: str, state: dict[str, Any], effective: Any, flow: _Flow, ctx: dict[str, Any]
+        self, name: str, state: dict[str, Any], effective: Any, flow: _Flow, ctx: dict[str, Any],
+        prefix: str | None = None, done: dict[int, Any] | None = None,
     ) -> list[Any]:
+        """Run the iterations on a pool of ``MaxConcurrency`` threads; ``done`` holds the
+        outputs of iterations a redrive keeps (not run again), ``prefix`` where a finished
+        iteration's output is kept."""
+        kept = done or {}
         items_path = state.get("ItemsPath", "$")
         try:
             items = P.get_path(effective, items_path, ctx)
@@ -637,6 +706,8 @@ class _Run:
             return tolerated_pct is not None and total > 0 and n_failed * 100.0 / total > tolerated_pct
 
         def iteration(index: int) -> Any:
+            if index in kept:
+                return kept[index]
             f = flows[index]
             if f.aborted():
                 raise _Aborted()
@@ -661,6 +732,7 @@ class _Run:
                 self.emit(f, "MapIterationAborted", {"name": name, "index": index})
                 raise
             self.emit(f, "MapIterationSucceeded", {"name": name, "index": index})
+            self.keep(prefix, index, out)
             return out
 
         futures: list[Future[Any]] = []
@@ -847,6 +919,8 @@ def _execution_to_json(ex: Execution, **extra: Any) -> dict[str, Any]:
         "startDate": _iso(ex.start_date),
         "stopDate": _iso(ex.stop_date) if ex.stop_date else None,
         "definition": ex.definition,
+        "redriveCount": ex.redrive_count,
+        "redriveDate": _iso(ex.redrive_date) if ex.redrive_date else None,
     }
     data.update(extra)
     return data
@@ -866,6 +940,8 @@ def _execution_from_json(data: dict[str, Any], history: list[dict[str, Any]]) ->
         input=data.get("input"),
         state_machine_arn=data.get("stateMachineArn", ""),
         definition=data.get("definition") or {},
+        redrive_count=int(data.get("redriveCount") or 0),
+        redrive_date=_parse_dt(data.get("redriveDate")),
     )
 
 
@@ -967,7 +1043,7 @@ def _stored(store: StateStore, arn: str) -> tuple[Any, Execution]:
 def resume_or_fail(store: StateStore, arn: str, reason: str) -> Execution:
     """Mark a RUNNING execution whose process died as FAILED (``States.Runtime``, cause
     ``reason``); an execution that already ended is returned unchanged."""
-    _, ex = _stored(store, arn)
+    item, ex = _stored(store, arn)
     if ex.status != "RUNNING":
         return ex
     ex.status, ex.error, ex.cause = "FAILED", E.RUNTIME, reason
@@ -982,7 +1058,8 @@ def resume_or_fail(store: StateStore, arn: str, reason: str) -> Execution:
     }
     ex.history.append(event)
     store.put(HISTORY_TABLE, f"{arn}#{last + 1:08d}", _event_to_json(event))
-    store.put(EXECUTIONS_TABLE, arn, _execution_to_json(ex))
+    where = {k: item.data[k] for k in ("currentState", "currentInput") if k in item.data}  # for a redrive
+    store.put(EXECUTIONS_TABLE, arn, _execution_to_json(ex, **where))
     return ex
 
 
@@ -995,7 +1072,8 @@ def resume_execution(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Execution:
     """Re-run a RUNNING execution whose process died from the last top-level state it
-    entered, with that state's recorded input; the history continues where it stopped."""
+    entered, with that state's recorded input; the history continues where it stopped. Like a
+    redrive, a Map or Parallel state it stopped in reruns only what had not finished."""
     item, ex = _stored(store, arn)
     if ex.status != "RUNNING":
         return ex
@@ -1009,6 +1087,67 @@ def resume_execution(
     deadline = time.monotonic() + float(timeout) if timeout else None
     run = _Run(ex, tasks or TaskRegistry(), store, max_workers, sleep, deadline)
     run.next_id = max((e["id"] for e in ex.history), default=0) + 1
+    run.redriving = state
     flow = _Flow(run.next_id - 1)
     _finish(run, flow, lambda: run.run_machine(ex.definition, data, flow, top=True, start_at=state))
     return ex
+
+
+def redrive_execution(
+    store: StateStore,
+    arn: str,
+    *,
+    tasks: TaskRegistry | None = None,
+    max_workers: int = 8,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Execution:
+    """Step Functions' RedriveExecution: restart a FAILED, TIMED_OUT or ABORTED execution from
+    the top-level state it did not finish, with that state's input and the same ARN and input.
+    Earlier states are not run again; a Map or Parallel state runs only its iterations and
+    branches that failed or were aborted (the others' kept outputs take their place). The
+    history continues with ``ExecutionRedriven`` (``redriveCount``). :class:`UsageError` when
+    the execution is not redrivable (running or succeeded)."""
+    item, ex = _stored(store, arn)
+    if ex.status not in REDRIVABLE:
+        raise UsageError(f"execution {ex.name} is {ex.status} and cannot be redriven: only "
+                         f"{', '.join(REDRIVABLE)} executions can", code="EXECUTION_NOT_REDRIVABLE")
+    state = item.data.get("currentState")
+    data = item.data.get("currentInput") if state is not None else ex.input
+    state = state or ex.definition["StartAt"]
+    ex.status, ex.output, ex.error, ex.cause, ex.stop_date = "RUNNING", None, None, None, None
+    ex.redrive_count += 1
+    ex.redrive_date = datetime.now(UTC)
+    timeout = ex.definition.get("TimeoutSeconds")
+    deadline = time.monotonic() + float(timeout) if timeout else None
+    run = _Run(ex, tasks or TaskRegistry(), store, max_workers, sleep, deadline)
+    run.next_id = max((e["id"] for e in ex.history), default=0) + 1
+    run.current = (state, data)
+    run.redriving = state
+    flow = _Flow(run.next_id - 1)
+    run.emit(flow, "ExecutionRedriven", {"redriveCount": ex.redrive_count})
+    run.save()
+    _finish(run, flow, lambda: run.run_machine(ex.definition, data, flow, top=True, start_at=state))
+    return ex
+
+
+def resolve_execution(store: StateStore, ref: str) -> str:
+    """The ARN of the stored execution ``ref`` names: its ARN, its name, or a unique prefix of
+    its name (a short id). :class:`UsageError` (exit 2) when none or several match, listing
+    the candidates."""
+    if store.get(EXECUTIONS_TABLE, ref) is not None:
+        return ref
+    arns = [i.key for i in store.query(EXECUTIONS_TABLE)]
+    names = {arn: arn.rsplit(":", 1)[-1] for arn in arns}
+    exact = [arn for arn, name in names.items() if name == ref]
+    found = exact or [arn for arn, name in names.items()
+                      if ref and (name.startswith(ref) or arn.startswith(ref))]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        recent = ", ".join(e.name for e in list_executions(store, 10)) or "none"
+        raise UsageError(f"no execution {ref!r} (an execution ARN, name or unique name prefix); "
+                         f"recent executions: {recent}", code="EXECUTION_NOT_FOUND")
+    shown = sorted(names[arn] for arn in found)
+    more = f" and {len(shown) - 20} more" if len(shown) > 20 else ""
+    raise UsageError(f"{ref!r} matches {len(found)} executions: {', '.join(shown[:20])}{more}; "
+                     "give more of the name", code="AMBIGUOUS_EXECUTION")

@@ -6,8 +6,10 @@ In ``lakeline.toml``::
     name = "nightly-ops"
     schedule = "cron(15 1 * * ? *)"          # or "rate(1 hour)"
     workflow = "ops_replay_quality"           # a shipped workflow, or definition = "path.asl.json"
-    input = '{"pipeline": "shipments", "window_hours": 24, "record_type": "shipments",
-              "min_parquet_objects": 1, "poll_interval_seconds": 30, "max_attempts": 20}'
+    input = '''{"bronze_bucket": "landing", "src_prefix": "bronze/shipments/",
+              "dest_prefix_base": "bronze/replay/nightly", "window_hours": 24,
+              "record_type": "shipments", "min_parquet_objects": 1,
+              "poll_interval_seconds": 30, "max_attempts": 20}'''   # the seed's input names
 
     [[rules]]
     name = "gate-new-partitions"
@@ -16,8 +18,9 @@ In ``lakeline.toml``::
     input = '{"record_type": "shipments"}'  # merged with {bucket, key, size, etag}
 
 A schedule rule fires once per tick (compare-and-swap in the state store, so two `serve`
-processes never both fire it); missed ticks fire once. An event rule fires once per new
-object version (``key#etag``) matching its zone, prefix and suffix.
+processes never both fire it); missed ticks fire once. The ops workflow loads its replay itself
+(its ``Process`` step drives the queues inside ``serve``, as one more worker). An event rule
+fires once per new object version (``key#etag``) matching its zone, prefix and suffix.
 """
 
 from __future__ import annotations

@@ -45,8 +45,10 @@ def test_a_failing_file_is_gated_to_error(lake: Cli, tmp_path: Path) -> None:
     lines = (tmp_path / "a.csv").read_text().splitlines()
     (tmp_path / "dup.csv").write_text("\n".join([*lines, lines[1]]) + "\n")  # a duplicate id
     lake.ok("put", "dup.csv", "--pipeline", "carbon")
-    out = lake.ok("run").stdout
-    assert "workflow FAILED: DataQualityCheckFailed" in out
+    done = lake("run")
+    assert done.returncode == 1, done.stderr  # a failed workflow is a failure of the run
+    assert "workflow FAILED: DataQualityCheckFailed" in done.stdout
+    assert "FAILED carbon: " in done.stderr
     assert list((lake.home / "zones" / "error" / "carbon").rglob("dup.csv"))
     notes = (lake.home / "outbox" / "notifications.jsonl").read_text()
     assert "Data Quality check failed" in notes and "dup.csv" in notes

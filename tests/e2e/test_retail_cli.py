@@ -3,6 +3,7 @@ answers, partition pruning, snapshots and time travel."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,7 +62,7 @@ def test_serve_runs_the_retail_job_when_orders_land(lake: Cli) -> None:
         n = 0
         while time.monotonic() < deadline:
             got = lake("sql", f"SELECT count(*) AS n FROM {T}", "--json")
-            if got.returncode == 0 and '"n": 500' in got.stdout:
+            if got.returncode == 0 and json.loads(got.stdout) == [{"n": 500}]:
                 n = 500
                 break
             time.sleep(0.5)

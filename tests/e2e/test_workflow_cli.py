@@ -37,7 +37,7 @@ def test_etl_promote_workflow_success_failure_history_export(lake: Cli, tmp_path
     assert {w["name"] for w in listed["workflows"]} == {"carbon", "etl_promote", "ops_replay_quality", "quality_gate"}
     assert len(listed["executions"]) == 2
 
-    exported = json.loads(lake.ok("workflow", "export", "etl_promote").stdout)
+    exported = json.loads(lake.ok("workflow", "export", "etl_promote", "--sam").stdout)
     assert exported["substitutions"]["LakelinePromoteArn"] == "lakeline-promote"
     assert '"${LakelinePromoteArn}"' in json.dumps(exported["definition"])
 
@@ -65,7 +65,8 @@ def test_quality_gate_workflow_pass_and_fail(lake: Cli, tmp_path: Path) -> None:
                                                                  weight_kg=250.0)]
     (tmp_path / "s.jsonl").write_text("\n".join(json.dumps(r) for r in good + bad) + "\n")
     lake.ok("put", "s.jsonl", "--pipeline", "shipments")
-    lake.ok("run")
+    ran = lake("run")  # the after-run rules quarantine dt=2026-01-06 (a duplicate id): exit 1
+    assert ran.returncode == 1 and "1 quarantined (shipments dt=2026-01-06)" in ran.stdout, ran.stderr
     passed = lake.json("workflow", "run", "quality_gate", "--input",
                        '{"record_type": "shipments", "dt": "2026-01-05"}', "--execution-name", "gate-ok")
     result = passed["output"]["result"]["value"]

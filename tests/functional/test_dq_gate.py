@@ -10,8 +10,8 @@ import pytest
 
 from lakeline.config import load_settings
 from lakeline.dq.engine import evaluate_path
-from lakeline.dq.gate import file_gate, result_keys
-from lakeline.errors import NotFoundError
+from lakeline.dq.gate import file_gate, result_keys, result_prefix
+from lakeline.errors import NotFoundError, UsageError
 from lakeline.lake import Lake
 from lakeline.pipelines.carbon.rules import RULES as CARBON_RULES
 
@@ -116,3 +116,32 @@ def test_custom_zones_and_result_keys(lake: Lake, tmp_path: Path) -> None:
                     pass_zone="silver")
     assert (out.dest_zone, lake.store.exists("silver", KEY), lake.store.exists("tmp", KEY)) == ("silver", True, False)
     assert result_keys("a/b.csv", "7") == ("_quality/results/a/b.csv/run_7.json", "_quality/results/a/b.csv/run_7.html")
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    (None, "_quality/results"), ("ge/results", "ge/results"), ("ge/results/", "ge/results")])
+def test_result_prefix_defaults_and_trailing_slash(given, expected) -> None:
+    assert result_prefix(given) == expected
+
+
+@pytest.mark.parametrize(("given", "reason"), [
+    ("../raw", "result_prefix '../raw' escapes the gold zone: object key '../raw' has an empty, '.' or '..' segment"),
+    ("/tmp/x", "result_prefix '/tmp/x' escapes the gold zone: object key '/tmp/x' is absolute"),
+    ("ge/../../x", "result_prefix 'ge/../../x' escapes the gold zone"),
+    ("s3://bucket/ge", "result_prefix 's3://bucket/ge' names a bucket: give a prefix inside the gold zone"),
+])
+def test_result_prefix_that_escapes_gold_is_refused(given, reason) -> None:
+    with pytest.raises(UsageError) as err:
+        result_prefix(given)
+    assert str(err.value).startswith(reason)
+
+
+def test_file_gate_results_under_another_prefix(lake: Lake, tmp_path: Path) -> None:
+    local = _land(lake, tmp_path, [("e1", "v1")])
+    result = evaluate_path(str(local), CARBON_RULES, run_id="r9")
+    out = file_gate(lake, KEY, result, results_under="ge/results")
+    assert (out.result_key, out.report_key) == (f"ge/results/{KEY}/run_r9.json", f"ge/results/{KEY}/run_r9.html")
+    assert json.loads(lake.store.get("gold", out.result_key))["gate"]["report_key"] == out.report_key
+    assert list(lake.store.list("gold", "_quality/")) == []
+    with pytest.raises(UsageError, match="escapes the gold zone"):
+        file_gate(lake, KEY, result, results_under="../x")

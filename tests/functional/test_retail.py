@@ -223,8 +223,10 @@ def _land(lake, tmp_path, name, text, day=date(2025, 10, 4)):
 def test_run_retail_quarantine_writes_rejects_and_fail_keeps_pending(lake, tmp_path):
     bad = HEADER + '1,24/07/2025,10,100,2,"1,50",web\n2,bad,10,100,1,"1,00",web\n'
     _land(lake, tmp_path, "orders.csv", bad)
-    with pytest.raises(DataError, match=r"orders.csv line 3: TIMESTAMP_ERROR"):
-        job.run_retail(lake)
+    failed = job.run_retail(lake)
+    [failure] = failed["failed"]
+    assert (failed["status"], failed["batches"], failed["rows"]) == ("COMPLETED", [], 0)
+    assert re.match(r"DataError: retail/orders/.*/orders.csv line 3: TIMESTAMP_ERROR", failure["error"])
     assert len(job.pending_batches(lake)) == 1
     assert lake.state.get(job.JOB_TABLE, "lease") is None  # released after the failure
     out = job.run_retail(lake, on_violation="quarantine")

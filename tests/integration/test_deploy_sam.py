@@ -109,7 +109,7 @@ def test_every_suppression_names_a_check_and_gives_a_reason(tpl: dict[str, Any])
 def test_one_least_privilege_role_per_function(tpl: dict[str, Any]) -> None:
     functions = _of_type(tpl, "AWS::Serverless::Function")
     roles = _of_type(tpl, "AWS::IAM::Role")
-    assert len(functions) == 17  # 4 stages + 13 workflow tasks
+    assert len(functions) == 19  # 4 stages + 15 workflow tasks
     machines = _of_type(tpl, "AWS::Serverless::StateMachine")
     used = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in [*functions.values(), *machines.values()]]
     assert sorted(used) == sorted(roles) and len(set(used)) == len(used)
@@ -231,7 +231,7 @@ def test_functions_handlers_runtime_and_landing_trigger(tpl: dict[str, Any]) -> 
     handlers = sorted(f["Properties"]["Handler"] for f in fns.values())
     assert handlers == sorted(f"lakeline.aws.handlers.{h}" for h in
                               ("ingest_handler", "transform_handler", "promote_handler", "run_summary_handler",
-                               *["workflow_task_handler"] * 13))
+                               *["workflow_task_handler"] * 15))
     for f in fns.values():
         assert f["Properties"]["Runtime"] == "python3.12"
         assert f["Properties"]["Architectures"] == ["x86_64"]
@@ -372,7 +372,8 @@ def test_every_shipped_workflow_is_a_state_machine_with_its_definition_unchanged
     assert sorted(machines) == ["CarbonStateMachine", "EtlPromoteStateMachine", "OpsReplayQualityStateMachine",
                                 "QualityGateStateMachine"]
     assert sorted(tasks) == sorted(f"lakeline-{t}" for t in (
-        "run-batch", "run-summary", "promote", "notify", "replay", "quality-check", "quality-gate", "quarantine",
+        "run-batch", "run-summary", "promote", "notify", "replay", "process", "compact", "quality-check",
+        "quality-gate", "quarantine",
         "carbon-kickoff", "carbon-dq", "carbon-split", "carbon-calculate", "carbon-publish"))
     for workflow, machine in workflows(builtin_registry()).items():
         props = machines[_camel_sm(workflow)]["Properties"]

@@ -25,6 +25,14 @@ to Step Functions::
   repeated id overwrites and never duplicates), then removes the staged files.
 
 Every step is idempotent, so a retried task or a resumed execution does not duplicate.
+
+No file is stranded: every execution is logged (``carbon_runs``, :func:`run_log`), and the
+latest execution of each landed key is tracked (``carbon_open``) until it succeeds or its file
+is gated to error. An execution that failed otherwise (a bad factor table, a crash inside the
+Map) comes back as a failed report naming the file and ``lakeline workflow redrive
+<execution>``, is notified, and is listed by :func:`failures` until a redrive (which reruns
+only the failed state and the Map iterations that did not succeed) or a new landing of the same
+key finishes it.
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ from lakeline.pipelines.carbon.settings import carbon_settings
 from lakeline.ports.lineage_model import new_id
 from lakeline.workflow.engine import (
     ACCOUNT,
+    EXECUTIONS_TABLE,
+    REDRIVABLE,
     REGION,
     STATE_MACHINE_NAME,
     TaskRegistry,
@@ -70,6 +80,13 @@ PIPELINE = "carbon"
 WORKFLOW = "carbon"
 RESULTS_TABLE = "carbon_results"
 JOBS_TABLE = "carbon_jobs"
+#: every execution, keyed ``<started_at>#<execution name>`` (newest last): ``lakeline runs``
+RUNS_TABLE = "carbon_runs"
+#: the latest execution of each landed key until it succeeds or its file is gated to error
+OPEN_TABLE = "carbon_open"
+#: the Fail state of a file that failed its quality rules (already gated and notified)
+DQ_FAILED = "DataQualityCheckFailed"
+NOTIFY_SUBJECT = "carbon workflow failed"
 GOLD_TABLE = "emissions"
 TRANSFORMED = "transformed"
 STAGED = "carbon/staged"
@@ -425,6 +442,10 @@ def run_pending(lake: Lake, tasks: TaskRegistry, machine: dict[str, Any]) -> lis
         job = {"execution_name": name, "execution_arn": _arn(name), "root_id": root_id, "key": info.key,
                "status": "RUNNING"}
         lake.state.put(JOBS_TABLE, claim, job)
+        started = {"execution_name": name, "execution_arn": job["execution_arn"], "root_id": root_id,
+                   "key": info.key, "etag": info.etag, "started_at": datetime.now(UTC).isoformat()}
+        lake.state.put(RUNS_TABLE, f"{started['started_at']}#{name}", started)
+        lake.state.put(OPEN_TABLE, info.key, started)  # a newer landing of the key supersedes
         ex = run_definition(machine, {"key": info.key, "root_id": root_id}, tasks=tasks,
                             name=name, store=lake.state, max_workers=workers)
         reports.append(_finished(lake, claim, job, ex))
@@ -451,12 +472,80 @@ def _finished(lake: Lake, claim: str, job: dict[str, Any], ex: Any) -> dict[str,
     else:
         lake.state.delete(JOBS_TABLE, claim)
     report: dict[str, Any] = {"pipeline": PIPELINE, "key": job["key"], "execution": ex.execution_arn,
-                              "status": ex.status}
+                              "execution_name": ex.name, "status": ex.status}
     if ex.status == "SUCCEEDED" and isinstance(ex.output, dict):
         report.update(ex.output)
     elif ex.status != "SUCCEEDED":
-        report.update({"error": ex.error, "cause": ex.cause})
+        report.update({"error": ex.error, "cause": ex.cause, "state": _failed_state(lake, ex.execution_arn)})
+        if ex.error != DQ_FAILED:  # the gate already moved the file to error and notified
+            report["command"] = redrive_command(ex.name)
+            lake.notifier.notify(
+                NOTIFY_SUBJECT,
+                f"carbon file {job['key']}: execution {ex.name} {ex.status} in state {report['state']}: "
+                f"{ex.error}: {ex.cause}. Fix the cause, then run `{report['command']}` to finish it "
+                "(or land the file again).",
+                {"pipeline": PIPELINE, "key": job["key"], "execution": ex.execution_arn,
+                 "state": report["state"], "error": ex.error})
+    _close(lake, str(job["key"]), ex)
     return report
+
+
+def redrive_command(execution_name: str) -> str:
+    """The command that finishes a failed carbon execution once its cause is fixed."""
+    return f"lakeline workflow redrive {execution_name}"
+
+
+def _failed_state(lake: Lake, arn: str) -> str | None:
+    """The top-level state an ended execution stopped in (where a redrive restarts)."""
+    item = lake.state.get(EXECUTIONS_TABLE, arn)
+    return None if item is None else item.data.get("currentState")
+
+
+def _close(lake: Lake, key: str, ex: Any) -> None:
+    """Stop tracking ``key`` once its latest execution succeeded or its file was gated to
+    error; a failed one stays open (see :func:`failures`)."""
+    if ex.status == "SUCCEEDED" or ex.error == DQ_FAILED:
+        item = lake.state.get(OPEN_TABLE, key)
+        if item is not None and item.data.get("execution_arn") == ex.execution_arn:
+            lake.state.delete(OPEN_TABLE, key)
+
+
+def failures(lake: Lake) -> list[dict[str, Any]]:
+    """Files whose latest execution ended FAILED, TIMED_OUT or ABORTED other than by failing
+    their quality rules, oldest first: ``{key, execution_name, execution_arn, root_id,
+    started_at, status, state, error, cause, command}``. Finished ones (by a redrive, through
+    ``lakeline workflow redrive``) are dropped from the tracking table as they are found."""
+    out = []
+    for item in lake.state.query(OPEN_TABLE):
+        ex = lake.state.get(EXECUTIONS_TABLE, str(item.data["execution_arn"]))
+        if ex is None:
+            continue
+        status, error = ex.data.get("status"), ex.data.get("error")
+        if status == "SUCCEEDED" or error == DQ_FAILED:
+            lake.state.delete(OPEN_TABLE, item.key)
+            continue
+        if status not in REDRIVABLE:
+            continue  # running: `lakeline run` resumes it
+        out.append({**item.data, "status": status, "state": ex.data.get("currentState"), "error": error,
+                    "cause": ex.data.get("cause"),
+                    "command": redrive_command(str(item.data["execution_name"]))})
+    out.sort(key=lambda f: str(f.get("started_at")))
+    return out
+
+
+def run_log(lake: Lake, limit: int) -> list[dict[str, Any]]:
+    """The carbon executions, newest first, at most ``limit``: each run's item with the
+    execution's ``status``, ``stopped_at``, ``error``, ``cause``, ``state`` (where it stopped),
+    ``redrive_count`` and, once published, ``output`` (records, calculated, failed…)."""
+    out = []
+    for item in lake.state.query(RUNS_TABLE, reverse=True, limit=limit):
+        ex = lake.state.get(EXECUTIONS_TABLE, str(item.data["execution_arn"]))
+        data = {} if ex is None else ex.data
+        out.append({**item.data, "status": data.get("status", "UNKNOWN"), "stopped_at": data.get("stopDate"),
+                    "error": data.get("error"), "cause": data.get("cause"), "state": data.get("currentState"),
+                    "redrive_count": data.get("redriveCount", 0),
+                    "output": data.get("output") if isinstance(data.get("output"), dict) else None})
+    return out
 
 
 def _arn(name: str) -> str:
@@ -472,4 +561,5 @@ def result_of(lake: Lake, activity_event_id: str) -> dict[str, Any]:
     return item.data
 
 
-__all__ = ["calculate_batch", "data_quality", "kickoff", "publish", "result_of", "run_pending", "split"]
+__all__ = ["calculate_batch", "data_quality", "failures", "kickoff", "publish", "redrive_command",
+           "result_of", "run_log", "run_pending", "split"]

@@ -13,7 +13,16 @@ from lakeline.config import Settings
 from lakeline.dq.rules import Ruleset
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
-from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report, TaskSpec, task_registry
+from lakeline.pipelines.base import (
+    Failure,
+    Generator,
+    GenOptions,
+    Pipeline,
+    Report,
+    RunEntry,
+    TaskSpec,
+    task_registry,
+)
 from lakeline.pipelines.carbon import gen, job
 from lakeline.pipelines.carbon.rules import RULES
 from lakeline.pipelines.carbon.settings import CarbonSettings, carbon_settings
@@ -24,8 +33,11 @@ def _summary(r: dict[str, Any]) -> str:
     if r["status"] == "SUCCEEDED":
         return (f"carbon {r['key']}: {r['records']} records in {r['batches']} batches, {r['calculated']} "
                 f"calculated into {r['table']}, {r['failed']} rejected (root_id {r['root_id']})")
-    return (f"carbon {r['key']}: workflow {r['status']}: {r.get('error')}: {r.get('cause')} "
-            f"(execution {r['execution']})")
+    if r.get("error") == job.DQ_FAILED:
+        return (f"carbon {r['key']}: workflow {r['status']}: {r.get('error')}: {r.get('cause')} "
+                f"(execution {r['execution']})")
+    return (f"carbon {r['key']}: workflow {r['status']} in state {r.get('state')}: {r.get('error')}: "
+            f"{r.get('cause')}; fix the cause, then `{r['command']}` finishes it")
 
 
 def _generate(target: str, o: GenOptions) -> str:
@@ -64,6 +76,29 @@ class CarbonPipeline(Pipeline):
             notes.append(f"carbon: {len(w['files'])} file(s) waiting in landing, {len(w['interrupted'])} "
                          "interrupted execution(s); `lakeline run` starts or resumes them")
         return {**w, "notes": notes}
+
+    def run_log(self, lake: Lake, limit: int) -> list[RunEntry]:
+        """One entry per file's workflow execution, newest first; ``detail`` holds the
+        execution's ARN, root_id, the state it stopped in and its redrive count."""
+        entries = []
+        for r in job.run_log(lake, limit):
+            out = r["output"] or {}
+            error = f"{r['error']}: {r['cause']}" if r["error"] else None
+            entries.append(RunEntry(
+                self.name, "job", str(r["execution_name"]), str(r["status"]), started_at=r.get("started_at"),
+                finished_at=r.get("stopped_at"), key=r.get("key"), records=out.get("records"),
+                loaded=out.get("calculated"), rejected=out.get("failed"), error=error,
+                detail={"execution_arn": r["execution_arn"], "root_id": r.get("root_id"), "state": r["state"],
+                        "redrive_count": r["redrive_count"]}))
+        return entries
+
+    def failures(self, lake: Lake) -> list[Failure]:
+        """Files whose workflow failed after (or before) the gate for another reason than the
+        quality rules, until a redrive or a new landing of the key finishes them."""
+        return [Failure(self.name, str(f["key"]),
+                        f"execution {f['execution_name']} {f['status']} in state {f['state']}: "
+                        f"{f['error']}: {f['cause']}", str(f["command"]))
+                for f in job.failures(lake)]
 
     def rulesets(self) -> Mapping[str, Ruleset]:
         return {"": RULES}

@@ -14,8 +14,13 @@ A run processes every orders file in the run log that no earlier run finished (s
 files, and appends the rows to ``retail_silver.orders_silver`` (``days(order_date)``) with
 ``batch_id`` = the orders file's ``run_id`` — exactly once, even if a crash hits between the
 Iceberg commit and the batch record. Rejects of ``on_violation="quarantine"`` go to
-``error/rejects/retail/part-<run_id>.parquet``; with ``"fail"`` the first violation raises
-:class:`~lakeline.errors.DataError` and the file stays pending.
+``error/rejects/retail/part-<run_id>.parquet``; with ``"fail"`` the first violation fails the
+batch (:class:`~lakeline.errors.DataError`).
+
+A batch that fails (a violation, an unreadable file, a failed load) does not stop the others:
+it is recorded in ``retail_failed`` (its error, when it first and last failed), notified once
+per distinct error, returned under ``failed`` and stays pending — the next run retries it,
+and once it loads its failure record is removed (:func:`failures`, :func:`run_log`).
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ from lakeline.ports.state import Item
 from lakeline.tables.iceberg import append_batch, ensure_table
 
 __all__ = [
-    "BATCHES_TABLE", "JOB_TABLE", "LEASE_SECONDS", "PARTITION_BY", "TABLE", "ZONE",
-    "land_retail", "pending_batches", "request_run", "run_retail",
+    "BATCHES_TABLE", "FAILED_TABLE", "JOB_TABLE", "LEASE_SECONDS", "PARTITION_BY", "TABLE", "ZONE",
+    "failures", "land_retail", "pending_batches", "request_run", "run_log", "run_retail",
 ]
 
 ZONE: Final = "landing"
@@ -47,6 +52,9 @@ TABLE: Final = "retail_silver.orders_silver"
 PARTITION_BY: Final = [("order_date", "day")]
 JOB_TABLE: Final = "retail_job"
 BATCHES_TABLE: Final = "retail_batches"
+FAILED_TABLE: Final = "retail_failed"
+RETRY_COMMAND: Final = "lakeline run"
+NOTIFY_SUBJECT: Final = "retail batch failed"
 LEASE_KEY: Final = "lease"
 PENDING_KEY: Final = "pending"
 LAST_RUN_KEY: Final = "last_run"
@@ -97,9 +105,11 @@ def pending_batches(lake: Lake) -> list[dict[str, Any]]:
 def run_retail(lake: Lake, *, on_violation: OnViolation = "fail",
                lease_seconds: float = LEASE_SECONDS) -> dict[str, Any]:
     """Process every pending orders file (see the module docstring). Returns a summary:
-    ``status`` (``COMPLETED`` or ``SKIPPED_ACTIVE``), ``batches`` (one dict per file),
+    ``status`` (``COMPLETED`` or ``SKIPPED_ACTIVE``), ``batches`` (one dict per loaded file),
+    ``failed`` (one dict per file that failed: ``run_id``, ``key``, ``status``, ``error``),
     ``rows`` appended by this call, ``passes`` (1 + coalesced triggers served)."""
-    summary: dict[str, Any] = {"status": "SKIPPED_ACTIVE", "batches": [], "rows": 0, "passes": 0}
+    summary: dict[str, Any] = {"status": "SKIPPED_ACTIVE", "batches": [], "failed": [], "rows": 0,
+                               "passes": 0}
     started = datetime.now(UTC)
     while True:
         lease = _take_lease(lake, lease_seconds)
@@ -109,9 +119,16 @@ def run_retail(lake: Lake, *, on_violation: OnViolation = "fail",
             while summary["passes"] < _MAX_PASSES:
                 _consume_pending(lake)
                 summary["passes"] += 1
+                tried = {f["run_id"] for f in summary["failed"]}
                 for batch in pending_batches(lake):
+                    if batch["run_id"] in tried:
+                        continue  # failed earlier in this call: the next run retries it
                     lease = _renew_lease(lake, lease, lease_seconds)
-                    result = _process(lake, batch, on_violation)
+                    try:
+                        result = _process(lake, batch, on_violation)
+                    except Exception as exc:  # one batch's failure must not stop the others
+                        summary["failed"].append(_failed(lake, batch, exc))
+                        continue
                     summary["batches"].append(result)
                     summary["rows"] += result["rows"] if result["appended"] else 0
                 if lake.state.get(JOB_TABLE, PENDING_KEY) is None:
@@ -119,7 +136,8 @@ def run_retail(lake: Lake, *, on_violation: OnViolation = "fail",
             summary["status"] = "COMPLETED"
             lake.state.put(JOB_TABLE, LAST_RUN_KEY, {
                 "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
-                "batches": [b["run_id"] for b in summary["batches"]], "rows": summary["rows"]})
+                "batches": [b["run_id"] for b in summary["batches"]], "rows": summary["rows"],
+                "failed": [f["run_id"] for f in summary["failed"]]})
         finally:
             with contextlib.suppress(ConditionFailed):
                 lake.state.delete(JOB_TABLE, LEASE_KEY, expected_version=lease.version)
@@ -182,5 +200,52 @@ def _process(lake: Lake, batch: dict[str, Any], on_violation: OnViolation) -> di
            "snapshot_id": snapshot_id, "appended": appended,
            "customers_key": customers_key, "products_key": products_key}
     lake.state.put(BATCHES_TABLE, run_id, dict(out, finished_at=datetime.now(UTC).isoformat()))
+    if lake.state.get(FAILED_TABLE, run_id) is not None:
+        lake.state.delete(FAILED_TABLE, run_id)  # a batch that failed before loaded now
     lineage.retail_batch(lake, batch, out, TABLE)
+    return out
+
+
+def _failed(lake: Lake, batch: dict[str, Any], exc: Exception) -> dict[str, Any]:
+    """Record a batch's failure (kept until the batch loads) and notify it, once per distinct
+    error (a retry failing the same way is reported, not notified again)."""
+    run_id, key = str(batch["run_id"]), str(batch["key"])
+    error = f"{type(exc).__name__}: {exc}"
+    now = datetime.now(UTC).isoformat()
+    before = lake.state.get(FAILED_TABLE, run_id)
+    first = before.data.get("first_failed_at", now) if before is not None else now
+    attempts = int(before.data.get("attempts", 0)) + 1 if before is not None else 1
+    record = {"run_id": run_id, "key": key, "status": "FAILED", "error": error, "first_failed_at": first,
+              "failed_at": now, "attempts": attempts}
+    lake.state.put(FAILED_TABLE, run_id, record)
+    if before is None or before.data.get("error") != error:
+        lake.notifier.notify(
+            NOTIFY_SUBJECT,
+            f"retail orders file {key} (batch {run_id}) failed: {error}. It stays pending: fix the cause "
+            f"(on_violation = \"quarantine\" in [pipelines.retail] loads the valid rows and quarantines "
+            f"the others), then `{RETRY_COMMAND}` loads it.",
+            {"pipeline": PIPELINE, "key": key, "run_id": run_id, "error": error})
+    return record
+
+
+def failures(lake: Lake) -> list[dict[str, Any]]:
+    """Failure records of the orders files still pending, oldest failure first."""
+    done = {i.key for i in lake.state.query(BATCHES_TABLE)}
+    found = [dict(i.data) for i in lake.state.query(FAILED_TABLE) if i.key not in done]
+    return sorted(found, key=lambda f: (str(f.get("first_failed_at")), str(f.get("run_id"))))
+
+
+def run_log(lake: Lake, limit: int) -> list[dict[str, Any]]:
+    """The run-log items of every source, newest landing first, at most ``limit``, each as
+    ``{"item": <the seed's item>, "batch": <the loaded batch or None>, "failure": <the
+    failure record of a still pending batch or None>}``."""
+    items = lake.state.query(runlog.RUNLOG_TABLE)
+    items.sort(key=lambda i: (str(i.data.get("ingest_ts", "")), i.updated_at, i.key), reverse=True)
+    out = []
+    for i in items[:max(limit, 0)]:
+        run_id = str(i.data.get("run_id"))
+        batch = lake.state.get(BATCHES_TABLE, run_id) if i.data.get("source") == "orders" else None
+        failure = lake.state.get(FAILED_TABLE, run_id) if batch is None else None
+        out.append({"item": dict(i.data), "batch": None if batch is None else batch.data,
+                    "failure": None if failure is None else failure.data})
     return out

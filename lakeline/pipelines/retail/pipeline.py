@@ -10,7 +10,7 @@ from typing import Any
 from lakeline.config import Settings, check
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
-from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report, Schedule
+from lakeline.pipelines.base import Failure, Generator, GenOptions, Pipeline, Report, RunEntry, Schedule
 from lakeline.pipelines.retail import gen, job, runlog
 from lakeline.pipelines.retail.transform import ORDERS_SCHEMA
 from lakeline.schedule import parse
@@ -95,9 +95,44 @@ class RetailPipeline(Pipeline):
         result = job.run_retail(lake, on_violation="quarantine" if policy == "quarantine" else "fail")
         result["table"] = job.TABLE
         result["job_status"] = result.pop("status")  # COMPLETED, or SKIPPED_ACTIVE when a run holds the lease
+        summary = (f"retail job: {len(result['batches'])} orders batch(es), {result['rows']} rows "
+                   f"appended to {job.TABLE} ({result['job_status']})")
+        if result["failed"]:
+            failed = "; ".join(f"{f['key']} (batch {f['run_id']}): {f['error']}" for f in result["failed"])
+            return Report(self.name, "FAILED",
+                          f"{summary}; {len(result['failed'])} orders batch(es) FAILED and stay pending: "
+                          f"{failed}; fix the cause, then `{job.RETRY_COMMAND}` loads them "
+                          "(`lakeline runs --pipeline retail` lists every batch)", result)
         return Report(self.name, "SKIPPED" if result["job_status"] == "SKIPPED_ACTIVE" else "SUCCEEDED",
-                      f"retail job: {len(result['batches'])} orders batch(es), {result['rows']} rows "
-                      f"appended to {job.TABLE} ({result['job_status']})", result)
+                      summary, result)
+
+    def run_log(self, lake: Lake, limit: int) -> list[RunEntry]:
+        """The seed's run-log items (one per landed file; ``detail`` is the item verbatim:
+        ``pk``, ``sk``, ``run_id``, ``dedupe``…), newest first. An orders file is a ``batch``:
+        SUCCEEDED once loaded, FAILED while its last attempt failed, else PENDING; a customers
+        or products file is an ``object``, LANDED."""
+        entries = []
+        for r in job.run_log(lake, limit):
+            item, batch, failure = r["item"], r["batch"], r["failure"]
+            entry = RunEntry(self.name, "batch" if item.get("source") == "orders" else "object",
+                             str(item["run_id"]), "LANDED", started_at=item.get("ingest_ts"),
+                             key=item.get("key"), detail=item)
+            if batch is not None:
+                entry.status, entry.finished_at = "SUCCEEDED", batch.get("finished_at")
+                entry.records, entry.loaded = batch.get("input_rows"), batch.get("rows")
+                entry.rejected = batch.get("rejected")
+            elif failure is not None:
+                entry.status, entry.error = "FAILED", failure["error"]
+                entry.finished_at = failure.get("failed_at")
+            elif entry.kind == "batch":
+                entry.status = "PENDING"
+            entries.append(entry)
+        return entries
+
+    def failures(self, lake: Lake) -> list[Failure]:
+        """Orders files whose batch failed and is still pending (the next run retries it)."""
+        return [Failure(self.name, str(f["key"]), f"batch {f['run_id']} failed {f['attempts']} time(s): "
+                        f"{f['error']}", job.RETRY_COMMAND) for f in job.failures(lake)]
 
     def schedules(self, settings: Settings) -> list[Schedule]:
         expression = self.settings(settings).schedule

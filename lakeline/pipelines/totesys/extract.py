@@ -14,7 +14,16 @@ Per table, one run:
 4. only then publishes ``<table>_latest_packet_id`` = seq and the new watermark. A failure at
    any earlier point leaves the parameters as they were: the next run reads the same window.
 
-A table with no changes writes no packet. Connection errors are retried with backoff
+A table with no changes writes no packet.
+
+A **re-read** (``extract(..., since=…)``, ``lakeline extract --table T --since ISO``) reads the
+rows of the named tables with ``last_updated >= since`` into a new packet: the way to recover a
+packet reported missing. It publishes the packet id only; the watermark stays where it is (it
+never moves backwards) and the packet's boundary object copies the previous one, so the next
+incremental run continues exactly as before. Versions the star schema already holds are
+dropped when the packet is processed, so a re-read never duplicates rows downstream.
+
+Connection errors are retried with backoff
 (``totesys.retries``, ``totesys.retry_delay``); a run that still fails increments
 ``/lakeline/totesys/consecutive_failed_runs`` and, from ``totesys.alert_after_failures`` (3)
 on, the notifier alerts the administrators. A successful run resets the counter.
@@ -22,7 +31,6 @@ on, the notifier alerts the administrators. A successful run resets the counter.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import time
@@ -39,9 +47,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakeline import log
-from lakeline.errors import ConditionFailed, LockedError, NotFoundError, TransientError
+from lakeline.errors import NotFoundError, TransientError
+from lakeline.faults import crash_point
 from lakeline.lake import Lake
 from lakeline.pipelines.totesys import schema
+from lakeline.pipelines.totesys.lease import Lease
 from lakeline.pipelines.totesys.params import PARAM_ROOT
 from lakeline.pipelines.totesys.settings import totesys_settings
 from lakeline.pipelines.totesys.source import Source, engine_for, parse_url, resolve_source_url, retrying
@@ -49,6 +59,7 @@ from lakeline.pipelines.totesys.source import Source, engine_for, parse_url, res
 __all__ = [
     "FAILURES_PARAM", "PARAM_ROOT", "RAW_PREFIX", "ExtractFailed", "ExtractReport", "TableResult",
     "committed_packet_id", "extract", "list_packets", "missing_packets", "param_name", "raise_if_failed",
+    "recovered_packets", "recovery_since",
 ]
 
 _log = log.get("totesys.extract")
@@ -57,9 +68,10 @@ FAILURES_PARAM: Final = f"{PARAM_ROOT}/consecutive_failed_runs"
 RAW_PREFIX: Final = "totesys/"
 STATE_PREFIX: Final = "totesys/_state/"
 TS_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%f"
-LEASE_TABLE: Final = "totesys"
-LEASE_KEY: Final = "extract_lease"
-LEASE_SECONDS: Final = 6 * 3600.0  # a crashed extraction blocks the next one at most this long
+#: scratch space of extractions, under the lake's home (packets move into the raw zone by
+#: rename) but outside ``HOME/work``, which a starting ``lakeline run`` / ``serve`` empties:
+#: ``lakeline extract`` does not hold the runner lock, so it may run while one starts.
+SCRATCH_DIR: Final = "work-totesys"
 _PACKET = re.compile(r"^totesys/(\d{4}-\d{2}-\d{2})/([a-z_]+)_(\d{8})_(\d{12})\.jsonl$")
 
 
@@ -85,6 +97,7 @@ class TableResult:
     previous_watermark: str | None = None
     watermark: str | None = None
     attempts: int = 0
+    since: str | None = None  # a re-read: the window's inclusive start
 
 
 @dataclass
@@ -103,6 +116,8 @@ class ExtractReport:
     consecutive_failures: int = 0
     alerted: bool = False
     elapsed_s: float = 0.0
+    mode: str = "incremental"  # or "reread" (rows since a point in time, watermarks unchanged)
+    since: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain data."""
@@ -114,38 +129,44 @@ def _now_iso() -> str:
 
 
 def extract(lake: Lake, source_url: str | None = None, *, source: Source | None = None,
-            tables: Iterable[str] = schema.TABLES) -> ExtractReport:
-    """Run one incremental extraction of ``tables`` and return its report.
+            tables: Iterable[str] = schema.TABLES, since: datetime | None = None) -> ExtractReport:
+    """Run one incremental extraction of ``tables`` (or, with ``since``, a re-read of the rows
+    changed at or after it: see the module docstring) and return its report.
 
     The source is ``source`` (an open :class:`Source`), else ``source_url``, else the URL the
     settings resolve to (see :func:`lakeline.pipelines.totesys.source.resolve_source_url`). Never raises
-    for source failures: the report says ``FAILED`` with the (password-free) error.
+    for source failures: the report says ``FAILED`` with the (password-free) error. Raises
+    :class:`~lakeline.errors.LockedError` when another extraction holds the lease.
     """
     cfg = totesys_settings(lake.settings)
+    tables = list(tables)
+    for table in tables:
+        schema.table(table)  # unknown names fail before any work
     own = source is None
     if source is None:
         url = parse_url(resolve_source_url(lake, source_url))
         source = Source(engine=engine_for(url), chunk_rows=cfg.chunk_rows)
     started = time.monotonic()
     report = ExtractReport(run_id=f"totesys-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}",
-                           source=source.display_url, started_at=_now_iso())
+                           source=source.display_url, started_at=_now_iso(),
+                           mode="incremental" if since is None else "reread",
+                           since=None if since is None else since.strftime(TS_FORMAT))
+    # one extraction at a time: two would both claim the next packet id of a table
+    lease = Lease(lake.state, report.run_id, cfg.lease_seconds,
+                  {"started_at": report.started_at, "mode": report.mode})
     try:
-        # one extraction at a time: two would both claim the next packet id of a table
-        lease = lake.state.put(LEASE_TABLE, LEASE_KEY, {"run_id": report.run_id,
-                                                        "started_at": report.started_at},
-                               expires_at=time.time() + LEASE_SECONDS, if_absent=True)
-    except ConditionFailed:
+        lease.acquire()
+    except Exception:
         if own:
             source.close()
-        holder = lake.state.get(LEASE_TABLE, LEASE_KEY)
-        who = holder.data if holder else "it just ended"
-        raise LockedError(f"another totesys extraction is running ({who}); try again when it has finished") \
-            from None
+        raise
     try:
-        _run_tables(lake, source, tables, report)
+        # the lease holder is the only extraction alive: what is left here, a killed one left
+        shutil.rmtree(_scratch_root(lake), ignore_errors=True)
+        crash_point("totesys.extract.leased")
+        _run_tables(lake, source, tables, report, lease, since)
     finally:
-        with contextlib.suppress(ConditionFailed):  # an expired lease may have been taken over
-            lake.state.delete(LEASE_TABLE, LEASE_KEY, expected_version=lease.version)
+        lease.release()
         if own:
             source.close()
     report.finished_at = _now_iso()
@@ -154,16 +175,22 @@ def extract(lake: Lake, source_url: str | None = None, *, source: Source | None 
     return report
 
 
-def _run_tables(lake: Lake, source: Source, tables: Iterable[str], report: ExtractReport) -> None:
+def _scratch_root(lake: Lake) -> Path:
+    return lake.settings.home / SCRATCH_DIR
+
+
+def _run_tables(lake: Lake, source: Source, tables: Iterable[str], report: ExtractReport, lease: Lease,
+                since: datetime | None) -> None:
     cfg = totesys_settings(lake.settings)
     _log.info("totesys extraction started", extra={"run_id": report.run_id, "pipeline": "totesys",
-                                                   "data": {"source": report.source}})
+                                                   "data": {"source": report.source, "mode": report.mode,
+                                                            "since": report.since}})
     try:
         for table in tables:
-            schema.table(table)  # unknown names fail before any work
+            lease.renew()
             result, attempts = retrying(
-                lambda t=table: _extract_table(lake, source, t), attempts=cfg.retries,  # type: ignore[misc]
-                delay=cfg.retry_delay, what=f"extract {table}")
+                lambda t=table: _extract_table(lake, source, t, lease, since),  # type: ignore[misc]
+                attempts=cfg.retries, delay=cfg.retry_delay, what=f"extract {table}")
             result.attempts = attempts
             report.tables.append(result)
             report.rows += result.rows
@@ -179,9 +206,10 @@ def _run_tables(lake: Lake, source: Source, tables: Iterable[str], report: Extra
 
 def _record_outcome(lake: Lake, report: ExtractReport) -> None:
     cfg = totesys_settings(lake.settings)
-    if report.status == "SUCCEEDED":
+    # a re-read is a person's recovery step: it leaves the count of failed runs alone
+    if report.mode == "incremental" and report.status == "SUCCEEDED":
         lake.params.put(FAILURES_PARAM, "0")
-    else:
+    elif report.mode == "incremental":
         failures = int(lake.params.get(FAILURES_PARAM) or 0) + 1
         lake.params.put(FAILURES_PARAM, str(failures))
         report.consecutive_failures = failures
@@ -198,6 +226,7 @@ def _record_outcome(lake: Lake, report: ExtractReport) -> None:
         "pipeline": "totesys", "key": "extract", "status": report.status, "records": report.rows,
         "loaded": report.rows, "rejected": 0, "chunks": report.packets, "started_at": report.started_at,
         "finished_at": report.finished_at, "error": report.error, "source": report.source,
+        "mode": report.mode, "since": report.since,
     })
 
 
@@ -230,7 +259,10 @@ def _keys(ids: Any, stamps: Any) -> Any:
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
-def _extract_table(lake: Lake, source: Source, table: str) -> TableResult:
+def _extract_table(lake: Lake, source: Source, table: str, lease: Lease,
+                   reread_since: datetime | None = None) -> TableResult:
+    """One table's packet: the changes since its watermark (incremental), or with
+    ``reread_since`` every row changed at or after it (watermark and boundary unchanged)."""
     cfg = totesys_settings(lake.settings)
     pk = schema.PRIMARY_KEYS[table]
     seq = committed_packet_id(lake, table)
@@ -239,14 +271,18 @@ def _extract_table(lake: Lake, source: Source, table: str) -> TableResult:
     marks = [m for m in (param_wm, boundary.get("watermark")) if m]
     watermark = max(_parse_ts(m) for m in marks) if marks else None
     overlap = timedelta(seconds=cfg.overlap_seconds)
-    since = None if watermark is None else watermark - overlap
-    seen = pa.array([f"{i}|{lu}" for i, lu in zip(boundary["ids"], boundary["last_updated"], strict=True)],
-                    pa.string())
-    result = TableResult(table=table, previous_watermark=param_wm)
+    reread = reread_since is not None
+    if reread:
+        since, seen = reread_since, pa.array([], pa.string())  # everything in the window, again
+    else:
+        since = None if watermark is None else watermark - overlap
+        seen = pa.array([f"{i}|{lu}" for i, lu in zip(boundary["ids"], boundary["last_updated"],
+                                                        strict=True)], pa.string())
+    result = TableResult(table=table, previous_watermark=param_wm,
+                         since=None if reread_since is None else reread_since.strftime(TS_FORMAT))
 
-    lake.work_dir.mkdir(parents=True, exist_ok=True)
-    scratch = lake.work_dir / f"totesys-{table}-{uuid.uuid4().hex}"
-    scratch.mkdir()
+    scratch = _scratch_root(lake) / f"{table}-{uuid.uuid4().hex}"
+    scratch.mkdir(parents=True)
     packet = scratch / "packet.jsonl"
     tail_ids: Any = pa.array([], pa.int64())
     tail_lu: Any = pa.array([], pa.timestamp("us"))
@@ -254,7 +290,7 @@ def _extract_table(lake: Lake, source: Source, table: str) -> TableResult:
     con = duckdb.connect()
     try:
         with open(packet, "wb") as out:
-            for n, chunk in enumerate(source.read_changes(table, since)):
+            for n, chunk in enumerate(source.read_changes(table, since, inclusive=reread)):
                 if len(seen) and watermark is not None:
                     keys = _keys(chunk[pk], chunk["last_updated"])
                     keep = pc.invert(pc.is_in(keys, value_set=seen))
@@ -265,39 +301,49 @@ def _extract_table(lake: Lake, source: Source, table: str) -> TableResult:
                     continue
                 chunk_high = chunk["last_updated"][-1].as_py()  # ordered by last_updated
                 high = chunk_high if high is None else max(high, chunk_high)
-                # the versions of the last `overlap` seconds become the next run's boundary
-                cut = pa.scalar(high - overlap, pa.timestamp("us"))
-                recent = chunk.filter(pc.greater(chunk["last_updated"], cut))
-                old = pc.greater(tail_lu, cut)
-                tail_ids = pa.concat_arrays([tail_ids.filter(old), recent[pk].combine_chunks()])
-                tail_lu = pa.concat_arrays([tail_lu.filter(old), recent["last_updated"].combine_chunks()])
+                if not reread:
+                    # the versions of the last `overlap` seconds become the next run's boundary
+                    cut = pa.scalar(high - overlap, pa.timestamp("us"))
+                    recent = chunk.filter(pc.greater(chunk["last_updated"], cut))
+                    old = pc.greater(tail_lu, cut)
+                    tail_ids = pa.concat_arrays([tail_ids.filter(old), recent[pk].combine_chunks()])
+                    tail_lu = pa.concat_arrays([tail_lu.filter(old), recent["last_updated"].combine_chunks()])
                 _append_json(con, chunk, scratch / f"part-{n}.jsonl", out)
                 result.rows += chunk.num_rows
             out.flush()
         if result.rows == 0 or high is None:
             result.watermark = param_wm
             return result
-        # boundary entries of earlier runs that are still inside the new overlap window
-        cut_dt = high - overlap
-        carried = [(i, lu) for i, lu in zip(boundary["ids"], boundary["last_updated"], strict=True)
-                   if _parse_ts(lu) > cut_dt]
-        new_ids = [*(i for i, _ in carried), *tail_ids.to_pylist()]
-        new_lu = [*(lu for _, lu in carried),
-                  *pc.strftime(tail_lu, format="%Y-%m-%dT%H:%M:%S").to_pylist()]
         new_seq = seq + 1
         now = datetime.now(UTC)
         key = f"{RAW_PREFIX}{now:%Y-%m-%d}/{table}_{new_seq:08d}_{now:%H%M%S%f}.jsonl"
+        if reread:
+            # the incremental state goes on unchanged: same watermark, same boundary versions
+            new_wm = param_wm
+            state = {**boundary, "table": table, "packet_id": new_seq, "packet_key": key, "rows": result.rows,
+                     "reread_since": result.since}
+        else:
+            # boundary entries of earlier runs that are still inside the new overlap window
+            cut_dt = high - overlap
+            carried = [(i, lu) for i, lu in zip(boundary["ids"], boundary["last_updated"], strict=True)
+                       if _parse_ts(lu) > cut_dt]
+            new_ids = [*(i for i, _ in carried), *tail_ids.to_pylist()]
+            new_lu = [*(lu for _, lu in carried),
+                      *pc.strftime(tail_lu, format="%Y-%m-%dT%H:%M:%S").to_pylist()]
+            new_wm = high.strftime(TS_FORMAT)
+            state = {"table": table, "packet_id": new_seq, "packet_key": key, "watermark": new_wm,
+                     "rows": result.rows, "ids": new_ids, "last_updated": new_lu}
+        lease.renew()  # a lost lease means another extraction may claim this packet id: stop here
         lake.store.put_file("raw", key, packet, move=True)
-        new_wm = high.strftime(TS_FORMAT)
-        lake.store.put("raw", _boundary_key(new_seq, table), orjson.dumps(
-            {"table": table, "packet_id": new_seq, "packet_key": key, "watermark": new_wm,
-             "rows": result.rows, "ids": new_ids, "last_updated": new_lu}))
+        lake.store.put("raw", _boundary_key(new_seq, table), orjson.dumps(state))
         # the commit point: the packet is durably stored, now publish it
         lake.params.put(param_name(table, "latest_packet_id"), str(new_seq))
-        lake.params.put(param_name(table, "latest_extracted_timestamp"), new_wm)
+        if not reread:
+            lake.params.put(param_name(table, "latest_extracted_timestamp"), str(new_wm))
         result.packet_id, result.key, result.watermark = new_seq, key, new_wm
         _log.info("totesys packet stored", extra={"pipeline": "totesys", "data": {
-            "table": table, "packet_id": new_seq, "key": key, "rows": result.rows, "watermark": new_wm}})
+            "table": table, "packet_id": new_seq, "key": key, "rows": result.rows, "watermark": new_wm,
+            "reread_since": result.since}})
         return result
     finally:
         con.close()
@@ -350,6 +396,38 @@ def missing_packets(lake: Lake, packets: dict[str, dict[int, str]] | None = None
         if gaps:
             missing[table] = gaps
     return missing
+
+
+def recovery_since(lake: Lake, table: str, packet_id: int) -> str:
+    """The ``--since`` that re-reads every row packet ``packet_id`` of ``table`` held: the
+    window start of that packet (the previous packet's watermark minus the overlap), or the
+    epoch for a first packet or when the previous boundary object is gone."""
+    previous = _load_boundary(lake, table, packet_id - 1) if packet_id > 1 else {}
+    mark = previous.get("watermark")
+    if not mark:
+        return "1970-01-01T00:00:00"
+    start = _parse_ts(str(mark)) - timedelta(seconds=totesys_settings(lake.settings).overlap_seconds)
+    return start.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def recovered_packets(lake: Lake, missing: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The ``missing`` packet ids a later re-read covered (its ``--since`` at or before the
+    missing packet's window start, :func:`recovery_since`), by table."""
+    recovered: dict[str, list[int]] = {}
+    for table, ids in missing.items():
+        rereads: list[tuple[int, datetime]] = []
+        for seq in range(min(ids) + 1, committed_packet_id(lake, table) + 1):
+            try:
+                state = orjson.loads(lake.store.get("raw", _boundary_key(seq, table)))
+            except NotFoundError:
+                continue
+            if state.get("reread_since"):
+                rereads.append((seq, _parse_ts(str(state["reread_since"]))))
+        starts = {k: datetime.fromisoformat(recovery_since(lake, table, k)) for k in ids}
+        covered = [k for k in ids if any(seq > k and since <= starts[k] for seq, since in rereads)]
+        if covered:
+            recovered[table] = covered
+    return recovered
 
 
 class ExtractFailed(TransientError):

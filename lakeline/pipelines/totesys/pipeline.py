@@ -6,14 +6,20 @@ from typing import Any
 
 import click
 
+from lakeline import log
 from lakeline.config import Settings
+from lakeline.errors import LockedError
 from lakeline.lake import Lake
-from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report
+from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report, Schedule
 from lakeline.pipelines.totesys.cli import extract, load
+from lakeline.pipelines.totesys.extract import extract as run_extraction
+from lakeline.pipelines.totesys.extract import missing_packets, recovered_packets, recovery_since
 from lakeline.pipelines.totesys.params import in_use
 from lakeline.pipelines.totesys.settings import TotesysSettings, totesys_settings
 from lakeline.pipelines.totesys.source import mask
 from lakeline.tables.schema import TableSpec
+
+_log = log.get("totesys.schedule")
 
 #: the gold tables of the star schema (specs §2).
 GOLD_TABLES = ("fact_sales_order", "fact_purchase_order", "fact_payment", "dim_date", "dim_staff",
@@ -62,14 +68,47 @@ class TotesysPipeline(Pipeline):
                    f"(facts {r['facts']}, dimensions rebuilt {sorted(r['dimensions'])})")
         return [Report(self.name, "SUCCEEDED", summary, r)]
 
+    def schedules(self, settings: Settings) -> list[Schedule]:
+        """``pipelines.totesys.schedule``, once a source is configured (without one every tick
+        would fail and, after a few, alert the administrators)."""
+        cfg = totesys_settings(settings)
+        if not cfg.schedule or not cfg.has_source:
+            return []
+        return [Schedule(self.name, cfg.schedule, self.scheduled_extraction)]
+
+    def scheduled_extraction(self, lake: Lake) -> list[Report]:
+        """One tick of the schedule: an incremental extraction, then the star schema of what it
+        landed. A tick while another extraction holds the lease is SKIPPED (that extraction
+        covers it): one extraction at a time."""
+        try:
+            report = run_extraction(lake)
+        except LockedError as exc:
+            _log.warning("totesys scheduled extraction skipped: another extraction is running",
+                         extra={"pipeline": self.name, "data": {"reason": str(exc)}})
+            return [Report(self.name, "SKIPPED", f"totesys scheduled extraction skipped: {exc}",
+                           {"step": "extract"})]
+        data = report.to_dict()
+        if report.status != "SUCCEEDED":
+            return [Report(self.name, "FAILED", f"totesys scheduled extraction failed: {report.error} "
+                           "(lakeline runs --pipeline totesys shows the runs)", data)]
+        _log.info("totesys scheduled extraction", extra={
+            "run_id": report.run_id, "pipeline": self.name,
+            "data": {"rows": report.rows, "packets": report.packets}})
+        done = Report(self.name, "SUCCEEDED",
+                      f"totesys scheduled extraction: {report.rows} rows in {report.packets} packets", data)
+        return [done, *self.run(lake)]
+
     def status(self, lake: Lake) -> dict[str, Any]:
         if not in_use(lake.params):
             return {}
-        from lakeline.pipelines.totesys.extract import missing_packets  # heavy: SQLAlchemy
-
-        missing = missing_packets(lake)
-        return {"missing_packets": missing,
-                "notes": [f"warning: totesys {t}: packet ids missing from the raw zone: {ids}"
+        lost = missing_packets(lake)
+        recovered = recovered_packets(lake, lost)
+        missing = {t: left for t, ids in lost.items()
+                   if (left := [i for i in ids if i not in recovered.get(t, [])])}
+        return {"missing_packets": missing, "recovered_packets": recovered,
+                "notes": [f"warning: totesys {t}: packet ids missing from the raw zone: {ids}; re-read them "
+                          f"with: lakeline extract --pipeline totesys --table {t} "
+                          f"--since {recovery_since(lake, t, ids[0])}"
                           for t, ids in missing.items()]}
 
     def commands(self) -> list[click.Command]:

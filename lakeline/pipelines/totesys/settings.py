@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lakeline.config import Settings, check, pipeline_settings
+from lakeline.errors import UsageError
+from lakeline.schedule import parse
 
 NAME = "totesys"
+#: what ``schedule`` accepts, named in the error of a bad expression.
+SCHEDULE_FORMS = ("rate(value unit) with unit minute(s), hour(s) or day(s), e.g. rate(30 minutes); "
+                  "cron(minutes hours day-of-month month day-of-week year), e.g. cron(0/30 * * * ? *); "
+                  "or \"\" to turn the schedule off")
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,10 @@ class TotesysSettings:
     secret ``source_secret_id``. ``overlap_seconds`` re-reads that much before the watermark so
     rows committed late are not missed (duplicates are dropped). After
     ``alert_after_failures`` consecutive failed runs the notifier alerts the administrators.
+    ``schedule`` (an EventBridge expression; empty turns it off) is when ``lakeline serve``
+    extracts, once a source is configured here. ``lease_seconds``: how long an extraction's
+    lease lasts without renewal (it is renewed as the extraction progresses), so a killed
+    extraction blocks the next one at most that long.
     """
 
     source_url: str = ""
@@ -29,6 +39,13 @@ class TotesysSettings:
     retries: int = 3
     retry_delay: float = 1.0
     alert_after_failures: int = 3
+    schedule: str = "rate(30 minutes)"
+    lease_seconds: int = 900
+
+    @property
+    def has_source(self) -> bool:
+        """True when a source is configured (a scheduled extraction knows where to read)."""
+        return bool(self.source_url or self.source_url_parameter or self.source_secret_id)
 
 
 def totesys_settings(settings: Settings) -> TotesysSettings:
@@ -37,4 +54,10 @@ def totesys_settings(settings: Settings) -> TotesysSettings:
     check(found.chunk_rows >= 1, settings, NAME, "chunk_rows", "must be >= 1")
     check(found.overlap_seconds >= 0, settings, NAME, "overlap_seconds", "must be >= 0")
     check(found.retries >= 1, settings, NAME, "retries", "must be >= 1")
+    check(found.lease_seconds >= 1, settings, NAME, "lease_seconds", "must be >= 1")
+    if found.schedule:
+        try:
+            parse(found.schedule)
+        except UsageError as exc:
+            check(False, settings, NAME, "schedule", f"{exc}; allowed forms: {SCHEDULE_FORMS}")
     return found

@@ -167,14 +167,16 @@ class Source:
         """The engine's URL with the password masked."""
         return mask(self.engine.url)
 
-    def read_changes(self, table: str, since: datetime | None) -> Iterator[pa.Table]:
-        """Rows of ``table`` with ``last_updated > since`` (all rows when ``since`` is None),
-        ordered by ``(last_updated, pk)``, in Arrow tables of at most ``chunk_rows`` rows."""
+    def read_changes(self, table: str, since: datetime | None, *,
+                     inclusive: bool = False) -> Iterator[pa.Table]:
+        """Rows of ``table`` with ``last_updated > since`` (``>=`` when ``inclusive``; all rows
+        when ``since`` is None), ordered by ``(last_updated, pk)``, in Arrow tables of at most
+        ``chunk_rows`` rows."""
         t = schema.table(table)
         arrow_schema = schema.ARROW_TYPES[table]
         stmt = select(t).order_by(t.c.last_updated, t.c[schema.PRIMARY_KEYS[table]])
         if since is not None:
-            stmt = stmt.where(t.c.last_updated > since)
+            stmt = stmt.where(t.c.last_updated >= since if inclusive else t.c.last_updated > since)
         with self.engine.connect() as conn:
             # yield_per: a server-side cursor on PostgreSQL, fetchmany batches on SQLite
             result = conn.execution_options(yield_per=self.chunk_rows).execute(stmt)
