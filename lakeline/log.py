@@ -36,12 +36,26 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a record is emitted: a caller that swaps stderr
+    (a test capturing output, click's runner, an embedding application) and closes its stream
+    afterwards must not leave lakeline logging into a closed file."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stderr
+
+
 def setup(level: str | None = None) -> None:
     """Send lakeline's logs as JSON lines to stderr (once per process)."""
     root = logging.getLogger("lakeline")
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter())
     handler.formatter.converter = __import__("time").gmtime  # type: ignore[union-attr]
     root.addHandler(handler)

@@ -11,7 +11,6 @@ import pytest
 from lakeline.config import load_settings
 from lakeline.errors import ConfigError, UsageError
 from lakeline.lake import Lake
-from lakeline.pipelines import tasks
 from lakeline.pipelines.registry import registry
 from lakeline.pipelines.tasks import definition, lake_tasks
 from lakeline.runner import process_queues
@@ -106,9 +105,8 @@ def test_scheduled_ops_workflow_with_the_seed_input_loads_its_replay(home, tmp_p
 
 def test_process_step_without_a_runner_says_how_to_get_one(home, tmp_path, monkeypatch):
     lake = _config(home, tmp_path, "")
-    monkeypatch.setattr(tasks, "_drives", [])  # nothing bound: as in a process that never loaded the CLI
-    reg = registry(lake.settings)
+    reg = registry(lake.settings)  # lake_tasks without a drive: as a library caller might
     with pytest.raises(UsageError, match="lakeline-process needs the local runner: run the workflow with "
-                                        "`lakeline workflow`, or pass drive= to lake_tasks"):
+                                        "`lakeline workflow`, or pass drive=lakeline.runner.process_queues"):
         lake_tasks(lake, reg).resolve("arn:aws:states:::lambda:invoke",
                                       {"FunctionName": "lakeline-process", "Payload": {}})[0]({})
