@@ -43,16 +43,16 @@ def lake(home: Path) -> Lake:
 def test_help_teaches_with_an_example(home):
     out = invoke(home, "--help")
     assert out.exit_code == 0
-    assert "  HOME/models/daily_counts.sql:\n    -- shipments per day and carrier\n" in out.output
-    assert "lakeline models run daily_counts materialise this one now" in out.output
-    assert "Exit code 1 when a model failed" in invoke(home, "run", "--help").output
+    assert "  HOME/models/daily_counts.sql:\n    -- shipments per day and carrier\n" in out.stdout
+    assert "lakeline models run daily_counts materialise this one now" in out.stdout
+    assert "Exit code 1 when a model failed" in invoke(home, "run", "--help").stdout
 
 
 def test_no_models(home, lake):
-    assert json.loads(invoke(home, "list", "--json").output) == []
+    assert json.loads(invoke(home, "list", "--json").stdout) == []
     out = invoke(home, "run")
-    assert (out.exit_code, out.output) == (0, f"no models: write one SELECT per file in {home / 'models'}/NAME.sql\n")
-    assert json.loads(invoke(home, "validate", "--json").output) == {
+    assert (out.exit_code, out.stdout) == (0, f"no models: write one SELECT per file in {home / 'models'}/NAME.sql\n")
+    assert json.loads(invoke(home, "validate", "--json").stdout) == {
         "valid": True, "order": [], "models": [], "problems": []}
 
 
@@ -60,21 +60,21 @@ def test_run_list_and_validate(home, lake):
     daily = model(home, "daily", DAILY)
     model(home, "total", "SELECT sum(n) AS n FROM gold.daily")
     out = invoke(home, "validate")
-    assert (out.exit_code, out.output) == (0, "model daily: reads silver.shipments\nmodel total: reads gold.daily\n"
+    assert (out.exit_code, out.stdout) == (0, "model daily: reads silver.shipments\nmodel total: reads gold.daily\n"
                                               "2 model(s) valid; run order: daily, total\n")
-    assert json.loads(invoke(home, "validate", "--json").output) == {
+    assert json.loads(invoke(home, "validate", "--json").stdout) == {
         "valid": True, "order": ["daily", "total"], "problems": [],
         "models": [{"name": "daily", "file": str(daily), "inputs": ["silver.shipments"]},
                    {"name": "total", "file": str(home / "models" / "total.sql"), "inputs": ["gold.daily"]}]}
-    listed = json.loads(invoke(home, "list", "--json").output)
+    listed = json.loads(invoke(home, "list", "--json").stdout)
     assert [(m["name"], m["inputs"], m["status"], m["rows"], m["materialised_at"], m["error"]) for m in listed] == [
         ("daily", ["silver.shipments"], "NEW", None, None, None), ("total", ["gold.daily"], "NEW", None, None, None)]
 
     out = invoke(home, "run")
-    assert (out.exit_code, out.output) == (0, "model daily: 2 rows into gold.daily (inputs silver.shipments)\n"
+    assert (out.exit_code, out.stdout) == (0, "model daily: 2 rows into gold.daily (inputs silver.shipments)\n"
                                               "model total: 1 row into gold.total (inputs gold.daily)\n")
     out = invoke(home, "run", "--json")
-    results = json.loads(out.output)
+    results = json.loads(out.stdout)
     assert out.exit_code == 0
     assert [set(r) for r in results] == [{"name", "status", "rows", "inputs", "error", "location", "elapsed_s",
                                           "reason", "materialised_at"}] * 2
@@ -83,8 +83,8 @@ def test_run_list_and_validate(home, lake):
          str(home / "zones" / "gold" / "daily" / "data.parquet")),
         ("total", "SKIPPED", 1, ["gold.daily"], "up to date", str(home / "zones" / "gold" / "total" / "data.parquet"))]
     out = invoke(home, "run", "total")
-    assert (out.exit_code, out.output) == (0, "model total: 1 row into gold.total (inputs gold.daily)\n")
-    listed = json.loads(invoke(home, "list", "--json").output)
+    assert (out.exit_code, out.stdout) == (0, "model total: 1 row into gold.total (inputs gold.daily)\n")
+    listed = json.loads(invoke(home, "list", "--json").stdout)
     state = Lake.open(settings(home)).state
     assert [(m["name"], m["status"], m["rows"], m["materialised_at"]) for m in listed] == [
         ("daily", "SUCCEEDED", 2, state.get("models", "daily").data["materialised_at"]),
@@ -102,13 +102,13 @@ def test_a_failing_model_exits_1_and_list_shows_its_error(home, lake):
     model(home, "bad", "SELECT CAST(carrier AS INTEGER) AS c FROM silver.shipments WHERE carrier = 'DHL'")
     error = "Conversion Error: Could not convert string 'DHL' to INT32 when casting from source column carrier"
     out = invoke(home, "run")
-    assert (out.exit_code, out.output) == (1, f"model bad FAILED: {error} (gold.bad keeps its previous data)\n"
+    assert (out.exit_code, out.stdout) == (1, f"model bad FAILED: {error} (gold.bad keeps its previous data)\n"
                                               "model daily: 2 rows into gold.daily (inputs silver.shipments)\n")
     out = invoke(home, "run", "--json")
     assert out.exit_code == 1
-    assert [(r["name"], r["status"], r["error"]) for r in json.loads(out.output)] == [
+    assert [(r["name"], r["status"], r["error"]) for r in json.loads(out.stdout)] == [
         ("bad", "FAILED", error), ("daily", "SKIPPED", None)]
-    listed = json.loads(invoke(home, "list", "--json").output)
+    listed = json.loads(invoke(home, "list", "--json").stdout)
     assert [(m["name"], m["status"], m["rows"], m["error"]) for m in listed] == [
         ("bad", "FAILED", None, error), ("daily", "SUCCEEDED", 2, None)]
 
@@ -123,10 +123,10 @@ def test_validate_reports_every_bad_file_and_exits_2(home, lake, monkeypatch, ca
     assert isinstance(out.exception, ConfigError)
     lines = str(out.exception).split("\n")
     assert [line[:len(p)] for line, p in zip(lines, problems, strict=True)] == problems
-    data = json.loads(invoke(home, "validate", "--json").output)
+    data = json.loads(invoke(home, "validate", "--json").stdout)
     assert (data["valid"], data["order"], [m["name"] for m in data["models"]]) == (False, [], ["daily"])
     assert [(p["name"], p["error"]) for p in data["problems"]] == [("late", lines[0]), ("two", lines[1])]
-    listed = json.loads(invoke(home, "list", "--json").output)
+    listed = json.loads(invoke(home, "list", "--json").stdout)
     assert [(m["name"], m["status"], m["inputs"], m["error"]) for m in listed] == [
         ("daily", "NEW", ["silver.shipments"], None), ("late", "INVALID", ["silver.late"], lines[0]),
         ("two", "INVALID", [], lines[1])]
