@@ -70,3 +70,35 @@ def test_serve_runs_the_retail_job_when_orders_land(lake: Cli) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+
+
+def test_a_failed_batch_fails_the_run_and_shows_in_runs_and_status(lake: Cli, tmp_path: Path) -> None:
+    """Seed 004: the run log items (pk, sk, run_id, dedupe) through `runs --pipeline retail`; a
+    failed orders batch makes `run` exit 1, is listed by `status` first and notified."""
+    header = "order_id,order_date,customer_id,product_id,qty,unit_price,channel\n"
+    (tmp_path / "customers.csv").write_text("customer_id,customer_name,region\n10,Ann,North\n")
+    (tmp_path / "products.csv").write_text("product_id,category\n100,Electronics\n")
+    (tmp_path / "orders.csv").write_text(header + '1,24/07/2025,10,100,2,"1,50",web\n')
+    (tmp_path / "orders_bad.csv").write_text(header + '2,2025-07-27,10,100,1,"1,00",web\n')  # an ISO date: refused
+    lake.ok("put", "customers.csv", "products.csv", "orders.csv", "orders_bad.csv", "--pipeline", "retail")
+    ran = lake("run", "--json")
+    doc = json.loads(ran.stdout)
+    assert (ran.returncode, doc["status"], doc["code"]) == (1, "error", "RUN_FAILED")
+    [failed] = doc["failed"]
+    assert failed["what"] == "retail" and "orders_bad.csv" in failed["error"] and "TIMESTAMP_ERROR" in failed["error"]
+    assert failed["command"] == "lakeline runs --pipeline retail"
+
+    runs = lake.json("runs", "--pipeline", "retail")["runs"]
+    assert {r["pipeline"] for r in runs} == {"retail"}
+    by_file = {r["key"].rsplit("/", 1)[-1]: r for r in runs}
+    assert (by_file["orders.csv"]["status"], by_file["orders_bad.csv"]["status"]) == ("SUCCEEDED", "FAILED")
+    assert "TIMESTAMP_ERROR" in by_file["orders_bad.csv"]["error"]
+    assert {"pk", "sk", "run_id", "dedupe"} <= set(by_file["orders.csv"]["detail"])
+    table = lake.ok("runs", "--pipeline", "retail").stdout
+    assert "retail: run-log items" in table and "dedupe" in table
+
+    attention = lake.json("status")["failures"]
+    assert [(f["pipeline"], f["what"].rsplit("/", 1)[-1]) for f in attention] == [("retail", "orders_bad.csv")]
+    assert "needs attention" in lake.ok("status").stdout
+    notes = (lake.home / "outbox" / "notifications.jsonl").read_text()
+    assert "retail batch failed" in notes and "orders_bad.csv" in notes
