@@ -15,8 +15,10 @@ The home directory holds ``lakeline.toml`` and, for the local backend, the zones
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +72,21 @@ class QueueSettings:
     max_receive_count: int = 5
     batch_size: int = 10
     retry_delay: float = 1.0  # seconds; a failed message reappears after delay * 2**(n-1)
+    #: a transient fault (full disk, read-only zone, locked database, throttling) is not the
+    #: message's fault: it waits, uncharged, up to this many seconds between tries (1..900)
+    transient_backoff_max: float = 300.0
+    #: `lakeline run` stops retrying after this many seconds without progress and exits 1
+    #: naming the waiting messages (`serve` never gives up)
+    transient_give_up_after: float = 600.0
+
+    def __post_init__(self) -> None:
+        # checked here, with the fields they guard, so a bad value is refused wherever it came from
+        if not 1 <= self.transient_backoff_max <= 900:
+            raise ConfigError("queue.transient_backoff_max must be 1..900 seconds, "
+                              f"got {self.transient_backoff_max!r}")
+        if not 0 <= self.transient_give_up_after <= 86400:
+            raise ConfigError("queue.transient_give_up_after must be 0..86400 seconds, "
+                              f"got {self.transient_give_up_after!r}")
 
 
 @dataclass(frozen=True)
@@ -230,25 +247,54 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
-def _coerce(section: str, key: str, value: Any, default: Any, origin: str) -> Any:
-    target = type(default)
+#: where a value comes from as text (an environment variable, a command-line flag): such a
+#: value is parsed into the field's type; a value from ``lakeline.toml`` already has a TOML
+#: type and must have the field's own.
+_TEXT_ORIGINS = ("environment", "command line")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _field_types(cls: type[Any]) -> dict[str, type[Any]]:
+    """The declared type of each field of the settings dataclass ``cls`` (``bool``, ``int``,
+    ``float`` or ``str``; another annotation falls back to the type of the default)."""
+    hints = typing.get_type_hints(cls)
+    out: dict[str, type[Any]] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints.get(f.name)
+        out[f.name] = hint if hint in (bool, int, float, str) else type(f.default)
+    return out
+
+
+def _coerce(section: str, key: str, value: Any, target: type[Any], origin: str) -> Any:
+    """``value`` as ``target``, strictly: a TOML value must already have the type (a bool is
+    not an int, a string is not a number; an int is accepted as a float); text from the
+    environment or the command line is parsed. Numbers must be finite and not negative (every
+    numeric setting is a size, a count or a duration)."""
+    as_text = isinstance(value, str) and origin.startswith(_TEXT_ORIGINS) and target is not str
+    name = f"{section}.{key}"
     try:
-        if target is bool:
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
-                    raise ValueError(value)
-                return low in {"1", "true", "yes", "on"}
-            return bool(value)
-        if target is int and isinstance(value, float):
+        if as_text:
+            value = _parse_text(value.strip(), target)
+        ok = (isinstance(value, target) and (target is bool or not isinstance(value, bool))) or (
+            target is float and isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
             raise ValueError(value)
-        if target is int and isinstance(value, bool):
-            raise ValueError(value)
-        return target(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"{origin}: {section}.{key} must be {target.__name__}, got {value!r}"
-        ) from None
+        raise ConfigError(f"{origin}: {name} must be {target.__name__}, got {value!r}") from None
+    if target is float and not math.isfinite(value):
+        raise ConfigError(f"{origin}: {name} must be a finite number, got {value!r}")
+    if target in (int, float) and value < 0:
+        raise ConfigError(f"{origin}: {name} must be >= 0, got {value!r}")
+    return float(value) if target is float else value
+
+
+def _parse_text(text: str, target: type[Any]) -> Any:
+    if target is bool:
+        low = text.lower()
+        if low not in _TRUE | _FALSE:
+            raise ValueError(text)
+        return low in _TRUE
+    return target(text)
 
 
 def load_settings(
@@ -338,13 +384,13 @@ def _set_pipeline(pipelines: dict[str, dict[str, Any]], origins: dict[str, str],
 def _build(cls: type[T], section: str, values: Mapping[str, tuple[Any, str]]) -> T:
     """An instance of the settings dataclass ``cls`` from ``{key: (value, origin)}``; unknown
     keys and values of the wrong type raise :class:`ConfigError` naming their origin."""
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    types = _field_types(cls)
     kwargs: dict[str, Any] = {}
     for key, (value, origin) in values.items():
-        if key not in defaults:
+        if key not in types:
             raise ConfigError(f"{origin}: unknown setting {section}.{key} "
-                              f"(settings: {', '.join(defaults)})")
-        kwargs[key] = _coerce(section, key, value, defaults[key], origin)
+                              f"(settings: {', '.join(types)})")
+        kwargs[key] = _coerce(section, key, value, types[key], origin)
     return cls(**kwargs)
 
 

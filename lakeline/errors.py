@@ -7,11 +7,15 @@ transform Lambda):
 * a :class:`TerminalError` is not retried: the message goes to its queue's DLQ on the receive
   that failed (``Queue.dead_letter``, with the reason ``"<ErrorType>: <message>"``); if that
   move itself fails, the message is retried like any other failure;
-* every other exception — a :class:`TransientError`, any other :class:`LakelineError`, one
-  lakeline did not raise on purpose — is retried: the message becomes visible again (the
-  local runner backs off ``retry_delay * 2**(n-1)`` seconds, ``n`` its receive count, at
-  most the visibility timeout) and is redelivered until the queue's redrive policy
-  (``max_receive_count``) moves it to the DLQ.
+* a transient fault — a :class:`TransientError`, or what :func:`lakeline.transient.is_transient`
+  recognises anywhere in the cause chain (``OSError`` ENOSPC/EDQUOT/EROFS/EACCES/EPERM, a locked
+  or unwritable SQLite database, AWS throttling or 5xx) — is not the message's fault: the local
+  runner puts the message back without charging the receive (``Queue.defer``) after a jittered
+  backoff of up to ``queue.transient_backoff_max`` seconds, so it never reaches the DLQ for it;
+* every other exception — any other :class:`LakelineError`, one lakeline did not raise on
+  purpose — is retried: the message becomes visible again (the local runner backs off
+  ``retry_delay * 2**(n-1)`` seconds, ``n`` its receive count, at most the visibility timeout)
+  and is redelivered until the queue's redrive policy (``max_receive_count``) moves it to the DLQ.
 
 Unusable input found while a message is handled is usually no error at all: bad records are
 quarantined as rejects with a reason code, an object the ingest stage cannot use goes to the

@@ -10,8 +10,11 @@ from typing import Any
 import orjson
 
 from lakeline import envvars
+from lakeline.errors import ConfigError
 
 _CONTEXT_KEYS = ("run_id", "request_id", "pipeline", "root_id", "worker")
+#: the levels ``LAKELINE_LOG_LEVEL`` accepts
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,7 +54,12 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def setup(level: str | None = None) -> None:
-    """Send lakeline's logs as JSON lines to stderr (once per process)."""
+    """Send lakeline's logs as JSON lines to stderr (once per process). An unknown level
+    (``LAKELINE_LOG_LEVEL=BOGUS``) is a :class:`ConfigError` naming the accepted ones."""
+    chosen = level or os.environ.get(envvars.LOG_LEVEL) or "WARNING"
+    if chosen.strip().upper() not in LEVELS:
+        origin = "level" if level else envvars.LOG_LEVEL
+        raise ConfigError(f"{origin} must be one of {', '.join(LEVELS)}, got {chosen!r}")
     root = logging.getLogger("lakeline")
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return
@@ -59,7 +67,7 @@ def setup(level: str | None = None) -> None:
     handler.setFormatter(JsonFormatter())
     handler.formatter.converter = __import__("time").gmtime  # type: ignore[union-attr]
     root.addHandler(handler)
-    root.setLevel(level or os.environ.get(envvars.LOG_LEVEL, "WARNING"))
+    root.setLevel(chosen.strip().upper())
     root.propagate = False
 
 

@@ -3,9 +3,18 @@
 A worker takes a batch from the ingest queue if it has one, else from the transform queue,
 and handles each message on its own (partial batch failure): a success is deleted; a
 :class:`~lakeline.errors.TerminalError` (a message that is not a chunk, unusable data) goes to
-the DLQ at once, since retrying cannot help; any other failure becomes visible again after
+the DLQ at once, since retrying cannot help; a transient fault (:func:`lakeline.transient.is_transient`:
+full disk, read-only zone, locked database, throttling) is not the message's fault: the message
+is put back uncharged (:meth:`~lakeline.ports.queue.Queue.defer`) after a jittered backoff of up to
+``queue.transient_backoff_max`` seconds, and ``lakeline run`` gives up after
+``queue.transient_give_up_after`` seconds without progress, leaving the messages waiting (``serve``
+never gives up); any other failure becomes visible again after
 ``retry_delay * 2**(receive_count-1)`` seconds, and the queue's redrive policy moves it to the
 DLQ after ``max_receive_count`` receives.
+
+Workers die with their parent: each asks Linux for SIGKILL when its parent dies
+(``PR_SET_PDEATHSIG``) and also exits when it finds itself orphaned, so a SIGKILLed ``run``
+leaves no worker behind and the next ``run`` can safely recover what was in flight.
 
 Only one ``lakeline run`` / ``serve`` drives a lake at a time (an exclusive file lock). Whoever
 holds the lock knows no other worker is alive, so it first recovers what a killed worker left:
@@ -17,6 +26,8 @@ waiting for visibility timeouts.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import fcntl
 import multiprocessing as mp
 import os
@@ -30,7 +41,7 @@ from typing import IO, Any, TypeVar
 
 import orjson
 
-from lakeline import log
+from lakeline import log, transient
 from lakeline.config import Settings
 from lakeline.errors import ConfigError, TerminalError, UsageError
 from lakeline.lake import Lake
@@ -65,6 +76,10 @@ class RunStats:
     deduplicated: int = 0
     failures: int = 0
     errors: list[str] = field(default_factory=list)
+    #: tries that met a transient fault (not failures: the messages were put back uncharged)
+    transient_retries: int = 0
+    #: the last transient fault seen ("<queue> <message id>: <ErrorType>: <message>")
+    transient_error: str = ""
 
     def add(self, other: RunStats) -> None:
         """Add another worker's counters."""
@@ -76,6 +91,8 @@ class RunStats:
         self.deduplicated += other.deduplicated
         self.failures += other.failures
         self.errors.extend(other.errors[:20])
+        self.transient_retries += other.transient_retries
+        self.transient_error = other.transient_error or self.transient_error
 
     def to_dict(self) -> dict[str, Any]:
         """Counters as a dict."""
@@ -84,18 +101,35 @@ class RunStats:
             "chunks": self.chunks, "loaded": self.loaded, "rejected": self.rejected,
             "deduplicated": self.deduplicated,
             "failures": self.failures, "errors": self.errors[:20],
+            "transient_retries": self.transient_retries, "transient_error": self.transient_error,
         }
+
+
+class Stalled:
+    """When the workers began meeting only transient faults (``time.monotonic()``; 0: they are
+    making progress). ``value`` as on a ``multiprocessing.Value("d")``, which the worker pool
+    shares instead, so one worker's success resets every worker's clock."""
+
+    def __init__(self) -> None:
+        self.value = 0.0
 
 
 class Worker:
     """Handles queue messages with the ingest and transform stages."""
 
-    def __init__(self, lake: Lake, reg: Registry, *, threads: int = 0, worker_id: str = "w0") -> None:
+    def __init__(self, lake: Lake, reg: Registry, *, threads: int = 0, worker_id: str = "w0",
+                 stalled: Any = None) -> None:
         self.lake = lake
         self.worker_id = worker_id
         self.ingester = Ingester(lake, reg.route)
         self.transformer = Transformer(lake, reg.stream, threads=threads)
         self.stats = RunStats()
+        self.stalled: Any = stalled if stalled is not None else Stalled()
+        #: transient tries per message id, for its backoff (forgotten when it succeeds)
+        self._transient_tries: dict[str, int] = {}
+        #: a transient condition recorded before this worker started (a run that gave up), which
+        #: this worker's first success ends
+        self._recorded = transient.read_health(lake.settings.state_dir) is not None
 
     def close(self) -> None:
         """Release the DuckDB connection."""
@@ -127,7 +161,7 @@ class Worker:
         queue = self.lake.transform_queue
         ahead: tuple[Message, PendingChunk] | None = None
         for m in msgs:
-            started = self._attempt(queue, m, self._start)
+            started = self._attempt(queue, m, self._start, finished=False)
             if ahead is not None:
                 self._finish(queue, *ahead)
             ahead = None if started is None else (m, started)
@@ -148,14 +182,20 @@ class Worker:
         self.stats.deduplicated += result.deduplicated
         queue.delete(m.receipt_handle)
 
-    def _attempt(self, queue: Queue, m: Message, fn: Callable[[Message], T]) -> T | None:
+    def _attempt(self, queue: Queue, m: Message, fn: Callable[[Message], T], *,
+                 finished: bool = True) -> T | None:
         """``fn(m)``, or ``None`` after a failure. A :class:`TerminalError` moves ``m`` to the
-        DLQ at once; any other failure makes ``m`` visible again later, until the redrive
-        policy moves it (so does a terminal one whose move to the DLQ failed)."""
+        DLQ at once; a transient fault defers ``m`` uncharged (:meth:`_defer`); any other
+        failure makes ``m`` visible again later, until the redrive policy moves it (so does a
+        terminal one whose move to the DLQ failed). ``finished``: ``fn`` completes the message
+        (its success ends a transient condition; starting a chunk does not)."""
         try:
-            return fn(m)
+            result = fn(m)
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
+            if transient.is_transient(exc):
+                self._defer(queue, m, reason)
+                return None
             self.stats.failures += 1
             self.stats.errors.append(f"{queue.name} {m.message_id}: {reason}")
             if isinstance(exc, TerminalError):  # retrying cannot help: do not wait for the policy
@@ -186,11 +226,63 @@ class Worker:
             with contextlib.suppress(Exception):
                 queue.change_visibility(m.receipt_handle, round(delay))
             return None
+        if finished:
+            self._progress(m)
+        return result
+
+    def _progress(self, m: Message) -> None:
+        """A message went through: whatever transient fault there was is over."""
+        self._transient_tries.pop(m.message_id, None)
+        if self.stalled.value or self._recorded:
+            self.stalled.value = 0.0
+            self._recorded = False
+            transient.clear_health(self.lake.settings.state_dir)
+
+    def _defer(self, queue: Queue, m: Message, reason: str) -> None:
+        """A transient fault: put ``m`` back uncharged after a jittered, growing backoff, and
+        record the condition for ``lakeline status``."""
+        tries = self._transient_tries.get(m.message_id, 0) + 1
+        self._transient_tries[m.message_id] = tries
+        q = self.lake.settings.queue
+        delay = transient.backoff(tries, base=q.retry_delay, ceiling=q.transient_backoff_max)
+        self.stats.transient_retries += 1
+        self.stats.transient_error = f"{queue.name} {m.message_id}: {reason}"
+        if not self.stalled.value:
+            self.stalled.value = time.monotonic()
+        _log.warning(
+            "transient fault: message waits", exc_info=tries == 1,  # the traceback once, not every try
+            extra={"worker": self.worker_id, "data": {
+                "queue": queue.name, "message_id": m.message_id, "tries": tries, "retry_in_s": delay,
+                "reason": reason}},
+        )
+        try:
+            queue.defer(m, delay)
+        except Exception:  # the queue itself is at fault: let the visibility timeout bring it back
+            _log.warning("deferring failed; the message reappears after its visibility timeout",
+                         exc_info=True, extra={"worker": self.worker_id, "data": {
+                             "queue": queue.name, "message_id": m.message_id}})
+        transient.record_waiting(self.lake.settings.state_dir, error=self.stats.transient_error,
+                                 retry_in_s=delay)
 
 
 def is_idle(lake: Lake) -> bool:
     """True when neither queue holds a visible, in-flight or delayed message."""
     return lake.ingest_queue.counts().total == 0 and lake.transform_queue.counts().total == 0
+
+
+def gave_up(lake: Lake, stalled: Any) -> bool:
+    """True when ``lakeline run`` should stop waiting on a transient fault: only transient
+    faults for ``queue.transient_give_up_after`` seconds, and no message in flight (a worker
+    still working on one may yet succeed)."""
+    since = float(stalled.value)
+    if not since or time.monotonic() - since < lake.settings.queue.transient_give_up_after:
+        return False
+    return all(q.counts().in_flight == 0 for q in (lake.ingest_queue, lake.transform_queue))
+
+
+def waiting(lake: Lake) -> int:
+    """Messages still queued (visible, in flight or delayed) in the ingest and transform queues."""
+    return lake.ingest_queue.counts().total + lake.transform_queue.counts().total
 
 
 # ---- runner lock and recovery ---------------------------------------------------------
@@ -232,6 +324,10 @@ def recover(lake: Lake) -> dict[str, int]:
         reset = getattr(q, "release_in_flight", None)
         if reset is not None:
             released += int(reset())
+        # a new run is the operator's "try again": messages waiting on a transient fault go now
+        again = getattr(q, "release_deferred", None)
+        if again is not None:
+            released += int(again())
     claims = 0
     for item in lake.state.query(IDEMPOTENCY):
         if item.data.get("status") == "IN_PROGRESS":
@@ -250,25 +346,58 @@ def _threads(settings: Settings, workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
+#: prctl(2) option: the signal a process gets when its parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux ``PR_SET_PDEATHSIG``);
+    if the parent is already gone (it died before this ran), exit now. Elsewhere the work loop's
+    orphan check (:func:`orphaned`) does the job."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        try:
+            libc = ctypes.CDLL(libc_name, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # not Linux: the orphan check remains
+            pass
+    if orphaned(parent_pid):
+        os._exit(1)
+
+
+def orphaned(parent_pid: int) -> bool:
+    """True when the process that started this worker is gone (it was re-parented)."""
+    return os.getppid() != parent_pid
+
+
 def _worker_main(settings: Settings, extra: list[Pipeline], worker_id: str, forever: bool, stop: Any,
-                 out: Any) -> None:
+                 out: Any, stalled: Any = None, parent_pid: int = 0) -> None:
+    if parent_pid:
+        die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+
+    def should_stop() -> bool:
+        return bool(stop.is_set()) or (parent_pid != 0 and orphaned(parent_pid))
+
     log.setup()
-    stats = work_loop(settings, worker_id=worker_id, forever=forever, should_stop=stop.is_set,
-                      workers=settings.runner.workers, extra=extra)
+    stats = work_loop(settings, worker_id=worker_id, forever=forever, should_stop=should_stop,
+                      workers=settings.runner.workers, extra=extra, stalled=stalled)
     out.put(stats.to_dict())
 
 
 def work_loop(
     settings: Settings, *, worker_id: str = "w0", forever: bool = False,
     should_stop: Callable[[], bool] = lambda: False, workers: int = 1,
-    watch: bool = False, extra: list[Pipeline] | None = None,
+    watch: bool = False, extra: list[Pipeline] | None = None, stalled: Any = None,
 ) -> RunStats:
-    """Process messages until idle (or, with ``forever``, until ``should_stop()``).
-    ``extra``: pipelines registered in the parent process (a spawned worker has none)."""
+    """Process messages until idle (or, with ``forever``, until ``should_stop()``); without
+    ``forever`` also stop when only transient faults were met for
+    ``queue.transient_give_up_after`` seconds (:func:`gave_up`).
+    ``extra``: pipelines registered in the parent process (a spawned worker has none);
+    ``stalled``: the transient clock shared with the other workers (:class:`Stalled`)."""
     lake = Lake.open(settings)
     reg = load(settings, extra).check()
-    worker = Worker(lake, reg, threads=_threads(settings, workers), worker_id=worker_id)
+    worker = Worker(lake, reg, threads=_threads(settings, workers), worker_id=worker_id, stalled=stalled)
     next_scan = 0.0
     jobs = Jobs(lake, reg) if watch else None
     try:
@@ -277,6 +406,8 @@ def work_loop(
                 scan_landing(lake)
                 jobs.fire_due()
                 next_scan = time.monotonic() + settings.runner.watch_interval
+            if not forever and gave_up(lake, worker.stalled):
+                break
             if worker.step():
                 continue
             if not forever and is_idle(lake):
@@ -316,8 +447,15 @@ def run(
         quality = [] if forever else [r.to_dict() for r in jobs.after_run()]
         models = [] if forever else jobs.run_models()
         dead = max(0, dead_letters(lake) - dead_before)
+        left = waiting(lake)
+        if left and stats.transient_error:
+            transient.record_waiting(settings.state_dir, error=stats.transient_error, retry_in_s=0,
+                                     waiting=left)
+        elif not left:
+            transient.clear_health(settings.state_dir)
     summary = stats.to_dict()
     summary["dead_lettered"] = dead
+    summary["waiting"] = left
     summary["batch_runs"] = batch
     summary["quality"] = quality
     summary["models"] = models
@@ -442,9 +580,11 @@ def _run_pool(
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     out = ctx.Queue()
+    stalled = ctx.Value("d", 0.0, lock=False)  # one float, written whole: no lock needed
     extra = registered()
     procs = [
-        ctx.Process(target=_worker_main, args=(settings, extra, f"w{i}", forever, stop, out), daemon=True)
+        ctx.Process(target=_worker_main, args=(settings, extra, f"w{i}", forever, stop, out, stalled,
+                                               os.getpid()), daemon=True)
         for i in range(n)
     ]
     for p in procs:

@@ -24,7 +24,7 @@ from lakeline.cli.models import models
 from lakeline.cli.pipeline import pipeline_group
 from lakeline.cli.promote import promote, run_summary
 from lakeline.cli.query import explain, sql, tables
-from lakeline.cli.runs import run_entries, run_failures, verdict
+from lakeline.cli.runs import run_entries, run_failures, verdict, waiting_failures
 from lakeline.cli.workflow import workflow
 from lakeline.config import load_settings, resolve_home
 from lakeline.console import emit_json, emit_table, err_console, progress_enabled
@@ -305,6 +305,7 @@ def status(as_json: bool) -> None:
             if q.dlq is not None}
     failures += [{"pipeline": None, "what": f"{n} message(s) in {name}", "error": "dead-lettered",
                   "command": "lakeline dlq list"} for name, n in dead.items() if n]
+    failures += waiting_failures(lake.settings)  # messages waiting on a transient fault
     runs = [e.to_dict() for e in run_entries(lake, reg, 5)]
     pipes = {p.name: found for p in reg if (found := p.status(lake))}
     data = {"home": str(lake.settings.home), "failures": failures, "queues": queues, "last_runs": runs,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lakeline import transient
+from lakeline.config import Settings
 from lakeline.lake import Lake
 from lakeline.pipelines.base import RunEntry
 from lakeline.pipelines.registry import Registry
@@ -64,6 +66,11 @@ def run_failures(summary: dict[str, Any], max_reject_rate: float | None = None) 
         first = (summary.get("errors") or ["see the log"])[0]
         out.append({"what": f"{summary['failures']} message failure(s)", "error": first,
                     "command": "lakeline status"})
+    if summary.get("waiting"):
+        why = summary.get("transient_error") or "not loaded yet"
+        out.append({"what": f"{summary['waiting']} message(s) waiting", "error": f"transient fault: {why}; "
+                    "they load by themselves once it is fixed (the next `lakeline run`, or `serve`)",
+                    "command": "lakeline status"})
     if summary.get("dead_lettered"):
         out.append({"what": f"{summary['dead_lettered']} message(s) dead-lettered", "error": "moved to a DLQ",
                     "command": "lakeline dlq list"})
@@ -82,6 +89,19 @@ def run_failures(summary: dict[str, Any], max_reject_rate: float | None = None) 
                     f"{max_reject_rate:.2%} (--fail-on-rejects)",
                     "command": REJECTS_QUERY})
     return out
+
+
+def waiting_failures(settings: Settings) -> list[dict[str, Any]]:
+    """What ``lakeline status`` lists while messages wait on a transient fault (the runner's
+    health record, :mod:`lakeline.transient`): one entry, or none."""
+    health = transient.read_health(settings.state_dir)
+    if not health:
+        return []
+    count = health.get("waiting")
+    what = f"{count} message(s) waiting" if count else "messages waiting"
+    return [{"pipeline": None, "what": f"{what} on a transient fault since {health.get('since')}",
+             "error": str(health.get("error") or "?"),
+             "command": "fix the fault; the next `lakeline run` (or `serve` by itself) loads them"}]
 
 
 def verdict(failed: list[dict[str, Any]]) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def run_cmd(name: str | None, definition_file: str | None, input_text: str, exec
         raise UsageError("give a workflow NAME or --definition FILE (one of them)")
     lake = _lake()
     reg = pipelines(lake)
-    defn = orjson.loads(Path(definition_file).read_bytes()) if definition_file else definition(reg, str(name))
+    defn = _read_definition(Path(definition_file)) if definition_file else definition(reg, str(name))
     raw = Path(input_text[1:]).read_text("utf-8") if input_text.startswith("@") else input_text
     try:
         payload = orjson.loads(raw)
@@ -100,6 +100,21 @@ def run_cmd(name: str | None, definition_file: str | None, input_text: str, exec
     ex = run_definition(defn, payload, tasks=lake_tasks(lake, reg, drive=_drive), name=execution_name,
                         store=lake.state)
     _ended(ex, as_json)
+
+
+def _read_definition(path: Path) -> dict[str, Any]:
+    """The ASL state machine in ``path``; :class:`UsageError` naming the file unless it is a
+    JSON object."""
+    try:
+        body = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"--definition {path} is not JSON: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"--definition {path}: {exc.strerror}") from None
+    if not isinstance(body, dict):
+        raise UsageError(f"--definition {path} must be a JSON object (an ASL state machine), "
+                         f"got a JSON {type(body).__name__}")
+    return body
 
 
 def _ended(ex: Any, as_json: bool) -> None:

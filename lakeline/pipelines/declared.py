@@ -188,7 +188,10 @@ def _csv(raw: Any, origin: str, fmt: str) -> CsvOptions:
     for key in ("delimiter", "quote", "escape"):
         value = getattr(opts, key)
         if len(value) != 1 or value in "\r\n":
-            raise ConfigError(f"{origin}: csv.{key} must be one character (not a line end), got {value!r}")
+            why = (" (a file's delimiter is declared, never guessed: a file whose header is "
+                   "written with another common one is refused, naming it)") if key == "delimiter" else ""
+            raise ConfigError(f"{origin}: csv.{key} must be one character (not a line end), "
+                              f"got {value!r}{why}")
     if opts.decimal not in (".", ","):
         raise ConfigError(f"{origin}: csv.decimal must be \".\" or \",\", got {opts.decimal!r}")
     if opts.decimal == opts.delimiter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +11,9 @@ from pathlib import Path
 
 from lakeline.config import ZONES
 from lakeline.errors import InvalidKeyError, NotFoundError
+
+#: characters refused in keys: C0 controls, DEL, C1 controls, bidi embeddings/overrides/isolates
+_UNPRINTABLE = re.compile("[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -27,12 +31,20 @@ def validate_key(key: str) -> str:
     """Return ``key`` if it is safe to store; raise :class:`InvalidKeyError` otherwise.
 
     Refused: empty keys, NUL characters, absolute paths, backslashes, empty or ``.``/``..``
-    path segments — anything that could make a filesystem backend write outside its zone.
+    path segments — anything that could make a filesystem backend write outside its zone —
+    and control characters (LF, CR, tab, C0/C1 controls, DEL) and the bidi embedding,
+    override and isolate characters (U+202A to U+202E, U+2066 to U+2069): they forge lines in logs
+    and listings and make a key display as another (``a<U+202E>txt.exe``).
     """
     if not isinstance(key, str) or not key:
         raise InvalidKeyError("object key must be a non-empty string")
     if "\x00" in key:
         raise InvalidKeyError(f"object key {key!r} contains a NUL character")
+    bad = _UNPRINTABLE.search(key)
+    if bad is not None:
+        char = bad.group()
+        raise InvalidKeyError(f"object key {key!r} contains the control character U+{ord(char):04X} "
+                              f"at position {bad.start()}; keys must be printable text")
     if key.startswith("/"):
         raise InvalidKeyError(f"object key {key!r} is absolute; keys are relative to their zone")
     if "\\" in key:

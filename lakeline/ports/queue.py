@@ -2,7 +2,8 @@
 
 A received message is invisible for its visibility timeout; unless deleted it becomes visible
 again and its receive count grows. A message received more than ``max_receive_count`` times
-moves to the dead-letter queue on its next receive (the SQS redrive policy). A consumer that
+moves to the dead-letter queue on its next receive (the SQS redrive policy). A consumer whose
+failure was not the message's fault puts it back uncharged with :meth:`Queue.defer`; one that
 knows retrying cannot help moves a received message to the DLQ at once with
 :meth:`Queue.dead_letter`, which records why in the :data:`DEAD_LETTER_REASON` attribute.
 """
@@ -148,6 +149,16 @@ class Queue(ABC):
     @abstractmethod
     def change_visibility(self, receipt_handle: str, timeout: int) -> None:
         """Make a received message visible again after ``timeout`` seconds (0 = now)."""
+
+    @abstractmethod
+    def defer(self, message: Message, delay_seconds: int) -> None:
+        """Put a received message back, visible again after ``delay_seconds`` (0..900), without
+        charging this receive to it: its receive count stays what it was before the receive,
+        so the redrive policy never moves it to the DLQ for this failure. Use it when the
+        failure was not the message's fault (a transient fault: full disk, read-only zone,
+        locked database, throttling). ``message`` is what :meth:`receive` returned; a receipt
+        handle that is no longer current is ignored, as by :meth:`delete`.
+        """
 
     @abstractmethod
     def counts(self) -> QueueCounts:

@@ -14,6 +14,11 @@ atomically. Promotion therefore never overwrites a file a reader may be using:
    ``current/`` — this is the commit point;
 3. delete the previous run's files from ``current/``, so it again holds exactly one run.
 
+A run that fills several partitions makes step 1 for all of them (holding every partition's
+lease, taken in partition order) before any step 2: a copy that fails moves no pointer, and
+the copies it left in ``current/`` (named by the run id, listed by no pointer) are replaced or
+deleted by the next promotion.
+
 Readers resolve ``current/`` *through* the pointer (:func:`current_files`): read
 ``_LATEST.json``, then read only the files it lists. They never see two runs mixed, and never
 an empty ``current/`` — before step 2 they read the old run, after it the new one. (A reader
@@ -48,6 +53,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,8 +97,17 @@ def promote(
             raise PromotionError("NO_PARQUET_FILES",
                                  f"run {run.run_id} has no Parquet files in " + ", ".join(empty))
         run = measure(lake, run)
-        for folder in sorted(run.folders, key=lambda f: f.partition):
-            promoted.append(_promote_partition(lake, run, folder, event, lock_seconds, wait_seconds))
+        staged: list[_Staged] = []
+        try:
+            # every partition's copies first, then the pointers: a copy that fails (a full
+            # disk, a throttled store) leaves every _LATEST.json of the run where it was
+            for folder in sorted(run.folders, key=lambda f: f.partition):
+                staged.append(_stage_partition(lake, run, folder, event, lock_seconds, wait_seconds))
+            for step in staged:
+                promoted.append(_flip_partition(lake, run, step, event, lock_seconds))
+        finally:
+            for step in staged:
+                _release(lake, step.partition, step.lease)
     except (PromotionError, NotFoundError, ParquetFooterError) as exc:
         # expected refusals (selection, leases, unreadable files): the error status of specs §1
         code, reason = error_code(exc), str(exc)
@@ -161,10 +176,23 @@ def _check_event(lake: Lake, event: dict[str, Any]) -> tuple[str, str]:
 # ---- one partition ------------------------------------------------------------------------
 
 
-def _promote_partition(
+@dataclass
+class _Staged:
+    """A partition whose lease is held and whose files are copied into ``current/``, waiting
+    for its pointer flip (``outcome`` is set instead when there is nothing to flip)."""
+
+    partition: str
+    lease: tuple[str, int]
+    base: dict[str, Any]
+    files: list[str] = field(default_factory=list)
+    outcome: dict[str, Any] | None = None
+
+
+def _stage_partition(
     lake: Lake, run: RunInfo, folder: RunFolder, event: dict[str, Any], lock_seconds: float,
     wait_seconds: float,
-) -> dict[str, Any]:
+) -> _Staged:
+    """Take the partition's lease and copy the run's files into ``current/`` (step 1)."""
     partition, store = folder.partition, lake.store
     current = f"{partition}/{CURRENT}"
     lease = _acquire(lake, partition, lock_seconds, wait_seconds)
@@ -173,42 +201,69 @@ def _promote_partition(
         base = {"run_id": run.run_id, "output_prefix": folder.prefix, "current_prefix": current,
                 "latest_json": f"{partition}/{LATEST}", "partition": partition,
                 "partition_rows": _partition_rows(lake, run, folder)}
+        staged = _Staged(partition, lease, base)
         if latest is not None and latest.get("run_id") == run.run_id and all(
                 store.exists("silver", k) for k in latest.get("files", [])):
-            return dict(base, promoted_at=latest.get("promoted_at"), files_copied=0, action="noop",
-                        current_run_id=run.run_id)
+            staged.outcome = dict(base, promoted_at=latest.get("promoted_at"), files_copied=0, action="noop",
+                                  current_run_id=run.run_id)
+            return staged
         if latest is not None and not event.get("run_key") and _newer(latest, run):
-            return dict(base, promoted_at=latest.get("promoted_at"), files_copied=0, action="superseded",
-                        current_run_id=latest.get("run_id"))
-        files = []
+            staged.outcome = dict(base, promoted_at=latest.get("promoted_at"), files_copied=0,
+                                  action="superseded", current_run_id=latest.get("run_id"))
+            return staged
         for src in folder.parquet:
             name = src.rsplit("/", 1)[-1].removesuffix(".parquet")
             dst = f"{current}/{name}-{run.run_id}.parquet"
             store.copy("silver", src, "silver", dst)
-            files.append(dst)
-        promoted_at = iso(datetime.now(UTC))
-        metrics = run.metrics or {}
-        pointer = {
-            "run_id": run.run_id, "promoted_at": promoted_at, "output_prefix": folder.prefix,
-            "current_prefix": current, "files_copied": len(files), "files": files,
-            "glue_job_run_id": event.get("glue_job_run_id"), "execution_arn": event.get("execution_arn"),
-            "execution_start_time": event.get("execution_start_time"),
-            **{k: metrics.get(k) for k in ("input_rows", "valid_rows", "quarantined_rows", "condemned_rows")},
-            "metrics_source": run.metrics_source,
-            "schema_version": partition.rsplit("schema_v=", 1)[-1],
-            "run_completed_at": None if run.completed_at is None else iso(run.completed_at),
-        }
-        lease = _renew(lake, partition, lease, lock_seconds)
-        _advance(lake, partition, pointer)
-        store.put("silver", f"{partition}/{LATEST}", orjson.dumps(pointer, option=orjson.OPT_INDENT_2))
-        keep = set(files)
-        for info in list(store.list("silver", current + "/")):
-            if info.key not in keep:
-                store.delete("silver", info.key)
-        return dict(base, promoted_at=promoted_at, files_copied=len(files), action="promoted",
-                    current_run_id=run.run_id)
-    finally:
+            staged.files.append(dst)
+        return staged
+    except BaseException:
         _release(lake, partition, lease)
+        raise
+
+
+def _flip_partition(
+    lake: Lake, run: RunInfo, staged: _Staged, event: dict[str, Any], lock_seconds: float,
+) -> dict[str, Any]:
+    """Write the partition's ``_LATEST.json`` (step 2, the commit point), then drop the
+    previous run's files from ``current/`` (step 3)."""
+    if staged.outcome is not None:
+        return staged.outcome
+    partition, store, files = staged.partition, lake.store, staged.files
+    current = f"{partition}/{CURRENT}"
+    promoted_at = iso(datetime.now(UTC))
+    metrics = run.metrics or {}
+    pointer = {
+        "run_id": run.run_id, "promoted_at": promoted_at, "output_prefix": staged.base["output_prefix"],
+        "current_prefix": current, "files_copied": len(files), "files": files,
+        "glue_job_run_id": event.get("glue_job_run_id"), "execution_arn": event.get("execution_arn"),
+        "execution_start_time": event.get("execution_start_time"),
+        **{k: metrics.get(k) for k in ("input_rows", "valid_rows", "quarantined_rows", "condemned_rows")},
+        "metrics_source": run.metrics_source,
+        "schema_version": partition.rsplit("schema_v=", 1)[-1],
+        "run_completed_at": None if run.completed_at is None else iso(run.completed_at),
+    }
+    staged.lease = _renew(lake, partition, staged.lease, lock_seconds)
+    _advance(lake, partition, pointer)
+    store.put("silver", f"{partition}/{LATEST}", orjson.dumps(pointer, option=orjson.OPT_INDENT_2))
+    keep = set(files)
+    for info in list(store.list("silver", current + "/")):
+        if info.key not in keep:
+            store.delete("silver", info.key)
+    return dict(staged.base, promoted_at=promoted_at, files_copied=len(files), action="promoted",
+                current_run_id=run.run_id)
+
+
+def _promote_partition(
+    lake: Lake, run: RunInfo, folder: RunFolder, event: dict[str, Any], lock_seconds: float,
+    wait_seconds: float,
+) -> dict[str, Any]:
+    """Promote one partition on its own (copies, pointer, cleanup, under its lease)."""
+    staged = _stage_partition(lake, run, folder, event, lock_seconds, wait_seconds)
+    try:
+        return _flip_partition(lake, run, staged, event, lock_seconds)
+    finally:
+        _release(lake, staged.partition, staged.lease)
 
 
 def _partition_rows(lake: Lake, run: RunInfo, folder: RunFolder) -> int | None:

@@ -1,6 +1,7 @@
 """Cutting a landed object into chunks by its format: what ingest sends, one message per chunk.
 
-* JSON lines: blocks of ``ingest.chunk_bytes`` cut at line ends; a JSON array is one chunk.
+* JSON lines: blocks of ``ingest.chunk_bytes`` cut at line ends; a JSON array is one chunk
+  (never for a ``.jsonl`` / ``.ndjson`` name: such a file is lines, whatever its first line).
 * CSV: the header (when the pipeline says there is one) is read once and named in every
   chunk message; blocks are cut at record ends (a line end outside quotes,
   :mod:`lakeline.stages.csvscan`), so a quoted field spanning lines is never split.
@@ -78,11 +79,14 @@ def count_records(block: bytes) -> int:
 def plan_jsonl(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str, list[Chunk]]:
     """Read the object once and cut it into chunks at line ends.
 
-    Returns the format (``jsonl`` or ``json``: a JSON array, one chunk) and the chunks."""
+    Returns the format (``jsonl`` or ``json``: a JSON array, one chunk) and the chunks. The
+    file name decides first (:func:`is_json_lines_name`): a ``.jsonl`` / ``.ndjson`` file is
+    lines even when its first line is ``[…]`` (that line alone is then rejected); any other
+    file is an array when it starts with ``[``."""
     store = lake.store
     head = store.get_range("landing", key, 0, min(size, 4096))
     start = 3 if head.startswith(BOM) else 0
-    if head[start:].lstrip()[:1] == b"[":
+    if not is_json_lines_name(key) and head[start:].lstrip()[:1] == b"[":
         return "json", [Chunk(0, size, 1, -1)]
     chunks: list[Chunk] = []
     line = 1
@@ -106,6 +110,12 @@ def plan_jsonl(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str, 
     return "jsonl", chunks
 
 
+
+
+def is_json_lines_name(key: str) -> bool:
+    """True when the object's name says JSON lines (``.jsonl``, ``.ndjson``, also gzipped)."""
+    name = key.rsplit("/", 1)[-1].lower().removesuffix(".gz")
+    return name.endswith((".jsonl", ".ndjson"))
 
 
 def plan_chunks(lake: Lake, key: str, size: int, chunk_bytes: int, spec: StreamSpec) -> Plan:
@@ -138,12 +148,12 @@ def plan_csv(lake: Lake, key: str, size: int, chunk_bytes: int, spec: StreamSpec
         end = min(pos + chunk_bytes, size)
         block = store.get_range("landing", key, pos, end)
         if end < size:
-            ends = csvscan.record_ends(block, opts)
+            ends = csvscan.record_ends(block, opts, final=end >= size)
             while not len(ends) and end < size:  # one record longer than chunk_bytes: extend
                 more = store.get_range("landing", key, end, min(end + _READ_BLOCK, size))
                 block += more
                 end += len(more)
-                ends = csvscan.record_ends(block, opts)
+                ends = csvscan.record_ends(block, opts, final=end >= size)
             if len(ends):
                 end = pos + int(ends[-1]) + 1
                 block = block[: end - pos]

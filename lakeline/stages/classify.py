@@ -11,7 +11,7 @@ its silver type with ``TRY_CAST`` and gives each record a reason code, or NULL w
     SCHEMA_ERROR       route field missing or naming no table; an undeclared field (reject)
     NULL_VALUE_ERROR   the time field, a required field or a key field is empty
     TIMESTAMP_ERROR    the time field is not a time in years 0001-9999
-    TYPE_ERROR         a field that does not convert to its type
+    TYPE_ERROR         a field that does not convert to its type (NaN, Infinity, 1e400 included)
     DUPLICATE_FAILURE  a key seen before in the load (:func:`dedupe_sql`)
 
 No Python runs per record on this path.
@@ -53,7 +53,9 @@ def typed_column(field: Field, raw: str, csv: CsvOptions | None = None) -> str:
         return (f"CASE WHEN regexp_full_match({raw}, '-?[0-9]+') THEN TRY_CAST({raw} AS BIGINT) "
                 f"WHEN {d} = trunc({d}) THEN TRY_CAST({d} AS BIGINT) END")
     if t == "float64":
-        return f"TRY_CAST({number} AS DOUBLE)"
+        # NaN, Infinity and 1e400 cast to a DOUBLE but are no measurement: a TYPE_ERROR
+        d = f"TRY_CAST({number} AS DOUBLE)"
+        return f"CASE WHEN isfinite({d}) THEN {d} END"
     if t == "bool":
         return f"TRY_CAST({raw} AS BOOLEAN)"
     if t == "date":
@@ -124,8 +126,10 @@ class Classifier:
         """``(condition, what is wrong, field)`` of each TYPE_ERROR check of ``t``'s fields.
 
         With ``json_line``, a string field holding an object or array is wrong; without it such
-        a string counts as wrong too (the fast path then falls back to the exact path)."""
+        a string counts as wrong too (the fast path then falls back to the exact path). ``what``
+        is SQL of the words after the value in the reject's message."""
         out: list[tuple[str, str, Field]] = []
+        csv = self.spec.csv if self.spec.format == "csv" else None
         skip = {self.spec.time_field, self.spec.route_field}
         for f in t.columns:
             if f.name in skip:
@@ -140,9 +144,15 @@ class Classifier:
                 if self.json_line is not None:
                     path = lit("$." + orjson.dumps(f.source).decode())
                     bad += f" AND json_type({self.json_line}, {path}) IN ('OBJECT', 'ARRAY')"
-                out.append((f"({bad})", " is an object or array, not a string", f))
+                out.append((f"({bad})", lit(" is an object or array, not a string"), f))
+            elif f.type == "float64":
+                # a number that is not finite gets its own words (the reason is the same)
+                number = f"replace({raw}, ',', '.')" if csv is not None and csv.decimal == "," else raw
+                what = (f"CASE WHEN TRY_CAST({number} AS DOUBLE) IS NULL THEN ' is not float64' "
+                        "ELSE ' is not a finite float64' END")
+                out.append((f"({raw} IS NOT NULL AND {self.typed(f)} IS NULL)", what, f))
             else:
-                out.append((f"({raw} IS NOT NULL AND {self.typed(f)} IS NULL)", " is not " + f.type, f))
+                out.append((f"({raw} IS NOT NULL AND {self.typed(f)} IS NULL)", lit(" is not " + f.type), f))
         return out
 
     def type_error(self, t: StreamTable) -> str:
@@ -208,7 +218,7 @@ class Classifier:
         for t in self.spec.tables:
             for bad, what, f in self.type_checks(t):
                 wrong.append(f"CASE WHEN {self.in_table(t)} AND {bad} THEN "
-                             f"{lit(f.name + ': ')} || {self.raw(f)} || {lit(what)} END")
+                             f"{lit(f.name + ': ')} || {self.raw(f)} || {what} END")
         if wrong:
             parts.append(f"WHEN {self._per_table(self.type_error)} THEN concat_ws('; ', {', '.join(wrong)})")
         if self.unknown is not None:

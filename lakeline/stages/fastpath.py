@@ -42,7 +42,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from lakeline.sqltext import lit, quote
 from lakeline.stages.classify import Classifier, typed_column
-from lakeline.stages.csvscan import parse_header
+from lakeline.stages.csvscan import parse_header, well_quoted
 from lakeline.stages.messages import ChunkMessage
 from lakeline.stages.spec import StreamSpec, StreamTable
 from lakeline.tables.schema import Field
@@ -123,6 +123,8 @@ class FastPath:
         line (UTF-8), put before every part."""
         if spec.format != "csv" and any(b in data for b in _NOT_JSON_WHITESPACE):
             return None  # read_json takes these for whitespace around an object; JSON does not
+        if spec.format == "csv" and not well_quoted(data, spec.csv):
+            return None  # read_csv loads a stray quote (12" pipe) as text; RFC 4180 does not
         parts = split(data, self._threads)
         names = [f"/{uuid.uuid4().hex}-{i}.{spec.format}" for i in range(len(parts))]
         reader = Reader(spec, header)

@@ -6,7 +6,8 @@ chunk registered with DuckDB (``_pre``: a reason code when the record cannot be 
 
 * JSON lines (``jsonl``; a JSON array is turned into lines first): one record per non-blank
   line, parsed once with ``TRY(from_json(...))`` into text fields, so a number where a string
-  is expected never aborts the chunk; ``MALFORMED_JSON`` / ``NOT_AN_OBJECT`` otherwise.
+  is expected never aborts the chunk; ``MALFORMED_JSON`` / ``NOT_AN_OBJECT`` otherwise, and
+  ``DUPLICATE_FIELD`` for an object that repeats a key its table reads (``{"a": 1, "a": 2}``).
 * CSV: records found with numpy (quote-aware line ends), fields split by one regular
   expression per record in DuckDB; a record with the wrong number of fields is a
   ``SCHEMA_ERROR``.
@@ -68,18 +69,63 @@ def json_parsed_lines(spec: StreamSpec, lines: str) -> str:
         keep = f"lambda k: NOT list_contains({declared_sources(spec)}, k)"
         unknown = (f", CASE WHEN _r IS NOT NULL AND json_type(_line) = 'OBJECT' THEN "
                    f"list_filter(json_keys(_line), {keep}) END AS _unknown")
+    # from_json keeps the first of two equal keys: a repeated key the record's table reads
+    # is a DUPLICATE_FIELD (the fast path's read_json refuses such a line, so both agree)
+    repeated = "list_sort(list_distinct(list_filter(_read, lambda k, i: list_position(_read, k) < i)))"
     return f"""(
 WITH parsed AS (
   SELECT _idx, _line, TRY(from_json(_line, {json_struct(spec)})) AS _r FROM {lines} WHERE {NOT_BLANK}
+),
+checked AS (
+  SELECT *,
+    CASE WHEN _r IS NULL THEN '{reasons.MALFORMED_JSON}'
+         WHEN NOT (starts_with(_line, '{{') OR starts_with(ltrim(_line, {_WS}), '{{'))
+         THEN '{reasons.NOT_AN_OBJECT}'
+    END AS _pre0
+  FROM parsed
+),
+keyed AS (
+  SELECT *, CASE WHEN _pre0 IS NULL THEN json_keys(_line) END AS _keys FROM checked
+),
+repeats AS (
+  -- only an object that repeats some key is checked for the keys its table reads (rare)
+  SELECT *, CASE WHEN len(_keys) <> list_unique(_keys)
+    THEN list_filter(_keys, lambda k: list_contains({read_keys(spec)}, k)) END AS _read
+  FROM keyed
 )
 SELECT _idx, _line, _r, _pre,
   CASE _pre WHEN '{reasons.MALFORMED_JSON}' THEN 'line is not valid JSON'
-            WHEN '{reasons.NOT_AN_OBJECT}' THEN 'line is JSON but not an object' END AS _pre_msg{unknown}
+            WHEN '{reasons.NOT_AN_OBJECT}' THEN 'line is JSON but not an object'
+            WHEN '{reasons.DUPLICATE_FIELD}'
+            THEN 'the object repeats key(s): ' || array_to_string({repeated}, ', ')
+  END AS _pre_msg{unknown}
 FROM (SELECT *,
-  CASE WHEN _r IS NULL THEN '{reasons.MALFORMED_JSON}'
-       WHEN NOT (starts_with(_line, '{{') OR starts_with(ltrim(_line, {_WS}), '{{'))
-       THEN '{reasons.NOT_AN_OBJECT}'
-  END AS _pre FROM parsed))"""
+  coalesce(_pre0, CASE WHEN len(_read) <> list_unique(_read) THEN '{reasons.DUPLICATE_FIELD}' END) AS _pre
+  FROM repeats))"""
+
+
+def read_keys(spec: StreamSpec) -> str:
+    """SQL (over a parsed record ``_r``) of the source names its table reads: the table's
+    declared fields, the route field and the time field (what the fast path's ``read_json``
+    reads, so a repeated key is found alike on both paths)."""
+    extra = [n for n in (spec.route_field, _time_source(spec)) if n is not None]
+
+    def names(fields: list[str]) -> str:
+        return "[" + ", ".join(lit(n) for n in dict.fromkeys(fields)) + "]"
+
+    if spec.route_field is None:
+        return names([f.source for f in spec.tables[0].columns] + extra)
+    route = f"_r.{quote(spec.route_field)}"
+    whens = " ".join(f"WHEN {lit(t.route_value)} THEN {names([f.source for f in t.columns] + extra)}"
+                     for t in spec.tables)
+    return f"CASE {route} {whens} ELSE {names(extra)} END"
+
+
+def _time_source(spec: StreamSpec) -> str | None:
+    if spec.time_field is None:
+        return None
+    f = spec.tables[0].field(spec.time_field)
+    return f.source if f is not None else spec.time_field
 
 
 def json_keys_sql(spec: StreamSpec, chunk: str = "chunk") -> str:
@@ -161,5 +207,6 @@ __all__ = [
     "json_parsed",
     "json_parsed_lines",
     "json_struct",
+    "read_keys",
     "unknown_column",
 ]

@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from lakeline import reasons
 from lakeline.errors import LockedError, MessageError, NotFoundError
 from lakeline.events import ObjectCreated, parse_events
@@ -25,9 +23,10 @@ from lakeline.lake import Lake
 from lakeline.lineage import hooks as lineage_hooks
 from lakeline.ports.queue import MAX_BATCH
 from lakeline.ports.state import BeginResult
+from lakeline.stages import csvscan
 from lakeline.stages.chunking import Chunk, Plan, plan_chunks
 from lakeline.stages.evolution import add_fields
-from lakeline.stages.lines import BOM
+from lakeline.stages.jsonarray import NotAnArray, split_array
 from lakeline.stages.messages import ChunkMessage, idempotency_key, object_id
 from lakeline.stages.rejects import reject_row, write_rejects
 from lakeline.stages.spec import Router, StreamSpec
@@ -168,6 +167,10 @@ class Ingester:
         tables (schema evolution) or ignored, as ``on_unknown_field`` says."""
         columns = list(plan.columns)
         where = "line 1: the header" if plan.format == "csv" else "the Parquet schema"
+        if plan.format == "csv":  # a ;-separated file read with "," would load NULLs or nothing
+            wrong = csvscan.delimiter_problem(columns, {f.source for f in spec.all_fields()}, spec.csv)
+            if wrong is not None:
+                return f"{where} {wrong}"
         dup = sorted({c for c in columns if columns.count(c) > 1})
         if dup:
             return f"{where} repeats column(s) {', '.join(dup)}"
@@ -193,17 +196,11 @@ class Ingester:
         self, ev: ObjectCreated, etag: str, oid: str, entry: dict[str, Any], result: IngestResult
     ) -> list[Chunk]:
         raw = self.lake.store.get("landing", ev.key)
-        try:
-            items = orjson.loads(raw.removeprefix(BOM))
-        except orjson.JSONDecodeError as exc:
-            self._drop(ev, etag, oid, f"object is not a valid JSON array: {exc}", entry, result,
-                       reasons.MALFORMED_JSON)
+        found = split_array(raw)
+        if isinstance(found, NotAnArray):
+            self._drop(ev, etag, oid, found.message, entry, result, found.reason)
             return []
-        if not isinstance(items, list):
-            self._drop(ev, etag, oid, "object is JSON but not an array", entry, result,
-                       reasons.NOT_AN_OBJECT)
-            return []
-        return [Chunk(0, len(raw), 1, len(items))] if items else []
+        return [Chunk(0, len(raw), 1, found.count)] if found.count else []
 
     def _drop(
         self, ev: ObjectCreated, etag: str, oid: str, message: str, entry: dict[str, Any],

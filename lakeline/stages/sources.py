@@ -167,26 +167,38 @@ class CsvSource(ChunkSource):
         import pyarrow as pa  # heavy: imported when used, not by importing lakeline
 
         recs, raw = self._recs()
-        data = self.data
+        data = self._blank_bad_quotes(recs, raw) if recs.bad else self.data
         try:
             as_string(data).validate(full=True)
         except pa.ArrowInvalid:
-            data = self._blank_undecodable(recs, raw)
+            data = self._blank_undecodable(recs, raw, data)
         # every record's text up to the next record's start (line end included): zero copy
         offsets = np.append(recs.start, len(data)).astype(np.int64)
         text = pa.LargeStringArray.from_buffers(len(recs.start), pa.py_buffer(offsets.tobytes()),
                                                 pa.py_buffer(data))
         con.register("csv_records", pa.table({"_idx": pa.array(recs.line), "_raw": text}))
 
-    def _blank_undecodable(self, recs: csvscan.Records, raw: csvscan.Records) -> bytes:
-        """Reject records that are not UTF-8 (rare: checked one by one) and blank them out."""
+    def _blank_bad_quotes(self, recs: csvscan.Records, raw: csvscan.Records) -> bytes:
+        """Reject the records whose quotes break RFC 4180 (:mod:`~lakeline.stages.csvscan`: each
+        is its first line only) and blank them out, so the rows after them still load."""
         out = bytearray(self.data)
+        for i, why in recs.bad.items():
+            a, b = int(recs.start[i]), int(recs.end[i])
+            line = self.msg.first_line + int(recs.line[i]) - 1
+            self.bad.append((int(recs.line[i]), reasons.SCHEMA_ERROR, f"line {line}: {why}",
+                             self.data[a:b].decode("utf-8", "replace"), self.msg.start + int(raw.start[i])))
+            out[a:b] = b" " * (b - a)
+        return bytes(out)
+
+    def _blank_undecodable(self, recs: csvscan.Records, raw: csvscan.Records, data: bytes) -> bytes:
+        """Reject records that are not UTF-8 (rare: checked one by one) and blank them out."""
+        out = bytearray(data)
         for i in range(len(recs.start)):
             a, b = int(recs.start[i]), int(recs.end[i])
             try:
-                self.data[a:b].decode("utf-8")
+                data[a:b].decode("utf-8")
             except UnicodeDecodeError as exc:
-                text = self.data[a:b].decode("utf-8", "replace")
+                text = data[a:b].decode("utf-8", "replace")
                 self.bad.append((int(recs.line[i]), reasons.ENCODING_ERROR,
                                  f"invalid UTF-8 at byte {exc.start} of the record", text,
                                  self.msg.start + int(raw.start[i])))

@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from lakeline import reasons
 from lakeline.duck import duckdb_connection
 from lakeline.errors import DataError, NotFoundError
@@ -35,7 +33,8 @@ from lakeline.stages.csvscan import parse_header
 from lakeline.stages.evolution import add_fields, evolved
 from lakeline.stages.fastpath import FastPath
 from lakeline.stages.formats import json_keys_sql, unknown_column
-from lakeline.stages.lines import BOM, chunk_table, json_error, line_count
+from lakeline.stages.jsonarray import NotAnArray, split_array
+from lakeline.stages.lines import chunk_table, json_error, line_count
 from lakeline.stages.messages import CHUNKS, PARTITION_READY, ChunkMessage
 from lakeline.stages.publish import FINALS, Publisher, staged_load
 from lakeline.stages.rejects import reject_row, write_rejects
@@ -408,19 +407,13 @@ class Transformer:
         )
 
     def _array_as_lines(self, msg: ChunkMessage, pre_rejects: list[dict[str, Any]]) -> bytes:
-        raw = self.lake.store.get("landing", msg.key)
-        items = orjson.loads(raw.removeprefix(BOM))
-        lines: list[bytes] = []
-        for i, item in enumerate(items, start=1):
-            if isinstance(item, dict):
-                lines.append(orjson.dumps(item))
-            else:
-                pre_rejects.append(self._reject(
-                    msg, i, None, reasons.NOT_AN_OBJECT, "array element is not an object",
-                    orjson.dumps(item).decode(),
-                ))
-                lines.append(b"")
-        return b"\n".join(lines)
+        found = split_array(self.lake.store.get("landing", msg.key))
+        if isinstance(found, NotAnArray):  # ingest checked it: the object changed under its etag
+            raise DataError(f"landing object {msg.key}: {found.message}")
+        for i, text in found.not_objects:
+            pre_rejects.append(self._reject(
+                msg, i, None, reasons.NOT_AN_OBJECT, "array element is not an object", text))
+        return found.lines
 
     def _maybe_finish_run(self, msg: ChunkMessage, spec: StreamSpec, result: ChunkResult) -> None:
         """When every chunk of the object is done: finalize a staged keyed load (its rows,

@@ -34,40 +34,94 @@ from typing import Any
 import orjson
 
 from lakeline import log
-from lakeline.errors import ConfigError, UsageError
+from lakeline.config import ZONES
+from lakeline.errors import ConfigError, LakelineError, UsageError
 from lakeline.lake import Lake
 from lakeline.schedule import Scheduler, parse
 from lakeline.workflow.engine import TaskRegistry, run_definition
 
 SEEN = "rule_seen"
+#: the keys a ``[[rules]]`` table may have
+KEYS = ("name", "schedule", "event", "workflow", "definition", "input")
 _log = log.get("rules")
 
 
 def validate(rules: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
-    """Checked rules; :class:`ConfigError` naming the rule and the problem."""
+    """Checked rules; :class:`ConfigError` naming the rule and the problem. Everything a tick
+    would otherwise trip over is checked here, at start: unknown keys, the schedule (a valid
+    expression), the event (a known zone, text prefix and suffix), the input (a JSON object)
+    and a ``definition`` file (readable, a JSON object). ``RuleRunner`` checks workflow names."""
     out = []
+    names: set[str] = set()
     for i, rule in enumerate(rules):
         name = str(rule.get("name") or f"rule-{i}")
+        unknown = sorted(set(rule) - set(KEYS))
+        if unknown:
+            raise ConfigError(f"rule {name}: unknown key {', '.join(unknown)} (keys: {', '.join(KEYS)})")
+        if name in names:
+            raise ConfigError(f"rule {name}: two rules have this name")
+        names.add(name)
         if ("schedule" in rule) == ("event" in rule):
             raise ConfigError(f"rule {name}: give exactly one of schedule or event")
         if ("workflow" in rule) == ("definition" in rule):
             raise ConfigError(f"rule {name}: give exactly one of workflow or definition")
-        try:
-            payload = orjson.loads(rule.get("input", "{}"))
-        except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"rule {name}: input is not JSON: {exc}") from None
-        checked = dict(rule, name=name, input=payload)
+        checked = dict(rule, name=name, input=_input(name, rule.get("input", "{}")))
         if "schedule" in rule:
+            if not isinstance(rule["schedule"], str):
+                raise ConfigError(f"rule {name}: schedule must be a string such as \"rate(1 hour)\", "
+                                  f"got {rule['schedule']!r}")
             try:
-                checked["parsed"] = parse(str(rule["schedule"]))
+                checked["parsed"] = parse(rule["schedule"])
             except UsageError as exc:
                 raise ConfigError(f"rule {name}: schedule: {exc}") from None
         else:
-            event = rule["event"]
-            if not isinstance(event, dict) or "zone" not in event:
-                raise ConfigError(f"rule {name}: event needs a zone (and optional prefix, suffix)")
+            _check_event(name, rule["event"])
+        if "workflow" in rule and not isinstance(rule["workflow"], str):
+            raise ConfigError(f"rule {name}: workflow must be a workflow name, got {rule['workflow']!r}")
+        if "definition" in rule:
+            checked["definition_body"] = _definition(name, rule["definition"])
         out.append(checked)
     return out
+
+
+def _input(name: str, raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):  # a TOML table
+        return raw
+    if not isinstance(raw, str):
+        raise ConfigError(f"rule {name}: input must be a JSON object in a string, got {raw!r}")
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"rule {name}: input is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ConfigError(f"rule {name}: input must be a JSON object, got {raw!r}")
+    return payload
+
+
+def _check_event(name: str, event: Any) -> None:
+    if not isinstance(event, dict) or "zone" not in event:
+        raise ConfigError(f"rule {name}: event needs a zone (and optional prefix, suffix)")
+    if event["zone"] not in ZONES:
+        raise ConfigError(f"rule {name}: event zone {event['zone']!r} is not a zone ({', '.join(ZONES)})")
+    unknown = sorted(set(event) - {"zone", "prefix", "suffix"})
+    if unknown:
+        raise ConfigError(f"rule {name}: event has unknown key {', '.join(unknown)} (zone, prefix, suffix)")
+    for key in ("prefix", "suffix"):
+        if not isinstance(event.get(key, ""), str):
+            raise ConfigError(f"rule {name}: event {key} must be a string, got {event[key]!r}")
+
+
+def _definition(name: str, path: Any) -> dict[str, Any]:
+    """The ASL definition a rule names by file, read at start."""
+    try:
+        body = orjson.loads(Path(str(path)).read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"rule {name}: definition {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"rule {name}: definition {path} is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ConfigError(f"rule {name}: definition {path} must be a JSON object (an ASL state machine)")
+    return body
 
 
 class RuleRunner:
@@ -79,6 +133,12 @@ class RuleRunner:
         self.tasks = tasks
         self.definitions = definitions
         self.rules = validate(lake.settings.rules)
+        for rule in self.rules:  # an unknown workflow fails now, not at its first fire
+            if "workflow" in rule:
+                try:
+                    definitions(rule["workflow"])
+                except LakelineError as exc:
+                    raise ConfigError(f"rule {rule['name']}: {exc}") from None
         scheduled = {r["name"]: r["parsed"] for r in self.rules if "parsed" in r}
         self.scheduler = Scheduler(scheduled, lake.state) if scheduled else None
 
@@ -111,10 +171,7 @@ class RuleRunner:
         return out
 
     def _start(self, rule: dict[str, Any], payload: dict[str, Any]) -> str:
-        if "workflow" in rule:
-            defn = self.definitions(str(rule["workflow"]))
-        else:
-            defn = orjson.loads(Path(str(rule["definition"])).read_bytes())
+        defn = self.definitions(str(rule["workflow"])) if "workflow" in rule else rule["definition_body"]
         ex = run_definition(defn, payload, tasks=self.tasks, store=self.lake.state)
         _log.info("rule started a workflow", extra={"data": {
             "rule": rule["name"], "execution": ex.execution_arn, "status": ex.status}})

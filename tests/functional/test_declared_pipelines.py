@@ -92,7 +92,7 @@ def test_csv_loads_typed_rows_and_rejects_bad_values_with_their_line_and_offset(
         (key, 6, offset[5], "NULL_VALUE_ERROR", "order_id is missing", lines[5].decode()),
         (key, 9, offset[8], "SCHEMA_ERROR", "expected 6 fields, found 3", lines[8].decode()),
         (key, 10, offset[9], "SCHEMA_ERROR",
-         "the record is not valid CSV: a quote is left open or stands inside an unquoted field", lines[9].decode()),
+         "line 10: a quote opened in field 3 is never closed", lines[9].decode()),
     ]
     run_entry = lake.state.runs(limit=1)[0]
     assert (run_entry["records"], run_entry["loaded"], run_entry["rejected"]) == (8, 2, 6)

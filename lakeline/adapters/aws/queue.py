@@ -21,6 +21,8 @@ backend, all inherent to SQS:
   source queue and the original id as message attributes, then deletes the original. Send
   first, delete second: a crash in between leaves a duplicate in the DLQ, never a loss.
 * **receive counts** are not reset when SQS moves a message to the DLQ.
+* **defer** — SQS cannot undo a receive: :meth:`SqsQueue.defer` re-sends the body with a
+  delay and the original id, then deletes the received copy (a new message, receive count 0).
 * **stale receipt handles** — SQS may act on an older receipt handle of a message.
 * **counts** are approximate (eventually consistent, as the names say); a purge takes up to
   60 s and only one purge per queue per 60 s is allowed (:class:`TransientError` otherwise).
@@ -318,6 +320,39 @@ class SqsQueue(Queue):
             # Only possible if the handle went stale after the check (the hide ran out and
             # another consumer received it): the copy in the DLQ stays, a duplicate.
             logger.warning("queue %s: message %s was sent to the DLQ but not deleted: %s",
+                           self.name, message.message_id, exc)
+
+    def defer(self, message: Message, delay_seconds: int) -> None:
+        """Put a received message back uncharged, visible after ``delay_seconds`` (0..900; see
+        :meth:`Queue.defer`).
+
+        SQS cannot undo a receive, so the message is re-sent: SendMessage of the same body
+        with ``DelaySeconds`` and the original id (:data:`ORIGINAL_ID_ATTRIBUTE`), then
+        DeleteMessage of the received copy. Send first, delete second — at least once: a
+        crash in between leaves two copies (processing is idempotent), never none. The new
+        copy starts at receive count 0, so earlier charged receives are forgotten too. A
+        stale receipt handle is checked first (ChangeMessageVisibility) and ignored.
+        """
+        from botocore.exceptions import ClientError
+
+        check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
+        try:
+            self.change_visibility(message.receipt_handle, PEEK_HIDE_SECONDS)
+        except NotFoundError:
+            logger.info("queue %s: message %s not deferred: its receipt handle is no longer current",
+                        self.name, message.message_id)
+            return
+        attributes = {ORIGINAL_ID_ATTRIBUTE: _string_attribute(message.message_id)}
+        with translate_errors(f"SQS SendMessage {self.name}"):
+            self.sqs.send_message(QueueUrl=self.url, MessageBody=message.body,
+                                  DelaySeconds=int(delay_seconds), MessageAttributes=attributes)
+        try:
+            with translate_errors(f"SQS DeleteMessage {self.name}"):
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
+        except ClientError as exc:
+            if not _bad_handle(error_code(exc), _error_message(exc)):
+                raise
+            logger.warning("queue %s: message %s was re-sent but not deleted: %s",
                            self.name, message.message_id, exc)
 
     def change_visibility(self, receipt_handle: str, timeout: int) -> None:

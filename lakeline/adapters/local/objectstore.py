@@ -4,6 +4,7 @@ Layout under ``root``::
 
     <zone>/<key>                           the objects (zones: landing, raw, error, ...)
     .tmp/                                  temp files of in-flight writes (same filesystem)
+    <zone>/.lakeline-tmp/                  the same, for a zone mounted on another filesystem
     .meta/<zone>/<hh>/<sha256(key)>.json   etag cache: {key, etag, size, mtime_ns, ino, ctime_ns}
 
 A write goes to a temp file in ``.tmp``, is fsynced, renamed into place with ``os.replace``
@@ -37,13 +38,38 @@ from typing import IO
 
 import orjson
 
-from lakeline.errors import InvalidKeyError, NotFoundError
+from lakeline.config import ZONES
+from lakeline.errors import InvalidKeyError, NotFoundError, TransientError
 from lakeline.ports.objectstore import ObjectInfo, ObjectStore, validate_key, validate_zone
 from lakeline.writeback import start_writeback
 
 BLOCK = 8 * 1024 * 1024
 NAME_MAX = 255  # bytes per path segment on common filesystems
 _RETRIES = 5
+#: temp directory inside a zone that is a mount point of its own (a rename cannot cross
+#: filesystems); never listed as objects
+ZONE_TMP = ".lakeline-tmp"
+#: errno values that mean the storage, not the object, is at fault: each gets a plain reason
+_STORAGE_FAULTS = {
+    errno.ENOSPC: ("STORAGE_FULL", "the disk is full"),
+    errno.EDQUOT: ("STORAGE_FULL", "the disk quota is exceeded"),
+    errno.EROFS: ("STORAGE_READ_ONLY", "the filesystem is mounted read-only"),
+    errno.EPERM: ("STORAGE_READ_ONLY", "the zone is read-only or immutable (chattr +i?)"),
+    errno.EACCES: ("STORAGE_READ_ONLY", "the zone is not writable (permissions)"),
+}
+
+
+def storage_fault(exc: OSError, zone: str, key: str) -> TransientError | None:
+    """The clear error for an ``OSError`` that says the storage cannot take a write (a full
+    disk, a read-only or immutable zone), or ``None`` for any other ``OSError``. It is a
+    :class:`TransientError`: once the disk has room again the same write succeeds."""
+    found = _STORAGE_FAULTS.get(exc.errno or 0)
+    if found is None:
+        return None
+    code, hint = found
+    where = f" at {exc.filename}" if exc.filename else ""
+    return TransientError(f"cannot write {key!r} to zone {zone!r}: {exc.strerror}{where} ({hint})",
+                          code=code)
 
 
 def _current_umask() -> int:
@@ -108,7 +134,9 @@ def _kernel_copy(src: IO[bytes], dst: IO[bytes]) -> str | None:
         at_start = src.tell() == 0
     except (OSError, ValueError, io.UnsupportedOperation):
         return None
-    if copy_range is None or not stat.S_ISREG(before.st_mode) or not at_start:
+    # st_size 0 is also what /proc and other pseudo files report whatever they hold: stream
+    # those to their end instead (an empty regular file costs one read either way)
+    if copy_range is None or not stat.S_ISREG(before.st_mode) or not at_start or before.st_size == 0:
         return None
     with ThreadPoolExecutor(max_workers=1) as pool:
         hashed = pool.submit(_md5_of, src.fileno(), before.st_size)
@@ -217,9 +245,21 @@ class FsObjectStore(ObjectStore):
                 d.mkdir()
             _fsync_dir(d.parent)
 
-    def _new_temp(self) -> tuple[int, Path]:
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="obj-")
+    def _tmp_dir(self, zone: str) -> Path:
+        """Where a write to ``zone`` stages its temp file: ``.tmp`` beside the zones, unless
+        the zone directory is a filesystem of its own (a mounted disk), where a rename from
+        ``.tmp`` would fail with EXDEV: then ``<zone>/.lakeline-tmp``."""
+        zdir = self.zone_dir(zone)
+        try:
+            if os.stat(zdir).st_dev != os.stat(self.root).st_dev:
+                return zdir / ZONE_TMP
+        except FileNotFoundError:
+            pass
+        return self._tmp
+
+    def _new_temp(self, tmp_dir: Path) -> tuple[int, Path]:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="obj-")
         os.fchmod(fd, _FILE_MODE)
         return fd, Path(name)
 
@@ -250,9 +290,9 @@ class FsObjectStore(ObjectStore):
             self._write_meta(zone, key, etag, st)
         return ObjectInfo(zone, key, st.st_size, etag, _mtime(st.st_mtime_ns))
 
-    def _write_temp(self, src: IO[bytes] | bytes) -> tuple[Path, str]:
-        """A durable temp file with ``src``'s content and its MD5."""
-        fd, tmp = self._new_temp()
+    def _write_temp(self, src: IO[bytes] | bytes, tmp_dir: Path) -> tuple[Path, str]:
+        """A durable temp file in ``tmp_dir`` with ``src``'s content and its MD5."""
+        fd, tmp = self._new_temp(tmp_dir)
         try:
             with os.fdopen(fd, "wb") as out:
                 if isinstance(src, bytes):
@@ -269,12 +309,18 @@ class FsObjectStore(ObjectStore):
 
     def _store(self, zone: str, key: str, src: IO[bytes] | bytes) -> ObjectInfo:
         self._path(zone, key)  # refuse bad keys before writing anything
-        tmp, etag = self._write_temp(src)
         try:
-            return self._commit(zone, key, tmp, etag)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+            tmp, etag = self._write_temp(src, self._tmp_dir(zone))
+            try:
+                return self._commit(zone, key, tmp, etag)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            clear = storage_fault(exc, zone, key)
+            if clear is None:
+                raise
+            raise clear from exc
 
     def put(self, zone: str, key: str, data: bytes) -> ObjectInfo:
         """Store ``data`` under ``key`` atomically; etag = hex MD5 of ``data``."""
@@ -293,7 +339,10 @@ class FsObjectStore(ObjectStore):
                 return self._commit(zone, key, src, etag)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
-                    raise
+                    clear = storage_fault(exc, zone, key)
+                    if clear is None:
+                        raise
+                    raise clear from exc
             info = self.put_file(zone, key, src)  # another filesystem: copy, then consume
             src.unlink(missing_ok=True)
             return info
@@ -411,6 +460,8 @@ class FsObjectStore(ObjectStore):
         entries.sort(key=lambda e: e[0] + "/" if e[1] else e[0])
         for name, is_dir, is_file in entries:
             key = base + name
+            if is_dir and not base and name == ZONE_TMP:
+                continue  # in-flight writes of a zone on its own filesystem, not objects
             if is_dir:
                 sub = key + "/"
                 if sub.startswith(prefix) or prefix.startswith(sub):
@@ -445,10 +496,10 @@ class FsObjectStore(ObjectStore):
         """Remove temp files left by crashed writers; returns how many were removed."""
         removed = 0
         cutoff = time.time() - older_than_seconds
-        try:
-            entries = list(os.scandir(self._tmp))
-        except FileNotFoundError:
-            return 0
+        entries: list[os.DirEntry[str]] = []
+        for tmp_dir in (self._tmp, *(self.root / zone / ZONE_TMP for zone in ZONES)):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                entries.extend(os.scandir(tmp_dir))
         for entry in entries:
             with contextlib.suppress(OSError):
                 if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:

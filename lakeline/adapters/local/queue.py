@@ -292,6 +292,22 @@ class SqliteQueue(Queue):
                 (self.dlq.name, now, self.name, text, self.name, message.receipt_handle),
             )
 
+    def defer(self, message: Message, delay_seconds: int) -> None:
+        """Put a received message back, visible after ``delay_seconds`` (0..900), with this
+        receive undone (see :meth:`Queue.defer`). The row drops its receipt handle, so it
+        counts as *delayed*, not in flight; it keeps ``first_received_at``, which tells a
+        deferred message from one sent with a delay (:meth:`release_deferred`). A handle that
+        is not current is ignored."""
+        check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
+        with self._transaction() as conn:
+            now = self._clock()
+            conn.execute(
+                "UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL,"
+                " receive_count = MAX(receive_count - 1, 0)"
+                " WHERE queue = ? AND receipt_handle = ?",
+                (now + delay_seconds, self.name, message.receipt_handle),
+            )
+
     def change_visibility(self, receipt_handle: str, timeout: int) -> None:
         """Make an in-flight message visible ``timeout`` (0..43200) seconds from now.
 
@@ -363,6 +379,24 @@ class SqliteQueue(Queue):
                 "UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL,"
                 " receive_count = MAX(receive_count - 1, 0)"
                 " WHERE queue = ? AND visible_at > ? AND receipt_handle IS NOT NULL",
+                (now, self.name, now),
+            )
+            return cursor.rowcount
+
+    def release_deferred(self) -> int:
+        """Make every deferred message (:meth:`defer`) visible now; returns how many.
+
+        Local recovery: a new ``lakeline run`` is the operator saying "try again" after a
+        transient fault, so it does not wait out the backoff. The receive counts stay as they
+        are (:meth:`defer` already undid the receive). A message sent with a delay was never
+        received (no ``first_received_at``) and keeps its delay.
+        """
+        with self._transaction() as conn:
+            now = self._clock()
+            cursor = conn.execute(
+                "UPDATE queue_messages SET visible_at = ?"
+                " WHERE queue = ? AND visible_at > ? AND receipt_handle IS NULL"
+                " AND first_received_at IS NOT NULL",
                 (now, self.name, now),
             )
             return cursor.rowcount

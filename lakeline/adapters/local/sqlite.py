@@ -14,7 +14,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lakeline.errors import TransientError
+
 BUSY_TIMEOUT_MS = 60_000
+#: SQLite's words for "this file (or its directory) cannot be written", with a plain reason
+_UNWRITABLE = {
+    "attempt to write a readonly database": "the database is read-only",
+    "unable to open database file": "cannot open the database",
+    "database or disk is full": "the disk is full",
+    "disk i/o error": "a disk I/O error",
+}
+
+
+def unwritable(exc: sqlite3.OperationalError, path: Path) -> TransientError | None:
+    """The clear error for a database that cannot be opened or written (a read-only or
+    immutable file or directory, a full disk), naming the file; ``None`` for other errors.
+    A :class:`TransientError`: once the file is writable again the same call succeeds."""
+    text = str(exc).lower()
+    for words, reason in _UNWRITABLE.items():
+        if words in text:
+            return TransientError(f"{path}: {reason} ({exc}); is the file or its directory read-only "
+                                  "or immutable (chattr +i), or the disk full?", code="DATABASE_UNWRITABLE")
+    return None
 
 
 class Database:
@@ -31,27 +52,37 @@ class Database:
         """This thread's connection (created and configured on first use)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            _set_wal(conn)
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            with self._lock:
-                if not self._initialised:
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        for statement in _split(self._schema):
-                            conn.execute(statement)
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
-                    self._initialised = True
+            try:
+                conn = self._open()
+            except sqlite3.OperationalError as exc:
+                clear = unwritable(exc, self.path)
+                if clear is None:
+                    raise
+                raise clear from exc
             self._local.conn = conn
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _set_wal(conn)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            if not self._initialised:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _split(self._schema):
+                        conn.execute(statement)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                self._initialised = True
         return conn
 
     @contextmanager
@@ -59,13 +90,19 @@ class Database:
         """A transaction; ``BEGIN IMMEDIATE`` takes the write lock up front (no upgrade
         deadlocks between processes)."""
         conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            clear = unwritable(exc, self.path)
+            if clear is None:
+                raise
+            raise clear from exc
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check`` result (``ok`` when healthy)."""

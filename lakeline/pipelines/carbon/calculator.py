@@ -11,8 +11,9 @@ trimmed, case-insensitive — and to the unit table twice (record unit, factor u
 
 A record is never dropped: one without a factor (``FACTOR_NOT_FOUND``), with units that cannot
 be reconciled with the factor's (``UNIT_MISMATCH``) or with a non-numeric ``raw_data`` /
-``scope`` (``TYPE_ERROR``) comes back as a reject row (``lakeline.stages.transform``'s reject
-schema) with a message naming the values.
+``scope`` (``TYPE_ERROR``; so is a ``raw_data`` that is not finite -- ``NaN``, ``inf``,
+``1e400`` -- or one whose emission overflows to infinity) comes back as a reject row
+(``lakeline.stages.transform``'s reject schema) with a message naming the values.
 """
 
 from __future__ import annotations
@@ -49,11 +50,13 @@ class BatchResult:
     rejected_nodes: pa.Table
 
 
-def _emissions_sql() -> str:
-    def co2e(ar: str) -> str:
-        g = GWP[ar]
-        return f"co2_t + {g['ch4']} * ch4_t + {g['n2o']} * n2o_t"
+def co2e(ar: str) -> str:
+    """SQL of the CO2e in tonnes by the ``ar`` GWPs, from the gases in tonnes."""
+    g = GWP[ar]
+    return f"co2_t + {g['ch4']} * ch4_t + {g['n2o']} * n2o_t"
 
+
+def _emissions_sql() -> str:
     gases = ", ".join(f"'{gas}': {_GAS.format(x=gas + '_t')}" for gas in ("co2", "ch4", "n2o"))
     return (
         "{'calculated_emissions': {" + gases + ", 'co2e': {"
@@ -110,13 +113,20 @@ def calculate(
             LEFT JOIN carbon_units u ON u.spelling = f.unit_norm
         ), t AS (
             SELECT *, CASE WHEN NOT matched THEN '{reasons.FACTOR_NOT_FOUND}'
-                           WHEN amount IS NULL OR scope_int IS NULL THEN '{reasons.TYPE_ERROR}'
-                           WHEN to_factor_units IS NULL THEN '{reasons.UNIT_MISMATCH}' END AS reason_code,
+                           WHEN amount IS NULL OR scope_int IS NULL OR NOT isfinite(amount)
+                           THEN '{reasons.TYPE_ERROR}'
+                           WHEN to_factor_units IS NULL THEN '{reasons.UNIT_MISMATCH}' END AS input_reason,
                       amount * to_factor_units AS q
             FROM j
-        ), g AS (
+        ), g0 AS (
             SELECT *, q * co2_kg / 1000 AS co2_t, q * ch4_kg / 1000 AS ch4_t, q * n2o_kg / 1000 AS n2o_t
             FROM t
+        ), g AS (
+            -- a finite amount can still overflow (1.7e308 gal): never NaN or inf in gold
+            SELECT *, coalesce(input_reason,
+                               CASE WHEN NOT (isfinite({co2e("ar4")}) AND isfinite({co2e("ar5")})
+                                              AND isfinite(q)) THEN '{reasons.TYPE_ERROR}' END) AS reason_code
+            FROM g0
         )
         SELECT activity_event_id, asset_id, geo, origin_measurement_timestamp, scope_int AS scope,
                category, activity, source, amount AS raw_data, units,
@@ -132,9 +142,13 @@ def calculate(
                     WHEN '{reasons.FACTOR_NOT_FOUND}' THEN printf(
                         'no emission factor for category %s, activity %s',
                         to_json(category), to_json(activity))
-                    WHEN '{reasons.TYPE_ERROR}' THEN CASE WHEN amount IS NULL
-                        THEN printf('raw_data %s is not a number', to_json(raw_data))
-                        ELSE printf('scope %s is not an integer', to_json(scope)) END
+                    WHEN '{reasons.TYPE_ERROR}' THEN CASE WHEN raw_data IS NULL THEN 'raw_data is missing'
+                        WHEN amount IS NULL THEN printf('raw_data %s is not a number', to_json(raw_data))
+                        WHEN scope_int IS NULL THEN printf('scope %s is not an integer', to_json(scope))
+                        WHEN NOT isfinite(amount)
+                        THEN printf('raw_data %s is not a finite number', to_json(raw_data))
+                        ELSE printf('raw_data %s gives an emission that is not a finite number',
+                                    to_json(raw_data)) END
                     WHEN '{reasons.UNIT_MISMATCH}' THEN printf(
                         'units %s cannot be converted to the factor''s units %s',
                         to_json(units), to_json(factor_units)) END AS message,

@@ -12,7 +12,11 @@ to Step Functions::
 * kickoff: ``root_id`` (new unless given), lineage ``RAW_DATA_INPUT`` for the landed file;
 * data_quality: profile + carbon rules (:mod:`lakeline.dq`), lineage ``PROFILE_COMPLETE``, then
   the file gate moves the object landing → raw (``DQ_CHECK_PASS``) or → error with the
-  notification "Data Quality check failed" (``DQ_CHECK_FAIL``), keeping the full key;
+  notification "Data Quality check failed" (``DQ_CHECK_FAIL``), keeping the full key. Gzip
+  (``.gz`` or the gzip magic bytes) is decompressed first (here and in split), so it loads like
+  its plain twin; a file that is not readable text (truncated gzip, UTF-16, binary) fails the
+  rule "readable CSV" with the reason (:mod:`lakeline.stages.textinput`) and is gated to error
+  like any failing file — the failed report names the reason;
 * split: batches of ``carbon.batch_size`` records as Parquet under
   ``silver/transformed/<root_id>/part_<n>.parquet``, one ``GLUE_BATCH_SPLIT`` node each; the Map
   state passes each batch only ``{storage_location, data_lineage: {root_id, parent_id}}``;
@@ -47,12 +51,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakeline import log
 from lakeline.dq.engine import evaluate_path, unreadable_result
-from lakeline.dq.gate import file_gate
+from lakeline.dq.gate import file_gate, result_keys
 from lakeline.dq.rules import Ruleset, parse_rule, ruleset_for
 from lakeline.duck import duckdb_connection
 from lakeline.errors import DataError, NotFoundError, UsageError
@@ -64,6 +69,7 @@ from lakeline.pipelines.carbon.factors import load_factors
 from lakeline.pipelines.carbon.rules import RULES
 from lakeline.pipelines.carbon.settings import carbon_settings
 from lakeline.ports.lineage_model import new_id
+from lakeline.stages.textinput import text_path
 from lakeline.workflow.engine import (
     ACCOUNT,
     EXECUTIONS_TABLE,
@@ -157,6 +163,7 @@ def data_quality(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
                                 f"(see `lakeline lineage show {root_id}`)")
         path = _readable(lake, "landing", key, work)
         try:
+            path = text_path(path, key, work)  # gzip decompressed; UnreadableInput: not text
             result = evaluate_path(str(path), ruleset, fmt="csv", profile=True, run_id=root_id,
                                    threads=lake.settings.runner.duckdb_threads, memory_limit=MEMORY_LIMIT,
                                    spill_dir=work / "spill")
@@ -197,11 +204,12 @@ def split(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
     records = 0
     with _work(lake, "split") as work:
         reader = pacsv.open_csv(
-            _readable(lake, "raw", raw_key, work),
+            text_path(_readable(lake, "raw", raw_key, work), raw_key, work),
             read_options=pacsv.ReadOptions(block_size=8 << 20),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in INPUT_COLUMNS}, include_columns=list(INPUT_COLUMNS),
-                strings_can_be_null=True, quoted_strings_can_be_null=False))
+                strings_can_be_null=True, quoted_strings_can_be_null=False,
+                null_values=[""]))  # only empty: pyarrow's defaults would turn "NaN", "NA" into null
         pending: list[pa.RecordBatch] = []
         held = 0
 
@@ -477,7 +485,9 @@ def _finished(lake: Lake, claim: str, job: dict[str, Any], ex: Any) -> dict[str,
         report.update(ex.output)
     elif ex.status != "SUCCEEDED":
         report.update({"error": ex.error, "cause": ex.cause, "state": _failed_state(lake, ex.execution_arn)})
-        if ex.error != DQ_FAILED:  # the gate already moved the file to error and notified
+        if ex.error == DQ_FAILED:
+            report["reason"] = _dq_reason(lake, str(job["key"]), str(job["root_id"]))
+        else:  # the gate already moved the file to error and notified
             report["command"] = redrive_command(ex.name)
             lake.notifier.notify(
                 NOTIFY_SUBJECT,
@@ -488,6 +498,24 @@ def _finished(lake: Lake, claim: str, job: dict[str, Any], ex: Any) -> dict[str,
                  "state": report["state"], "error": ex.error})
     _close(lake, str(job["key"]), ex)
     return report
+
+
+def _dq_reason(lake: Lake, key: str, root_id: str) -> str | None:
+    """The rules a gated file failed, with why (``readable CSV: <key>: the object is UTF-16LE
+    text …``), from the result the gate stored; None when it cannot be read."""
+    try:
+        stored = orjson.loads(lake.store.get("gold", result_keys(key, root_id)[0]))
+    except (NotFoundError, orjson.JSONDecodeError):
+        return None
+    why = []
+    for r in stored.get("results") or []:
+        if r.get("success"):
+            continue
+        res, info = r.get("result") or {}, r.get("exception_info") or {}
+        detail = (info.get("exception_message") if info.get("raised_exception")
+                  else f"{res['unexpected_count']} unexpected" if "unexpected_count" in res else None)
+        why.append(f"{r.get('rule') or r.get('expectation_type')}" + (f": {detail}" if detail else ""))
+    return "; ".join(why) or None
 
 
 def redrive_command(execution_name: str) -> str:

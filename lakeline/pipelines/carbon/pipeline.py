@@ -34,7 +34,8 @@ def _summary(r: dict[str, Any]) -> str:
         return (f"carbon {r['key']}: {r['records']} records in {r['batches']} batches, {r['calculated']} "
                 f"calculated into {r['table']}, {r['failed']} rejected (root_id {r['root_id']})")
     if r.get("error") == job.DQ_FAILED:
-        return (f"carbon {r['key']}: workflow {r['status']}: {r.get('error')}: {r.get('cause')} "
+        why = f" Failed: {r['reason']}." if r.get("reason") else ""
+        return (f"carbon {r['key']}: workflow {r['status']}: {r.get('error')}: {r.get('cause')}.{why} "
                 f"(execution {r['execution']})")
     return (f"carbon {r['key']}: workflow {r['status']} in state {r.get('state')}: {r.get('error')}: "
             f"{r.get('cause')}; fix the cause, then `{r['command']}` finishes it")

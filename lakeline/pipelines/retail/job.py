@@ -17,7 +17,15 @@ Iceberg commit and the batch record. Rejects of ``on_violation="quarantine"`` go
 ``error/rejects/retail/part-<run_id>.parquet``; with ``"fail"`` the first violation fails the
 batch (:class:`~lakeline.errors.DataError`).
 
-A batch that fails (a violation, an unreadable file, a failed load) does not stop the others:
+Every file is read as text first: gzip (``.gz`` or the gzip magic bytes) is decompressed, so a
+gzip file loads exactly like its plain twin. A file that is not readable text at all (a
+truncated gzip, UTF-16, binary) is *quarantined*: moved to ``error/objects/<key>`` with its
+reason (:func:`~lakeline.stages.quarantine.quarantine_object`: a reject row, the run-log entry
+FAILED, a notification), recorded in ``retail_quarantined`` and never retried; it comes back
+under ``quarantined`` and the run goes on. An unreadable customers or products file is
+skipped for the newest readable one of its source.
+
+A batch that fails (a violation, a failed load) does not stop the others:
 it is recorded in ``retail_failed`` (its error, when it first and last failed), notified once
 per distinct error, returned under ``failed`` and stays pending — the next run retries it,
 and once it loads its failure record is removed (:func:`failures`, :func:`run_log`).
@@ -40,11 +48,13 @@ from lakeline.lake import Lake
 from lakeline.pipelines.retail import lineage, runlog
 from lakeline.pipelines.retail.transform import ORDERS_SCHEMA, PIPELINE, OnViolation, transform_orders
 from lakeline.ports.state import Item
+from lakeline.stages.quarantine import quarantine_object
+from lakeline.stages.textinput import UnreadableInput, text_bytes
 from lakeline.tables.iceberg import append_batch, ensure_table
 
 __all__ = [
-    "BATCHES_TABLE", "FAILED_TABLE", "JOB_TABLE", "LEASE_SECONDS", "PARTITION_BY", "TABLE", "ZONE",
-    "failures", "land_retail", "pending_batches", "request_run", "run_log", "run_retail",
+    "BATCHES_TABLE", "FAILED_TABLE", "JOB_TABLE", "LEASE_SECONDS", "PARTITION_BY", "QUARANTINED_TABLE",
+    "TABLE", "ZONE", "failures", "land_retail", "pending_batches", "request_run", "run_log", "run_retail",
 ]
 
 ZONE: Final = "landing"
@@ -53,6 +63,8 @@ PARTITION_BY: Final = [("order_date", "day")]
 JOB_TABLE: Final = "retail_job"
 BATCHES_TABLE: Final = "retail_batches"
 FAILED_TABLE: Final = "retail_failed"
+#: landed files that are not readable text, moved to error/objects/ (keyed by run_id)
+QUARANTINED_TABLE: Final = "retail_quarantined"
 RETRY_COMMAND: Final = "lakeline run"
 NOTIFY_SUBJECT: Final = "retail batch failed"
 LEASE_KEY: Final = "lease"
@@ -97,8 +109,8 @@ def request_run(lake: Lake) -> None:
 
 
 def pending_batches(lake: Lake) -> list[dict[str, Any]]:
-    """Run-log items of orders files no run has finished, oldest first."""
-    done = {i.key for i in lake.state.query(BATCHES_TABLE)}
+    """Run-log items of orders files no run has finished (nor quarantined), oldest first."""
+    done = {i.key for i in lake.state.query(BATCHES_TABLE)} | _quarantined_ids(lake)
     return [i for i in runlog.landings(lake.state, "orders") if i["run_id"] not in done]
 
 
@@ -107,10 +119,13 @@ def run_retail(lake: Lake, *, on_violation: OnViolation = "fail",
     """Process every pending orders file (see the module docstring). Returns a summary:
     ``status`` (``COMPLETED`` or ``SKIPPED_ACTIVE``), ``batches`` (one dict per loaded file),
     ``failed`` (one dict per file that failed: ``run_id``, ``key``, ``status``, ``error``),
-    ``rows`` appended by this call, ``passes`` (1 + coalesced triggers served)."""
-    summary: dict[str, Any] = {"status": "SKIPPED_ACTIVE", "batches": [], "failed": [], "rows": 0,
-                               "passes": 0}
+    ``quarantined`` (one dict per unreadable file moved to error/: ``run_id``, ``key``,
+    ``source``, ``reason``, ``error``, ``error_key``), ``rows`` appended by this call,
+    ``passes`` (1 + coalesced triggers served)."""
+    summary: dict[str, Any] = {"status": "SKIPPED_ACTIVE", "batches": [], "failed": [], "quarantined": [],
+                               "rows": 0, "passes": 0}
     started = datetime.now(UTC)
+    known = _quarantined_ids(lake)
     while True:
         lease = _take_lease(lake, lease_seconds)
         if lease is None:
@@ -126,6 +141,9 @@ def run_retail(lake: Lake, *, on_violation: OnViolation = "fail",
                     lease = _renew_lease(lake, lease, lease_seconds)
                     try:
                         result = _process(lake, batch, on_violation)
+                    except UnreadableInput as exc:  # not text at all: out of the way for good
+                        _quarantine(lake, batch, exc)
+                        continue
                     except Exception as exc:  # one batch's failure must not stop the others
                         summary["failed"].append(_failed(lake, batch, exc))
                         continue
@@ -134,6 +152,10 @@ def run_retail(lake: Lake, *, on_violation: OnViolation = "fail",
                 if lake.state.get(JOB_TABLE, PENDING_KEY) is None:
                     break
             summary["status"] = "COMPLETED"
+            # the files this call quarantined (orders batches, and customers/products on the way)
+            summary["quarantined"] = sorted(
+                (dict(i.data) for i in lake.state.query(QUARANTINED_TABLE) if i.key not in known),
+                key=lambda q: (str(q.get("quarantined_at")), str(q.get("run_id"))))
             lake.state.put(JOB_TABLE, LAST_RUN_KEY, {
                 "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
                 "batches": [b["run_id"] for b in summary["batches"]], "rows": summary["rows"],
@@ -167,20 +189,48 @@ def _consume_pending(lake: Lake) -> None:
 
 
 def _latest(lake: Lake, source: str) -> tuple[bytes | None, str]:
-    found = runlog.landings(lake.state, source)
-    if not found:
-        return None, f"{source}.csv"
-    key = str(found[-1]["key"])
-    return lake.store.get(ZONE, key), key
+    """The text of the newest readable ``source`` file (a newer unreadable one is quarantined
+    on the way)."""
+    skip = _quarantined_ids(lake)
+    for item in reversed(runlog.landings(lake.state, source)):
+        if item["run_id"] in skip:
+            continue
+        key = str(item["key"])
+        try:
+            return text_bytes(lake.store.get(ZONE, key), key), key
+        except UnreadableInput as exc:
+            _quarantine(lake, item, exc)
+    return None, f"{source}.csv"
+
+
+def _quarantined_ids(lake: Lake) -> set[str]:
+    return {i.key for i in lake.state.query(QUARANTINED_TABLE)}
+
+
+def _quarantine(lake: Lake, item: dict[str, Any], exc: UnreadableInput) -> dict[str, Any]:
+    """Move an unreadable landed file to the error zone and record it (never retried)."""
+    run_id, key = str(item["run_id"]), str(item["key"])
+    if lake.store.exists(ZONE, key):
+        done = quarantine_object(lake, pipeline=PIPELINE, key=key, reason=exc.reason, message=str(exc))
+    else:  # a crash after the move, before this record: the move is done
+        done = {"key": key, "reason": exc.reason, "error": str(exc), "error_key": f"objects/{key}"}
+    record = {"run_id": run_id, "key": key, "source": item.get("source"), "status": "FAILED",
+              "reason": done["reason"], "error": done["error"], "error_key": done["error_key"],
+              "quarantined_at": datetime.now(UTC).isoformat()}
+    lake.state.put(QUARANTINED_TABLE, run_id, record)
+    if lake.state.get(FAILED_TABLE, run_id) is not None:
+        lake.state.delete(FAILED_TABLE, run_id)  # it no longer waits for a retry
+    return record
 
 
 def _process(lake: Lake, batch: dict[str, Any], on_violation: OnViolation) -> dict[str, Any]:
 
     key, run_id = str(batch["key"]), str(batch["run_id"])
+    orders = text_bytes(lake.store.get(ZONE, key), key)  # UnreadableInput: quarantined by the caller
     customers, customers_key = _latest(lake, "customers")
     products, products_key = _latest(lake, "products")
     result = transform_orders(
-        lake.store.get(ZONE, key), key=key, customers=customers, products=products,
+        orders, key=key, customers=customers, products=products,
         on_violation=on_violation, bucket=str(batch.get("bucket", "")), etag=str(batch.get("etag", "")),
         customers_key=customers_key, products_key=products_key)
     rejects_key = None
@@ -238,14 +288,16 @@ def failures(lake: Lake) -> list[dict[str, Any]]:
 def run_log(lake: Lake, limit: int) -> list[dict[str, Any]]:
     """The run-log items of every source, newest landing first, at most ``limit``, each as
     ``{"item": <the seed's item>, "batch": <the loaded batch or None>, "failure": <the
-    failure record of a still pending batch or None>}``."""
+    failure record of a still pending batch, or the quarantine record of an unreadable file,
+    or None>}``."""
     items = lake.state.query(runlog.RUNLOG_TABLE)
     items.sort(key=lambda i: (str(i.data.get("ingest_ts", "")), i.updated_at, i.key), reverse=True)
     out = []
     for i in items[:max(limit, 0)]:
         run_id = str(i.data.get("run_id"))
         batch = lake.state.get(BATCHES_TABLE, run_id) if i.data.get("source") == "orders" else None
-        failure = lake.state.get(FAILED_TABLE, run_id) if batch is None else None
+        failure = (lake.state.get(QUARANTINED_TABLE, run_id) or lake.state.get(FAILED_TABLE, run_id)
+                   if batch is None else None)
         out.append({"item": dict(i.data), "batch": None if batch is None else batch.data,
                     "failure": None if failure is None else failure.data})
     return out

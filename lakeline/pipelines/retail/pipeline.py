@@ -86,17 +86,27 @@ class RetailPipeline(Pipeline):
         return [str(b["key"]) for b in job.pending_batches(lake)]
 
     def run(self, lake: Lake) -> list[Report]:
+        """The retail job over the pending orders files; each landed file that cannot be read at
+        all comes back as its own FAILED report after the job's (it was moved to error/)."""
         if not job.pending_batches(lake):
             return []
-        return [self._run_job(lake)]
+        return self._run_job(lake)
 
-    def _run_job(self, lake: Lake) -> Report:
+    def _run_job(self, lake: Lake) -> list[Report]:
         policy = self.settings(lake.settings).on_violation
         result = job.run_retail(lake, on_violation="quarantine" if policy == "quarantine" else "fail")
+        command = f"lakeline runs --pipeline {self.name}"
+        bad = [Report(self.name, "FAILED", f"{q['error']} ({q['reason']}): moved to error/{q['error_key']}",
+                      dict(q, command=command)) for q in result["quarantined"]]
+        return [self._job_report(result), *bad]
+
+    def _job_report(self, result: dict[str, Any]) -> Report:
         result["table"] = job.TABLE
         result["job_status"] = result.pop("status")  # COMPLETED, or SKIPPED_ACTIVE when a run holds the lease
         summary = (f"retail job: {len(result['batches'])} orders batch(es), {result['rows']} rows "
                    f"appended to {job.TABLE} ({result['job_status']})")
+        if result["quarantined"]:
+            summary += f"; {len(result['quarantined'])} unreadable file(s) moved to error/"
         if result["failed"]:
             failed = "; ".join(f"{f['key']} (batch {f['run_id']}): {f['error']}" for f in result["failed"])
             return Report(self.name, "FAILED",
@@ -123,7 +133,7 @@ class RetailPipeline(Pipeline):
                 entry.rejected = batch.get("rejected")
             elif failure is not None:
                 entry.status, entry.error = "FAILED", failure["error"]
-                entry.finished_at = failure.get("failed_at")
+                entry.finished_at = failure.get("failed_at") or failure.get("quarantined_at")
             elif entry.kind == "batch":
                 entry.status = "PENDING"
             entries.append(entry)
@@ -136,7 +146,7 @@ class RetailPipeline(Pipeline):
 
     def schedules(self, settings: Settings) -> list[Schedule]:
         expression = self.settings(settings).schedule
-        return [Schedule("retail", expression, lambda lake: [self._run_job(lake)])] if expression else []
+        return [Schedule("retail", expression, self._run_job)] if expression else []
 
     def generator(self) -> Generator | None:
         return Generator(("retail",), _generate,

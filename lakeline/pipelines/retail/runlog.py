@@ -48,7 +48,7 @@ RUNLOG_TABLE: Final = "retail_runlog"
 DEDUPE_TABLE: Final = "retail_dedupe"
 STATUS_LANDED: Final = "LANDED"
 
-_FILE_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.csv")
+_FILE_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.csv(\.gz)?")
 
 
 def landing_key(source: str, filename: str, today: date | None = None) -> str:
@@ -56,7 +56,7 @@ def landing_key(source: str, filename: str, today: date | None = None) -> str:
     if source not in SOURCES:
         raise UsageError(f"unknown retail source {source!r}; sources are {', '.join(SOURCES)}")
     if not _FILE_RE.fullmatch(filename):
-        raise UsageError(f"retail file name {filename!r} must be a plain name ending in .csv")
+        raise UsageError(f"retail file name {filename!r} must be a plain name ending in .csv or .csv.gz")
     day = datetime.now(UTC).date() if today is None else today
     return f"{PREFIX}{source}/ingest_date={day.isoformat()}/{filename}"
 

@@ -43,8 +43,9 @@ def parse_since(text: str) -> datetime:
 @click.command()
 @click.option("--pipeline", required=True, help="The pipeline to extract for (totesys).")
 @click.option("--source", "source_url",
-              help="Source database URL (postgresql://… or a SQLite file; default: totesys.source_url, "
-                   "then totesys.source_url_parameter, then totesys.source_secret_id).")
+              help="Source database: postgresql://… URL, libpq keyword string ('host=… dbname=…') or "
+                   "SQLite file (default: totesys.source_url, then totesys.source_url_parameter, then "
+                   "totesys.source_secret_id). Passwords are masked in every output.")
 @click.option("--table", help="Extract only this source table.")
 @click.option("--since", help="With --table: re-read the table's rows changed at or after this ISO-8601 "
                               "time into a new packet (recovers a missing packet; the watermark stays).")
@@ -90,13 +91,14 @@ def extract(pipeline: str, source_url: str | None, table: str | None, since: str
 
 @click.command()
 @click.option("--target", default="duckdb", show_default=True,
-              help="duckdb (the gold zone itself, embedded) or a PostgreSQL URL.")
+              help="duckdb (the gold zone itself, embedded), or a PostgreSQL URL or libpq keyword string.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def load(target: str, as_json: bool) -> None:
     """Load the gold star schema into a warehouse (idempotent: a re-run changes nothing).
 
     PostgreSQL: creates the tables with primary keys, natural-key uniqueness for facts and
     foreign keys to the dimensions and dim_date; upserts dimensions, inserts new fact files.
+    Exit 1 when the warehouse cannot be reached (nothing is committed), 2 for a malformed target.
     """
 
     report = do_load(_lake(), target)

@@ -9,8 +9,8 @@ Per table, one run:
    ``(last_updated, pk)``. The overlap catches rows that share the watermark's timestamp or
    committed late; versions already extracted (same pk and ``last_updated``) are dropped;
 3. writes the chunks as JSON lines (DuckDB's JSON writer, no Python per row) to a scratch file
-   and stores it as ``totesys/<date>/<table>_<seq:08d>_<HHMMSSffffff>.jsonl`` in the raw zone,
-   then the boundary object ``totesys/_state/<table>_<seq:08d>.json``;
+   and stores the boundary object ``totesys/_state/<table>_<seq:08d>.json``, then the packet
+   as ``totesys/<date>/<table>_<seq:08d>_<HHMMSSffffff>.jsonl`` in the raw zone;
 4. only then publishes ``<table>_latest_packet_id`` = seq and the new watermark. A failure at
    any earlier point leaves the parameters as they were: the next run reads the same window.
 
@@ -46,7 +46,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakeline import log
+from lakeline import log, secrets
 from lakeline.errors import NotFoundError, TransientError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
@@ -198,8 +198,7 @@ def _run_tables(lake: Lake, source: Source, tables: Iterable[str], report: Extra
         report.status = "SUCCEEDED"
     except Exception as exc:
         report.status = "FAILED"
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        report.error = f"{type(exc).__name__}: {first}"
+        report.error = secrets.mask_error(exc)  # a driver's message may echo connection details
         _log.error("totesys extraction failed", extra={"run_id": report.run_id, "pipeline": "totesys",
                                                        "data": {"error": report.error}})
 
@@ -334,8 +333,11 @@ def _extract_table(lake: Lake, source: Source, table: str, lease: Lease,
             state = {"table": table, "packet_id": new_seq, "packet_key": key, "watermark": new_wm,
                      "rows": result.rows, "ids": new_ids, "last_updated": new_lu}
         lease.renew()  # a lost lease means another extraction may claim this packet id: stop here
-        lake.store.put_file("raw", key, packet, move=True)
+        # the boundary object first: its key is fixed by the packet id, so one a failed write
+        # leaves behind is overwritten by the retry (and never read before the id is
+        # published), while a packet (its key carries the time) would stay as a second copy
         lake.store.put("raw", _boundary_key(new_seq, table), orjson.dumps(state))
+        lake.store.put_file("raw", key, packet, move=True)
         # the commit point: the packet is durably stored, now publish it
         lake.params.put(param_name(table, "latest_packet_id"), str(new_seq))
         if not reread:

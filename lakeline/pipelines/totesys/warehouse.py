@@ -3,9 +3,10 @@
 ``load(lake, "duckdb")`` is the embedded default: DuckDB already reads the gold zone
 (``gold.fact_sales_order`` …), so it only reports each table's rows.
 
-``load(lake, "postgresql://…")`` creates the star schema if needed — primary keys, the facts'
-natural keys ``UNIQUE (<source id>, last_updated_date, last_updated_time)`` and foreign keys
-from every fact to ``dim_date`` and its other dimensions — and loads it in one transaction:
+``load(lake, "postgresql://…")`` (or a libpq keyword string ``host=… dbname=…``) creates the
+star schema if needed — primary keys, the facts' natural keys
+``UNIQUE (<source id>, last_updated_date, last_updated_time)`` and foreign keys from every fact
+to ``dim_date`` and its other dimensions — and loads it in one transaction:
 
 - every gold file goes through a temporary staging table filled by ``COPY`` (Arrow-written
   CSV, streamed in batches);
@@ -30,8 +31,11 @@ from typing import Any, Final
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from lakeline.errors import UsageError
+from lakeline import secrets
+from lakeline.errors import TransientError, UsageError
 from lakeline.lake import Lake
 from lakeline.pipelines.totesys.source import engine_for, mask, parse_url
 from lakeline.pipelines.totesys.star import DIMENSIONS, FACTS, GOLD_TABLES
@@ -129,16 +133,24 @@ _LOAD_ORDER: Final = ("dim_date", *DIMENSIONS, *FACTS)
 
 
 def load(lake: Lake, target: str = "duckdb") -> dict[str, Any]:
-    """Load the gold star schema into ``target`` (``duckdb`` or a PostgreSQL URL); returns a report
-    ``{target, tables: {name: {rows, written, files_loaded, files_skipped}}, elapsed_s}``."""
+    """Load the gold star schema into ``target`` (``duckdb``, a PostgreSQL URL or keyword string);
+    returns a report ``{target, tables: {name: {rows, written, files_loaded, files_skipped}},
+    elapsed_s}`` whose target has its password masked. TransientError (exit 1) when the
+    warehouse cannot be reached: the message names it, masked."""
     started = time.monotonic()
     if target in {"", "duckdb"}:
         report = _duckdb_report(lake)
     else:
+        import psycopg  # heavy: the PostgreSQL driver, only for a PostgreSQL target
+
         url = parse_url(target)
         if url.get_backend_name() != "postgresql":
             raise UsageError(f"unsupported load target {mask(target)}: use duckdb or postgresql://…")
-        report = _load_postgres(lake, target)
+        try:
+            report = _load_postgres(lake, url)
+        except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
+            # the warehouse is down or refuses us: nothing was committed, a later load retries
+            raise TransientError(f"cannot load into {mask(url)}: {secrets.mask_error(exc)}") from None
     report["elapsed_s"] = round(time.monotonic() - started, 3)
     return report
 
@@ -182,7 +194,7 @@ def _copy_file(cur: Any, stage: str, path: Path) -> list[str]:
     return list(names)
 
 
-def _load_postgres(lake: Lake, target: str) -> dict[str, Any]:
+def _load_postgres(lake: Lake, target: URL) -> dict[str, Any]:
     engine = engine_for(target)
     tables: dict[str, dict[str, int]] = {}
     scratch = lake.work_dir / f"totesys-load-{uuid.uuid4().hex}"

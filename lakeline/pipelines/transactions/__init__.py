@@ -23,7 +23,14 @@ from lakeline.errors import UsageError
 from lakeline.lake import Lake
 from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report, TaskSpec
 from lakeline.pipelines.transactions import gen
-from lakeline.pipelines.transactions.job import PIPELINE, SCHEMA_VERSION, TABLE, execute_run, pending_files
+from lakeline.pipelines.transactions.job import (
+    PIPELINE,
+    SCHEMA_VERSION,
+    TABLE,
+    execute_run,
+    pending_files,
+    screen_files,
+)
 from lakeline.promotion.gate import read_run_summary
 from lakeline.promotion.promote import promote
 from lakeline.tables.schema import TableSpec
@@ -32,6 +39,12 @@ from lakeline.tables.schema import TableSpec
 def _summary(r: dict[str, Any]) -> str:
     return (f"batch run {r['run_id']} of {r['table']}: {r['input_rows']} rows, {r['valid_rows']} valid, "
             f"{r['quarantined_rows']} quarantined, {r['condemned_rows']} condemned ({r['run_status']})")
+
+
+def _quarantined(pipeline: str, q: dict[str, Any]) -> Report:
+    """The FAILED report of a file quarantined because it cannot be read."""
+    return Report(pipeline, "FAILED", f"{q['error']} ({q['reason']}): moved to error/{q['error_key']}",
+                  dict(q, command=f"lakeline runs --pipeline {pipeline}"))
 
 
 def _generate(target: str, o: GenOptions) -> str:
@@ -55,12 +68,18 @@ class TransactionsPipeline(Pipeline):
         return pending_files(lake, self.landing_prefix or "", table=TABLE)
 
     def run(self, lake: Lake) -> list[Report]:
+        """One run over the pending files; each file that cannot be read at all is quarantined
+        and comes back as its own FAILED report (the run goes on with the others)."""
         files = self.pending(lake)
         if not files:
             return []
-        r = execute_run(lake, files, table=TABLE).to_dict()
-        r["run_status"] = r.pop("status")  # the run folder's status: COMPLETE
-        return [Report(self.name, "SUCCEEDED", _summary(r), r)]
+        texts, bad = screen_files(lake, files)
+        reports = [_quarantined(self.name, q) for q in bad]
+        if texts:
+            r = execute_run(lake, list(texts), table=TABLE, texts=texts).to_dict()
+            r["run_status"] = r.pop("status")  # the run folder's status: COMPLETE
+            reports.insert(0, Report(self.name, "SUCCEEDED", _summary(r), r))
+        return reports
 
     def tasks(self) -> list[TaskSpec]:
         return [
@@ -96,9 +115,13 @@ def _run_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
     table = str(payload.get("table", TABLE))
     version = _schema_version(payload)
     files = pending_files(lake, f"{PIPELINE}/", table=table, schema_version=version)
-    if not files:
-        raise UsageError(f"no transactions files landed since the last run of {table}")
-    return execute_run(lake, files, table=table, schema_version=version).to_dict()
+    texts, bad = screen_files(lake, files)
+    if not texts:
+        why = f" ({len(bad)} unreadable file(s) moved to error/objects/)" if bad else ""
+        raise UsageError(f"no transactions files landed since the last run of {table}{why}")
+    out = execute_run(lake, list(texts), table=table, schema_version=version, texts=texts).to_dict()
+    out["quarantined_files"] = bad
+    return out
 
 
 def _run_summary(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:

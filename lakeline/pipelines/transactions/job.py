@@ -2,7 +2,10 @@
 
 ``execute_run(lake, files)`` takes landing keys (``transactions/...``), validates every row in
 one DuckDB pass (:mod:`lakeline.pipelines.transactions.validate`), and writes one run
-(:mod:`lakeline.promotion.runs`):
+(:mod:`lakeline.promotion.runs`). Every file is read as text first — gzip (``.gz`` or the
+gzip magic bytes) is decompressed, so a gzip file loads exactly like its plain twin — and
+:func:`screen_files` quarantines a file that is not readable text at all (truncated gzip,
+UTF-16, binary) before the run starts, so it never blocks the others:
 
 1. lease the run id (state table ``run_ids``; the record lists the run's files);
 2. the ledgers of earlier *complete* runs: their silver TransactionIDs (duplicates) and their
@@ -27,6 +30,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,7 +60,9 @@ from lakeline.promotion.runs import (
 from lakeline.sqltext import lit
 from lakeline.stages.lines import chunk_table
 from lakeline.stages.messages import object_id
+from lakeline.stages.quarantine import quarantine_object
 from lakeline.stages.rejects import reject_row, rejects_schema
+from lakeline.stages.textinput import UnreadableInput, text_bytes
 
 PIPELINE = "transactions"
 TABLE = "mortgages/transactions"
@@ -106,30 +112,82 @@ def _sources(run: RunInfo) -> list[dict[str, str]]:
     return found
 
 
+def _rejects_key(table: str, run_id: str) -> str:
+    return f"rejects/{PIPELINE}/part-{table.replace('/', '_')}-{run_id}.parquet"
+
+
+def _drop_stale_rejects(lake: Lake, runs: list[RunInfo], sources: list[dict[str, str]], table: str) -> None:
+    """Delete the rejects file of every earlier run that never completed and read one of
+    ``sources``: this run loads those files again, and ``quarantine.rejects`` reads every
+    rejects file, so a run that failed after its rejects were written (before its ``_SUCCESS``)
+    would otherwise show each of its rejects twice."""
+    ours = {s["object_id"] for s in sources}
+    for run in runs:
+        if not run.complete and ours & {s.get("object_id") for s in run.record.get("sources") or []}:
+            lake.store.delete("error", _rejects_key(table, run.run_id))
+
+
+def screen_files(lake: Lake, files: list[str]) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+    """Read the landed objects ``files`` as text (gzip decompressed) before a run starts.
+
+    Returns the text of each readable one by key, and one record per object that cannot be
+    read at all (a truncated gzip, UTF-16, binary, a header no CSV reader takes): each of those
+    is quarantined whole (:func:`~lakeline.stages.quarantine.quarantine_object`: moved to
+    ``error/objects/``, FAILED in the run log, notified), so it neither crashes nor joins the
+    run and the other files still load."""
+    texts: dict[str, bytes] = {}
+    bad: list[dict[str, Any]] = []
+    for key in dict.fromkeys(files):
+        try:
+            texts[key] = _text(lake.store.get("landing", key), key)
+        except UnreadableInput as exc:
+            bad.append(quarantine_object(lake, pipeline=PIPELINE, key=key, reason=exc.reason,
+                                         message=str(exc)))
+    return texts, bad
+
+
+def _text(raw: bytes, key: str) -> bytes:
+    """The object's text; raises UnreadableInput when it is not text or its header is not CSV."""
+    data = text_bytes(raw, key)
+    try:
+        validate.read_header(data.removeprefix(validate.BOM))
+    except UnreadableInput as exc:
+        raise UnreadableInput(f"{key}: {exc}", exc.reason) from exc
+    return data
+
+
 def execute_run(
     lake: Lake, files: list[str], *, now: datetime | None = None, table: str = TABLE,
     schema_version: str = SCHEMA_VERSION, currencies: tuple[str, ...] = validate.DEFAULT_CURRENCIES,
-    max_attempts: int = MAX_ATTEMPTS, run_key: str | None = None,
+    max_attempts: int = MAX_ATTEMPTS, run_key: str | None = None, texts: Mapping[str, bytes] | None = None,
 ) -> RunReport:
-    """Validate the landed CSV objects ``files`` (landing keys) as one run and commit it."""
+    """Validate the landed CSV objects ``files`` (landing keys) as one run and commit it.
+
+    ``texts`` holds the files' text when :func:`screen_files` read them already; without it
+    every file is read here, before the run id is leased, and one that cannot be read raises
+    :class:`~lakeline.stages.textinput.UnreadableInput` (no run is started)."""
     if not files:
         raise UsageError("a run needs at least one landed file")
     if max_attempts < 1:
         raise UsageError(f"max_attempts must be at least 1, got {max_attempts}")
+    if texts is None:
+        texts = {key: _text(lake.store.get("landing", key), key) for key in dict.fromkeys(files)}
     table = table.strip("/")
     clock = time.monotonic()
     started = (datetime.now(UTC) if now is None else now).astimezone(UTC)
     bucket = lake.store.bucket("landing")
     infos = [lake.store.head("landing", key) for key in dict.fromkeys(files)]
     sources = [{"key": i.key, "etag": i.etag, "object_id": object_id(bucket, i.key, i.etag)} for i in infos]
-    earlier = [r for r in list_runs(lake, table, schema_version=schema_version) if r.complete]
+    runs = list_runs(lake, table, schema_version=schema_version)
+    earlier = [r for r in runs if r.complete]
+    _drop_stale_rejects(lake, runs, sources, table)
     run_id = lease_run_id(lake, {"table": table, "schema_version": schema_version, "sources": sources,
                                  "run_key": run_key, "started_at": iso(started)}, now=started)
     report = RunReport(run_id, table, schema_version, sources=sources, started_at=iso(started))
     work = Path(tempfile.mkdtemp(prefix=f"run-{run_id}-", dir=lake.work_dir))
     con = duckdb_connection(lake.settings.runner.duckdb_threads)
     try:
-        datas, extra = _load(lake, con, sources, report)
+        datas, extra = _load(con, sources, texts, report)
         _ledgers(lake, con, earlier, table, work)
         validate.classify(con, currencies=currencies, max_attempts=max_attempts)
         _count(con, report, extra)
@@ -154,9 +212,9 @@ def execute_run(
 # ---- steps ----------------------------------------------------------------------------------
 
 
-def _load(lake: Lake, con: duckdb.DuckDBPyConnection, sources: list[dict[str, str]],
+def _load(con: duckdb.DuckDBPyConnection, sources: list[dict[str, str]], texts: Mapping[str, bytes],
           report: RunReport) -> tuple[list[tuple[bytes, int]], list[dict[str, Any]]]:
-    """Read every file and register ``chunks``/``files``/``objects``. Returns each file's
+    """Register every file's text as ``chunks``/``files``/``objects``. Returns each file's
     (data, BOM length) and the rejects found before SQL: a file missing a required column
     (one SCHEMA_ERROR for the whole file) and lines that are not UTF-8 (ENCODING_ERROR)."""
     tables: list[pa.Table] = []
@@ -164,7 +222,7 @@ def _load(lake: Lake, con: duckdb.DuckDBPyConnection, sources: list[dict[str, st
     datas: list[tuple[bytes, int]] = []
     extra: list[dict[str, Any]] = []
     for n, src in enumerate(sources):
-        raw = lake.store.get("landing", src["key"])
+        raw = texts[src["key"]]
         bom = len(validate.BOM) if raw.startswith(validate.BOM) else 0
         data = raw[bom:]
         datas.append((data, bom))
@@ -304,7 +362,7 @@ def _write_rejects(lake: Lake, con: duckdb.DuckDBPyConnection, report: RunReport
         return
     path = work / "rejects.parquet"
     pq.write_table(rejects, path, compression="zstd")
-    key = f"rejects/{PIPELINE}/part-{report.table.replace('/', '_')}-{report.run_id}.parquet"
+    key = _rejects_key(report.table, report.run_id)
     lake.store.put_file("error", key, path, move=True)
     report.rejects_key = key
 

@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from lakeline import reasons
 from lakeline.sqltext import lit
+from lakeline.stages.textinput import UnreadableInput
 
 REQUIRED = ("TransactionID", "CustomerID", "TransactionAmount", "Currency", "TransactionTimestamp")
 _FIELD_VARS = ("txn_id", "cust", "amt", "cur", "ts")
@@ -66,7 +67,8 @@ class Header:
 def read_header(data: bytes) -> Header:
     """Find the header (first non-blank line) of CSV ``data`` (BOM already removed).
 
-    Column names are matched after trimming, exactly first, then case-insensitively.
+    Column names are matched after trimming, exactly first, then case-insensitively. A header
+    line the CSV reader refuses raises :class:`~lakeline.stages.textinput.UnreadableInput`.
     """
     pos, line_no = 0, 0
     while pos <= len(data):
@@ -75,7 +77,11 @@ def read_header(data: bytes) -> Header:
         line_no += 1
         text = data[pos:end].decode("utf-8", "replace").strip()
         if text:
-            names = [n.strip() for n in next(csv.reader([text]))]
+            try:
+                names = [n.strip() for n in next(csv.reader([text]))]
+            except csv.Error as exc:  # a header no CSV reader takes: the file is unreadable
+                raise UnreadableInput(f"line {line_no}: the header is not a CSV line ({_csv_why(exc)})",
+                                      reasons.SCHEMA_ERROR) from exc
             positions: dict[str, int] = {}
             for col in REQUIRED:
                 match = [i for i, n in enumerate(names) if n == col] or [
@@ -86,6 +92,16 @@ def read_header(data: bytes) -> Header:
             return Header(line_no, len(names), positions, missing)
         pos = end + 1
     return Header(line_no, 0, {}, REQUIRED)
+
+
+def _csv_why(exc: csv.Error) -> str:
+    """The csv module's complaint in the words of the file (its own wording names Python APIs)."""
+    text = str(exc)
+    if "new-line character" in text:
+        return "a carriage return inside the line"
+    if "field larger than field limit" in text:
+        return f"a field longer than {csv.field_size_limit()} characters"
+    return text
 
 
 _UNQUOTE = (
