@@ -291,7 +291,6 @@ class SqsQueue(Queue):
         SQS gives the DLQ copy a new id and its own SentTimestamp; :meth:`receive` and
         :meth:`peek` report the original id, as after :meth:`redrive`.
         """
-        from botocore.exceptions import ClientError
 
         if self.dlq is None:
             raise UsageError(f"queue {self.name!r} has no dead-letter queue")
@@ -311,16 +310,9 @@ class SqsQueue(Queue):
             self.dlq.sqs.send_message(
                 QueueUrl=self.dlq.url, MessageBody=message.body, MessageAttributes=attributes
             )
-        try:
-            with translate_errors(f"SQS DeleteMessage {self.name}"):
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
-        except ClientError as exc:
-            if not _bad_handle(error_code(exc), _error_message(exc)):
-                raise
-            # Only possible if the handle went stale after the check (the hide ran out and
-            # another consumer received it): the copy in the DLQ stays, a duplicate.
-            logger.warning("queue %s: message %s was sent to the DLQ but not deleted: %s",
-                           self.name, message.message_id, exc)
+        # a stale handle here (the hide ran out and another consumer received it) leaves the
+        # copy in the DLQ: a duplicate
+        self._delete_copied(message, "sent to the DLQ")
 
     def defer(self, message: Message, delay_seconds: int) -> None:
         """Put a received message back uncharged, visible after ``delay_seconds`` (0..900; see
@@ -333,7 +325,6 @@ class SqsQueue(Queue):
         copy starts at receive count 0, so earlier charged receives are forgotten too. A
         stale receipt handle is checked first (ChangeMessageVisibility) and ignored.
         """
-        from botocore.exceptions import ClientError
 
         check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
         try:
@@ -346,14 +337,21 @@ class SqsQueue(Queue):
         with translate_errors(f"SQS SendMessage {self.name}"):
             self.sqs.send_message(QueueUrl=self.url, MessageBody=message.body,
                                   DelaySeconds=int(delay_seconds), MessageAttributes=attributes)
+        self._delete_copied(message, "re-sent")
+
+    def _delete_copied(self, message: Message, copied: str) -> None:
+        """Delete a received message whose copy was just sent elsewhere; a handle that went
+        stale after the check is logged (the copy stays: a duplicate, never a loss)."""
+        from botocore.exceptions import ClientError
+
         try:
             with translate_errors(f"SQS DeleteMessage {self.name}"):
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
         except ClientError as exc:
             if not _bad_handle(error_code(exc), _error_message(exc)):
                 raise
-            logger.warning("queue %s: message %s was re-sent but not deleted: %s",
-                           self.name, message.message_id, exc)
+            logger.warning("queue %s: message %s was %s but not deleted: %s",
+                           self.name, message.message_id, copied, exc)
 
     def change_visibility(self, receipt_handle: str, timeout: int) -> None:
         """ChangeMessageVisibility to ``timeout`` (0..43200) seconds from now; an invalid
