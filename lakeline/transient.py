@@ -15,13 +15,13 @@ import errno
 import os
 import random
 import sqlite3
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from lakeline.atomic import replace_file
 from lakeline.errors import TerminalError, TransientError
 
 #: errno values that say "the environment is at fault": full disk or quota, read-only or
@@ -108,14 +108,7 @@ def record_waiting(state_dir: Path, *, error: str, retry_in_s: int, waiting: int
     if waiting is not None:
         data["waiting"] = waiting
     with contextlib.suppress(OSError):
-        fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".health-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(orjson.dumps(data))
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        replace_file(path, orjson.dumps(data), prefix=".health-")
 
 
 def clear_health(state_dir: Path) -> None:

@@ -1083,14 +1083,22 @@ def resume_execution(
         data = ex.input
     else:
         data = item.data.get("currentInput")
+    run, flow = _restart(ex, store, tasks, max_workers, sleep, state)
+    _finish(run, flow, lambda: run.run_machine(ex.definition, data, flow, top=True, start_at=state))
+    return ex
+
+
+def _restart(ex: Execution, store: StateStore, tasks: TaskRegistry | None, max_workers: int,
+             sleep: Callable[[float], None], state: str) -> tuple[_Run, _Flow]:
+    """A run continuing ``ex``'s history from top-level ``state`` (a resume or a redrive): its
+    timeout starts again, event ids go on, and a Map/Parallel there reruns only what had not
+    finished."""
     timeout = ex.definition.get("TimeoutSeconds")
     deadline = time.monotonic() + float(timeout) if timeout else None
     run = _Run(ex, tasks or TaskRegistry(), store, max_workers, sleep, deadline)
     run.next_id = max((e["id"] for e in ex.history), default=0) + 1
     run.redriving = state
-    flow = _Flow(run.next_id - 1)
-    _finish(run, flow, lambda: run.run_machine(ex.definition, data, flow, top=True, start_at=state))
-    return ex
+    return run, _Flow(run.next_id - 1)
 
 
 def redrive_execution(
@@ -1117,13 +1125,8 @@ def redrive_execution(
     ex.status, ex.output, ex.error, ex.cause, ex.stop_date = "RUNNING", None, None, None, None
     ex.redrive_count += 1
     ex.redrive_date = datetime.now(UTC)
-    timeout = ex.definition.get("TimeoutSeconds")
-    deadline = time.monotonic() + float(timeout) if timeout else None
-    run = _Run(ex, tasks or TaskRegistry(), store, max_workers, sleep, deadline)
-    run.next_id = max((e["id"] for e in ex.history), default=0) + 1
+    run, flow = _restart(ex, store, tasks, max_workers, sleep, state)
     run.current = (state, data)
-    run.redriving = state
-    flow = _Flow(run.next_id - 1)
     run.emit(flow, "ExecutionRedriven", {"redriveCount": ex.redrive_count})
     run.save()
     _finish(run, flow, lambda: run.run_machine(ex.definition, data, flow, top=True, start_at=state))

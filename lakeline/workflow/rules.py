@@ -6,16 +6,18 @@ In ``lakeline.toml``::
     name = "nightly-ops"
     schedule = "cron(15 1 * * ? *)"          # or "rate(1 hour)"
     workflow = "ops_replay_quality"           # a shipped workflow, or definition = "path.asl.json"
-    input = '''{"bronze_bucket": "landing", "src_prefix": "bronze/shipments/",
+    input = '''{"bronze_bucket": "landing", "src_prefix": "bronze/orders/",
               "dest_prefix_base": "bronze/replay/nightly", "window_hours": 24,
-              "record_type": "shipments", "min_parquet_objects": 1,
+              "record_type": "orders", "min_parquet_objects": 1,
               "poll_interval_seconds": 30, "max_attempts": 20}'''   # the seed's input names
 
     [[rules]]
     name = "gate-new-partitions"
-    event = { zone = "silver", prefix = "shipments/", suffix = ".parquet" }   # object created
+    event = { zone = "silver", prefix = "orders/", suffix = ".parquet" }   # object created
     workflow = "quality_gate"
-    input = '{"record_type": "shipments"}'  # merged with {bucket, key, size, etag}
+    input = '{"record_type": "orders"}'  # merged with {bucket, key, size, etag}
+
+(``orders``: any streaming pipeline's table; the README shows the same rules for shipments.)
 
 A schedule rule fires once per tick (compare-and-swap in the state store, so two `serve`
 processes never both fire it); missed ticks fire once. The ops workflow loads its replay itself

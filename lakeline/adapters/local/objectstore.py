@@ -38,6 +38,7 @@ from typing import IO
 
 import orjson
 
+from lakeline.atomic import replace_file
 from lakeline.config import ZONES
 from lakeline.errors import InvalidKeyError, NotFoundError, TransientError
 from lakeline.ports.objectstore import ObjectInfo, ObjectStore, validate_key, validate_zone
@@ -429,14 +430,7 @@ class FsObjectStore(ObjectStore):
         try:
             meta.parent.mkdir(parents=True, exist_ok=True)
             self._tmp.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=self._tmp, prefix="meta-")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(orjson.dumps(body))
-                os.replace(name, meta)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(name)
+            replace_file(meta, orjson.dumps(body), tmp_dir=self._tmp, prefix="meta-")
         except OSError:
             pass
 
