@@ -17,6 +17,28 @@ if TYPE_CHECKING:
 BOM = b"\xef\xbb\xbf"
 
 
+def blank_undecodable(data: bytes) -> tuple[bytes, list[tuple[int, str]]]:
+    """``data`` with every line that is not valid UTF-8 emptied (line numbers kept), and
+    ``(line, message)`` for each such line; ``data`` itself when all of it is UTF-8."""
+    import pyarrow as pa  # heavy: imported when used, not by importing lakeline
+
+    try:
+        as_string(data).validate(full=True)
+        return data, []
+    except pa.ArrowInvalid:
+        pass
+    # Rare path: find the offending lines one by one.
+    bad: list[tuple[int, str]] = []
+    lines = data.split(b"\n")
+    for i, raw in enumerate(lines):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad.append((i + 1, f"invalid UTF-8 at byte {exc.start} of the line"))
+            lines[i] = b""
+    return b"\n".join(lines), bad
+
+
 def chunk_table(data: bytes, pieces: int = 8) -> tuple[pa.Table, list[tuple[int, str]]]:
     """Wrap chunk bytes as Arrow rows ``(content, base)`` without copying the bytes.
 
@@ -27,19 +49,7 @@ def chunk_table(data: bytes, pieces: int = 8) -> tuple[pa.Table, list[tuple[int,
     """
     import pyarrow as pa  # heavy: imported when used, not by importing lakeline
 
-    bad: list[tuple[int, str]] = []
-    try:
-        as_string(data).validate(full=True)
-    except pa.ArrowInvalid:
-        # Rare path: find the offending lines one by one.
-        lines = data.split(b"\n")
-        for i, raw in enumerate(lines):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                bad.append((i + 1, f"invalid UTF-8 at byte {exc.start} of the line"))
-                lines[i] = b""
-        data = b"\n".join(lines)
+    data, bad = blank_undecodable(data)
     view = memoryview(data)
     cuts = [0]
     for i in range(1, max(1, pieces)):

@@ -10,15 +10,18 @@ chunks small enough that a chunk boundary falls inside a quoted field.
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from lakeline.errors import ConfigError
 from lakeline.lake import Lake, init_home
 from lakeline.pipelines.declared import load_file
+from lakeline.pipelines.transactions.job import execute_run
 from lakeline.stages import csvscan
 from lakeline.stages.spec import CsvOptions
 from tests.faults.conftest import Case
@@ -257,3 +260,58 @@ def test_the_scanner_agrees_with_a_character_by_character_reader(monkeypatch: py
             checked += 1
             bad_records += len(bad)
     assert checked == 2000 and bad_records > 1000  # the inputs are mostly badly quoted
+
+
+# ---- the transactions job pipeline reads its CSV by the same rules ---------------------------
+
+TXN_HEADER = b"TransactionID,CustomerID,TransactionAmount,Currency,TransactionTimestamp\n"
+TXN_NOW = datetime(2026, 1, 29, 12, 0, 0, tzinfo=UTC)
+
+
+def _txn_run(home: Path, body: bytes) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+    lake = Lake.open(settings(home))
+    lake.store.put("landing", "transactions/q.csv", body)
+    report = execute_run(lake, ["transactions/q.csv"], now=TXN_NOW)
+    rejected = (pq.read_table(lake.store.local_path("error", report.rejects_key)).to_pylist()
+                if report.rejects_key else [])
+    rows = [r for p in report.partitions for k in p["files"]
+            for r in pq.read_table(lake.store.local_path("silver", k)).to_pylist()]
+    return report, sorted(rows, key=lambda r: r["TransactionID"]), rejected
+
+
+def test_transactions_quoted_newlines_are_one_row(home: Path, fault: Case) -> None:
+    fault("transactions CSV: a quoted field spanning lines, a quoted comma, CRLF inside quotes",
+          expected="one row per record with the newline kept, nothing rejected, later lines keep numbers")
+    body = (TXN_HEADER + b'TXN-1,"C1\nsecond line",10.50,USD,2024-01-05T10:00:00Z\n'
+            b'TXN-2,"C,2",1.00,EUR,2024-01-05T10:00:00Z\r\n'
+            b'TXN-3,"a\r\nb ""q""",2.00,EUR,2024-01-05T10:00:00Z\n'
+            b'TXN-4,C4,x,EUR,2024-01-05T10:00:00Z\n')
+    report, rows, rejected = _txn_run(home, body)
+    fault.saw(f"input/valid/quarantined {(report.input_rows, report.valid_rows, report.quarantined_rows)}, "
+              f"customers {[r['CustomerID'] for r in rows]}, rejects {[(r['line_no'], r['reason_code']) for r in rejected]}")
+    assert (report.input_rows, report.valid_rows, report.quarantined_rows) == (4, 3, 1)
+    assert [r["CustomerID"] for r in rows] == ["C1\nsecond line", "C,2", 'a\r\nb "q"']
+    assert [(r["line_no"], r["byte_offset"], r["reason_code"]) for r in rejected] == [
+        (7, body.index(b"TXN-4"), "TYPE_ERROR")]
+
+
+def test_transactions_stray_and_unterminated_quotes_are_rejects_naming_the_line(home: Path, fault: Case) -> None:
+    fault("transactions CSV: an unterminated quote, a stray quote inside a field",
+          expected="each its own SCHEMA_ERROR naming the line; no value holds a quote; the rows after load")
+    body = (TXN_HEADER + b'TXN-1,"C1,10.50,USD,2024-01-05T10:00:00Z\n'
+            b'TXN-2,C2,1.00,EUR,2024-01-05T10:00:00Z\n'
+            b'TXN-3,C3 12" pipe,1.00,EUR,2024-01-05T10:00:00Z\n'
+            b'TXN-4,C4,1.00,EUR,2024-01-05T10:00:00Z\n')
+    report, rows, rejected = _txn_run(home, body)
+    fault.saw(f"input/valid/quarantined {(report.input_rows, report.valid_rows, report.quarantined_rows)}, "
+              f"rejects {[(r['line_no'], r['reason_code']) for r in rejected]}")
+    assert (report.input_rows, report.valid_rows, report.quarantined_rows) == (4, 2, 2)
+    assert report.quarantine_by_reason == {"SCHEMA_ERROR": 2}
+    assert [r["TransactionID"] for r in rows] == ["TXN-2", "TXN-4"]
+    assert [(r["line_no"], r["byte_offset"], r["reason_code"], r["message"], r["raw"]) for r in rejected] == [
+        (2, len(TXN_HEADER), "SCHEMA_ERROR",
+         "line 2: a quote opened in field 2 is never closed (its next quote, 2 lines below, is followed by ' ')",
+         'TXN-1,"C1,10.50,USD,2024-01-05T10:00:00Z'),
+        (4, body.index(b"TXN-3"), "SCHEMA_ERROR", "line 4: a quote stands inside the unquoted field 2",
+         'TXN-3,C3 12" pipe,1.00,EUR,2024-01-05T10:00:00Z'),
+    ]

@@ -38,6 +38,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -58,7 +59,7 @@ from lakeline.promotion.runs import (
     write_marker,
 )
 from lakeline.sqltext import lit
-from lakeline.stages.lines import chunk_table
+from lakeline.stages.lines import blank_undecodable, chunk_table
 from lakeline.stages.messages import object_id
 from lakeline.stages.quarantine import quarantine_object
 from lakeline.stages.rejects import reject_row, rejects_schema
@@ -216,8 +217,10 @@ def _load(con: duckdb.DuckDBPyConnection, sources: list[dict[str, str]], texts: 
           report: RunReport) -> tuple[list[tuple[bytes, int]], list[dict[str, Any]]]:
     """Register every file's text as ``chunks``/``files``/``objects``. Returns each file's
     (data, BOM length) and the rejects found before SQL: a file missing a required column
-    (one SCHEMA_ERROR for the whole file) and lines that are not UTF-8 (ENCODING_ERROR)."""
+    (one SCHEMA_ERROR for the whole file), lines that are not UTF-8 (ENCODING_ERROR) and records
+    whose quotes break RFC 4180 (SCHEMA_ERROR)."""
     tables: list[pa.Table] = []
+    records: list[pa.Table] = []
     rows: list[dict[str, Any]] = []
     datas: list[tuple[bytes, int]] = []
     extra: list[dict[str, Any]] = []
@@ -234,11 +237,22 @@ def _load(con: duckdb.DuckDBPyConnection, sources: list[dict[str, str]], texts: 
                         "message": "missing required column(s): " + ", ".join(header.missing)}
             report.rejected_files.append(bad_file)
             extra.append(bad_file)
-        chunks, bad = chunk_table(data)
-        tables.append(chunks.append_column("file_no", pa.array([n] * chunks.num_rows, pa.int64())))
+        if b'"' in data:  # quotes: records by RFC 4180 (a quoted field may span lines)
+            data, bad = blank_undecodable(data)
+            recs, bad_quotes = validate.records_table(n, data)
+            records.append(recs)
+        else:
+            chunks, bad = chunk_table(data)
+            tables.append(chunks.append_column("file_no", pa.array([n] * chunks.num_rows, pa.int64())))
+            bad_quotes = []
         extra.extend({"file_no": n, "key": src["key"], "line_no": idx, "reason": reasons.ENCODING_ERROR,
-                      "message": message} for idx, message in bad)
-    con.register("chunks", pa.concat_tables(tables))
+                      "message": message, "row": True} for idx, message in bad)
+        extra.extend({"file_no": n, "key": src["key"], "line_no": idx, "reason": reasons.SCHEMA_ERROR,
+                      "message": message, "raw": raw, "row": True} for idx, message, raw in bad_quotes)
+    con.register("chunks", pa.concat_tables(tables) if tables else pa.table(
+        {"content": pa.array([], pa.string()), "base": pa.array([], pa.int64()),
+         "file_no": pa.array([], pa.int64())}))
+    con.register("records", pa.concat_tables(records) if records else validate.RECORDS_SCHEMA.empty_table())
     con.register("files", pa.Table.from_pylist(rows, schema=validate.FILES_SCHEMA))
     con.register("objects", pa.table({
         "file_no": pa.array(range(len(sources)), pa.int64()),
@@ -288,8 +302,10 @@ def _readable(lake: Lake, zone: str, keys: list[str], into: Path) -> list[str]:
 
 def _count(con: duckdb.DuckDBPyConnection, report: RunReport, extra: list[dict[str, Any]]) -> None:
     rows = con.execute("SELECT reason, count(*) FROM classified GROUP BY ALL ORDER BY ALL").fetchall()
-    encoding = sum(1 for f in extra if f["reason"] == reasons.ENCODING_ERROR)
-    by_reason: dict[str, int] = {reasons.ENCODING_ERROR: encoding} if encoding else {}
+    by_reason: dict[str, int] = {}
+    for f in extra:  # rows rejected before SQL (not UTF-8, quotes breaking RFC 4180)
+        if f.get("row"):
+            by_reason[f["reason"]] = by_reason.get(f["reason"], 0) + 1
     for reason, n in rows:
         if reason is None:
             report.valid_rows = int(n)
@@ -342,21 +358,17 @@ def _write_rejects(lake: Lake, con: duckdb.DuckDBPyConnection, report: RunReport
         f"CAST({lit(at.isoformat())} AS TIMESTAMPTZ) AS rejected_at, "
         "c.file_no FROM classified AS c JOIN objects AS o USING (file_no) "
         "WHERE c.reason IS NOT NULL AND NOT c.bad ORDER BY c.file_no, c.idx").to_arrow_table()
-    file_no = table.column("file_no").to_numpy()
-    idx = table.column("line_no").to_numpy()
-    offsets = np.zeros(len(idx), dtype=np.int64)
-    for n, (data, bom) in enumerate(datas):
-        sel = file_no == n
-        if sel.any():
-            starts = np.concatenate(([0], np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1))
-            offsets[sel] = starts[idx[sel] - 1] + bom
+    offsets = _line_offsets(datas, table.column("file_no").to_numpy(), table.column("line_no").to_numpy())
     table = table.drop_columns(["file_no"]).set_column(
         rejects_schema().get_field_index("byte_offset"), "byte_offset", pa.array(offsets, pa.int64()))
+    at_line = _line_offsets(datas, np.array([f["file_no"] for f in extra], np.int64),
+                            np.array([f["line_no"] if f.get("row") else 0 for f in extra], np.int64))
     first = pa.Table.from_pylist([
         reject_row(pipeline=PIPELINE, bucket=lake.store.bucket("landing"), key=sources[f["file_no"]]["key"],
                    etag=sources[f["file_no"]]["etag"], chunk=0, line_no=f["line_no"], record_type=PIPELINE,
-                   reason_code=f["reason"], message=f["message"], rejected_at=at)
-        for f in extra], schema=rejects_schema())
+                   reason_code=f["reason"], message=f["message"], raw=f.get("raw"), rejected_at=at,
+                   byte_offset=int(at_line[i]) if f.get("row") else None)
+        for i, f in enumerate(extra)], schema=rejects_schema())
     rejects = pa.concat_tables([first, table.cast(rejects_schema())])
     if rejects.num_rows == 0:
         return
@@ -365,6 +377,18 @@ def _write_rejects(lake: Lake, con: duckdb.DuckDBPyConnection, report: RunReport
     key = _rejects_key(report.table, report.run_id)
     lake.store.put_file("error", key, path, move=True)
     report.rejects_key = key
+
+
+def _line_offsets(datas: list[tuple[bytes, int]], file_no: npt.NDArray[np.int64],
+                  line: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The byte offset in its object of each (file, 1-based line); 0 for line 0."""
+    offsets = np.zeros(len(line), dtype=np.int64)
+    for n, (data, bom) in enumerate(datas):
+        sel = (file_no == n) & (line > 0)
+        if sel.any():
+            starts = np.concatenate(([0], np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1))
+            offsets[sel] = starts[line[sel] - 1] + bom
+    return offsets
 
 
 def _write_attempts(lake: Lake, con: duckdb.DuckDBPyConnection, report: RunReport, work: Path) -> None:

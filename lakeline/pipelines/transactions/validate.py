@@ -1,12 +1,14 @@
 """Validation of transaction CSV files in one DuckDB pass (no Python per row).
 
-Each file's bytes become Arrow strings (:func:`lakeline.stages.classify.chunk_table`, zero
+Each file's bytes become Arrow strings (:func:`lakeline.stages.lines.chunk_table`, zero
 copy); DuckDB splits them into lines, so every row keeps its exact line number and raw text.
+A file holding a double quote is cut into records by RFC 4180 instead
+(:func:`records_table`, numpy over the bytes: a quoted field may span lines, and a record
+whose quotes break the rules is a SCHEMA_ERROR naming its line, the rows after it still load).
 The header is the first non-blank line; columns are found by name (extra columns are
-ignored, order is free). A line is split on commas — with a regular expression when it
-contains a double quote, so ``"a,b"`` and ``""`` escapes work (a quoted field cannot span
-lines). Every field is text until it is checked; each rejected row carries exactly one reason,
-checked in this order:
+ignored, order is free). A record is split on commas — with a regular expression when it
+contains a double quote, so ``"a,b"`` and ``""`` escapes work. Every field is text until it is
+checked; each rejected row carries exactly one reason, checked in this order:
 
 ==================  ==========================================================================
 SCHEMA_ERROR        the row has more fields than the header (a whole file without a required
@@ -34,10 +36,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from lakeline import reasons
 from lakeline.sqltext import lit
+from lakeline.stages import csvscan
+from lakeline.stages.spec import CsvOptions
 from lakeline.stages.textinput import UnreadableInput
 
 REQUIRED = ("TransactionID", "CustomerID", "TransactionAmount", "Currency", "TransactionTimestamp")
@@ -52,6 +57,11 @@ DEFAULT_CURRENCIES = (
 AMOUNT_PATTERN = r"[+-]?[0-9]{1,16}(\.[0-9]{1,2})?"
 MAX_RAW = 65536
 BOM = b"\xef\xbb\xbf"
+#: the CSV dialect of transaction files: RFC 4180 (comma, doubled double quotes)
+CSV = CsvOptions()
+#: the ``records`` relation of :func:`classify` (files cut by :func:`records_table`)
+RECORDS_SCHEMA = pa.schema([pa.field("file_no", pa.int64()), pa.field("idx", pa.int64()),
+                            pa.field("line", pa.large_string())])
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,29 @@ def read_header(data: bytes) -> Header:
     return Header(line_no, 0, {}, REQUIRED)
 
 
+def records_table(file_no: int, data: bytes) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    """Every record of the CSV text ``data`` (valid UTF-8) as :data:`RECORDS_SCHEMA` rows, each
+    numbered by its first line; a quoted line end stays inside its record. A record whose quotes
+    break RFC 4180 is blanked (it is its first line only) and returned as ``(line, why)`` for a
+    SCHEMA_ERROR. The text is not copied: each row is a view up to the next record's start."""
+    recs = csvscan.records(data, CSV)
+    bad: list[tuple[int, str, str]] = []
+    if recs.bad:  # rare: a few records, blanked one by one
+        out = bytearray(data)
+        for i, why in sorted(recs.bad.items()):
+            a, b = int(recs.start[i]), int(recs.end[i])
+            bad.append((int(recs.line[i]), f"line {int(recs.line[i])}: {why}",
+                        data[a:b].decode("utf-8", "replace")))
+            out[a:b] = b" " * (b - a)
+        data = bytes(out)
+    offsets = np.append(recs.start, len(data)).astype(np.int64)
+    text = pa.LargeStringArray.from_buffers(len(recs.start), pa.py_buffer(offsets.tobytes()),
+                                            pa.py_buffer(data))
+    table = pa.table({"file_no": pa.array(np.full(len(recs.start), file_no, np.int64)),
+                      "idx": pa.array(recs.line), "line": text}, schema=RECORDS_SCHEMA)
+    return table, bad
+
+
 def _csv_why(exc: csv.Error) -> str:
     """The csv module's complaint in the words of the file (its own wording names Python APIs)."""
     text = str(exc)
@@ -116,7 +149,8 @@ def classify(
     """Create temp table ``classified`` from the registered relations.
 
     Inputs: ``chunks(file_no, content, base)`` (file text cut at line ends, ``base`` = lines
-    before each piece), ``files(file_no, header_line, ncols, p_txn_id, p_cust, p_amt, p_cur,
+    before each piece), ``records(file_no, idx, line)`` (the files cut into records by
+    :func:`records_table` instead), ``files(file_no, header_line, ncols, p_txn_id, p_cust, p_amt, p_cur,
     p_ts, bad)`` (``bad`` true for a file missing a required column: all its rows are
     SCHEMA_ERROR), ``objects(file_no, key, ...)`` (the landing key of each file),
     ``seen(TransactionID, run_id)`` (ids of earlier complete runs) and
@@ -140,6 +174,8 @@ CREATE OR REPLACE TEMP TABLE classified AS
 WITH src AS (SELECT file_no, base, string_split(content, E'\\n') AS s FROM chunks),
 lines AS (
   SELECT file_no, base + unnest(range(1, len(s) + 1)) AS idx, unnest(s) AS line FROM src
+  UNION ALL
+  SELECT file_no, idx, rtrim(line, E'\\n') AS line FROM records
 ),
 split AS (
   SELECT l.file_no, l.idx, rtrim(l.line, E'\\r') AS line, f.* EXCLUDE (file_no),
