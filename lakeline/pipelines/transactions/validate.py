@@ -60,8 +60,9 @@ BOM = b"\xef\xbb\xbf"
 #: the CSV dialect of transaction files: RFC 4180 (comma, doubled double quotes)
 CSV = CsvOptions()
 #: the ``records`` relation of :func:`classify` (files cut by :func:`records_table`)
-RECORDS_SCHEMA = pa.schema([pa.field("file_no", pa.int64()), pa.field("idx", pa.int64()),
-                            pa.field("line", pa.large_string())])
+_RECORDS_FIELDS: list[pa.Field[Any]] = [pa.field("file_no", pa.int64()), pa.field("idx", pa.int64()),
+                                         pa.field("line", pa.large_string())]
+RECORDS_SCHEMA = pa.schema(_RECORDS_FIELDS)
 
 
 @dataclass(frozen=True)
