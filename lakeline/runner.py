@@ -80,6 +80,9 @@ class RunStats:
     transient_retries: int = 0
     #: the last transient fault seen ("<queue> <message id>: <ErrorType>: <message>")
     transient_error: str = ""
+    #: stream objects ingest dropped whole (unreadable, not an array, wrong header): each with
+    #: ``pipeline``, ``key``, ``reason`` and ``error``
+    dropped_objects: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, other: RunStats) -> None:
         """Add another worker's counters."""
@@ -93,6 +96,7 @@ class RunStats:
         self.errors.extend(other.errors[:20])
         self.transient_retries += other.transient_retries
         self.transient_error = other.transient_error or self.transient_error
+        self.dropped_objects.extend(other.dropped_objects)
 
     def to_dict(self) -> dict[str, Any]:
         """Counters as a dict."""
@@ -102,6 +106,7 @@ class RunStats:
             "deduplicated": self.deduplicated,
             "failures": self.failures, "errors": self.errors[:20],
             "transient_retries": self.transient_retries, "transient_error": self.transient_error,
+            "dropped_objects": self.dropped_objects,
         }
 
 
@@ -152,6 +157,7 @@ class Worker:
         result = self.ingester.handle_event(orjson.loads(m.body), request_id=m.message_id)
         self.stats.ingested_objects += result.objects - result.skipped
         self.stats.skipped_objects += result.skipped
+        self.stats.dropped_objects.extend(self.ingester.take_dropped())
         return result
 
     def _transform_batch(self, msgs: list[Message]) -> None:

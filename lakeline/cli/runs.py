@@ -74,6 +74,9 @@ def run_failures(summary: dict[str, Any], max_reject_rate: float | None = None) 
     if summary.get("dead_lettered"):
         out.append({"what": f"{summary['dead_lettered']} message(s) dead-lettered", "error": "moved to a DLQ",
                     "command": "lakeline dlq list"})
+    for d in summary.get("dropped_objects", []):  # stream objects dropped whole at ingest
+        out.append({"what": str(d["pipeline"]), "error": str(d["error"]),
+                    "command": f"lakeline runs --pipeline {d['pipeline']}"})
     # a report may name its own command (Report.data["command"]); else the kind's
     for kind, command in (("batch_runs", "lakeline runs --pipeline {p}"), ("quality", "lakeline status"),
                           ("models", "lakeline models list")):

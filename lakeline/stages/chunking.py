@@ -76,7 +76,8 @@ def count_records(block: bytes) -> int:
     return scan_block(block)[2]
 
 
-def plan_jsonl(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str, list[Chunk]]:
+def plan_jsonl(lake: Lake, key: str, size: int, chunk_bytes: int, *,
+               zone: str = "landing") -> tuple[str, list[Chunk]]:
     """Read the object once and cut it into chunks at line ends.
 
     Returns the format (``jsonl`` or ``json``: a JSON array, one chunk) and the chunks. The
@@ -84,7 +85,7 @@ def plan_jsonl(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str, 
     lines even when its first line is ``[…]`` (that line alone is then rejected); any other
     file is an array when it starts with ``[``."""
     store = lake.store
-    head = store.get_range("landing", key, 0, min(size, 4096))
+    head = store.get_range(zone, key, 0, min(size, 4096))
     start = 3 if head.startswith(BOM) else 0
     if not is_json_lines_name(key) and head[start:].lstrip()[:1] == b"[":
         return "json", [Chunk(0, size, 1, -1)]
@@ -93,11 +94,11 @@ def plan_jsonl(lake: Lake, key: str, size: int, chunk_bytes: int) -> tuple[str, 
     pos = start
     while pos < size:
         end = min(pos + chunk_bytes, size)
-        block = store.get_range("landing", key, pos, end)
+        block = store.get_range(zone, key, pos, end)
         if end < size:
             cut = block.rfind(b"\n")
             while cut < 0:  # a single line longer than chunk_bytes: extend the chunk
-                more = store.get_range("landing", key, end, min(end + _READ_BLOCK, size))
+                more = store.get_range(zone, key, end, min(end + _READ_BLOCK, size))
                 block += more
                 end += len(more)
                 cut = block.rfind(b"\n") if end < size else len(block) - 1
@@ -118,26 +119,29 @@ def is_json_lines_name(key: str) -> bool:
     return name.endswith((".jsonl", ".ndjson"))
 
 
-def plan_chunks(lake: Lake, key: str, size: int, chunk_bytes: int, spec: StreamSpec) -> Plan:
-    """Plan the chunks of a landed object by the pipeline's source format."""
+def plan_chunks(lake: Lake, key: str, size: int, chunk_bytes: int, spec: StreamSpec, *,
+                zone: str = "landing") -> Plan:
+    """Plan the chunks of a landed object by the pipeline's source format (``zone``: where the
+    text is read, ``tmp`` for the staged text of a gzip object)."""
     if spec.format == "csv":
-        return plan_csv(lake, key, size, chunk_bytes, spec)
+        return plan_csv(lake, key, size, chunk_bytes, spec, zone=zone)
     if spec.format == "parquet":
         return plan_parquet(lake, key, size, chunk_bytes)
-    fmt, chunks = plan_jsonl(lake, key, size, chunk_bytes)
+    fmt, chunks = plan_jsonl(lake, key, size, chunk_bytes, zone=zone)
     return Plan(fmt, chunks)
 
 
-def plan_csv(lake: Lake, key: str, size: int, chunk_bytes: int, spec: StreamSpec) -> Plan:
+def plan_csv(lake: Lake, key: str, size: int, chunk_bytes: int, spec: StreamSpec, *,
+             zone: str = "landing") -> Plan:
     """Cut a CSV object at record ends; the header (if any) is line 1 and in no chunk."""
     opts = spec.csv
     store = lake.store
-    head = store.get_range("landing", key, 0, min(size, 4096))
+    head = store.get_range(zone, key, 0, min(size, 4096))
     start = 3 if head.startswith(BOM) else 0
     pos, line = start, 1
     columns: tuple[str, ...] = ()
     if opts.header and size > start:
-        block = store.get_range("landing", key, start, min(size, start + _READ_BLOCK))
+        block = store.get_range(zone, key, start, min(size, start + _READ_BLOCK))
         end = csvscan.header_end(block, opts)
         columns = tuple(csvscan.parse_header(block[:end], opts))
         line += block[:end].count(b"\n")
@@ -146,11 +150,11 @@ def plan_csv(lake: Lake, key: str, size: int, chunk_bytes: int, spec: StreamSpec
     chunks: list[Chunk] = []
     while pos < size:
         end = min(pos + chunk_bytes, size)
-        block = store.get_range("landing", key, pos, end)
+        block = store.get_range(zone, key, pos, end)
         if end < size:
             ends = csvscan.record_ends(block, opts, final=end >= size)
             while not len(ends) and end < size:  # one record longer than chunk_bytes: extend
-                more = store.get_range("landing", key, end, min(end + _READ_BLOCK, size))
+                more = store.get_range(zone, key, end, min(end + _READ_BLOCK, size))
                 block += more
                 end += len(more)
                 ends = csvscan.record_ends(block, opts, final=end >= size)

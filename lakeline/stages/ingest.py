@@ -3,7 +3,9 @@
 Per object: claim the idempotency key ``s3://<bucket>/<key>#<etag>`` (a repeat is counted as
 ``skipped``), read the object once in blocks of ``ingest.chunk_bytes`` cut at line ends, count
 the records of each chunk, and send one message per chunk (never one per record). JSON
-arrays are one chunk. Empty objects are recorded in the run log, not crashed on.
+arrays are one chunk. Empty objects are recorded in the run log, not crashed on. A gzip
+object is decompressed and chunked from its staged text; an object that is not text is one
+FAILED object with its reason (:mod:`lakeline.stages.gunzip`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from lakeline.ports.state import BeginResult
 from lakeline.stages import csvscan
 from lakeline.stages.chunking import Chunk, Plan, plan_chunks
 from lakeline.stages.evolution import add_fields
+from lakeline.stages.gunzip import Text, drop_staged, readable_text
 from lakeline.stages.jsonarray import NotAnArray, split_array
 from lakeline.stages.messages import ChunkMessage, idempotency_key, object_id
 from lakeline.stages.rejects import reject_row, write_rejects
 from lakeline.stages.spec import Router, StreamSpec
+from lakeline.stages.textinput import UnreadableInput
 
 
 @dataclass
@@ -56,6 +60,13 @@ class Ingester:
     def __init__(self, lake: Lake, router: Router) -> None:
         self.lake = lake
         self.router = router
+        self._dropped: list[dict[str, Any]] = []
+
+    def take_dropped(self) -> list[dict[str, Any]]:
+        """The objects dropped whole since the last call (``pipeline``, ``key``, ``reason``,
+        ``error``), for the run's summary; forgotten once taken."""
+        out, self._dropped = self._dropped, []
+        return out
 
     def handle_event(
         self, event: dict[str, Any], *, request_id: str | None = None, force: bool = False
@@ -121,10 +132,19 @@ class Ingester:
             entry["pipeline"] = route.pipeline
             spec = route.stream
             assert spec is not None  # a job pipeline's landing returned above
-            plan = plan_chunks(lake, ev.key, info.size, settings.chunk_bytes, spec)
+            try:
+                text = readable_text(lake, ev.key, info.size, oid, fmt=spec.format)
+            except UnreadableInput as exc:  # one FAILED object with its reason, not a reject per line
+                self._drop(ev, info.etag, oid, str(exc), entry, result, exc.reason)
+                lake.state.log_run(run_key, entry)
+                lineage_hooks.object_ingested(lake, ikey, ev.key, info.etag, entry)
+                if not force:
+                    lake.state.complete(ikey, {"run_key": run_key, "status": "FAILED"})
+                return
+            plan = plan_chunks(lake, text.key, text.size, settings.chunk_bytes, spec, zone=text.zone)
             fmt, chunks = plan.format, plan.chunks
             if fmt == "json":
-                chunks = self._check_array(ev, info.etag, oid, entry, result)
+                chunks = self._check_array(ev, info.etag, oid, entry, result, text)
             elif (fmt == "parquet" or (fmt == "csv" and spec.csv.header)) and chunks:
                 problem = self._check_columns(spec, plan, f"{ev.key}#{info.etag}")
                 if problem is not None:
@@ -133,6 +153,7 @@ class Ingester:
             records = sum(c.records for c in chunks)
             entry.update(records=records, chunks=len(chunks), format=fmt)
             if not chunks:
+                drop_staged(lake, text.zone, text.key)
                 entry.setdefault("status", "EMPTY")
                 entry["finished_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
             else:
@@ -145,6 +166,7 @@ class Ingester:
                     object_id=oid, run_key=run_key, chunk=i, chunks=len(chunks), start=c.start,
                     end=c.end, first_line=c.first_line, records=c.records, format=fmt,
                     lines=c.lines, header_start=plan.header_start, header_end=plan.header_end,
+                    text_zone=text.zone if text.staged else "", text_key=text.key if text.staged else "",
                 ).to_json()
                 for i, c in enumerate(chunks)
             ]
@@ -193,9 +215,9 @@ class Ingester:
         return None
 
     def _check_array(
-        self, ev: ObjectCreated, etag: str, oid: str, entry: dict[str, Any], result: IngestResult
+        self, ev: ObjectCreated, etag: str, oid: str, entry: dict[str, Any], result: IngestResult, text: Text
     ) -> list[Chunk]:
-        raw = self.lake.store.get("landing", ev.key)
+        raw = self.lake.store.get(text.zone, text.key)
         found = split_array(raw)
         if isinstance(found, NotAnArray):
             self._drop(ev, etag, oid, found.message, entry, result, found.reason)
@@ -222,5 +244,7 @@ class Ingester:
             {"key": ev.key, "etag": etag, "reason": reason},
         )
         result.dropped += 1
+        self._dropped.append({"pipeline": row["pipeline"], "key": ev.key, "reason": reason,
+                              "error": message if message.startswith(ev.key) else f"{ev.key}: {message}"})
         entry.update(status="FAILED", dropped=1, error=message, reason=reason,
                      finished_at=datetime.now(UTC).isoformat(timespec="milliseconds"))

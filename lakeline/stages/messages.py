@@ -53,6 +53,13 @@ class ChunkMessage:
     lines: int = 0  # lines in [start, end), blank ones included (0: not counted)
     header_start: int = 0  # CSV: the header is bytes [header_start, header_end) of the object
     header_end: int = 0
+    text_zone: str = ""  # where the text is read when it is not the landed object itself:
+    text_key: str = ""  # the decompressed text of a gzip object (lakeline.stages.gunzip)
+
+    @property
+    def text(self) -> tuple[str, str]:
+        """``(zone, key)`` of the text the byte ranges refer to."""
+        return (self.text_zone, self.text_key) if self.text_key else ("landing", self.key)
 
     def to_json(self) -> str:
         """The message body."""

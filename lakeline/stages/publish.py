@@ -244,7 +244,7 @@ class Publisher:
         """The landed text of the duplicate records, read in a few ranges (rejects only)."""
         out: dict[int, str] = {}
         for a, b in _merged(sorted(spans)):
-            block = self.lake.store.get_range("landing", msg.key, a, b)
+            block = self.lake.store.get_range(*msg.text, a, b)
             for start, end in spans:
                 if a <= start and end <= b:
                     out[start] = block[start - a:end - a].decode("utf-8", "replace")[:MAX_RAW]

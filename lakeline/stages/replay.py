@@ -27,10 +27,12 @@ from lakeline.lake import Lake
 from lakeline.landing import announce
 from lakeline.ports.objectstore import ObjectInfo
 from lakeline.stages.chunking import plan_chunks
+from lakeline.stages.gunzip import drop_staged, readable_text
 from lakeline.stages.ingest import Ingester, IngestResult
 from lakeline.stages.messages import CHUNKS, object_id
 from lakeline.stages.spec import Router
 from lakeline.stages.supersede import record, replay_root
+from lakeline.stages.textinput import UnreadableInput
 
 #: the seed's name of the landing zone, accepted before a prefix
 BRONZE = "bronze/"
@@ -152,7 +154,13 @@ def _check_chunking(lake: Lake, router: Router, info: ObjectInfo) -> None:
     if not done:
         return  # never published: nothing to supersede
     spec = route.stream
-    plan = plan_chunks(lake, info.key, info.size, lake.settings.ingest.chunk_bytes, spec)
+    try:
+        text = readable_text(lake, info.key, info.size, oid, fmt=spec.format)
+    except UnreadableInput:
+        return  # dropped whole at its first load: nothing was published to supersede
+    plan = plan_chunks(lake, text.key, text.size, lake.settings.ingest.chunk_bytes, spec, zone=text.zone)
+    if text.created:
+        drop_staged(lake, text.zone, text.key)
     now = len(plan.chunks)
     before = 1 + max(int(i.key.rsplit("#", 1)[1]) for i in done)
     staged_before = any(bool(i.data.get("staged")) for i in done)

@@ -33,6 +33,7 @@ from lakeline.stages.csvscan import parse_header
 from lakeline.stages.evolution import add_fields, evolved
 from lakeline.stages.fastpath import FastPath
 from lakeline.stages.formats import json_keys_sql, unknown_column
+from lakeline.stages.gunzip import drop_staged
 from lakeline.stages.jsonarray import NotAnArray, split_array
 from lakeline.stages.lines import chunk_table, json_error, line_count
 from lakeline.stages.messages import CHUNKS, PARTITION_READY, ChunkMessage
@@ -150,12 +151,13 @@ class Transformer:
             return JsonLinesSource(msg, spec, data=pending.data)
         if msg.format == "parquet":
             return ParquetSource(msg, spec, rows=read_row_groups(self.lake, msg))
-        raw = store.get_range("landing", msg.key, msg.start, msg.end)
+        zone, text_key = msg.text
+        raw = store.get_range(zone, text_key, msg.start, msg.end)
         if msg.format != "csv":
             pending.data = raw
             return JsonLinesSource(msg, spec, data=raw)
         opts = spec.csv
-        header = store.get_range("landing", msg.key, msg.header_start, msg.header_end) \
+        header = store.get_range(zone, text_key, msg.header_start, msg.header_end) \
             if msg.header_end > msg.header_start else b""
         columns = tuple(parse_header(header, opts)) if header else tuple(f.source for f in spec.all_fields())
         if opts.encoding.replace("-", "").lower() not in ("utf8", "ascii"):
@@ -407,7 +409,7 @@ class Transformer:
         )
 
     def _array_as_lines(self, msg: ChunkMessage, pre_rejects: list[dict[str, Any]]) -> bytes:
-        found = split_array(self.lake.store.get("landing", msg.key))
+        found = split_array(self.lake.store.get(*msg.text))
         if isinstance(found, NotAnArray):  # ingest checked it: the object changed under its etag
             raise DataError(f"landing object {msg.key}: {found.message}")
         for i, text in found.not_objects:
@@ -449,6 +451,7 @@ class Transformer:
         )
         self.lake.state.log_run(msg.run_key, entry)
         lineage_hooks.object_complete(self.lake, msg, entry)
+        drop_staged(self.lake, *msg.text)
 
 
 def _chunk_key(msg: ChunkMessage) -> str:

@@ -188,3 +188,38 @@ def test_run_profile_aws_and_replay_against_s3(aws_env, moto_endpoint, tmp_path)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["loaded"] == 3000  # the copy is a new object, loaded again
     assert len(silver_rows(moto_endpoint, silver)) == 3000  # ... in place of the original's rows
+
+
+def test_a_gzip_object_on_s3_loads_through_the_handlers_like_its_plain_twin(aws_env, moto_endpoint,  # noqa: F811
+                                                                            tmp_path):
+    """Issue 16, part 1 on AWS: ingest decompresses the gzip object into the tmp bucket, the
+    transform reads the staged text by ranges, and the staged text is deleted when the load is
+    complete; rejects name the landed key with the lines of the decompressed text."""
+    import gzip
+
+    from lakeline.aws import handlers
+
+    body = dataset(tmp_path)
+    key = KEY + ".gz"
+    landing = aws_env["aws.zone_landing"][5:].rstrip("/")
+    s3 = boto_client("s3", moto_endpoint)
+    s3.put_object(Bucket=landing, Key=key, Body=gzip.compress(body))
+    head = s3.head_object(Bucket=landing, Key=key)
+    ctx = FakeContext()
+    first = handlers.ingest_handler(s3_event(landing, key, head["ContentLength"], head["ETag"].strip('"')), ctx)
+    assert (first["objects"], first["records"], first["dropped"]) == (1, 3002, 0)
+    tmp_bucket = aws_env["aws.zone_tmp"][5:].rstrip("/")
+    staged = [o["Key"] for o in s3.list_objects_v2(Bucket=tmp_bucket).get("Contents", [])
+              if "gunzip/" in o["Key"]]
+    assert len(staged) == 1 and staged[0].endswith("data file+1%2B été.jsonl")
+
+    assert all(f == [] for f in drain_transform(moto_endpoint, aws_env, ctx))
+    expected_rows, _ = local_reference(tmp_path, body)
+    silver = aws_env["aws.zone_silver"][5:].rstrip("/")
+    assert silver_rows(moto_endpoint, silver) == expected_rows
+    error = aws_env["aws.zone_error"][5:].rstrip("/")
+    rejects = pq.read_table(f"{error}/rejects", filesystem=s3fs(moto_endpoint)).to_pylist()
+    assert sorted((r["key"], r["line_no"], r["reason_code"]) for r in rejects) == [
+        (key, 3001, "MALFORMED_JSON"), (key, 3002, "TYPE_ERROR")]
+    assert not [o["Key"] for o in s3.list_objects_v2(Bucket=tmp_bucket).get("Contents", [])
+                if "gunzip/" in o["Key"]]
