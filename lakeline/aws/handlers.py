@@ -29,8 +29,8 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from lakeline import envvars
-from lakeline.adapters.aws.queue import lambda_record_message
+from lakeline import envvars, transient
+from lakeline.adapters.aws.queue import deferrals, deferred_for, lambda_record_message
 from lakeline.config import load_settings
 from lakeline.errors import ConfigError, NotFoundError, TerminalError
 from lakeline.lake import Lake
@@ -111,8 +111,9 @@ def _transform_record(record: SQSRecord) -> None:
     """Transform one chunk message. A :class:`TerminalError` (not a chunk message, unusable
     data) moves the record to the transform DLQ on this receive and returns normally, so it is
     no batch item failure: Lambda deletes it from the queue instead of redelivering it until
-    ``maxReceiveCount``. Any other error propagates: a batch item failure, retried. So does a
-    failed move to the DLQ, which leaves the message to the redrive policy."""
+    ``maxReceiveCount``. A transient fault re-sends it uncharged with a backoff (:func:`_defer`),
+    up to a limit of time. Any other error propagates: a batch item failure, retried. So does a
+    failed move to the DLQ or a failed re-send, which leave the message to the redrive policy."""
     try:
         msg = ChunkMessage.from_json(record.body)
         logger.append_keys(run_id=msg.run_key, pipeline=msg.pipeline)
@@ -123,8 +124,35 @@ def _transform_record(record: SQSRecord) -> None:
         logger.warning("message dead-lettered", extra={"message_id": record.message_id,
                                                        "reason": reason})
         return
+    except Exception as exc:
+        if not transient.is_transient(exc) or not _defer(record, exc):
+            raise
+        return
     logger.info("chunk done", extra={"chunk": msg.chunk, "loaded": result.loaded,
                                      "rejected": result.rejected})
+
+
+def _defer(record: SQSRecord, exc: BaseException) -> bool:
+    """A transient fault (throttling, a 5xx, …) is not the message's fault: re-send it uncharged
+    after a jittered, growing backoff (``queue.retry_delay`` doubling up to
+    ``queue.transient_backoff_max``) — while it has been deferred for less than
+    ``queue.transient_give_up_after`` seconds. False past that limit: the failure is then
+    charged (a batch item failure), and the redrive policy's ``maxReceiveCount`` decides."""
+    message = lambda_record_message(record.raw_event)
+    q = lake().settings.queue
+    waited = deferred_for(message)
+    if deferrals(message) and waited >= q.transient_give_up_after:
+        logger.warning("transient fault outlasted queue.transient_give_up_after: the receive is charged",
+                       extra={"message_id": message.message_id, "waited_s": round(waited, 1),
+                              "error": f"{type(exc).__name__}: {exc}"})
+        return False
+    tries = deferrals(message) + 1
+    delay = transient.backoff(tries, base=q.retry_delay, ceiling=q.transient_backoff_max)
+    lake().transform_queue.defer(message, delay)
+    logger.warning("transient fault: message deferred uncharged",
+                   extra={"message_id": message.message_id, "try": tries, "retry_in_s": delay,
+                          "error": f"{type(exc).__name__}: {exc}"})
+    return True
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -50,6 +50,7 @@ from lakeline.stages.transform import ChunkResult
 from tests.aws_server import REGION, boto_client, moto_endpoint, unique  # noqa: F401
 from tests.contract.queue_backends import QueueFactory
 from tests.contract.store_backends import FakeClock
+from tests.faults.conftest import fault  # noqa: F401
 from tests.integration.aws_lake import as_env, provision
 
 TTL, LOCK = 100.0, 10.0
@@ -443,17 +444,17 @@ def test_transform_handler_dead_letters_terminal_errors_and_reports_the_rest(
 
     response = handlers.transform_handler(event, LambdaContext())
 
-    # only the transient failure is retried; the terminal ones are not batch item failures
-    assert response == {"batchItemFailures": [{"itemIdentifier": ids[2]}]}
+    # no batch item failure: the terminal ones are dead-lettered, the transient one deferred
+    assert response == {"batchItemFailures": []}
     assert fake.processed == ["good.jsonl", "flaky.jsonl", "bad.jsonl"]
     lake = handlers.lake()
     queue, dlq = lake.transform_queue, lake.transform_queue.dlq
     assert dlq is not None
-    assert queue.counts() == QueueCounts(visible=0, in_flight=2, delayed=0)  # good and flaky
+    # good is in flight (Lambda deletes it); flaky was re-sent uncharged, with a delay
+    assert queue.counts() == QueueCounts(visible=0, in_flight=1, delayed=1)
     for record in event["Records"]:  # Lambda deletes what was not reported as failed
-        if record["messageId"] != ids[2]:
-            queue.delete(record["receiptHandle"])
-    assert queue.counts() == QueueCounts(visible=0, in_flight=1, delayed=0)
+        queue.delete(record["receiptHandle"])
+    assert queue.counts() == QueueCounts(visible=0, in_flight=0, delayed=1)
     dead = {m.message_id: m for m in dlq.receive(10)}
     assert sorted(dead) == sorted([ids[0], ids[3]])
     assert dead[ids[0]].body == "not json"
@@ -462,6 +463,48 @@ def test_transform_handler_dead_letters_terminal_errors_and_reports_the_rest(
     assert dead[ids[3]].attributes[DEAD_LETTER_REASON] == "DataError: bad.jsonl: unusable"
     assert {m.attributes["DeadLetterSourceQueue"] for m in dead.values()} == {"transform"}
     assert all(m.receive_count == 1 for m in dead.values())  # the DLQ copies were never received before
+
+
+def test_a_transient_fault_in_the_transform_handler_defers_uncharged_until_the_time_limit(
+    lambda_lake: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, fault: Any  # noqa: F811
+) -> None:
+    fault("Lambda transform handler: a throttled call (transient) on every try",
+          expected="re-sent with a growing delay and receive count 1 (never charged) while within "
+                   "queue.transient_give_up_after; after it, a batch item failure (the redrive policy decides)")
+    fake = ScriptedTransformer({"flaky.jsonl": TransientError("S3 GetObject: SlowDown")})
+    monkeypatch.setattr(handlers, "transformer", lambda: fake)
+    monkeypatch.setenv("LAKELINE__QUEUE__RETRY_DELAY", "0")
+    monkeypatch.setenv("LAKELINE__QUEUE__TRANSIENT_BACKOFF_MAX", "1")  # 1 s delays: a quick test
+    url = lambda_lake["aws.transform_queue_url"]
+    sqs = boto_client("sqs", moto_endpoint)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    ids, event = deliver(moto_endpoint, url, [chunk_body("flaky.jsonl")])
+    seen: list[tuple[int, str, str]] = []
+    for _ in range(4):  # more tries than maxReceiveCount (3)
+        assert handlers.transform_handler(event, LambdaContext()) == {"batchItemFailures": []}
+        got: list[dict[str, Any]] = []
+        for _ in range(40):
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"],
+                                      MessageAttributeNames=["All"], WaitTimeSeconds=1).get("Messages", [])
+            if got:
+                break
+        [m] = got
+        attrs = m["MessageAttributes"]
+        seen.append((int(m["Attributes"]["ApproximateReceiveCount"]), attrs["LakelineMessageId"]["StringValue"],
+                     attrs["LakelineDeferrals"]["StringValue"]))
+        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                              "attributes": m["Attributes"], "md5OfBody": m["MD5OfBody"],
+                              "messageAttributes": {k: {"stringValue": v["StringValue"], "dataType": "String"}
+                                                    for k, v in attrs.items()},
+                              "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION}]}
+    monkeypatch.setenv("LAKELINE__QUEUE__TRANSIENT_GIVE_UP_AFTER", "0")
+    handlers.reset()
+    monkeypatch.setattr(handlers, "transformer", lambda: fake)
+    time.sleep(1.1)
+    last = handlers.transform_handler(event, LambdaContext())
+    fault.saw(f"(receive count, id, deferrals) per try {seen}; after the limit {last}")
+    assert seen == [(1, ids[0], "1"), (1, ids[0], "2"), (1, ids[0], "3"), (1, ids[0], "4")]
+    assert last == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
 
 
 def test_transform_handler_reports_a_terminal_record_it_could_not_dead_letter(

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +59,13 @@ MAX_WAIT_SECONDS = 20
 PEEK_HIDE_SECONDS = 30
 #: Message attribute carrying a redriven message's original id.
 ORIGINAL_ID_ATTRIBUTE = "LakelineMessageId"
+#: Message attributes :meth:`SqsQueue.defer` sets on the re-sent copy: how many times the
+#: message was deferred, and when first (epoch milliseconds). A stateless consumer (the Lambda
+#: transform handler) reads them from :attr:`Message.attributes` to grow its backoff and to stop
+#: deferring after a limit of time.
+DEFERRALS_ATTRIBUTE = "LakelineDeferrals"
+DEFERRED_SINCE_ATTRIBUTE = "LakelineDeferredSince"
+_CARRIED = (DEFERRALS_ATTRIBUTE, DEFERRED_SINCE_ATTRIBUTE)
 #: Message attributes :meth:`SqsQueue.dead_letter` sets on the DLQ copy: why, and from where.
 REASON_ATTRIBUTE = "LakelineDeadLetterReason"
 SOURCE_ATTRIBUTE = "LakelineDeadLetterSource"
@@ -94,6 +102,23 @@ def _string_attribute(value: str) -> dict[str, str]:
     return {"DataType": "String", "StringValue": value}
 
 
+def deferrals(message: Message) -> int:
+    """How many times ``message`` was deferred (:meth:`SqsQueue.defer`) before this receive."""
+    try:
+        return int(message.attributes.get(DEFERRALS_ATTRIBUTE, "0"))
+    except ValueError:
+        return 0
+
+
+def deferred_for(message: Message, now: float | None = None) -> float:
+    """Seconds since ``message`` was first deferred (0 when it never was)."""
+    try:
+        since = int(message.attributes[DEFERRED_SINCE_ATTRIBUTE]) / 1000
+    except (KeyError, ValueError):
+        return 0.0
+    return max(0.0, (time.time() if now is None else now) - since)
+
+
 def lambda_record_message(record: Mapping[str, Any]) -> Message:
     """The :class:`Message` of one record of a Lambda SQS event (what the event source mapping
     received), so a handler can pass it to :meth:`SqsQueue.dead_letter`.
@@ -108,6 +133,9 @@ def lambda_record_message(record: Mapping[str, Any]) -> Message:
     attributes = {"SentTimestamp": str(sent_ms), "ApproximateReceiveCount": str(count)}
     if "ApproximateFirstReceiveTimestamp" in attrs:
         attributes["ApproximateFirstReceiveTimestamp"] = str(attrs["ApproximateFirstReceiveTimestamp"])
+    for name in _CARRIED:
+        if name in user:
+            attributes[name] = str(user[name].get("stringValue"))
     return Message(
         message_id=str(original or record["messageId"]),
         receipt_handle=str(record["receiptHandle"]),
@@ -241,6 +269,9 @@ class SqsQueue(Queue):
         reason = user.get(REASON_ATTRIBUTE, {}).get("StringValue")
         if reason is not None:
             attributes[DEAD_LETTER_REASON] = reason
+        for name in _CARRIED:
+            if name in user:
+                attributes[name] = str(user[name].get("StringValue"))
         original = user.get(ORIGINAL_ID_ATTRIBUTE, {}).get("StringValue")
         return Message(
             message_id=str(original or raw["MessageId"]),
@@ -320,10 +351,12 @@ class SqsQueue(Queue):
 
         SQS cannot undo a receive, so the message is re-sent: SendMessage of the same body
         with ``DelaySeconds`` and the original id (:data:`ORIGINAL_ID_ATTRIBUTE`), then
-        DeleteMessage of the received copy. Send first, delete second — at least once: a
-        crash in between leaves two copies (processing is idempotent), never none. The new
-        copy starts at receive count 0, so earlier charged receives are forgotten too. A
-        stale receipt handle is checked first (ChangeMessageVisibility) and ignored.
+        DeleteMessage of the received copy; the copy counts its deferrals and keeps the time of
+        the first (:data:`DEFERRALS_ATTRIBUTE`, :data:`DEFERRED_SINCE_ATTRIBUTE`). Send first,
+        delete second — at least once: a crash in between leaves two copies (processing is
+        idempotent), never none. The new copy starts at receive count 0, so earlier charged
+        receives are forgotten too. A stale receipt handle is checked first
+        (ChangeMessageVisibility) and ignored.
         """
 
         check_range("delay_seconds", delay_seconds, 0, MAX_DELAY_SECONDS)
@@ -333,7 +366,10 @@ class SqsQueue(Queue):
             logger.info("queue %s: message %s not deferred: its receipt handle is no longer current",
                         self.name, message.message_id)
             return
-        attributes = {ORIGINAL_ID_ATTRIBUTE: _string_attribute(message.message_id)}
+        since = message.attributes.get(DEFERRED_SINCE_ATTRIBUTE) or str(int(time.time() * 1000))
+        attributes = {ORIGINAL_ID_ATTRIBUTE: _string_attribute(message.message_id),
+                      DEFERRALS_ATTRIBUTE: _string_attribute(str(deferrals(message) + 1)),
+                      DEFERRED_SINCE_ATTRIBUTE: _string_attribute(since)}
         with translate_errors(f"SQS SendMessage {self.name}"):
             self.sqs.send_message(QueueUrl=self.url, MessageBody=message.body,
                                   DelaySeconds=int(delay_seconds), MessageAttributes=attributes)
