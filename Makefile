@@ -45,8 +45,8 @@ bench-dq: $(STAMP) ## DQ rules on 1M rows: lakeline vs Great Expectations (GE on
 		.venv-ge/bin/pip install -q 'great_expectations>=1.0,<2' 'pandas>=2'
 	$(BIN)/python bench/bench_dq.py --rows 1000000
 
-soak: $(STAMP) ## the long cases: the crash soak (200 SIGKILLs at random points) and the slow fault cases
-	LAKELINE_SOAK_KILLS=200 $(BIN)/pytest -q -m soak tests/functional/test_crash_recovery.py tests/faults
+soak: $(STAMP) ## the long cases: 200 SIGKILLs at random points, 60 rounds of random write faults
+	LAKELINE_SOAK_KILLS=200 LAKELINE_SOAK_ROUNDS=60 $(BIN)/pytest -q -m soak tests/functional/test_crash_recovery.py tests/faults
 
 clean: ## remove the venv and demo lake
 	rm -rf $(VENV) .venv-ge $(DEMO_HOME) .mypy_cache .pytest_cache .ruff_cache

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lakeline import envvars
+from tests.faults.conftest import fault  # noqa: F401 - the fault table's fixture, for every suite
 
 
 @pytest.fixture(autouse=True)

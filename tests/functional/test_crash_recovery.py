@@ -74,24 +74,31 @@ def _check(home: Path, lake: Lake, good: int, bad: int) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_points_loses_and_duplicates_nothing(home):
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(home, fault):
+    kills = int(os.environ.get("LAKELINE_SOAK_KILLS", "20"))
+    fault(f"SIGKILL storm: {kills} kills of `run --workers 2` (whole process group) at random points",
+          expected="one clean run after: every line loaded or rejected exactly once, both SQLite "
+                   "databases intact, queues and DLQ empty")
     s = settings(home, ingest__chunk_bytes=16384)
     lake = Lake.open(s)
     good, bad = _files(lake, n_files=24, per_file=1500)
     env = dict(os.environ, LAKELINE__QUEUE__RETRY_DELAY="0", LAKELINE__RUNNER__POLL_INTERVAL="0.01",
                LAKELINE__INGEST__CHUNK_BYTES="16384")
-    kills = int(os.environ.get("LAKELINE_SOAK_KILLS", "20"))
     finished_early = _kill_rounds(home, kills, env)
-    assert finished_early <= kills // 2, "most kills must interrupt a live run"
     final = subprocess.run([LAKELINE, "--home", str(home), "run", "--json"], env=env,
                            capture_output=True, text=True, timeout=300)
+    [(rows, distinct)] = query(lake, "SELECT count(*), count(DISTINCT shipment_id) FROM silver.shipments")
+    [(rejects,)] = query(lake, "SELECT count(*) FROM quarantine.rejects")
+    fault.saw(f"{kills - finished_early} of {kills} kills interrupted a live run; after: {rows} rows "
+              f"({distinct} distinct) of {good}, {rejects} rejects of {bad}, final run exit {final.returncode}")
+    assert finished_early <= kills // 2, "most kills must interrupt a live run"
     assert final.returncode == 0, final.stderr
     _check(home, lake, good, bad)
 
 
 @pytest.mark.soak
-def test_soak_many_kills(home):
-    test_sigkill_at_random_points_loses_and_duplicates_nothing(home)
+def test_soak_many_kills(home, fault):
+    test_sigkill_at_random_points_loses_and_duplicates_nothing(home, fault)
 
 
 @pytest.mark.parametrize("point", ["ingest.after_send", "transform.after_silver", "transform.after_ledger"])

@@ -50,7 +50,6 @@ from lakeline.stages.transform import ChunkResult
 from tests.aws_server import REGION, boto_client, moto_endpoint, unique  # noqa: F401
 from tests.contract.queue_backends import QueueFactory
 from tests.contract.store_backends import FakeClock
-from tests.faults.conftest import fault  # noqa: F401
 from tests.integration.aws_lake import as_env, provision
 
 TTL, LOCK = 100.0, 10.0
@@ -466,7 +465,7 @@ def test_transform_handler_dead_letters_terminal_errors_and_reports_the_rest(
 
 
 def test_a_transient_fault_in_the_transform_handler_defers_uncharged_until_the_time_limit(
-    lambda_lake: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, fault: Any  # noqa: F811
+    lambda_lake: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, fault: Any
 ) -> None:
     fault("Lambda transform handler: a throttled call (transient) on every try",
           expected="re-sent with a growing delay and receive count 1 (never charged) while within "
