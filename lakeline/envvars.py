@@ -18,3 +18,8 @@ CRASH_AT = "LAKELINE_CRASH_AT"
 SMTP_PASSWORD = "LAKELINE_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret
 #: Set on a deployed workflow task function: the bound lakeline step it runs.
 WORKFLOW_TASK = "LAKELINE_WORKFLOW_TASK"
+#: on AWS, the pipeline a job function runs (its ``run`` and its schedules)
+PIPELINE = "LAKELINE_PIPELINE"
+#: on AWS, what the ingest function starts when a job pipeline's object lands: JSON
+#: ``{pipeline: {"queue": url} | {"state_machine": arn, "input": {...}}}``
+TRIGGERS = "LAKELINE_TRIGGERS"

@@ -31,6 +31,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from lakeline import envvars, transient
 from lakeline.adapters.aws.queue import deferrals, deferred_for, lambda_record_message
+from lakeline.adapters.aws.session import AwsClients, clients
+from lakeline.aws import triggers
 from lakeline.config import load_settings
 from lakeline.errors import ConfigError, NotFoundError, TerminalError
 from lakeline.lake import Lake
@@ -103,8 +105,48 @@ def ingest_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result = ingester.handle_event(ev, request_id=_request_id(context)).to_dict()
         for k, v in result.items():
             total[k] = total.get(k, 0) + v if isinstance(v, int) else v
+    landed = ingester.take_landed()
+    if landed:  # job pipelines' objects: start the work their triggers declare
+        started = triggers.dispatch(aws_clients(), triggers.plan_from_env(), landed)
+        logger.info("pipeline work started", extra={"started": started})
     logger.info("ingest done", extra={"result": total})
     return total
+
+
+@logger.inject_lambda_context(clear_state=True)
+def pipeline_job_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A job pipeline's function (``LAKELINE_PIPELINE``): ``{"schedule": NAME}`` (an EventBridge
+    Scheduler schedule) runs that schedule of the pipeline; anything else — a batch of its job
+    queue's messages, an S3 notification of a packet — runs :meth:`Pipeline.run` once over
+    everything pending (so a batch of ten landings is one run). Returns the reports; a report
+    that FAILED was already recorded and notified by the pipeline, so it is no retry; an
+    exception is (the job queue redelivers, the schedule retries)."""
+    name = os.environ.get(envvars.PIPELINE, "")
+    if not name:
+        raise ConfigError(f"{envvars.PIPELINE} is not set: this function runs no pipeline")
+    pipeline = pipelines().get(name)
+    logger.append_keys(pipeline=name)
+    schedule = event.get("schedule") if isinstance(event, dict) else None
+    if schedule is not None:
+        found = {s.name: s for s in pipeline.schedules(lake().settings)}
+        if schedule not in found:
+            raise ConfigError(f"pipeline {name} has no schedule {schedule!r} (it has: "
+                              f"{', '.join(sorted(found)) or 'none'})")
+        reports = found[schedule].run(lake())
+    else:
+        reports = pipeline.run(lake())
+    out = [r.to_dict() for r in reports]
+    logger.info("pipeline job done", extra={"schedule": schedule, "reports": [r.summary for r in reports]})
+    return {"pipeline": name, "schedule": schedule, "reports": out}
+
+
+def aws_clients() -> AwsClients:
+    """boto3 clients of this execution environment (for what has no port: job queues, Step
+    Functions)."""
+    if "clients" not in _cache:
+        _cache["clients"] = clients(lake().settings.aws)
+    made: AwsClients = _cache["clients"]
+    return made
 
 
 def _transform_record(record: SQSRecord) -> None:

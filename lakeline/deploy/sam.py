@@ -26,14 +26,26 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lakeline.adapters.aws.lineage import TABLE_SCHEMA
 from lakeline.config import ZONES, QueueSettings, Settings
-from lakeline.envvars import WORKFLOW_TASK
+from lakeline.deploy import jobs
+from lakeline.deploy.cfn import (
+    FunctionSpec,
+    bucket_logical,
+    get_att,
+    iam_role,
+    queue_logical,
+    ref,
+    state_machine_logical,
+    sub,
+)
+from lakeline.deploy.cfn import camel as _camel
+from lakeline.envvars import PIPELINE, TRIGGERS, WORKFLOW_TASK
 from lakeline.errors import UsageError
 from lakeline.pipelines.registry import Registry, load
 from lakeline.pipelines.tasks import all_tasks, workflows
@@ -121,64 +133,12 @@ class TemplateOptions:
         return max(3, self.queue.visibility_timeout // 6)
 
 
-@dataclass(frozen=True)
-class FunctionSpec:
-    """One Lambda function and exactly what its role may touch."""
-
-    key: str
-    handler: str
-    description: str
-    memory: int
-    timeout: int
-    s3_read: tuple[str, ...] = ()
-    s3_write: tuple[str, ...] = ()
-    consumes: str | None = None
-    sends: tuple[str, ...] = ()
-    inspects: tuple[str, ...] = ()
-    state_write: bool = True
-    #: For a workflow task function: the ``FunctionName`` the shipped definitions use.
-    task: str = ""
-
-    @property
-    def logical(self) -> str:
-        return _camel(self.key) + "Function"
-
-
 # ------------------------------------------------------------------ intrinsics and helpers
-
-
-def ref(name: str) -> dict[str, Any]:
-    """``{"Ref": name}``."""
-    return {"Ref": name}
-
-
-def get_att(resource: str, attribute: str) -> dict[str, Any]:
-    """``{"Fn::GetAtt": [resource, attribute]}``."""
-    return {"Fn::GetAtt": [resource, attribute]}
-
-
-def sub(text: str) -> dict[str, Any]:
-    """``{"Fn::Sub": text}``."""
-    return {"Fn::Sub": text}
-
-
-def _camel(text: str) -> str:
-    return "".join(part.capitalize() for part in re.split(r"[_\-]", text))
 
 
 def _skips(kind: str, *, drop: Iterable[str] = ()) -> dict[str, Any]:
     reasons = {k: v for k, v in SKIPS[kind].items() if k not in set(drop)}
     return {"checkov": {"skip": [{"id": k, "comment": v} for k, v in reasons.items()]}}
-
-
-def bucket_logical(zone: str) -> str:
-    """Logical id of a zone's bucket: ``LandingBucket``."""
-    return _camel(zone) + "Bucket"
-
-
-def queue_logical(queue: str, dlq: bool = False) -> str:
-    """Logical id of a queue: ``IngestQueue`` / ``IngestDeadLetterQueue``."""
-    return _camel(queue) + ("DeadLetterQueue" if dlq else "Queue")
 
 
 class _Names:
@@ -318,6 +278,11 @@ def _role(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[str,
             "Sid": "SendMessages", "Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"],
             "Resource": [get_att(q, "Arn") for q in spec.sends],
         })
+    if spec.starts:
+        statements.append({
+            "Sid": "StartWorkflows", "Effect": "Allow", "Action": ["states:StartExecution"],
+            "Resource": [ref(m) for m in spec.starts],
+        })
     if spec.inspects:
         statements.append({
             "Sid": "InspectQueues", "Effect": "Allow", "Action": ["sqs:GetQueueAttributes"],
@@ -345,6 +310,11 @@ def _role(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[str,
                 sub(f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{opts.name}/*"),
             ],
         },
+        *([{
+            "Sid": "WriteParameters", "Effect": "Allow", "Action": ["ssm:PutParameter"],
+            "Resource": sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/"
+                            f"{opts.name}/*"),
+        }] if spec.params_write else []),
         {"Sid": "PublishNotifications", "Effect": "Allow", "Action": ["sns:Publish"],
          "Resource": ref("NotificationTopic")},
         {"Sid": "EncryptNotifications", "Effect": "Allow",
@@ -353,29 +323,6 @@ def _role(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[str,
     ]
     return iam_role(f"lakeline {spec.key} function ({opts.name}): least privilege", "lambda.amazonaws.com",
                     f"{spec.key}-access", statements)
-
-
-def iam_role(description: str, service: str, policy_name: str,
-             statements: list[dict[str, Any]]) -> dict[str, Any]:
-    """An IAM role ``service`` may assume from this account only, with one inline policy."""
-    return {
-        "Type": "AWS::IAM::Role",
-        "Properties": {
-            "Description": description,
-            "AssumeRolePolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow", "Principal": {"Service": service},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
-                }],
-            },
-            "Policies": [{
-                "PolicyName": policy_name,
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
-            }],
-        },
-    }
 
 
 def _function(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[str, Any]:
@@ -391,6 +338,17 @@ def _function(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[
         "LoggingConfig": {"LogGroup": ref(spec.logical + "LogGroup")},
         "Environment": {"Variables": _environment(opts, names)},
     }
+    for name, value in spec.env:
+        props["Environment"]["Variables"][name] = value
+    if spec.pipeline:
+        props["Environment"]["Variables"][PIPELINE] = spec.pipeline
+    if spec.s3_events:
+        props["Events"] = {
+            f"{_camel(zone)}ObjectCreated{i}": {"Type": "S3", "Properties": {
+                "Bucket": ref(bucket_logical(zone)), "Events": "s3:ObjectCreated:*",
+                **({"Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": prefix}]}}}
+                   if prefix else {})}}
+            for i, (zone, prefix) in enumerate(spec.s3_events)}
     if spec.task:
         # A fixed name (`<lake>-notify`) so operators can invoke a task by hand.
         props["FunctionName"] = f"{opts.name}-{spec.task.removeprefix('lakeline-')}"
@@ -440,11 +398,6 @@ def _event_source_mappings(opts: TemplateOptions) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ workflows
-
-
-def state_machine_logical(workflow: str) -> str:
-    """Logical id of a shipped workflow's state machine: ``EtlPromoteStateMachine``."""
-    return _camel(workflow) + "StateMachine"
 
 
 def _state_machines(opts: TemplateOptions, tasks: list[FunctionSpec], reg: Registry) -> dict[str, Any]:
@@ -650,12 +603,13 @@ def _alarm(description: str, namespace: str, metric: str, dimension: tuple[str, 
     }}
 
 
-def _monitoring(opts: TemplateOptions, specs: list[FunctionSpec]) -> dict[str, Any]:
+def _monitoring(opts: TemplateOptions, specs: list[FunctionSpec],
+                more_dlqs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for q in ("ingest", "transform"):
-        dlq = queue_logical(q, dlq=True)
+    dlqs = [(queue_logical(q, dlq=True), q) for q in ("ingest", "transform")] + list(more_dlqs)
+    for dlq, what in dlqs:
         out[dlq + "DepthAlarm"] = _alarm(
-            f"lakeline {opts.name}: messages in the {q} DLQ (inspect with `lakeline dlq list`)",
+            f"lakeline {opts.name}: messages in the {what} DLQ (inspect with `lakeline dlq list`)",
             "AWS/SQS", "ApproximateNumberOfMessagesVisible",
             ("QueueName", get_att(dlq, "QueueName")), "Maximum", 60)
     for spec in specs:
@@ -811,7 +765,11 @@ def build_template(opts: TemplateOptions | None = None, reg: Registry | None = N
     reg = reg or builtin_registry()
     names = _Names(opts.name)
     tasks = task_specs(opts, reg)
-    specs = function_specs(opts) + tasks
+    job_fns = jobs.job_specs(reg)
+    dispatch, job_queues, started = jobs.ingest_dispatch(reg)
+    base = [replace(s, sends=s.sends + job_queues, starts=started, env=((TRIGGERS, dispatch),))
+            if s.key == "ingest" else s for s in function_specs(opts)]
+    specs = base + tasks + job_fns
     resources: dict[str, Any] = {}
     for zone in (*ZONES, "access-logs"):
         logical = bucket_logical(zone)
@@ -825,8 +783,10 @@ def build_template(opts: TemplateOptions | None = None, reg: Registry | None = N
         resources[spec.logical + "Role"] = _role(spec, opts, names)
         resources[spec.logical] = _function(spec, opts, names)
     resources.update(_event_source_mappings(opts))
+    resources.update(jobs.job_queues(reg, job_fns, opts.name, _skips("queue")))
     resources.update(_state_machines(opts, tasks, reg))
-    resources.update(_monitoring(opts, specs))
+    resources.update(jobs.schedules(reg, opts.name, _skips("queue")))
+    resources.update(_monitoring(opts, specs, jobs.dead_letter_queues(reg, job_fns)))
     resources.update(_catalog(opts, names, reg))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",

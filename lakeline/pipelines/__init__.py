@@ -8,8 +8,17 @@ objects registered with :func:`register_pipeline`. Generic code reaches them onl
 
 from __future__ import annotations
 
-from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report, Schedule, TaskSpec
+from lakeline.pipelines.base import (
+    Generator,
+    GenOptions,
+    JobFunction,
+    Pipeline,
+    Report,
+    Schedule,
+    TaskSpec,
+    Trigger,
+)
 from lakeline.pipelines.registry import Registry, register_pipeline, registry, unregister_pipeline
 
-__all__ = ["GenOptions", "Generator", "Pipeline", "Registry", "Report", "Schedule", "TaskSpec",
-           "register_pipeline", "registry", "unregister_pipeline"]
+__all__ = ["GenOptions", "Generator", "JobFunction", "Pipeline", "Registry", "Report", "Schedule", "TaskSpec",
+           "Trigger", "register_pipeline", "registry", "unregister_pipeline"]

@@ -135,6 +135,40 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """What starts a job pipeline's work on AWS when an object is created (locally ``lakeline
+    run`` and ``serve`` find the work themselves).
+
+    ``zone`` and ``prefix`` say where the objects arrive. In the landing zone the ingest function
+    (which every landed object reaches through the bucket's one S3 notification) first records
+    the landing — once per object version, so a redelivered event starts nothing twice — and
+    then starts the work. In another zone an S3 notification on that prefix invokes the
+    pipeline's job function directly. ``workflow`` names a state machine the pipeline ships,
+    started once per object with ``{"key": <key>}`` merged into ``input`` (the shape the local
+    engine gets); without one the pipeline's job function runs :meth:`Pipeline.run`."""
+
+    prefix: str
+    zone: str = "landing"
+    workflow: str | None = None
+    input: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobFunction:
+    """The AWS Lambda function that runs a job pipeline's :meth:`Pipeline.run` (on a trigger)
+    and its schedules: its size and exactly what its role may touch (least privilege)."""
+
+    memory: int = 2048
+    timeout: int = 900
+    s3_read: tuple[str, ...] = ("landing", "raw", "silver", "gold")
+    s3_write: tuple[str, ...] = ("landing", "silver", "gold", "error", "tmp")
+    sends: tuple[str, ...] = ()
+    state_write: bool = True
+    #: may write the lake's parameters (watermarks, packet ids), not only read them
+    params_write: bool = False
+
+
+@dataclass(frozen=True)
 class GenOptions:
     """Options of ``lakeline gen``; each generator reads the ones it knows."""
 
@@ -265,6 +299,19 @@ class Pipeline:
     def workflows(self) -> Mapping[str, dict[str, Any]]:
         """ASL definitions this pipeline ships, by name."""
         return {}
+
+    def triggers(self, settings: Settings) -> list[Trigger]:
+        """What starts the pipeline's work on AWS when objects arrive. Default: a job pipeline
+        with a landing prefix runs its job function for each landed object; a streaming
+        pipeline needs none (ingest chunks its objects)."""
+        if self.stream(settings) is not None or not self.landing_prefix:
+            return []
+        return [Trigger(self.landing_prefix)]
+
+    def job_function(self) -> JobFunction:
+        """The AWS function running :meth:`run` and the schedules (deployed when a trigger
+        without a workflow or a schedule needs it)."""
+        return JobFunction()
 
     # ---- tools ------------------------------------------------------------------------------
     def generator(self) -> Generator | None:

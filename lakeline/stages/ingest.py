@@ -61,6 +61,14 @@ class Ingester:
         self.lake = lake
         self.router = router
         self._dropped: list[dict[str, Any]] = []
+        self._landed: list[dict[str, Any]] = []
+
+    def take_landed(self) -> list[dict[str, Any]]:
+        """The job pipelines' objects recorded as landed since the last call (``pipeline``,
+        ``key``, ``etag``; a repeated event of an object version is not among them): on AWS the
+        ingest function starts their work; forgotten once taken."""
+        out, self._landed = self._landed, []
+        return out
 
     def take_dropped(self) -> list[dict[str, Any]]:
         """The objects dropped whole since the last call (``pipeline``, ``key``, ``reason``,
@@ -119,6 +127,7 @@ class Ingester:
                              finished_at=datetime.now(UTC).isoformat(timespec="milliseconds"))
                 lake.state.log_run(run_key, entry)
                 lake.state.complete(ikey, {"run_key": run_key, "status": "LANDED"})
+                self._landed.append({"pipeline": route.pipeline, "key": ev.key, "etag": info.etag})
                 return
             if route is None:
                 first = ev.key.split("/", 1)[0]

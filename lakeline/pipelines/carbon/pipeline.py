@@ -21,6 +21,7 @@ from lakeline.pipelines.base import (
     Report,
     RunEntry,
     TaskSpec,
+    Trigger,
     task_registry,
 )
 from lakeline.pipelines.carbon import gen, job
@@ -121,6 +122,12 @@ class CarbonPipeline(Pipeline):
 
     def workflows(self) -> Mapping[str, dict[str, Any]]:
         return {job.WORKFLOW: definition()}
+
+    def triggers(self, settings: Settings) -> list[Trigger]:
+        """On AWS each landed activity file starts one execution of the carbon state machine
+        with ``{"key": <key>}`` (the local driver adds the ``root_id`` it chose; kickoff makes one
+        when absent)."""
+        return [Trigger(f"{self.name}/", workflow=job.WORKFLOW)]
 
     def generator(self) -> Generator | None:
         return Generator(("carbon",), _generate,

@@ -10,7 +10,7 @@ from lakeline import log
 from lakeline.config import Settings
 from lakeline.errors import LockedError
 from lakeline.lake import Lake
-from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report, Schedule
+from lakeline.pipelines.base import Generator, GenOptions, JobFunction, Pipeline, Report, Schedule, Trigger
 from lakeline.pipelines.totesys.cli import extract, load
 from lakeline.pipelines.totesys.extract import extract as run_extraction
 from lakeline.pipelines.totesys.extract import missing_packets, recovered_packets, recovery_since
@@ -67,6 +67,17 @@ class TotesysPipeline(Pipeline):
         summary = (f"totesys: {r['packets']} packets, {r['rows_read']} rows into the star schema "
                    f"(facts {r['facts']}, dimensions rebuilt {sorted(r['dimensions'])})")
         return [Report(self.name, "SUCCEEDED", summary, r)]
+
+    def triggers(self, settings: Settings) -> list[Trigger]:
+        """On AWS each packet `extract` stores in the raw zone starts the star-schema
+        processing (the job function's :meth:`run`)."""
+        return [Trigger(f"{self.name}/", zone="raw")]
+
+    def job_function(self) -> JobFunction:
+        """Extraction and the star schema: the source read, packets in ``raw``, the star in
+        ``gold``; the watermarks and packet ids are parameters it writes."""
+        return JobFunction(memory=2048, timeout=900, s3_read=("raw",),
+                           s3_write=("raw", "gold", "error", "tmp"), params_write=True)
 
     def schedules(self, settings: Settings) -> list[Schedule]:
         """``pipelines.totesys.schedule``, once a source is configured (without one every tick

@@ -21,7 +21,7 @@ import orjson
 from lakeline.config import Settings
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
-from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report, TaskSpec
+from lakeline.pipelines.base import Generator, GenOptions, Pipeline, Report, TaskSpec, Trigger
 from lakeline.pipelines.transactions import gen
 from lakeline.pipelines.transactions.job import (
     PIPELINE,
@@ -96,6 +96,12 @@ class TransactionsPipeline(Pipeline):
     def workflows(self) -> Mapping[str, dict[str, Any]]:
         text = (resources.files(__name__) / "etl_promote.asl.json").read_text("utf-8")
         return {"etl_promote": orjson.loads(text)}
+
+    def triggers(self, settings: Settings) -> list[Trigger]:
+        """On AWS a landed transactions file starts ``etl_promote`` (seed 000: run, gate,
+        promote) for the table; the run takes every file landed since the last one."""
+        return [Trigger(f"{self.name}/", workflow="etl_promote",
+                        input={"silver_prefix": TABLE, "schema_version": SCHEMA_VERSION})]
 
     def generator(self) -> Generator | None:
         return Generator(("transactions",), _generate,

@@ -1,0 +1,229 @@
+"""The AWS side of job pipelines, generated from what each pipeline declares
+(:meth:`~lakeline.pipelines.base.Pipeline.triggers`, :meth:`~lakeline.pipelines.base.Pipeline.schedules`,
+:meth:`~lakeline.pipelines.base.Pipeline.job_function`) and from the lake's ``[[rules]]``.
+No pipeline is named here.
+
+* **Job functions.** A pipeline whose work a trigger or a schedule starts without a workflow
+  gets one function (``job_<pipeline>``, handler
+  :func:`lakeline.aws.handlers.pipeline_job_handler`) with its own least-privilege role.
+* **Landing triggers.** Every landed object reaches the ingest function through the landing
+  bucket's one S3 notification (no per-prefix configurations that S3 could refuse as
+  overlapping). Ingest records the landing once per object version and then starts the work
+  the pipeline declares (:data:`lakeline.envvars.TRIGGERS`): a message on the pipeline's FIFO job
+  queue (one message group: one run of a pipeline at a time; a DLQ after 3 receives), or an
+  execution of one of its state machines with ``{"key": …}`` merged into the trigger's input.
+* **Triggers in other zones** (packets in ``raw``) invoke the job function through an S3
+  notification on that prefix; prefixes of one zone must not overlap.
+* **Schedules.** Each schedule a pipeline declares and each ``[[rules]]`` schedule becomes an
+  EventBridge Scheduler schedule with the same expression (UTC), invoking the job function with
+  ``{"schedule": name}`` or starting the rule's state machine with the rule's input, with a
+  retry policy and a dead-letter queue (alarmed like every DLQ).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lakeline.config import ZONES
+from lakeline.deploy.cfn import (
+    FunctionSpec,
+    camel,
+    get_att,
+    iam_role,
+    queue_logical,
+    ref,
+    state_machine_logical,
+    sub,
+)
+from lakeline.errors import UsageError
+from lakeline.pipelines.base import Pipeline, Trigger
+from lakeline.pipelines.registry import Registry
+from lakeline.pipelines.tasks import workflows
+from lakeline.workflow.rules import validate
+
+JOB_HANDLER = "lakeline.aws.handlers.pipeline_job_handler"
+JOB_QUEUE_RECEIVES = 3
+SCHEDULE_RETRIES = 3
+SCHEDULE_MAX_EVENT_AGE = 3600
+SCHEDULES_DLQ = "SchedulesDeadLetterQueue"
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class ScheduleTarget:
+    """One schedule of the deployment: its name, expression, what it invokes, with what."""
+
+    name: str
+    expression: str
+    target: str  # the logical id of the job function or state machine
+    is_workflow: bool
+    input: dict[str, Any]
+
+
+def job_logical(pipeline: str) -> str:
+    """The logical id of a pipeline's job function: ``retail`` → ``JobRetailFunction``."""
+    return camel(f"job_{pipeline}") + "Function"
+
+
+def job_queue(pipeline: str) -> str:
+    """The logical id stem of a pipeline's job queue: ``job_retail`` → ``JobRetailQueue``."""
+    return f"job_{pipeline}"
+
+
+def _triggers(reg: Registry) -> list[tuple[Pipeline, Trigger]]:
+    found = [(p, t) for p in sorted(reg, key=lambda p: p.name) for t in p.triggers(reg.settings)]
+    for p, t in found:
+        if t.zone not in ZONES:
+            raise UsageError(f"pipeline {p.name}: trigger zone {t.zone!r} is not a zone ({', '.join(ZONES)})")
+        if t.workflow is not None and t.workflow not in p.workflows():
+            raise UsageError(f"pipeline {p.name}: its trigger starts workflow {t.workflow!r}, which it does "
+                             f"not ship (its workflows: {', '.join(sorted(p.workflows())) or 'none'})")
+        if t.workflow is not None and t.zone != "landing":
+            raise UsageError(f"pipeline {p.name}: a trigger in zone {t.zone} cannot start a workflow on AWS "
+                             "(only landing objects do, through ingest); let its job function run it")
+    _check_overlaps([(p.name, t) for p, t in found if t.zone != "landing"])
+    return found
+
+
+def _check_overlaps(triggers: list[tuple[str, Trigger]]) -> None:
+    """S3 refuses a notification configuration whose filters overlap for one event type."""
+    for i, (a, ta) in enumerate(triggers):
+        for b, tb in triggers[i + 1:]:
+            if ta.zone == tb.zone and (ta.prefix.startswith(tb.prefix) or tb.prefix.startswith(ta.prefix)):
+                raise UsageError(f"pipelines {a} and {b}: triggers on {ta.zone}/{ta.prefix} and "
+                                 f"{tb.zone}/{tb.prefix} overlap, which one S3 notification configuration "
+                                 "cannot hold; give them disjoint prefixes")
+
+
+def schedule_targets(reg: Registry) -> list[ScheduleTarget]:
+    """Every schedule of the deployment: the pipelines' and the ``[[rules]]`` schedules."""
+    out = [ScheduleTarget((p.name if s.name == p.name else f"{p.name}-{s.name}").replace("_", "-"),
+                          s.expression, job_logical(p.name), False, {"schedule": s.name})
+           for p in sorted(reg, key=lambda p: p.name) for s in p.schedules(reg.settings)]
+    shipped = set(workflows(reg))
+    for rule in validate(reg.settings.rules):
+        if "schedule" not in rule:
+            continue  # event rules: started by `serve` locally (see the README)
+        if "workflow" not in rule or rule["workflow"] not in shipped:
+            raise UsageError(f"rule {rule['name']}: on AWS a scheduled rule starts a shipped workflow "
+                             f"({', '.join(sorted(shipped))}); a definition file is not deployed")
+        out.append(ScheduleTarget(f"rule-{rule['name']}", rule["schedule"],
+                                  state_machine_logical(rule["workflow"]), True, dict(rule["input"])))
+    return out
+
+
+def job_specs(reg: Registry) -> list[FunctionSpec]:
+    """One job function per pipeline whose work a trigger or a schedule starts without a workflow."""
+    triggers = _triggers(reg)
+    scheduled = {p.name for p in reg if p.schedules(reg.settings)}
+    out = []
+    for p in sorted(reg, key=lambda p: p.name):
+        own = [t for q, t in triggers if q is p and t.workflow is None]
+        if not own and p.name not in scheduled:
+            continue
+        jf = p.job_function()
+        landing = any(t.zone == "landing" for t in own)
+        out.append(FunctionSpec(
+            f"job_{p.name}", JOB_HANDLER,
+            f"Pipeline {p.name}: run its pending work (landed objects, schedules)",
+            memory=jf.memory, timeout=jf.timeout, s3_read=jf.s3_read, s3_write=jf.s3_write,
+            consumes=queue_logical(job_queue(p.name)) if landing else None, sends=jf.sends,
+            state_write=jf.state_write, pipeline=p.name, params_write=jf.params_write,
+            s3_events=tuple((t.zone, t.prefix) for t in own if t.zone != "landing")))
+    return out
+
+
+def ingest_dispatch(reg: Registry) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+    """What the ingest function starts per landed job-pipeline object: the
+    :data:`~lakeline.envvars.TRIGGERS` value (``Fn::Sub`` JSON: queue URLs and state machine
+    ARNs), the job queues it sends to and the state machines it starts (logical ids)."""
+    mapping: dict[str, list[dict[str, Any]]] = {}
+    queues: list[str] = []
+    machines: list[str] = []
+    for p, t in _triggers(reg):
+        if t.zone != "landing":
+            continue
+        entry: dict[str, Any] = {"prefix": t.prefix}
+        if t.workflow is None:
+            logical = queue_logical(job_queue(p.name))
+            entry["queue"] = "${" + logical + "}"
+            queues.append(logical)
+        else:
+            logical = state_machine_logical(t.workflow)
+            entry.update(state_machine="${" + logical + "}", input=dict(t.input))
+            machines.append(logical)
+        mapping.setdefault(p.name, []).append(entry)
+    env = sub(json.dumps(mapping, sort_keys=True))
+    return env, tuple(dict.fromkeys(queues)), tuple(dict.fromkeys(machines))
+
+
+def job_queues(reg: Registry, specs: list[FunctionSpec], lake: str,
+               queue_meta: dict[str, Any]) -> dict[str, Any]:
+    """Each landing job's FIFO queue, its FIFO DLQ and the event source mapping to its function."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        if spec.consumes is None:
+            continue
+        stem = job_queue(spec.pipeline)
+        dlq, queue = queue_logical(stem, dlq=True), queue_logical(stem)
+        name = f"{lake}-job-{spec.pipeline.replace('_', '-')}"
+        out[dlq] = {"Type": "AWS::SQS::Queue", "Metadata": queue_meta, "Properties": {
+            "QueueName": f"{name}-dlq.fifo", "FifoQueue": True,
+            "MessageRetentionPeriod": DLQ_RETENTION_SECONDS, "SqsManagedSseEnabled": True}}
+        out[queue] = {"Type": "AWS::SQS::Queue", "Metadata": queue_meta, "Properties": {
+            "QueueName": f"{name}.fifo", "FifoQueue": True, "ContentBasedDeduplication": True,
+            # AWS asks for a visibility timeout of at least 6 x the consumer's timeout
+            "VisibilityTimeout": min(43200, 6 * spec.timeout), "SqsManagedSseEnabled": True,
+            "RedrivePolicy": {"deadLetterTargetArn": get_att(dlq, "Arn"),
+                              "maxReceiveCount": JOB_QUEUE_RECEIVES}}}
+        out[queue + "EventSourceMapping"] = {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+            "EventSourceArn": get_att(queue, "Arn"), "FunctionName": ref(spec.logical), "BatchSize": 10}}
+    return out
+
+
+def schedules(reg: Registry, lake: str, queue_meta: dict[str, Any]) -> dict[str, Any]:
+    """The EventBridge Scheduler schedules, their role and their dead-letter queue."""
+    targets = schedule_targets(reg)
+    if not targets:
+        return {}
+    functions = sorted({t.target for t in targets if not t.is_workflow})
+    machines = sorted({t.target for t in targets if t.is_workflow})
+    statements: list[dict[str, Any]] = [{
+        "Sid": "DeadLetters", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+        "Resource": get_att(SCHEDULES_DLQ, "Arn")}]
+    if functions:
+        statements.append({"Sid": "InvokeJobFunctions", "Effect": "Allow",
+                           "Action": ["lambda:InvokeFunction"],
+                           "Resource": [get_att(f, "Arn") for f in functions]})
+    if machines:
+        statements.append({"Sid": "StartWorkflows", "Effect": "Allow", "Action": ["states:StartExecution"],
+                           "Resource": [ref(m) for m in machines]})
+    out: dict[str, Any] = {
+        SCHEDULES_DLQ: {"Type": "AWS::SQS::Queue", "Metadata": queue_meta, "Properties": {
+            "QueueName": f"{lake}-schedules-dlq", "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
+            "SqsManagedSseEnabled": True}},
+        "SchedulerRole": iam_role(f"lakeline schedules ({lake}): invoke their targets only",
+                                  "scheduler.amazonaws.com", "schedule-targets", statements),
+    }
+    for t in targets:
+        out[camel(t.name) + "Schedule"] = {"Type": "AWS::Scheduler::Schedule", "Properties": {
+            "Name": f"{lake}-{t.name}", "ScheduleExpression": t.expression,
+            "ScheduleExpressionTimezone": "UTC", "FlexibleTimeWindow": {"Mode": "OFF"}, "State": "ENABLED",
+            "Target": {
+                "Arn": ref(t.target) if t.is_workflow else get_att(t.target, "Arn"),
+                "RoleArn": get_att("SchedulerRole", "Arn"), "Input": json.dumps(t.input, sort_keys=True),
+                "RetryPolicy": {"MaximumRetryAttempts": SCHEDULE_RETRIES,
+                                "MaximumEventAgeInSeconds": SCHEDULE_MAX_EVENT_AGE},
+                "DeadLetterConfig": {"Arn": get_att(SCHEDULES_DLQ, "Arn")},
+            }}}
+    return out
+
+
+def dead_letter_queues(reg: Registry, specs: list[FunctionSpec]) -> list[tuple[str, str]]:
+    """(logical id, what) of the DLQs this module adds, for their alarms."""
+    out = [(queue_logical(job_queue(s.pipeline), dlq=True), f"{s.pipeline} job") for s in specs if s.consumes]
+    if schedule_targets(reg):
+        out.append((SCHEDULES_DLQ, "schedules"))
+    return out
