@@ -105,3 +105,50 @@ def package(out_dir: str, platform: str, python_version: str, latest: bool, as_j
         "installed": ", ".join(result.installed),
         "seconds": result.seconds,
     }, "lambda package")
+
+
+@deploy.command("local")
+@click.option("--endpoint-url", "endpoint", metavar="URL",
+              help="An AWS-compatible endpoint: moto's server (`moto_server -p 5000` → "
+                   "http://127.0.0.1:5000) or LocalStack (http://127.0.0.1:4566).")
+@click.option("--name", default=None, help="Lake name prefixing every resource (default: lake.name).")
+@click.option("--teardown", is_flag=True,
+              help="Delete what the last `deploy local` made, and its [aws] settings.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def local(endpoint: str | None, name: str | None, teardown: bool, as_json: bool) -> None:
+    """Create the lake's AWS resources on an AWS-compatible endpoint and point the lake at them.
+
+    The resources come from the same template `deploy sam` writes: the zone buckets, the
+    queues with their DLQs (and the job queues), the DynamoDB tables, the topic and, where
+    the endpoint has Step Functions, the state machines. Lambda, IAM, alarms, Glue, Athena and
+    schedules run on AWS only. The `[aws]` table of lakeline.toml is written (with
+    endpoint_url), so `--profile aws` works against the endpoint:
+
+    \b
+      lakeline deploy local --endpoint-url http://127.0.0.1:5000
+      lakeline put orders.jsonl --pipeline shipments --profile aws
+      lakeline run --profile aws
+      lakeline sql "select count(*) from silver.shipments" --profile aws
+
+    Run it again at any time (existing resources are kept); --teardown removes them.
+    """
+    from lakeline.deploy.local import deploy_local, teardown_local  # heavy: boto3
+
+    s = settings()
+    if teardown:
+        d = teardown_local(s)
+        data = {"status": "success", "removed": sorted(d.resources), "endpoint": d.endpoint}
+        if as_json:
+            emit_json(data)
+        else:
+            click.echo(f"removed {len(d.resources)} resources from {d.endpoint} and the [aws] settings")
+        return
+    if not endpoint:
+        raise UsageError("give --endpoint-url URL (or --teardown)")
+    d = deploy_local(s, registry(s), endpoint, name=name)
+    if as_json:
+        emit_json({"status": "success", **d.to_dict()})
+        return
+    click.echo(f"{len(d.resources)} resources on {endpoint} (account {d.account}, {d.region}); "
+               f"{len(d.skipped)} run on AWS only (Lambda, IAM, alarms, Glue, Athena, schedules)")
+    click.echo(f"wrote [aws] to {s.home / 'lakeline.toml'}: use --profile aws")

@@ -40,8 +40,9 @@ class InProcess(Cli):
         # text streams over bytes: `sql` writes DuckDB's output to sys.stdout.buffer
         out, err = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8") for _ in range(2))
         before, here = dict(os.environ), Path.cwd()
+        wanted = self.env(env, home=home)  # from this process's environment, before it is cleared
         os.environ.clear()
-        os.environ.update(self.env(env, home=home))
+        os.environ.update(wanted)
         os.chdir(cwd or self.cwd)
         try:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

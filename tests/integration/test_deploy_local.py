@@ -1,0 +1,82 @@
+"""Issue 17, part 7: `lakeline deploy local` creates the template's resources on an
+AWS-compatible endpoint (moto's server over HTTP) and writes the `[aws]` settings; then the
+four-command session of the README works with `--profile aws`; `--teardown` removes it all."""
+
+from __future__ import annotations
+
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lakeline.config import ZONES
+from lakeline.deploy.sam import TemplateOptions, build_template, builtin_registry
+from tests.aws_server import boto_client, moto_endpoint  # noqa: F401
+from tests.faults.test_bad_files_jobs import InProcess
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> InProcess:
+    c = InProcess(tmp_path / "lake", tmp_path)
+    c.ok("init", c.home)
+    return c
+
+
+def _name() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+def test_deploy_local_creates_the_template_resources_and_the_session_runs(
+        cli: InProcess, moto_endpoint: str, tmp_path: Path, fault: Any) -> None:  # noqa: F811
+    fault("deploy local on moto, then put / run / sql / status --profile aws, then --teardown",
+          expected="every bucket, queue (FIFO job queue too), table, topic and state machine of the template "
+                   "exists; [aws] written; 500 shipments loaded and queried over S3; teardown removes all")
+    name = _name()
+    first = cli.json("deploy", "local", "--endpoint-url", moto_endpoint, "--name", name)
+    again = cli.json("deploy", "local", "--endpoint-url", moto_endpoint, "--name", name)  # idempotent
+    tpl = build_template(TemplateOptions(name=name), builtin_registry())
+    wanted = {k for k, v in tpl["Resources"].items() if v["Type"] in (
+        "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SNS::Topic",
+        "AWS::Serverless::StateMachine")}
+    assert set(first["resources"]) == wanted == set(again["resources"])
+    assert first["resources"] == again["resources"]
+    s3, sqs, sfn = (boto_client(x, moto_endpoint) for x in ("s3", "sqs", "stepfunctions"))
+    buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert {f"{name}-{z}-{first['account']}-{first['region']}" for z in ZONES} <= buckets
+    job = sqs.get_queue_attributes(QueueUrl=first["resources"]["JobRetailQueue"]["ref"], AttributeNames=["All"])
+    assert job["Attributes"]["FifoQueue"] == "true" and '"maxReceiveCount": 3' in job["Attributes"]["RedrivePolicy"]
+    machines = {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
+    assert {f"{name}-carbon", f"{name}-etl-promote"} <= machines
+    config = tomllib.loads((cli.home / "lakeline.toml").read_text())
+    assert config["aws"]["endpoint_url"] == moto_endpoint
+    assert config["aws"]["zone_landing"] == f"s3://{name}-landing-{first['account']}-{first['region']}/"
+    assert "Lambda" not in " ".join(first["resources"]) and "IngestFunction" in first["skipped"]
+
+    cli.ok("gen", "shipments", "--count", "500", "--out", "s.jsonl", "--seed", "2")
+    cli.ok("put", "s.jsonl", "--pipeline", "shipments", "--profile", "aws")
+    done = cli.json("run", "--profile", "aws", env={"LAKELINE__RUNNER__SETTLE_SECONDS": "0"})
+    rows = cli.json("sql", "SELECT count(*) AS n FROM silver.shipments", "--profile", "aws")
+    status = cli("status", "--profile", "aws")
+    fault.saw(f"{len(first['resources'])} resources, {len(first['skipped'])} AWS-only; run loaded {done['loaded']}; "
+              f"sql {rows[0]['n']}; status exit {status.returncode}")
+    assert (done["loaded"], done["status"]) == (500, "success")
+    assert rows == [{"n": 500}]
+    assert status.returncode == 0, status.stderr
+
+    gone = cli.json("deploy", "local", "--teardown")
+    assert sorted(gone["removed"]) == sorted(wanted)
+    assert not {f"{name}-{z}-{first['account']}-{first['region']}" for z in ZONES} & {
+        b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert "aws" not in tomllib.loads((cli.home / "lakeline.toml").read_text())
+    assert {f"{name}-carbon"} & {m["name"] for m in sfn.list_state_machines()["stateMachines"]} == set()
+
+
+def test_deploy_local_refuses_a_bad_endpoint_and_a_teardown_of_nothing(cli: InProcess) -> None:
+    bad = cli("deploy", "local", "--endpoint-url", "127.0.0.1:5000")
+    assert bad.returncode == 2 and "--endpoint-url must be an http(s) URL" in bad.stderr
+    nothing = cli("deploy", "local", "--teardown")
+    assert nothing.returncode == 2 and "nothing to tear down" in nothing.stderr
+    missing = cli("deploy", "local")
+    assert missing.returncode == 2 and "give --endpoint-url URL" in missing.stderr
