@@ -147,7 +147,8 @@ class Lake:
             ingest_queue=pair(INGEST_QUEUE, aws.ingest_queue_url, aws.ingest_dlq_url),
             transform_queue=pair(TRANSFORM_QUEUE, aws.transform_queue_url, aws.transform_dlq_url),
             state=DynamoStateStore(c.dynamodb, aws.state_table),
-            params=SsmParameterStore(c.ssm),
+            # rooted at /<lake name>: the deployed roles are granted parameter/<lake name>/* only
+            params=SsmParameterStore(c.ssm, prefix=f"/{settings.lake.name}"),
             notifier=SnsNotifier(c.sns, aws.topic_arn),
             catalog_opener=GlueCatalogOpener(settings.lake.name, aws, zones["silver"]),
             ledger_opener=lambda: DynamoLedger(c.dynamodb, lineage_table),

@@ -16,6 +16,7 @@ from lakeline.errors import UsageError
 from lakeline.lake import Lake, init_home
 from lakeline.pipelines import JobFunction, Pipeline, Report, Schedule, Trigger
 from lakeline.pipelines.registry import register_pipeline, registry, unregister_pipeline
+from tests.aws_server import moto_endpoint  # noqa: F401
 
 RULES = """
 [pipelines.totesys]
@@ -193,3 +194,24 @@ def test_a_trigger_naming_a_workflow_the_pipeline_does_not_ship_is_refused() -> 
     reg.pipelines["broken"] = Broken()
     with pytest.raises(UsageError, match="pipeline broken: its trigger starts workflow 'nope', which it does not ship"):
         jobs.job_specs(reg)
+
+
+def test_the_parameters_a_lake_writes_on_aws_lie_under_its_granted_path(moto_endpoint: str,  # noqa: F811
+                                                                        tmp_path: Path) -> None:
+    """The roles may read (and totesys's job function write) ``parameter/<lake>/*`` only: the
+    lake's parameter store must root every name there, or a lake not named "lakeline" is
+    refused its own watermarks on AWS."""
+    from tests.aws_server import boto_client, unique
+    from tests.integration.aws_lake import aws_settings, provision
+
+    overrides = provision(moto_endpoint)
+    name = unique("lk")[:20]
+    lake = Lake.open(aws_settings(tmp_path / "ws", {**overrides, "lake.name": name}))
+    lake.params.put("/lakeline/totesys/payment_latest_packet_id", "7")
+    names = [p["Name"] for p in boto_client("ssm", moto_endpoint).describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "BeginsWith", "Values": [f"/{name}/"]}])["Parameters"]]
+    tpl = build_template(TemplateOptions(name=name))
+    granted = _statements(tpl, "JobTotesysFunctionRole")["WriteParameters"]["Resource"]["Fn::Sub"]
+    assert names == [f"/{name}/lakeline/totesys/payment_latest_packet_id"]
+    assert granted.endswith(f":parameter/{name}/*")
+    assert lake.params.get("/lakeline/totesys/payment_latest_packet_id") == "7"
