@@ -570,6 +570,12 @@ def _notifications(opts: TemplateOptions) -> dict[str, Any]:
             "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
             "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
         },
+        {
+            "Sid": "WorkflowFailureRulePublishesToTopic", "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")}},
+        },
     ]}
     return {
         "NotificationKey": {"Type": "AWS::KMS::Key", "Properties": {
@@ -622,6 +628,38 @@ def _monitoring(opts: TemplateOptions, specs: list[FunctionSpec],
     out["Dashboard"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
         "DashboardName": f"{opts.name}-lake", "DashboardBody": sub(_dashboard_body(specs))}}
     return out
+
+
+def _workflow_alerts(opts: TemplateOptions, reg: Registry) -> dict[str, Any]:
+    """A failed, timed-out or aborted execution of any of the lake's state machines is
+    published to the topic (what the local driver notifies for carbon and etl_promote)."""
+    machines = [state_machine_logical(w) for w in sorted(workflows(reg))]
+    if not machines:
+        return {}
+    return {
+        "WorkflowFailedRule": {"Type": "AWS::Events::Rule", "Properties": {
+            "Description": f"lakeline {opts.name}: a workflow execution failed, timed out or was aborted",
+            "State": "ENABLED",
+            "EventPattern": {
+                "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+                "detail": {"status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                           "stateMachineArn": [ref(m) for m in machines]}},
+            "Targets": [{"Id": "notify", "Arn": ref("NotificationTopic"), "InputTransformer": {
+                "InputPathsMap": {"name": "$.detail.name", "status": "$.detail.status",
+                                  "machine": "$.detail.stateMachineArn"},
+                "InputTemplate": '"lakeline: workflow execution <name> of <machine> ended <status>; its '
+                                 'event history (Step Functions console, or aws stepfunctions '
+                                 'get-execution-history) shows the failed state and cause"'}}],
+        }},
+        "NotificationTopicPolicy": {"Type": "AWS::SNS::TopicPolicy", "Properties": {
+            "Topics": [ref("NotificationTopic")],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "WorkflowFailureRulePublishes", "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"}, "Action": "sns:Publish",
+                "Resource": ref("NotificationTopic"),
+                "Condition": {"ArnEquals": {"aws:SourceArn": get_att("WorkflowFailedRule", "Arn")}},
+            }]}}},
+    }
 
 
 def _dashboard_body(specs: list[FunctionSpec]) -> str:
@@ -787,6 +825,7 @@ def build_template(opts: TemplateOptions | None = None, reg: Registry | None = N
     resources.update(_state_machines(opts, tasks, reg))
     resources.update(jobs.schedules(reg, opts.name, _skips("queue")))
     resources.update(_monitoring(opts, specs, jobs.dead_letter_queues(reg, job_fns)))
+    resources.update(_workflow_alerts(opts, reg))
     resources.update(_catalog(opts, names, reg))
     return {
         "AWSTemplateFormatVersion": "2010-09-09",

@@ -215,3 +215,18 @@ def test_the_parameters_a_lake_writes_on_aws_lie_under_its_granted_path(moto_end
     assert names == [f"/{name}/lakeline/totesys/payment_latest_packet_id"]
     assert granted.endswith(f":parameter/{name}/*")
     assert lake.params.get("/lakeline/totesys/payment_latest_packet_id") == "7"
+
+
+def test_a_failed_workflow_execution_is_published_to_the_topic(tpl: dict[str, Any]) -> None:
+    rule = tpl["Resources"]["WorkflowFailedRule"]["Properties"]
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
+    machines = sorted(k for k, v in tpl["Resources"].items() if v["Type"] == "AWS::Serverless::StateMachine")
+    assert sorted(m["Ref"] for m in pattern["detail"]["stateMachineArn"]) == machines
+    assert rule["Targets"][0]["Arn"] == {"Ref": "NotificationTopic"}
+    policy = tpl["Resources"]["NotificationTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert policy["Principal"] == {"Service": "events.amazonaws.com"}
+    assert policy["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["WorkflowFailedRule", "Arn"]}}}
+    key = tpl["Resources"]["NotificationKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert "events.amazonaws.com" in [s["Principal"].get("Service") for s in key]
