@@ -166,6 +166,16 @@ class AwsSettings:
     lineage_table: str = ""  # empty: "<lake.name>-lineage"
     topic_arn: str = ""
     max_attempts: int = 10  # botocore standard retry mode: throttling / 5xx are retried
+    athena_workgroup: str = ""  # empty: the lake name (the workgroup `deploy sam` creates)
+    glue_database: str = ""  # empty: the lake name with "-" as "_" (the database `deploy sam` creates)
+
+    def workgroup(self, lake_name: str) -> str:
+        """The Athena workgroup `sql --engine athena` runs in."""
+        return self.athena_workgroup or lake_name
+
+    def database(self, lake_name: str) -> str:
+        """The Glue database Athena queries name tables in."""
+        return self.glue_database or lake_name.replace("-", "_")
 
     def zone_uri(self, zone: str, lake_name: str) -> str:
         """``s3://bucket/prefix/`` of a zone (always ending in ``/`` unless just a bucket)."""

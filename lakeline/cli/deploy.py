@@ -119,10 +119,11 @@ def local(endpoint: str | None, name: str | None, teardown: bool, as_json: bool)
     """Create the lake's AWS resources on an AWS-compatible endpoint and point the lake at them.
 
     The resources come from the same template `deploy sam` writes: the zone buckets, the
-    queues with their DLQs (and the job queues), the DynamoDB tables, the topic and, where
-    the endpoint has Step Functions, the state machines. Lambda, IAM, alarms, Glue, Athena and
-    schedules run on AWS only. The `[aws]` table of lakeline.toml is written (with
-    endpoint_url), so `--profile aws` works against the endpoint:
+    queues with their DLQs (and the job queues), the DynamoDB tables, the topic, the Glue
+    database and tables, the Athena workgroup and, where the endpoint has Step Functions, the
+    state machines. Lambda, IAM, alarms and schedules run on AWS only. The `[aws]` table of
+    lakeline.toml is written (with endpoint_url), so `--profile aws` works against the
+    endpoint:
 
     \b
       lakeline deploy local --endpoint-url http://127.0.0.1:5000
@@ -150,5 +151,5 @@ def local(endpoint: str | None, name: str | None, teardown: bool, as_json: bool)
         emit_json({"status": "success", **d.to_dict()})
         return
     click.echo(f"{len(d.resources)} resources on {endpoint} (account {d.account}, {d.region}); "
-               f"{len(d.skipped)} run on AWS only (Lambda, IAM, alarms, Glue, Athena, schedules)")
+               f"{len(d.skipped)} run on AWS only (Lambda, IAM, alarms, schedules)")
     click.echo(f"wrote [aws] to {s.home / 'lakeline.toml'}: use --profile aws")

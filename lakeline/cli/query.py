@@ -49,8 +49,12 @@ def _translate(lake: Lake, con: duckdb.DuckDBPyConnection, specs: list[Any], que
 @click.option("--max-bytes", type=click.IntRange(min=0),
               help="Refuse the query if it would scan more bytes (default sql.max_bytes; 0 = no limit).")
 @dialect_option
+@click.option("--engine", type=click.Choice(["duckdb", "athena"]), default="duckdb", show_default=True,
+              help="duckdb reads the lake's files here (S3 too); athena runs QUERY (Athena SQL) in the "
+                   "lake's Athena workgroup over its Glue tables (--profile aws), printing bytes scanned "
+                   "and cost.")
 def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, max_bytes: int | None,
-        dialect: str | None) -> None:
+        dialect: str | None, engine: str) -> None:
     """Run a DuckDB QUERY over the lake (or an Athena one: --dialect athena).
 
     \b
@@ -77,6 +81,9 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, max_bytes: i
     if as_json and as_csv:
         raise UsageError("--json and --csv exclude each other: choose one")
     lake = context.open_lake()
+    if engine == "athena":
+        _athena(lake, query, as_json, as_csv, limit, dialect)
+        return
     specs = _table_specs(lake)
     con = connect(lake, specs)
     prefix, body = split_explain(query)
@@ -102,6 +109,38 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, max_bytes: i
     emit_table(list(rel.columns), [list(r) for r in rows[:shown]])
     if len(rows) > shown:
         _more(shown)
+
+
+def _athena(lake: Lake, query: str, as_json: bool, as_csv: bool, limit: int | None,
+            dialect: str | None) -> None:
+    """``sql --engine athena``: the query runs on Athena; rows printed as for DuckDB."""
+    from lakeline.adapters.aws.session import clients  # heavy: boto3
+    from lakeline.aws.athena import run_query
+
+    if lake.is_local:
+        raise UsageError("--engine athena queries the lake's Glue tables on AWS: add --profile aws "
+                         "(or set lake.profile = \"aws\")")
+    if dialect == "duckdb":
+        raise UsageError("--engine athena runs Athena SQL: drop --dialect duckdb")
+    aws = lake.settings.aws
+    shown = TABLE_ROWS if limit is None and not (as_json or as_csv) else limit
+    result = run_query(clients(aws), query, workgroup=aws.workgroup(lake.settings.lake.name),
+                       database=aws.database(lake.settings.lake.name), limit=shown,
+                       progress=lambda line: click.echo(line, err=True))
+    if as_json:
+        emit_json([dict(zip(result.columns, row, strict=True)) for row in result.rows])
+    elif as_csv:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    else:
+        emit_table(result.columns, result.rows)
+    if result.more and shown is not None:
+        _more(shown)
+    click.echo(f"athena: query {result.query_id} scanned {result.bytes_scanned:,} bytes in "
+               f"{result.elapsed_ms} ms, about ${result.cost_usd:.6f}", err=True)
 
 
 def _more(shown: int) -> None:

@@ -5,9 +5,10 @@ are written to point at them.
 
 Created, in dependency order (a queue after its dead-letter queue): the zone buckets, every
 SQS queue (DLQs, redrive policies, FIFO job queues), the DynamoDB tables (keys, indexes), the
-SNS topic, and the state machines (their task ARNs resolved as the template resolves them;
-skipped with a note where the endpoint lacks Step Functions). Lambda functions, IAM roles,
-alarms, Glue, Athena and schedules run only on AWS: they are listed as skipped. The intrinsics
+SNS topic, the Glue database and tables, the Athena workgroup, and the state machines (their
+task ARNs resolved as the template resolves them; skipped with a note where the endpoint lacks
+Step Functions). Lambda functions, IAM roles, alarms and schedules run only on AWS: they are
+listed as skipped. The intrinsics
 (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``) are resolved against what was created.
 
 It is idempotent (an existing resource is kept) and remembers what it made in
@@ -36,13 +37,14 @@ _log = log.get("deploy.local")
 MANIFEST = "deploy-local.json"
 ACCOUNT = "000000000000"  # what moto and LocalStack answer when asked, unless told otherwise
 CREATED_TYPES = ("AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SNS::Topic",
-                 "AWS::Serverless::StateMachine")
+                 "AWS::Serverless::StateMachine", "AWS::Glue::Database", "AWS::Glue::Table",
+                 "AWS::Athena::WorkGroup")
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
 _QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "FifoQueue",
                      "ContentBasedDeduplication")
 #: error codes of a resource that is gone already (teardown goes on)
 _GONE = ("NoSuchBucket", "ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue",
-         "QueueDoesNotExist", "StateMachineDoesNotExist", "NotFound")
+         "QueueDoesNotExist", "StateMachineDoesNotExist", "NotFound", "EntityNotFoundException")
 _MARK = "# written by `lakeline deploy local`\n"
 
 
@@ -101,7 +103,8 @@ class _Resolver:
                 return self.attribute(arg[0], arg[1])
             if key == "Fn::Sub":
                 text = arg if isinstance(arg, str) else arg[0]
-                return _SUB.sub(lambda m: self.attribute(*self._split(m.group(1))), text)
+                done = _SUB.sub(lambda m: self.attribute(*self._split(m.group(1))), text)
+                return done.replace("${!", "${")  # Fn::Sub's escape of a literal ${…}
         if isinstance(v, dict):
             return {k: self.value(x) for k, x in v.items()}
         if isinstance(v, list):
@@ -172,6 +175,33 @@ def _create(c: Any, kind: str, props: dict[str, Any], d: Deployed) -> dict[str, 
             if error_code(exc) != "StateMachineAlreadyExists":
                 raise
         return {"ref": arn, "Arn": arn, "Name": props["Name"]}
+    if kind == "AWS::Glue::Database":
+        glue = c.client("glue")
+        name = props["DatabaseInput"]["Name"]
+        try:
+            glue.create_database(DatabaseInput=props["DatabaseInput"])
+        except Exception as exc:
+            if error_code(exc) != "AlreadyExistsException":
+                raise
+        return {"ref": name}
+    if kind == "AWS::Glue::Table":
+        glue = c.client("glue")
+        try:
+            glue.create_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
+        except Exception as exc:
+            if error_code(exc) != "AlreadyExistsException":
+                raise
+            glue.update_table(DatabaseName=props["DatabaseName"], TableInput=props["TableInput"])
+        return {"ref": f"{props['DatabaseName']}|{props['TableInput']['Name']}"}
+    if kind == "AWS::Athena::WorkGroup":
+        athena = c.client("athena")
+        try:
+            athena.create_work_group(Name=props["Name"], Description=props.get("Description", ""),
+                                     Configuration=props["WorkGroupConfiguration"])
+        except Exception as exc:
+            if error_code(exc) != "InvalidRequestException":
+                raise
+        return {"ref": props["Name"]}
     raise AssertionError(kind)
 
 
@@ -223,6 +253,10 @@ def aws_settings(d: Deployed) -> dict[str, Any]:
     out["state_table"] = r["StateTable"]["ref"]
     out["lineage_table"] = r["LineageTable"]["ref"]
     out["topic_arn"] = r["NotificationTopic"]["ref"]
+    if "AthenaWorkGroup" in r:
+        out["athena_workgroup"] = r["AthenaWorkGroup"]["ref"]
+    if "GlueDatabase" in r:
+        out["glue_database"] = r["GlueDatabase"]["ref"]
     return out
 
 
@@ -273,6 +307,13 @@ def teardown_local(settings: Settings) -> Deployed:
                 c.client("sns").delete_topic(TopicArn=ref)
             elif ref.startswith("http"):
                 c.client("sqs").delete_queue(QueueUrl=ref)
+            elif logical == "AthenaWorkGroup":
+                c.client("athena").delete_work_group(WorkGroup=ref, RecursiveDeleteOption=True)
+            elif "|" in ref:
+                database, table = ref.split("|", 1)
+                c.client("glue").delete_table(DatabaseName=database, Name=table)
+            elif logical == "GlueDatabase":
+                c.client("glue").delete_database(Name=ref)
             elif logical.endswith("Bucket"):
                 _empty_bucket(c.client("s3"), ref)
                 c.client("s3").delete_bucket(Bucket=ref)

@@ -63,6 +63,7 @@ ACCESS_LOG_EXPIRATION_DAYS = 90
 LOG_RETENTION_DAYS = 30
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 ATHENA_BYTES_SCANNED_CUTOFF = 10 * 1024**3
+ATHENA_MIN_CUTOFF = 10 * 1024**2
 ATHENA_RESULTS_PREFIX = "athena-results/"
 PROJECTION_START = "2020-01-01"
 SOURCE_STRUCT = "struct<bucket:string,key:string,etag:string,line_no:bigint>"
@@ -699,6 +700,12 @@ def hive_columns(fields: Iterable[Field]) -> list[dict[str, str]]:
     return cols
 
 
+def athena_cutoff(max_bytes: int) -> int:
+    """The workgroup's bytes-scanned cutoff: ``sql.max_bytes`` (what `lakeline sql` refuses to
+    scan locally), at least Athena's minimum of 10 MB; 10 GiB when it is 0 (no limit)."""
+    return max(ATHENA_MIN_CUTOFF, max_bytes) if max_bytes else ATHENA_BYTES_SCANNED_CUTOFF
+
+
 def _catalog(opts: TemplateOptions, names: _Names, reg: Registry) -> dict[str, Any]:
     out: dict[str, Any] = {"GlueDatabase": {"Type": "AWS::Glue::Database", "Properties": {
         "CatalogId": ref("AWS::AccountId"),
@@ -745,7 +752,7 @@ def _catalog(opts: TemplateOptions, names: _Names, reg: Registry) -> dict[str, A
         "State": "ENABLED",
         "RecursiveDeleteOption": True,
         "WorkGroupConfiguration": {
-            "BytesScannedCutoffPerQuery": ATHENA_BYTES_SCANNED_CUTOFF,
+            "BytesScannedCutoffPerQuery": athena_cutoff(reg.settings.sql.max_bytes),
             "EnforceWorkGroupConfiguration": True,
             "PublishCloudWatchMetricsEnabled": True,
             "EngineVersion": {"SelectedEngineVersion": "Athena engine version 3"},

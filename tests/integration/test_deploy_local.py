@@ -4,6 +4,7 @@ four-command session of the README works with `--profile aws`; `--teardown` remo
 
 from __future__ import annotations
 
+import json
 import tomllib
 import uuid
 from pathlib import Path
@@ -31,7 +32,8 @@ def _name() -> str:
 def test_deploy_local_creates_the_template_resources_and_the_session_runs(
         cli: InProcess, moto_endpoint: str, tmp_path: Path, fault: Any) -> None:  # noqa: F811
     fault("deploy local on moto, then put / run / sql / status --profile aws, then --teardown",
-          expected="every bucket, queue (FIFO job queue too), table, topic and state machine of the template "
+          expected="every bucket, queue (FIFO job queue too), table, topic, Glue table, workgroup and state "
+                   "machine of the template "
                    "exists; [aws] written; 500 shipments loaded and queried over S3; teardown removes all")
     name = _name()
     first = cli.json("deploy", "local", "--endpoint-url", moto_endpoint, "--name", name)
@@ -39,7 +41,7 @@ def test_deploy_local_creates_the_template_resources_and_the_session_runs(
     tpl = build_template(TemplateOptions(name=name), builtin_registry())
     wanted = {k for k, v in tpl["Resources"].items() if v["Type"] in (
         "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SNS::Topic",
-        "AWS::Serverless::StateMachine")}
+        "AWS::Serverless::StateMachine", "AWS::Glue::Database", "AWS::Glue::Table", "AWS::Athena::WorkGroup")}
     assert set(first["resources"]) == wanted == set(again["resources"])
     assert first["resources"] == again["resources"]
     s3, sqs, sfn = (boto_client(x, moto_endpoint) for x in ("s3", "sqs", "stepfunctions"))
@@ -65,6 +67,13 @@ def test_deploy_local_creates_the_template_resources_and_the_session_runs(
     assert rows == [{"n": 500}]
     assert status.returncode == 0, status.stderr
 
+    glue = boto_client("glue", moto_endpoint)
+    tables = {t["Name"]: t for t in glue.get_tables(DatabaseName=name)["TableList"]}
+    assert sorted(tables) == ["invoice_lines", "shipments", "tracking_events"]
+    assert tables["shipments"]["Parameters"]["storage.location.template"] == (
+        f"s3://{name}-silver-{first['account']}-{first['region']}/shipments/dt=${{dt}}/")
+    assert boto_client("athena", moto_endpoint).get_work_group(WorkGroup=name)["WorkGroup"]["Name"] == name
+
     gone = cli.json("deploy", "local", "--teardown")
     assert sorted(gone["removed"]) == sorted(wanted)
     assert not {f"{name}-{z}-{first['account']}-{first['region']}" for z in ZONES} & {
@@ -80,3 +89,37 @@ def test_deploy_local_refuses_a_bad_endpoint_and_a_teardown_of_nothing(cli: InPr
     assert nothing.returncode == 2 and "nothing to tear down" in nothing.stderr
     missing = cli("deploy", "local")
     assert missing.returncode == 2 and "give --endpoint-url URL" in missing.stderr
+
+
+def test_sql_engine_athena_runs_the_query_in_the_lake_workgroup(
+        cli: InProcess, moto_endpoint: str, fault: Any) -> None:  # noqa: F811
+    fault("lakeline sql --engine athena --profile aws (moto answers with a queued result)",
+          expected="the query starts in the lake's workgroup and Glue database; the header row is dropped, "
+                   "values typed by column type; bytes scanned and cost on stderr")
+    import requests
+
+    name = _name()
+    cli.json("deploy", "local", "--endpoint-url", moto_endpoint, "--name", name)
+    columns = [{"Name": "dt", "Type": "date"}, {"Name": "n", "Type": "bigint"}, {"Name": "w", "Type": "double"},
+               {"Name": "d", "Type": "decimal(18,2)"}]
+    rows = [["dt", "n", "w", "d"], ["2026-01-05", "42", "1.5", "10.25"], ["2026-01-06", "7", None, "0.10"]]
+    answer = {"account_id": "123456789012", "region": "us-east-1", "results": [{
+        "rows": [{"Data": [{} if v is None else {"VarCharValue": v} for v in r]} for r in rows],
+        "column_info": [{**c, "CatalogName": "hive", "SchemaName": name, "TableName": "shipments", "Label": c["Name"],
+                         "Precision": 0, "Scale": 0, "Nullable": "NULLABLE", "CaseSensitive": False}
+                        for c in columns]}]}
+    assert requests.post(f"{moto_endpoint}/moto-api/static/athena/query-results", json=answer,
+                         timeout=10).status_code == 201
+    query = "SELECT dt, count(*) AS n, avg(weight_kg) AS w, sum(x) AS d FROM shipments GROUP BY dt"
+    done = cli("sql", "--engine", "athena", "--profile", "aws", "--json", query)
+    athena = boto_client("athena", moto_endpoint)
+    [qid] = [q for q in athena.list_query_executions(WorkGroup=name)["QueryExecutionIds"]]
+    ex = athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]
+    fault.saw(f"exit {done.returncode}; rows {done.stdout.strip()[:120]}; stderr {done.stderr.strip()[:120]}")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"dt": "2026-01-05", "n": 42, "w": 1.5, "d": 10.25},
+                                       {"dt": "2026-01-06", "n": 7, "w": None, "d": 0.1}]
+    assert (ex["Query"], ex["WorkGroup"], ex["QueryExecutionContext"]["Database"]) == (query, name, name)
+    assert f"athena: query {qid} scanned " in done.stderr and "about $" in done.stderr
+    local = cli("sql", "--engine", "athena", "SELECT 1")
+    assert local.returncode == 2 and "add --profile aws" in local.stderr
