@@ -117,3 +117,35 @@ def test_landed_retail_files_run_the_retail_job_function_and_its_schedule(
     assert [(r["status"], r["rows"]) for r in scheduled["reports"]] == [("SUCCEEDED", 0)]
     with pytest.raises(Exception, match="pipeline retail has no schedule 'nightly'"):
         handlers.pipeline_job_handler({"schedule": "nightly"}, FakeContext())
+
+
+def test_a_totesys_packet_in_raw_runs_the_star_schema_through_the_job_function(
+        lambda_env: dict[str, Any], moto_endpoint: str,  # noqa: F811
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Any) -> None:
+    fault("totesys packets extracted to the raw bucket (aws profile), their S3 notification delivered to "
+          "the totesys job function",
+          expected="the star schema is built on S3 from the packets once; a repeated notification adds nothing")
+    from lakeline.pipelines.totesys import gen as totesys_gen
+    from lakeline.pipelines.totesys.extract import extract
+    from lakeline.pipelines.totesys.star import GOLD_TABLES
+
+    db = tmp_path / "totesys.db"
+    totesys_gen.create(str(db), scale=100, seed=3)
+    report = extract(handlers.lake(), str(db))
+    assert report.status == "SUCCEEDED" and report.packets > 0
+    raw = lambda_env["aws.zone_raw"][5:].rstrip("/")
+    s3 = boto_client("s3", moto_endpoint)
+    [packet, *_] = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=raw, Prefix="totesys/")["Contents"]
+                          if o["Key"].endswith(".jsonl"))
+    head = s3.head_object(Bucket=raw, Key=packet)
+    event = s3_event(raw, packet, head["ContentLength"], head["ETag"].strip('"'), region=REGION)
+    monkeypatch.setenv(envvars.PIPELINE, "totesys")
+    first = handlers.pipeline_job_handler(event, FakeContext())
+    again = handlers.pipeline_job_handler(event, FakeContext(aws_request_id="req-2"))
+    gold = lambda_env["aws.zone_gold"][5:].rstrip("/")
+    tables = sorted({o["Key"].split("/")[0] for o in s3.list_objects_v2(Bucket=gold).get("Contents", [])})
+    fault.saw(f"first {[(r['status'], r.get('packets')) for r in first['reports']]}, again {again['reports']}; "
+              f"gold tables {len(tables)}")
+    assert [(r["status"], r["packets"]) for r in first["reports"]] == [("SUCCEEDED", report.packets)]
+    assert again["reports"] == []  # nothing pending: the packets were processed once
+    assert set(GOLD_TABLES) <= set(tables)

@@ -166,7 +166,10 @@ def _local(lake: Lake, zone: str, key: str, scratch: Path) -> Path | None:
         return path if path.exists() else None
     if not lake.store.exists(zone, key):
         return None
-    target = scratch / f"{uuid.uuid4().hex}{Path(key).suffix}"
+    # the object's own file name, in a folder of its own: a packet's sequence number is read
+    # from its name (a random name made the star schema fail on S3)
+    target = scratch / uuid.uuid4().hex / Path(key).name
+    target.parent.mkdir()
     target.write_bytes(lake.store.get(zone, key))
     return target
 
