@@ -23,6 +23,7 @@ No pipeline is named here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,9 @@ SCHEDULE_RETRIES = 3
 SCHEDULE_MAX_EVENT_AGE = 3600
 SCHEDULES_DLQ = "SchedulesDeadLetterQueue"
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+#: where an S3 "Object Created" event holds what a rule's workflow gets
+_S3_PATHS = {"bucket": "$.detail.bucket.name", "key": "$.detail.object.key", "size": "$.detail.object.size",
+             "etag": "$.detail.object.etag"}
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,58 @@ def schedule_targets(reg: Registry) -> list[ScheduleTarget]:
     shipped = set(workflows(reg))
     for rule in validate(reg.settings.rules):
         if "schedule" not in rule:
-            continue  # event rules: started by `serve` locally (see the README)
+            continue  # event rules: EventBridge rules (event_rules)
         if "workflow" not in rule or rule["workflow"] not in shipped:
             raise UsageError(f"rule {rule['name']}: on AWS a scheduled rule starts a shipped workflow "
                              f"({', '.join(sorted(shipped))}); a definition file is not deployed")
         out.append(ScheduleTarget(f"rule-{rule['name']}", rule["schedule"],
                                   state_machine_logical(rule["workflow"]), True, dict(rule["input"])))
     return out
+
+
+def event_rules(reg: Registry, bucket_name: Callable[[str], dict[str, Any]], lake: str) -> dict[str, Any]:
+    """Each ``[[rules]]`` event rule as an EventBridge rule on S3 "Object Created" in its zone's
+    bucket (prefix and suffix as a wildcard), starting its state machine with the rule's input
+    merged with ``{bucket, key, size, etag}`` — what ``serve`` gives it locally — and the
+    buckets that must send their events to EventBridge."""
+    rules = [r for r in validate(reg.settings.rules) if "event" in r]
+    if not rules:
+        return {}
+    shipped = set(workflows(reg))
+    out: dict[str, Any] = {}
+    machines = []
+    for rule in rules:
+        if rule.get("workflow") not in shipped:
+            raise UsageError(f"rule {rule['name']}: on AWS an event rule starts a shipped workflow "
+                             f"({', '.join(sorted(shipped))}); a definition file is not deployed")
+        event = rule["event"]
+        machine = state_machine_logical(rule["workflow"])
+        machines.append(machine)
+        pattern = f"{event.get('prefix', '')}*{event.get('suffix', '')}"
+        fields = ", ".join(f'"{k}": {json.dumps(v)}' for k, v in sorted(rule["input"].items())
+                           if k not in ("bucket", "key", "size", "etag"))
+        template = "{" + (fields + ", " if fields else "") + \
+            '"bucket": "<bucket>", "key": "<key>", "size": <size>, "etag": "<etag>"}'
+        out[camel(f"rule-{rule['name']}") + "EventRule"] = {"Type": "AWS::Events::Rule", "Properties": {
+            "Description": f"lakeline {lake}: rule {rule['name']} (objects created in {event['zone']})",
+            "State": "ENABLED",
+            "EventPattern": {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {
+                "bucket": {"name": [bucket_name(event["zone"])]},
+                "object": {"key": [{"wildcard": pattern}]}}},
+            "Targets": [{"Id": "workflow", "Arn": ref(machine), "RoleArn": get_att("EventRulesRole", "Arn"),
+                         "InputTransformer": {"InputPathsMap": dict(_S3_PATHS), "InputTemplate": template}}],
+        }}
+    out["EventRulesRole"] = iam_role(f"lakeline event rules ({lake}): start their workflows only",
+                                     "events.amazonaws.com", "start-workflows", [{
+                                         "Sid": "StartWorkflows", "Effect": "Allow",
+                                         "Action": ["states:StartExecution"],
+                                         "Resource": [ref(m) for m in sorted(set(machines))]}])
+    return out
+
+
+def event_rule_zones(reg: Registry) -> set[str]:
+    """Zones whose bucket must send its events to EventBridge (an event rule watches it)."""
+    return {r["event"]["zone"] for r in validate(reg.settings.rules) if "event" in r}
 
 
 def job_specs(reg: Registry) -> list[FunctionSpec]:

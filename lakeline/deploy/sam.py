@@ -816,9 +816,13 @@ def build_template(opts: TemplateOptions | None = None, reg: Registry | None = N
             if s.key == "ingest" else s for s in function_specs(opts)]
     specs = base + tasks + job_fns
     resources: dict[str, Any] = {}
+    to_eventbridge = jobs.event_rule_zones(reg)
     for zone in (*ZONES, "access-logs"):
         logical = bucket_logical(zone)
         resources[logical] = _bucket(zone, names)
+        if zone in to_eventbridge:  # an event [[rules]] entry watches this zone
+            resources[logical]["Properties"]["NotificationConfiguration"] = {
+                "EventBridgeConfiguration": {"EventBridgeEnabled": True}}
         resources[logical + "Policy"] = _bucket_policy(logical, zone, names)
     resources.update(_queues(opts))
     resources["StateTable"] = _state_table(opts)
@@ -831,6 +835,7 @@ def build_template(opts: TemplateOptions | None = None, reg: Registry | None = N
     resources.update(jobs.job_queues(reg, job_fns, opts.name, _skips("queue")))
     resources.update(_state_machines(opts, tasks, reg))
     resources.update(jobs.schedules(reg, opts.name, _skips("queue")))
+    resources.update(jobs.event_rules(reg, lambda zone: sub(names.bucket(zone)), opts.name))
     resources.update(_monitoring(opts, specs, jobs.dead_letter_queues(reg, job_fns)))
     resources.update(_workflow_alerts(opts, reg))
     resources.update(_catalog(opts, names, reg))

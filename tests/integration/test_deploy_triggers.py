@@ -27,6 +27,12 @@ schedule = "rate(15 minutes)"
 schedule = "cron(30 2 * * ? *)"
 
 [[rules]]
+name = "gate-new-partitions"
+event = { zone = "silver", prefix = "shipments/", suffix = ".parquet" }
+workflow = "quality_gate"
+input = '{"record_type": "shipments"}'
+
+[[rules]]
 name = "nightly-ops"
 schedule = "cron(15 1 * * ? *)"
 workflow = "ops_replay_quality"
@@ -230,3 +236,45 @@ def test_a_failed_workflow_execution_is_published_to_the_topic(tpl: dict[str, An
     assert policy["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["WorkflowFailedRule", "Arn"]}}}
     key = tpl["Resources"]["NotificationKey"]["Properties"]["KeyPolicy"]["Statement"]
     assert "events.amazonaws.com" in [s["Principal"].get("Service") for s in key]
+
+
+def test_event_rules_become_eventbridge_rules_on_their_zone_bucket(tmp_path: Path) -> None:
+    home = tmp_path / "lake"
+    init_home(home)
+    (home / "lakeline.toml").write_text((home / "lakeline.toml").read_text() + RULES)
+    tpl = build_template(TemplateOptions(), registry(load_settings(home)))
+    r = tpl["Resources"]
+    rule = r["RuleGateNewPartitionsEventRule"]["Properties"]
+    assert rule["EventPattern"] == {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {
+        "bucket": {"name": [{"Fn::Sub": "lakeline-silver-${AWS::AccountId}-${AWS::Region}"}]},
+        "object": {"key": [{"wildcard": "shipments/*.parquet"}]}}}
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Ref": "QualityGateStateMachine"}
+    assert json.loads(target["InputTransformer"]["InputTemplate"].replace("<size>", "1").replace(
+        "<bucket>", "b").replace("<key>", "k").replace("<etag>", "e")) == {
+        "record_type": "shipments", "bucket": "b", "key": "k", "size": 1, "etag": "e"}
+    assert r["SilverBucket"]["Properties"]["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    assert "NotificationConfiguration" not in r["LandingBucket"]["Properties"]
+    assert _statements(tpl, "EventRulesRole")["StartWorkflows"]["Resource"] == [{"Ref": "QualityGateStateMachine"}]
+
+
+def test_the_template_with_every_kind_of_trigger_passes_cfn_lint_and_checkov(tmp_path: Path) -> None:
+    import subprocess
+
+    from lakeline.deploy.sam import write_sam
+    from tests.integration.test_deploy_sam import _tool
+
+    home = tmp_path / "lake"
+    init_home(home)
+    (home / "lakeline.toml").write_text((home / "lakeline.toml").read_text() + RULES)
+    out = tmp_path / "sam"
+    write_sam(out, TemplateOptions(), registry(load_settings(home)))
+    done = subprocess.run([_tool("cfn-lint"), "template.yaml"], cwd=out, capture_output=True, text=True)
+    assert done.returncode & 3 == 0, done.stdout  # no fatal (1) or error (2) finding
+    proc = subprocess.run([_tool("checkov"), "-f", "template.yaml", "--framework", "cloudformation", "--output",
+                           "json", "--quiet", "--skip-download"], cwd=out, capture_output=True, text=True)
+    report = json.loads(proc.stdout)
+    report = report[0] if isinstance(report, list) else report
+    failed = report["results"].get("failed_checks", [])
+    assert report["summary"]["failed"] == 0, [(f["check_id"], f["resource"]) for f in failed]
