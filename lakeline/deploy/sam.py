@@ -790,9 +790,8 @@ def _outputs(opts: TemplateOptions, reg: Registry) -> dict[str, Any]:
                                    "Value": ref("NotificationTopic")}
     out["AccessLogsBucketName"] = {"Description": "S3 server access logs of the zone buckets",
                                    "Value": ref("AccessLogsBucket")}
-    out["GlueDatabaseName"] = {"Description": "Glue database of the silver tables (Athena)",
-                               "Value": ref("GlueDatabase")}
-    out["AthenaWorkGroupName"] = {"Description": "Athena workgroup (query with --work-group)",
+    out["GlueDatabaseName"] = {"Description": "LAKELINE__AWS__GLUE_DATABASE", "Value": ref("GlueDatabase")}
+    out["AthenaWorkGroupName"] = {"Description": "LAKELINE__AWS__ATHENA_WORKGROUP",
                                   "Value": ref("AthenaWorkGroup")}
     out["DashboardName"] = {"Description": "CloudWatch dashboard", "Value": ref("Dashboard")}
     for workflow in sorted(workflows(reg)):
