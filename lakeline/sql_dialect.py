@@ -14,8 +14,10 @@ varchar)``, …). On top of sqlglot:
   creates for the lake (the lake name with ``-`` as ``_``: ``lakeline``), reads
   ``silver.<table>``; ``<db>.silver`` is the table a Glue crawler makes of the whole ``silver/``
   prefix (seed 002): every silver Parquet table of the pipelines, unioned by column name, with
-  ``record_type`` (the route field, else the table's name). Iceberg tables keep their
-  catalog names (``retail_silver.orders_silver``) — the same in Glue;
+  ``record_type`` (the route field, else the table's name); ``<db>.transactions`` reads the
+  promoted runs and ``<db>.gold_<name>`` reads ``gold.<name>`` (the names ``lakeline catalog
+  sync`` gives them in Glue). Iceberg tables keep their catalog names
+  (``retail_silver.orders_silver``) — the same in Glue;
 - a **function DuckDB does not have** after translation fails with the function's name, before
   anything runs; a statement sqlglot cannot parse fails with its line and column.
 
@@ -66,14 +68,21 @@ def split_explain(query: str) -> tuple[str | None, str]:
 
 def athena_aliases(lake_name: str, tables: Sequence[TableSpec], existing: Iterable[str]) -> dict[
         tuple[str, str], str]:
-    """``{(glue database, table): DuckDB SQL}``: the Glue names of the lake's silver Parquet
-    tables (``tables``: the pipelines' specs; ``existing``: the table names present, see
-    :func:`lakeline.sql.discover`)."""
+    """``{(glue database, table): DuckDB SQL}``: the Glue names of the lake's tables — silver
+    Parquet and promoted-run tables by name, gold tables as ``gold_<name>`` (what ``lakeline
+    catalog sync`` registers) — (``tables``: the pipelines' specs; ``existing``: the table
+    names present, see :func:`lakeline.sql.discover`)."""
     db = glue_database(lake_name)
     present = set(existing)
     out: dict[tuple[str, str], str] = {}
     parts = []
+    for name in sorted(present):  # gold tables (pipelines' and models'): gold_<name> in Glue
+        if name.startswith("gold.") and name.count(".") == 1:
+            table = name.split(".", 1)[1]
+            out[(db, f"gold_{table}".lower())] = f'gold."{table}"'
     for t in tables:
+        if t.zone == "silver" and t.layout == "runs":  # the promoted runs, as `catalog sync` names them
+            out[(db, t.table.lower())] = f'silver."{t.table}"'
         if t.layout != "parquet" or t.zone != "silver":
             continue
         out[(db, t.table.lower())] = f'silver."{t.table}"'

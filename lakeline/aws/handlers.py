@@ -137,7 +137,16 @@ def pipeline_job_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         reports = pipeline.run(lake())
     out = [r.to_dict() for r in reports]
     logger.info("pipeline job done", extra={"schedule": schedule, "reports": [r.summary for r in reports]})
-    return {"pipeline": name, "schedule": schedule, "reports": out}
+    synced: list[dict[str, Any]] = []
+    if reports:  # new data: its tables in Glue for Athena (never fails the job)
+        from lakeline.aws.catalog import sync_catalog  # heavy: pyarrow, only after a run
+
+        try:
+            tables = pipeline.tables(lake().settings)
+            synced = [d.to_dict() for d in sync_catalog(lake(), aws_clients(), tables)]
+        except Exception:
+            logger.exception("glue catalog sync failed (run `lakeline catalog sync --profile aws`)")
+    return {"pipeline": name, "schedule": schedule, "reports": out, "catalog": synced}
 
 
 def aws_clients() -> AwsClients:

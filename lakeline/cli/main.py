@@ -15,6 +15,7 @@ import click
 
 from lakeline import log
 from lakeline.cli import context
+from lakeline.cli.catalog import catalog
 from lakeline.cli.deploy import deploy
 from lakeline.cli.dq import dq
 from lakeline.cli.globals import json_requested, with_global_options
@@ -412,7 +413,7 @@ def dlq_redrive(which: str, as_json: bool) -> None:
 
 
 for _group in (sql, explain, tables, run_summary, promote, compact, expire_snapshots, remove_orphans, replay,
-               deploy, dq, workflow, lineage, models, pipeline_group):
+               deploy, dq, workflow, lineage, models, pipeline_group, catalog):
     cli.add_command(_group)
 for _command in list(cli.commands.values()):
     with_global_options(_command)

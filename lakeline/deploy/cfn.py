@@ -70,6 +70,8 @@ class FunctionSpec:
     params_write: bool = False
     #: Extra environment variables (CloudFormation values).
     env: tuple[tuple[str, Any], ...] = ()
+    #: May register tables and partitions in the lake's Glue database (`catalog sync`).
+    catalog_write: bool = False
 
     @property
     def logical(self) -> str:

@@ -179,7 +179,7 @@ def job_specs(reg: Registry) -> list[FunctionSpec]:
             f"Pipeline {p.name}: run its pending work (landed objects, schedules)",
             memory=jf.memory, timeout=jf.timeout, s3_read=jf.s3_read, s3_write=jf.s3_write,
             consumes=queue_logical(job_queue(p.name)) if landing else None, sends=jf.sends,
-            state_write=jf.state_write, pipeline=p.name, params_write=jf.params_write,
+            state_write=jf.state_write, pipeline=p.name, params_write=jf.params_write, catalog_write=True,
             s3_events=tuple((t.zone, t.prefix) for t in own if t.zone != "landing")))
     return out
 

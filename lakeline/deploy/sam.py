@@ -312,6 +312,18 @@ def _role(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[str,
             ],
         },
         *([{
+            "Sid": "RegisterTables", "Effect": "Allow",
+            "Action": ["glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable",
+                       "glue:GetPartitions", "glue:BatchCreatePartition"],
+            "Resource": [
+                sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
+                sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/"
+                    f"{names.glue_database}"),
+                sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/"
+                    f"{names.glue_database}/*"),
+            ],
+        }] if spec.catalog_write else []),
+        *([{
             "Sid": "WriteParameters", "Effect": "Allow", "Action": ["ssm:PutParameter"],
             "Resource": sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/"
                             f"{opts.name}/*"),

@@ -12,6 +12,7 @@ digits: ``1 <= p <= 38``, ``0 <= s <= p``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -140,3 +141,30 @@ def arrow_schema(fields: tuple[Field, ...] | list[Field]) -> pa.Schema:
     """The Arrow schema of ``fields`` (all nullable: required is enforced by the transform)."""
     import pyarrow as pa  # heavy: imported when used, not by importing lakeline
     return pa.schema([pa.field(f.name, arrow_type(f.type)) for f in fields])
+
+
+def hive_of(t: pa.DataType) -> str:
+    """The Hive/Glue type of an Arrow type as Athena reads it from Parquet (nested types too;
+    a time of day, which Hive lacks, as ``string``)."""
+    import pyarrow as pa  # heavy: imported when used, not by importing lakeline
+
+    if pa.types.is_dictionary(t):
+        return hive_of(t.value_type)
+    if pa.types.is_struct(t):
+        return "struct<" + ",".join(f"{t.field(i).name}:{hive_of(t.field(i).type)}"
+                                    for i in range(t.num_fields)) + ">"
+    if pa.types.is_map(t):
+        return f"map<{hive_of(t.key_type)},{hive_of(t.item_type)}>"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return f"array<{hive_of(t.value_type)}>"
+    if pa.types.is_decimal(t):
+        return f"decimal({t.precision},{t.scale})"
+    simple: list[tuple[Callable[[Any], bool], str]] = [
+        (pa.types.is_boolean, "boolean"), (pa.types.is_int8, "tinyint"), (pa.types.is_int16, "smallint"),
+        (pa.types.is_int32, "int"), (pa.types.is_integer, "bigint"), (pa.types.is_float32, "float"),
+        (pa.types.is_floating, "double"), (pa.types.is_date, "date"), (pa.types.is_timestamp, "timestamp"),
+        (pa.types.is_binary, "binary"), (pa.types.is_large_binary, "binary")]
+    for test, name in simple:
+        if test(t):
+            return name
+    return "string"

@@ -315,3 +315,25 @@ def test_split_explain_and_timestamps():
     assert athena_timestamp("2026-01-05 12:00:00 +02:00") == "2026-01-05T10:00:00+00:00"
     with pytest.raises(Exception, match="unknown time zone 'Mars/Base'"):
         athena_timestamp("2026-01-05 12:00:00 Mars/Base")
+
+
+def test_glue_names_of_gold_and_promoted_tables_run_on_duckdb_too(capsys, shipments_home):
+    """The names `lakeline catalog sync` gives gold tables (gold_<name>) and promoted runs
+    (transactions) in Glue read the same tables locally, so one Athena query runs on both engines."""
+    home = shipments_home
+    (home / "models").mkdir()
+    (home / "models" / "daily.sql").write_text("SELECT dt, count(*) AS n FROM silver.shipments GROUP BY ALL")
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["--home", str(home), "models", "run"])
+    assert athena(capsys, home, 'SELECT dt, n FROM "lakeline".gold_daily ORDER BY dt') == [
+        {"dt": "2026-01-05", "n": 2}, {"dt": "2026-01-06", "n": 1}]
+    from lakeline.pipelines.transactions.job import execute_run
+    from lakeline.promotion.promote import promote
+
+    lake = Lake.open(settings(home))
+    lake.store.put("landing", "transactions/t.csv", b"TransactionID,CustomerID,TransactionAmount,Currency,"
+                   b"TransactionTimestamp\nT1,C1,1.50,EUR,2024-01-05T10:00:00Z\n")
+    execute_run(lake, ["transactions/t.csv"])
+    assert promote(lake, {"silver_prefix": "mortgages/transactions", "schema_version": "v1"})["status"] == "success"
+    assert athena(capsys, home, 'SELECT "TransactionID" AS id FROM lakeline.transactions') == [{"id": "T1"}]
