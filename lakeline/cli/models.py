@@ -8,6 +8,7 @@ import click
 
 from lakeline.cli.context import open_lake, pipelines
 from lakeline.console import emit_json, emit_table
+from lakeline.errors import UsageError
 from lakeline.lake import Lake
 from lakeline.tables.schema import TableSpec
 
@@ -71,7 +72,11 @@ def list_cmd(as_json: bool) -> None:
 @click.argument("name", required=False)
 @click.option("--force", is_flag=True, help="Materialise every model, changed or not.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def run_cmd(name: str | None, force: bool, as_json: bool) -> None:
+@click.option("--engine", type=click.Choice(["duckdb", "athena"]), default="duckdb", show_default=True,
+              help="duckdb computes here; athena runs each model's query (translated) as a CTAS on "
+                   "Athena over the lake's Glue tables (--profile aws), then writes gold/NAME as "
+                   "duckdb does.")
+def run_cmd(name: str | None, force: bool, as_json: bool, engine: str) -> None:
     """Materialise models into gold, in dependency order.
 
     \b
@@ -86,7 +91,17 @@ def run_cmd(name: str | None, force: bool, as_json: bool) -> None:
     from lakeline.models import run_models  # heavy: sqlglot parses the model files
 
     lake, tables = _lake_and_tables()
-    results = run_models(lake, tables, only=name, force=force)
+    writer = None
+    if engine == "athena":
+        from lakeline.adapters.aws.session import clients  # heavy: boto3
+        from lakeline.aws.models import athena_writer
+
+        if lake.is_local:
+            raise UsageError("--engine athena runs the models on AWS: add --profile aws")
+        aws = lake.settings.aws
+        writer = athena_writer(clients(aws), database=aws.database(lake.settings.lake.name),
+                               workgroup=aws.workgroup(lake.settings.lake.name))
+    results = run_models(lake, tables, only=name, force=force, writer=writer)
     if as_json:
         emit_json([r.to_dict() for r in results])
     else:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -84,14 +84,20 @@ class ModelResult:
                 "reason": self.reason, "materialised_at": self.materialised_at}
 
 
+#: how a model's result becomes the Parquet file ``work``: returns its rows (DuckDB: :func:`_write`)
+Writer = Callable[[Lake, Sequence[TableSpec], Model, Path], int]
+
+
 def run_models(lake: Lake, tables: Sequence[TableSpec] = (), *, only: str | None = None,
-               force: bool = False) -> list[ModelResult]:
+               force: bool = False, writer: Writer | None = None) -> list[ModelResult]:
     """Materialise the due models of ``lake.settings.home/models`` in dependency order.
 
     ``tables``: the pipelines' table specs (see :func:`lakeline.sql.connect`). ``only``: run
     just that model, forced (:class:`UsageError` when there is no such model). Raises
     :class:`ConfigError` when any model file is bad (nothing runs then). Returns one result per
-    model run or skipped (with ``only``: that one)."""
+    model run or skipped (with ``only``: that one). ``writer``: who computes a model's result
+    (default DuckDB here; :func:`lakeline.aws.models.athena_writer` runs it on Athena); the result
+    replaces ``gold/NAME/data.parquet`` the same way either way."""
     models = discover(lake.settings.home)
     if only is not None and only not in {m.name for m in models}:
         raise UsageError(f"no model {only!r}; models: {', '.join(m.name for m in models) or 'none'} "
@@ -127,7 +133,7 @@ def run_models(lake: Lake, tables: Sequence[TableSpec] = (), *, only: str | None
             base.reason = UP_TO_DATE
             results.append(base)
             continue
-        result = _materialise(lake, tables, m, prints, previous, base)
+        result = _materialise(lake, tables, m, prints, previous, base, writer or _write)
         if result.status == "SUCCEEDED":
             fresh.add(m.name)
         else:
@@ -156,12 +162,12 @@ def _why_due(lake: Lake, m: Model, item: Item | None, prints: dict[str, Any], fr
 
 
 def _materialise(lake: Lake, tables: Sequence[TableSpec], m: Model, prints: dict[str, Any],
-                 previous: dict[str, Any], result: ModelResult) -> ModelResult:
+                 previous: dict[str, Any], result: ModelResult, writer: Writer) -> ModelResult:
     """Run ``m`` into its gold file and record the outcome (state item, lineage)."""
     started = time.monotonic()
     work = lake.work_dir / f"model-{m.name}-{uuid.uuid4().hex}.parquet"
     try:
-        rows = _write(lake, tables, m, work)
+        rows = writer(lake, tables, m, work)
         info = lake.store.put_file("gold", model_key(m.name), work, move=True)
     except Exception as exc:  # any failure of one model is its own: the others go on
         work.unlink(missing_ok=True)

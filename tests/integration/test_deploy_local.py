@@ -123,3 +123,63 @@ def test_sql_engine_athena_runs_the_query_in_the_lake_workgroup(
     assert f"athena: query {qid} scanned " in done.stderr and "about $" in done.stderr
     local = cli("sql", "--engine", "athena", "SELECT 1")
     assert local.returncode == 2 and "add --profile aws" in local.stderr
+
+
+def test_models_run_on_athena_write_gold_as_duckdb_does(
+        cli: InProcess, moto_endpoint: str, tmp_path: Path, fault: Any) -> None:  # noqa: F811
+    fault("models run --engine athena --profile aws (moto records the CTAS; its output is staged as Athena "
+          "would write it)",
+          expected="the CTAS of the translated model runs in the lake's workgroup; gold/daily/data.parquet holds "
+                   "its rows; the scratch table is dropped and its files deleted")
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lakeline.adapters.aws.session import clients
+    from lakeline.aws.models import athena_writer
+    from lakeline.config import load_settings
+    from lakeline.lake import Lake
+    from lakeline.models import run_models
+    from lakeline.pipelines.registry import registry
+    from tests.functional.test_models import DAILY
+
+    name = _name()
+    cli.json("deploy", "local", "--endpoint-url", moto_endpoint, "--name", name)
+    (cli.home / "models").mkdir()
+    (cli.home / "models" / "daily.sql").write_text(DAILY)
+    cli.ok("gen", "shipments", "--count", "50", "--out", "s.jsonl", "--seed", "4")
+    cli.ok("put", "s.jsonl", "--pipeline", "shipments", "--profile", "aws")
+    cli.json("run", "--profile", "aws", env={"LAKELINE__RUNNER__SETTLE_SECONDS": "0"})
+    lake = Lake.open(load_settings(cli.home, {"lake.profile": "aws"}))
+    result = pa.table({"dt": pa.array(["2026-01-05"]), "carrier": pa.array(["UPS"]), "n": pa.array([7], pa.int64())})
+    sink = io.BytesIO()
+    pq.write_table(result, sink)
+    lake.store.put("tmp", "athena/models/daily/v1/20261207_000000_00001_abcde", sink.getvalue())  # Athena's output
+    aws = lake.settings.aws
+    writer = athena_writer(clients(aws), database=aws.database(name), workgroup=aws.workgroup(name),
+                           version=lambda m: "v1")
+    [done] = run_models(lake, [t for _, t in registry(lake.settings).tables()], writer=writer, force=True)
+    athena = boto_client("athena", moto_endpoint)
+    queries = [athena.get_query_execution(QueryExecutionId=q)["QueryExecution"]
+               for q in athena.list_query_executions(WorkGroup=name)["QueryExecutionIds"]]
+    texts = sorted(q["Query"] for q in queries)
+    gold = pq.read_table(io.BytesIO(lake.store.get("gold", "daily/data.parquet")))
+    fault.saw(f"model {done.status} with {done.rows} rows; Athena ran {len(texts)} statements; "
+              f"scratch left {len(list(lake.store.list('tmp', 'athena/models/')))}")
+    assert (done.status, done.rows) == ("SUCCEEDED", 1)
+    assert gold.to_pylist() == [{"dt": "2026-01-05", "carrier": "UPS", "n": 7}]
+    assert texts == [
+        f'CREATE TABLE "{name}"."lakeline_tmp_daily_v1" WITH (format = \'PARQUET\', write_compression = \'ZSTD\', '
+        f"external_location = 's3://{name}-tmp-{lake_account(cli)}-us-east-1/athena/models/daily/v1/') AS\n"
+        f'SELECT dt, carrier, COUNT(*) AS n FROM "{name}"."shipments" GROUP BY 1, 2 ORDER BY 1, 2, 3',
+        f'DROP TABLE IF EXISTS "{name}"."lakeline_tmp_daily_v1"']
+    assert {q["WorkGroup"] for q in queries} == {name}
+    assert list(lake.store.list("tmp", "athena/models/")) == []
+    again = cli("models", "run", "--engine", "athena")
+    assert again.returncode == 2 and "add --profile aws" in again.stderr
+
+
+def lake_account(cli: InProcess) -> str:
+    config = tomllib.loads((cli.home / "lakeline.toml").read_text())
+    return str(config["aws"]["zone_tmp"]).split("-")[-4]
