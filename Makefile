@@ -17,10 +17,18 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	command -v npm >/dev/null && npm install --no-audit --no-fund --silent || echo "npm not found: ASL validation tests will be skipped"
 	touch $(STAMP)
 
+# The SAM CLI in a venv of its own (its pins are not ours): `sam validate --lint` in the tests.
+SAM_STAMP := .venv-sam/.installed
+$(SAM_STAMP):
+	$(PY) -m venv .venv-sam
+	echo '*' > .venv-sam/.gitignore
+	.venv-sam/bin/pip install -q 'aws-sam-cli>=1.130,<2'
+	touch $(SAM_STAMP)
+
 demo: $(STAMP) ## create a lake in .demo, generate data, land it, run the pipeline, show results
 	LAKELINE_HOME=$(DEMO_HOME) bash scripts/demo.sh
 
-test: $(STAMP) ## lint, type-check, check the import layers and run the whole test suite
+test: $(STAMP) $(SAM_STAMP) ## lint, type-check, check the import layers and run the whole test suite
 	$(BIN)/ruff check lakeline tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -49,4 +57,4 @@ soak: $(STAMP) ## the long cases: 200 SIGKILLs at random points, 60 rounds of ra
 	LAKELINE_SOAK_KILLS=200 LAKELINE_SOAK_ROUNDS=60 $(BIN)/pytest -q -m soak tests/functional/test_crash_recovery.py tests/faults
 
 clean: ## remove the venv and demo lake
-	rm -rf $(VENV) .venv-ge $(DEMO_HOME) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-ge .venv-sam $(DEMO_HOME) .mypy_cache .pytest_cache .ruff_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -74,6 +75,20 @@ def test_cfn_lint_reports_no_errors(out: Path) -> None:
     assert proc.returncode & 3 == 0, proc.stdout + proc.stderr
     if proc.returncode & 4:
         warnings.warn(f"cfn-lint warnings:\n{proc.stdout}", stacklevel=1)
+
+
+def test_sam_validate_lint_accepts_the_template(out: Path) -> None:
+    """The SAM CLI's own check (the transform and cfn-lint), installed by `make test` in
+    `.venv-sam` (its dependency pins are not lakeline's)."""
+    sam = Path(__file__).resolve().parents[2] / ".venv-sam" / "bin" / "sam"
+    if not sam.exists():
+        pytest.skip("the SAM CLI is not installed: `make .venv-sam/.installed` (make test does it)")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0",
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # noqa: S105 - not a secret
+    proc = subprocess.run([str(sam), "validate", "--lint"], cwd=out, capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "is a valid SAM Template" in proc.stdout + proc.stderr
 
 
 def test_checkov_has_no_failed_checks_and_no_stale_suppressions(out: Path, tpl: dict[str, Any]) -> None:
