@@ -97,7 +97,14 @@ def prepare(
         plan = _plan(table, ident, snapshot_id, filters if len(refs) == 1 else [])
         plans.append(plan)
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        con.execute(f"CREATE OR REPLACE VIEW {view} AS {_source(table, plan)}")
+        if plan.files and plan.files[0].startswith("s3://"):
+            # DuckDB would need its httpfs extension (a download) for s3://: an Arrow dataset
+            # over pyarrow's S3 filesystem is scanned lazily instead, as the other S3 tables are
+            source = f"__iceberg_{schema}_{name}".replace("@", "_")
+            con.register(source, _s3_files(table, plan.files))
+            con.execute(f'CREATE OR REPLACE VIEW {view} AS SELECT * FROM "{source}"')
+        else:
+            con.execute(f"CREATE OR REPLACE VIEW {view} AS {_source(table, plan)}")
     total = sum(p.bytes for p in plans)
     if max_bytes is not None and total > max_bytes:
         detail = ", ".join(f"{p.table}: {p.bytes} bytes in {len(p.files)} files" for p in plans)
@@ -183,6 +190,26 @@ def _plan(
         bytes=sum(int(t.file.file_size_in_bytes) for t in tasks), total_files=len(all_tasks),
         total_bytes=sum(int(t.file.file_size_in_bytes) for t in all_tasks), row_filter=repr(row_filter),
     )
+
+
+def _s3_files(table: Any, files: list[str]) -> Any:
+    """An Arrow dataset of an Iceberg table's data files on S3 (endpoint and credentials from
+    the table's FileIO properties, as pyiceberg reads them)."""
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    props = dict(getattr(table.io, "properties", {}) or {})
+    options: dict[str, Any] = {}
+    if props.get("s3.region") or props.get("client.region"):
+        options["region"] = props.get("s3.region") or props.get("client.region")
+    if props.get("s3.endpoint"):
+        scheme, _, host = str(props["s3.endpoint"]).partition("://")
+        options.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
+    if props.get("s3.access-key-id") and props.get("s3.secret-access-key"):
+        options.update(access_key=props["s3.access-key-id"], secret_key=props["s3.secret-access-key"])
+    fs = pafs.S3FileSystem(**options)
+    return pads.dataset([f.removeprefix("s3://") for f in files], filesystem=fs, format="parquet",
+                        schema=table.schema().as_arrow())
 
 
 def _source(table: Any, plan: ScanPlan) -> str:
