@@ -18,6 +18,7 @@ Logs are JSON lines (Powertools Logger) with ``request_id`` and ``run_id``.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -36,6 +37,7 @@ from lakeline.aws import triggers
 from lakeline.config import load_settings
 from lakeline.errors import ConfigError, NotFoundError, TerminalError
 from lakeline.lake import Lake
+from lakeline.lakefiles import install_lake_files, packaged_dir
 from lakeline.pipelines.registry import Registry, registry
 from lakeline.pipelines.tasks import lake_tasks
 from lakeline.promotion.gate import read_run_summary
@@ -61,6 +63,8 @@ def lake() -> Lake:
     if "lake" not in _cache:
         home = os.environ.get(envvars.HOME, DEFAULT_HOME)
         os.makedirs(home, exist_ok=True)
+        # the lake's declared pipelines and models, shipped in the package by `deploy package`
+        install_lake_files(packaged_dir(), Path(home))
         _cache["lake"] = Lake.open(load_settings(home))
     lk: Lake = _cache["lake"]
     return lk

@@ -88,11 +88,12 @@ def package(out_dir: str, platform: str, python_version: str, latest: bool, as_j
     Installs manylinux wheels of pyarrow, duckdb, numpy, orjson, tomli-w and
     aws-lambda-powertools with pip (boto3 comes with the Lambda runtime), pinned to the
     versions installed on this machine unless --latest, copies the lakeline
-    source, drops what a function never loads and zips the result into
+    source and the lake's own pipelines (HOME/pipelines/*.toml) and models
+    (HOME/models/*.sql), drops what a function never loads and zips the result into
     OUT/lakeline-lambda.zip. Fails if pip fails or the package exceeds Lambda's 250 MB.
     """
     result = build_package(Path(out_dir), platform=platform, python_version=python_version,
-                           pin_installed=not latest)
+                           pin_installed=not latest, home=settings().home)
     if as_json:
         emit_json(result.to_dict())
         return

@@ -33,6 +33,7 @@ import orjson
 
 from lakeline import version
 from lakeline.errors import LakelineError, UsageError
+from lakeline.lakefiles import LAKE_FILES_DIR, install_lake_files
 
 ZIP_NAME = "lakeline-lambda.zip"
 MANIFEST_NAME = "lakeline-lambda.json"
@@ -223,14 +224,23 @@ def _installed(code: Path) -> list[str]:
     return found
 
 
+def copy_lake_files(home: Path, code: Path) -> list[str]:
+    """Copy the lake's own definitions — declared pipelines (``HOME/pipelines/*.toml``) and SQL
+    models (``HOME/models/*.sql``) — into ``code/`` :data:`~lakeline.lakefiles.LAKE_FILES_DIR`,
+    where the functions find them at cold start. Returns their names."""
+    return install_lake_files(home, code / LAKE_FILES_DIR)
+
+
 def build_package(
     out: Path,
     platform: str = DEFAULT_PLATFORM,
     python_version: str = DEFAULT_PYTHON,
     requirements: Sequence[str] | None = None,
     pin_installed: bool = True,
+    home: Path | None = None,
 ) -> PackageResult:
-    """Build ``out/lakeline-lambda.zip`` for ``platform`` and CPython ``python_version``."""
+    """Build ``out/lakeline-lambda.zip`` for ``platform`` and CPython ``python_version``;
+    ``home``: the lake whose declared pipelines and models the functions must know."""
     if not re.fullmatch(r"3\.\d{1,2}", python_version):
         raise UsageError(f"--python-version {python_version!r}: use MAJOR.MINOR, e.g. 3.12")
     started = time.monotonic()
@@ -250,6 +260,8 @@ def build_package(
         )
     _prune(code)
     _copy_lakeline(code)
+    if home is not None:
+        copy_lake_files(home, code)
     zip_path = out / ZIP_NAME
     files, unpacked = _zip(code, zip_path)
     if unpacked > UNZIPPED_LIMIT:

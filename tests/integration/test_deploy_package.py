@@ -96,13 +96,24 @@ def test_refuses_to_overwrite_a_foreign_code_dir(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ the real build
 
+ITEMS = """
+format = "csv"
+[tables.items]
+fields = [{ name = "id", type = "int64", required = true }]
+"""
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     exe, version = _interpreter()
     out = tmp_path_factory.mktemp("package")
+    home = tmp_path_factory.mktemp("lake")  # a lake with a declared pipeline and a model of its own
+    (home / "pipelines").mkdir()
+    (home / "pipelines" / "items.toml").write_text(ITEMS)
+    (home / "models").mkdir()
+    (home / "models" / "item_count.sql").write_text("SELECT count(*) AS n FROM silver.items")
     started = time.monotonic()
-    result = build_package(out, platform="manylinux2014_x86_64", python_version=version)
+    result = build_package(out, platform="manylinux2014_x86_64", python_version=version, home=home)
     seconds = time.monotonic() - started
     print(f"\npackage for CPython {version}: {result.zip_bytes / 1e6:.1f} MB zip, "
           f"{result.unpacked_bytes / 1e6:.1f} MB unpacked, {result.files} files, {seconds:.1f} s")
@@ -129,6 +140,28 @@ def test_zip_content(built: dict[str, object]) -> None:
         assert not n.endswith((".pyi", ".pyc")), n
     manifest = orjson.loads((built["out"] / "lakeline-lambda.json").read_bytes())  # type: ignore[operator]
     assert manifest["architecture"] == "x86_64" and manifest["python_version"] == built["version"]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("deploy_package")
+def test_the_lakes_own_pipelines_and_models_ship_and_a_function_knows_them(built: dict[str, object],
+                                                                         tmp_path: Path) -> None:
+    names: list[str] = built["names"]  # type: ignore[assignment]
+    assert {"lakeline_home/pipelines/items.toml", "lakeline_home/models/item_count.sql"} <= set(names)
+    home = tmp_path / "lambda-home"
+    data = _run(built, f"""
+import json, os
+os.environ["LAKELINE_HOME"] = {str(home)!r}
+from lakeline.lakefiles import install_lake_files, packaged_dir
+from lakeline.config import load_settings
+from lakeline.pipelines.registry import registry
+copied = install_lake_files(packaged_dir(), __import__("pathlib").Path({str(home)!r}))
+reg = registry(load_settings({str(home)!r}))
+print(json.dumps({{"copied": copied, "pipelines": reg.names(), "packaged": str(packaged_dir())}}))
+""")
+    assert data["copied"] == ["pipelines/items.toml", "models/item_count.sql"]
+    assert "items" in data["pipelines"]  # type: ignore[operator]
+    assert data["packaged"] == str(Path(str(built["dir"])) / "lakeline_home")
 
 
 def _run(built: dict[str, object], code: str) -> dict[str, object]:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import click
+from typing import TYPE_CHECKING, Any
 
 from lakeline import log
 from lakeline.config import Settings
 from lakeline.errors import LockedError
 from lakeline.lake import Lake
 from lakeline.pipelines.base import Generator, GenOptions, JobFunction, Pipeline, Report, Schedule, Trigger
-from lakeline.pipelines.totesys.cli import extract, load
-from lakeline.pipelines.totesys.extract import extract as run_extraction
-from lakeline.pipelines.totesys.extract import missing_packets, recovered_packets, recovery_since
 from lakeline.pipelines.totesys.params import in_use
 from lakeline.pipelines.totesys.settings import TotesysSettings, totesys_settings
-from lakeline.pipelines.totesys.source import mask
 from lakeline.tables.schema import TableSpec
+
+if TYPE_CHECKING:
+    import click
 
 _log = log.get("totesys.schedule")
 
@@ -29,6 +26,7 @@ GOLD_TABLES = ("fact_sales_order", "fact_purchase_order", "fact_payment", "dim_d
 
 def _generate(target: str, o: GenOptions) -> str:
     from lakeline.pipelines.totesys import gen  # heavy: SQLAlchemy
+    from lakeline.pipelines.totesys.source import mask  # heavy: SQLAlchemy
 
     if o.mutate:
         result = gen.mutate(o.db, seed=o.seed)
@@ -92,6 +90,8 @@ class TotesysPipeline(Pipeline):
         landed. A tick while another extraction holds the lease is SKIPPED (that extraction
         covers it): one extraction at a time."""
         try:
+            from lakeline.pipelines.totesys.extract import extract as run_extraction  # heavy: SQLAlchemy
+
             report = run_extraction(lake)
         except LockedError as exc:
             _log.warning("totesys scheduled extraction skipped: another extraction is running",
@@ -112,6 +112,9 @@ class TotesysPipeline(Pipeline):
     def status(self, lake: Lake) -> dict[str, Any]:
         if not in_use(lake.params):
             return {}
+        # heavy: SQLAlchemy (the zip Lambda package has none: loaded when the work runs)
+        from lakeline.pipelines.totesys.extract import missing_packets, recovered_packets, recovery_since
+
         lost = missing_packets(lake)
         recovered = recovered_packets(lake, lost)
         missing = {t: left for t, ids in lost.items()
@@ -123,6 +126,8 @@ class TotesysPipeline(Pipeline):
                           for t, ids in missing.items()]}
 
     def commands(self) -> list[click.Command]:
+        # the CLI's click is not in the Lambda package: the commands load only when asked for
+        from lakeline.pipelines.totesys.cli import extract, load  # heavy: click
 
         return [extract, load]
 
