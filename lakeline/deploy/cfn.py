@@ -72,6 +72,10 @@ class FunctionSpec:
     env: tuple[tuple[str, Any], ...] = ()
     #: May register tables and partitions in the lake's Glue database (`catalog sync`).
     catalog_write: bool = False
+    #: Further Glue databases it may create and write (a pipeline's Iceberg namespaces).
+    glue_databases: tuple[str, ...] = ()
+    #: Requirements beyond the zip package: the function is a container image with them.
+    image_requirements: tuple[str, ...] = ()
 
     @property
     def logical(self) -> str:

@@ -313,16 +313,23 @@ def _role(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[str,
         },
         *([{
             "Sid": "RegisterTables", "Effect": "Allow",
-            "Action": ["glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:UpdateTable",
-                       "glue:GetPartitions", "glue:BatchCreatePartition"],
+            "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable",
+                       "glue:UpdateTable", "glue:GetPartitions", "glue:BatchCreatePartition"],
             "Resource": [
                 sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
-                sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/"
-                    f"{names.glue_database}"),
-                sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/"
-                    f"{names.glue_database}/*"),
+                *(sub(f"arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/{db}{tail}")
+                  for db in (names.glue_database, *spec.glue_databases)
+                  for kind, tail in (("database", ""), ("table", "/*"))),
             ],
         }] if spec.catalog_write else []),
+        *([{
+            "Sid": "IcebergNamespaces", "Effect": "Allow", "Action": ["glue:CreateDatabase"],
+            "Resource": [
+                sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
+                *(sub(f"arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:database/{db}")
+                  for db in spec.glue_databases),
+            ],
+        }] if spec.glue_databases else []),
         *([{
             "Sid": "WriteParameters", "Effect": "Allow", "Action": ["ssm:PutParameter"],
             "Resource": sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/"
@@ -367,6 +374,15 @@ def _function(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[
         props["FunctionName"] = f"{opts.name}-{spec.task.removeprefix('lakeline-')}"
         props["Environment"]["Variables"][WORKFLOW_TASK] = spec.task
     drop: list[str] = []
+    metadata = _skips("function", drop=drop)
+    if spec.image_requirements:  # beyond the zip package: a container image `sam build` builds
+        for key in ("CodeUri", "Handler", "Runtime"):
+            del props[key]
+        props["PackageType"] = "Image"
+        context = str(Path(opts.code_uri).parent)
+        return {"Type": "AWS::Serverless::Function", "Properties": props, "Metadata": {
+            **metadata, "Dockerfile": jobs.dockerfile_name(spec), "DockerContext": context,
+            "DockerTag": "python3.12"}}
     if spec.key == "ingest":
         # S3 invokes ingest asynchronously: after Lambda's retries the original event lands in
         # the ingest DLQ, where `lakeline dlq redrive` moves it to the ingest queue.
@@ -961,6 +977,11 @@ def write_sam(out: Path, opts: TemplateOptions | None = None, reg: Registry | No
     tpl_path.write_text(header + dump_yaml(template), "utf-8")
     readme_path = out / "README.md"
     readme_path.write_text(render_readme(opts), "utf-8")
+    for spec in jobs.job_specs(reg or builtin_registry()):
+        if spec.image_requirements:  # beside the package's code/, where `sam build` looks
+            docker = out / Path(opts.code_uri).parent / jobs.dockerfile_name(spec)
+            docker.parent.mkdir(parents=True, exist_ok=True)
+            docker.write_text(jobs.dockerfile(spec), "utf-8")
     functions = [spec.logical for spec in function_specs(opts)]
     return SamResult(tpl_path, readme_path, len(template["Resources"]), functions,
                      opts.architecture, opts.code_uri)

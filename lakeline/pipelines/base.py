@@ -166,6 +166,9 @@ class JobFunction:
     state_write: bool = True
     #: may write the lake's parameters (watermarks, packet ids), not only read them
     params_write: bool = False
+    #: what the job needs beyond the zip package (pip requirements: pyiceberg, SQLAlchemy…):
+    #: the function is then a container image with them (the zip stays under Lambda's limit)
+    requirements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

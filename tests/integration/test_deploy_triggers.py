@@ -288,3 +288,25 @@ def test_the_idle_cost_figures_of_the_readme_match_the_template(tpl: dict[str, A
                      "AWS::Lambda::EventSourceMapping": 3}
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "25 CloudWatch alarms" in text and "the 3 queues with event source mappings" in text
+
+
+def test_jobs_needing_more_than_the_zip_are_images_with_a_dockerfile(tmp_path: Path) -> None:
+    from lakeline.deploy.sam import write_sam
+
+    write_sam(tmp_path, TemplateOptions())
+    docker = (tmp_path / "package" / "Dockerfile.job-retail").read_text()
+    assert docker.splitlines()[1:] == [
+        "FROM public.ecr.aws/lambda/python:3.12",
+        "COPY code/ ${LAMBDA_TASK_ROOT}/",
+        'RUN pip install --no-cache-dir --target "${LAMBDA_TASK_ROOT}" '
+        "'pyiceberg[glue,pyarrow,pyiceberg-core]>=0.9,<1'",
+        'CMD ["lakeline.aws.handlers.pipeline_job_handler"]']
+    assert "'sqlalchemy>=2.0,<3' 'psycopg[binary]>=3.1,<4'" in (tmp_path / "package" / "Dockerfile.job-totesys").read_text()
+    tpl = build_template(TemplateOptions())
+    retail = tpl["Resources"]["JobRetailFunction"]
+    assert (retail["Properties"]["PackageType"], retail["Metadata"]["Dockerfile"]) == ("Image", "Dockerfile.job-retail")
+    grants = _statements(tpl, "JobRetailFunctionRole")
+    assert grants["IcebergNamespaces"]["Resource"][1] == {
+        "Fn::Sub": "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/retail_silver"}
+    assert {"Fn::Sub": "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/retail_silver/*"} in \
+        grants["RegisterTables"]["Resource"]

@@ -10,7 +10,16 @@ from typing import Any
 from lakeline.config import Settings, check
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
-from lakeline.pipelines.base import Failure, Generator, GenOptions, Pipeline, Report, RunEntry, Schedule
+from lakeline.pipelines.base import (
+    Failure,
+    Generator,
+    GenOptions,
+    JobFunction,
+    Pipeline,
+    Report,
+    RunEntry,
+    Schedule,
+)
 from lakeline.pipelines.retail import gen, job, runlog
 from lakeline.pipelines.retail.transform import ORDERS_SCHEMA
 from lakeline.schedule import parse
@@ -147,6 +156,12 @@ class RetailPipeline(Pipeline):
     def schedules(self, settings: Settings) -> list[Schedule]:
         expression = self.settings(settings).schedule
         return [Schedule("retail", expression, self._run_job)] if expression else []
+
+    def job_function(self) -> JobFunction:
+        """The retail job on AWS: Iceberg tables through pyiceberg's Glue catalog (a container
+        image: the zip package has no pyiceberg), landing files read and moved to error/."""
+        return JobFunction(memory=3008, timeout=900,
+                           requirements=("pyiceberg[glue,pyarrow,pyiceberg-core]>=0.9,<1",))
 
     def generator(self) -> Generator | None:
         return Generator(("retail",), _generate,

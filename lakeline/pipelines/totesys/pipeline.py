@@ -73,9 +73,11 @@ class TotesysPipeline(Pipeline):
 
     def job_function(self) -> JobFunction:
         """Extraction and the star schema: the source read, packets in ``raw``, the star in
-        ``gold``; the watermarks and packet ids are parameters it writes."""
+        ``gold``; the watermarks and packet ids are parameters it writes; SQLAlchemy and psycopg
+        read the source (a container image: the zip package has neither)."""
         return JobFunction(memory=2048, timeout=900, s3_read=("raw",),
-                           s3_write=("raw", "gold", "error", "tmp"), params_write=True)
+                           s3_write=("raw", "gold", "error", "tmp"), params_write=True,
+                           requirements=("sqlalchemy>=2.0,<3", "psycopg[binary]>=3.1,<4"))
 
     def schedules(self, settings: Settings) -> list[Schedule]:
         """``pipelines.totesys.schedule``, once a source is configured (without one every tick
