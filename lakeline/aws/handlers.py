@@ -131,6 +131,18 @@ def pipeline_job_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     pipeline = pipelines().get(name)
     logger.append_keys(pipeline=name)
     schedule = event.get("schedule") if isinstance(event, dict) else None
+    serial = [e for e in triggers.plan_from_env().get(name, []) if "state_machine" in e]
+    if schedule is None and serial and isinstance(event, dict) and event.get("Records"):
+        # a serial workflow trigger: one execution at a time, none when nothing is pending
+        landed = [orjson.loads(r["body"]) for r in event["Records"] if r.get("eventSource") == "aws:sqs"]
+        if not pipeline.pending(lake()):
+            logger.info("nothing pending: no execution", extra={"landed": len(landed)})
+            return {"pipeline": name, "schedule": None, "reports": [], "execution": None}
+        remaining = getattr(context, "get_remaining_time_in_millis", lambda: 900_000)
+        done = triggers.start_and_wait(aws_clients(), serial, landed,
+                                       deadline_s=max(0.0, remaining() / 1000 - 60))
+        logger.info("workflow execution", extra={"execution": done})
+        return {"pipeline": name, "schedule": None, "reports": [], "execution": done}
     if schedule is not None:
         found = {s.name: s for s in pipeline.schedules(lake().settings)}
         if schedule not in found:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -86,4 +88,35 @@ def dispatch(clients: AwsClients, plan: dict[str, list[dict[str, Any]]],
     return started
 
 
-__all__ = ["dispatch", "execution_name", "plan_from_env"]
+def start_and_wait(clients: AwsClients, plan: list[dict[str, Any]], landed: list[dict[str, Any]], *,
+                   deadline_s: float, poll: float = 2.0,
+                   sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """A serial workflow trigger's job: start one execution for the ``landed`` objects (named by
+    the first one's version, so a redelivered batch does not start another) and wait for it to
+    end, at most ``deadline_s`` seconds. Returns its ``execution`` ARN, ``status`` (RUNNING when
+    the deadline came first) and ``key``."""
+    first = landed[0]
+    entry = next((e for e in plan if str(first["key"]).startswith(str(e.get("prefix", "")))), plan[0])
+    name = execution_name(str(first["pipeline"]), str(first["key"]), str(first["etag"]))
+    sfn = clients.client("stepfunctions")
+    machine = str(entry["state_machine"])
+    arn = f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
+    try:
+        with translate_errors(f"Step Functions StartExecution {name}"):
+            arn = sfn.start_execution(stateMachineArn=machine, name=name, input=orjson.dumps(
+                {**dict(entry.get("input") or {}), "key": first["key"]}).decode())["executionArn"]
+    except Exception as exc:
+        if error_code(exc) != "ExecutionAlreadyExists":
+            raise
+    waited, status = 0.0, "RUNNING"
+    while True:
+        with translate_errors(f"Step Functions DescribeExecution {name}"):
+            status = str(sfn.describe_execution(executionArn=arn)["status"])
+        if status != "RUNNING" or waited >= deadline_s:
+            break
+        sleep(poll)
+        waited += poll
+    return {"execution": arn, "status": status, "key": first["key"], "objects": len(landed)}
+
+
+__all__ = ["dispatch", "execution_name", "plan_from_env", "start_and_wait"]

@@ -64,6 +64,8 @@ class FunctionSpec:
     pipeline: str = ""
     #: State machines (logical ids) the function may start.
     starts: tuple[str, ...] = ()
+    #: It waits for the executions it starts (may describe them).
+    waits: bool = False
     #: S3 notifications that invoke the function: (zone, key prefix); ``""`` = the whole zone.
     s3_events: tuple[tuple[str, str], ...] = ()
     #: May write the lake's SSM parameters (watermarks), not only read them.

@@ -11,7 +11,9 @@ No pipeline is named here.
   overlapping). Ingest records the landing once per object version and then starts the work
   the pipeline declares (:data:`lakeline.envvars.TRIGGERS`): a message on the pipeline's FIFO job
   queue (one message group: one run of a pipeline at a time; a DLQ after 3 receives), or an
-  execution of one of its state machines with ``{"key": …}`` merged into the trigger's input.
+  execution of one of its state machines with ``{"key": …}`` merged into the trigger's input. A
+  *serial* workflow trigger goes through the job queue too: the job function starts the
+  execution when something is pending and waits for it, so executions never overlap.
 * **Triggers in other zones** (packets in ``raw``) invoke the job function through an S3
   notification on that prefix; prefixes of one zone must not overlap.
 * **Schedules.** Each schedule a pipeline declares and each ``[[rules]]`` schedule becomes an
@@ -38,6 +40,7 @@ from lakeline.deploy.cfn import (
     state_machine_logical,
     sub,
 )
+from lakeline.envvars import TRIGGERS
 from lakeline.errors import UsageError
 from lakeline.pipelines.base import Pipeline, Trigger
 from lakeline.pipelines.registry import Registry
@@ -169,11 +172,12 @@ def job_specs(reg: Registry) -> list[FunctionSpec]:
     scheduled = {p.name for p in reg if p.schedules(reg.settings)}
     out = []
     for p in sorted(reg, key=lambda p: p.name):
-        own = [t for q, t in triggers if q is p and t.workflow is None]
+        own = [t for q, t in triggers if q is p and (t.workflow is None or t.serial)]
         if not own and p.name not in scheduled:
             continue
         jf = p.job_function()
         landing = any(t.zone == "landing" for t in own)
+        serial = [t for t in own if t.workflow is not None]
         out.append(FunctionSpec(
             f"job_{p.name}", JOB_HANDLER,
             f"Pipeline {p.name}: run its pending work (landed objects, schedules)",
@@ -182,6 +186,11 @@ def job_specs(reg: Registry) -> list[FunctionSpec]:
             state_write=jf.state_write, pipeline=p.name, params_write=jf.params_write, catalog_write=True,
             glue_databases=tuple(sorted({t.schema for t in p.tables(reg.settings) if t.layout == "iceberg"})),
             image_requirements=jf.requirements,
+            starts=tuple(dict.fromkeys(state_machine_logical(str(t.workflow)) for t in serial)),
+            waits=bool(serial),
+            env=((TRIGGERS, sub(json.dumps({p.name: [
+                {"prefix": t.prefix, "state_machine": "${" + state_machine_logical(str(t.workflow)) + "}",
+                 "input": dict(t.input)} for t in serial]}, sort_keys=True))),) if serial else (),
             s3_events=tuple((t.zone, t.prefix) for t in own if t.zone != "landing")))
     return out
 
@@ -197,7 +206,7 @@ def ingest_dispatch(reg: Registry) -> tuple[dict[str, Any], tuple[str, ...], tup
         if t.zone != "landing":
             continue
         entry: dict[str, Any] = {"prefix": t.prefix}
-        if t.workflow is None:
+        if t.workflow is None or t.serial:  # the job function runs it (a serial workflow: starts it)
             logical = queue_logical(job_queue(p.name))
             entry["queue"] = "${" + logical + "}"
             queues.append(logical)

@@ -284,6 +284,12 @@ def _role(spec: FunctionSpec, opts: TemplateOptions, names: _Names) -> dict[str,
             "Sid": "StartWorkflows", "Effect": "Allow", "Action": ["states:StartExecution"],
             "Resource": [ref(m) for m in spec.starts],
         })
+    if spec.starts and spec.waits:
+        statements.append({
+            "Sid": "WatchExecutions", "Effect": "Allow", "Action": ["states:DescribeExecution"],
+            "Resource": [sub("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+                             "${" + m + ".Name}:*") for m in spec.starts],
+        })
     if spec.inspects:
         statements.append({
             "Sid": "InspectQueues", "Effect": "Allow", "Action": ["sqs:GetQueueAttributes"],

@@ -151,6 +151,10 @@ class Trigger:
     zone: str = "landing"
     workflow: str | None = None
     input: Mapping[str, Any] = field(default_factory=dict)
+    #: one execution at a time, and none when :meth:`Pipeline.pending` is empty: the landings
+    #: queue on the pipeline's FIFO job queue, whose job function starts the workflow and waits
+    #: for it (a run that takes every pending file: several files landed together are one run)
+    serial: bool = False
 
 
 @dataclass(frozen=True)

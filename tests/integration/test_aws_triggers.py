@@ -24,6 +24,13 @@ from tests.integration.aws_lake import as_env, provision
 from tests.integration.test_aws_e2e import FakeContext
 
 PASS_MACHINE = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+
+
+class ShortContext(FakeContext):
+    """A Lambda context with 62 s left: a job function waits for its execution until 60 s remain."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 62_000
 ROLE = "arn:aws:iam::123456789012:role/lakeline-states"
 
 
@@ -149,3 +156,50 @@ def test_a_totesys_packet_in_raw_runs_the_star_schema_through_the_job_function(
     assert [(r["status"], r["packets"]) for r in first["reports"]] == [("SUCCEEDED", report.packets)]
     assert again["reports"] == []  # nothing pending: the packets were processed once
     assert set(GOLD_TABLES) <= set(tables)
+
+
+def test_transactions_files_landed_together_are_one_etl_promote_execution(
+        lambda_env: dict[str, Any], moto_endpoint: str,  # noqa: F811
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Any) -> None:
+    fault("two transactions files landed together on S3, then their job messages handled twice",
+          expected="both queue on the transactions job queue; its function starts one etl_promote execution "
+                   "({\"key\", \"silver_prefix\", …}) and waits for it; nothing pending: no execution")
+    from lakeline.pipelines.transactions.gen import write as transactions_write
+
+    sfn = boto_client("stepfunctions", moto_endpoint)
+    machine = sfn.create_state_machine(name=f"{lambda_env['lake.name']}-etl-promote", roleArn=ROLE,
+                                       definition=json.dumps(PASS_MACHINE))["stateMachineArn"]
+    sqs = boto_client("sqs", moto_endpoint)
+    queue = sqs.create_queue(QueueName=f"{lambda_env['lake.name']}-job-transactions.fifo",
+                             Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    entry = {"prefix": "transactions/", "state_machine": machine,
+             "input": {"silver_prefix": "mortgages/transactions", "schema_version": "v1"}}
+    monkeypatch.setenv(envvars.TRIGGERS, json.dumps({"transactions": [{"prefix": "transactions/", "queue": queue}]}))
+    handlers.reset()
+    for i in range(2):
+        transactions_write(50, tmp_path / f"t{i}.csv", seed=i, first_id=1 + 1000 * i)
+        handlers.ingest_handler(_land(moto_endpoint, lambda_env, f"transactions/t{i}.csv",
+                                      (tmp_path / f"t{i}.csv").read_bytes()), FakeContext())
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    # the job function: its own plan names the state machine
+    monkeypatch.setenv(envvars.TRIGGERS, json.dumps({"transactions": [entry]}))
+    monkeypatch.setenv(envvars.PIPELINE, "transactions")
+    handlers.reset()
+    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs"} for m in got]}
+    first = handlers.pipeline_job_handler(event, ShortContext())  # moto never ends an execution
+    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+    [started] = [sfn.describe_execution(executionArn=e["executionArn"]) for e in executions]
+    # the execution's run takes every pending file (here the Pass machine stands in for it)
+    from lakeline.pipelines.transactions import TRANSACTIONS
+
+    TRANSACTIONS.run(handlers.lake())
+    again = handlers.pipeline_job_handler(event, ShortContext(aws_request_id="req-2"))
+    fault.saw(f"{len(got)} job messages; first {first['execution']['status'] if first['execution'] else None}, "
+              f"{len(executions)} execution(s); after the run: execution {again['execution']}")
+    assert len(got) == 2
+    assert json.loads(started["input"]) == {"silver_prefix": "mortgages/transactions", "schema_version": "v1",
+                                            "key": json.loads(got[0]["Body"])["key"]}
+    assert first["execution"]["execution"] == started["executionArn"] and first["execution"]["objects"] == 2
+    assert first["execution"]["status"] == "RUNNING"  # waited up to the deadline (moto does not run it)
+    assert again["execution"] is None
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 1

@@ -124,7 +124,7 @@ def test_every_suppression_names_a_check_and_gives_a_reason(tpl: dict[str, Any])
 def test_one_least_privilege_role_per_function(tpl: dict[str, Any]) -> None:
     functions = _of_type(tpl, "AWS::Serverless::Function")
     roles = _of_type(tpl, "AWS::IAM::Role")
-    assert len(functions) == 21  # 4 stages + 15 workflow tasks + the retail and totesys job functions
+    assert len(functions) == 22  # 4 stages + 15 workflow tasks + the retail, totesys and transactions jobs
     machines = _of_type(tpl, "AWS::Serverless::StateMachine")
     used = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in [*functions.values(), *machines.values()]]
     used += sorted({s["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
@@ -249,7 +249,7 @@ def test_functions_handlers_runtime_and_landing_trigger(tpl: dict[str, Any]) -> 
     handlers = sorted(f["Properties"]["Handler"] for f in zipped.values())
     assert handlers == sorted(f"lakeline.aws.handlers.{h}" for h in
                               ("ingest_handler", "transform_handler", "promote_handler", "run_summary_handler",
-                               *["workflow_task_handler"] * 15))
+                               *["workflow_task_handler"] * 15, "pipeline_job_handler"))
     for f in zipped.values():
         assert f["Properties"]["Runtime"] == "python3.12"
         assert f["Properties"]["Architectures"] == ["x86_64"]

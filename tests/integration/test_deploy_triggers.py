@@ -70,8 +70,16 @@ def test_every_landing_prefix_of_the_reference_pipelines_has_its_trigger(tpl: di
     assert streams == ["shipments"] and jobs_ == ["carbon", "retail", "transactions"]
     assert sorted(plan) == jobs_  # streams are chunked by ingest itself
     assert plan["carbon"] == [{"prefix": "carbon/", "state_machine": "${CarbonStateMachine}", "input": {}}]
-    assert plan["transactions"] == [{"prefix": "transactions/", "state_machine": "${EtlPromoteStateMachine}",
-                                     "input": {"schema_version": "v1", "silver_prefix": "mortgages/transactions"}}]
+    # serial: through the job queue, whose function starts etl_promote when something is pending
+    assert plan["transactions"] == [{"prefix": "transactions/", "queue": "${JobTransactionsQueue}"}]
+    job = tpl["Resources"]["JobTransactionsFunction"]["Properties"]["Environment"]["Variables"]
+    assert json.loads(job["LAKELINE_TRIGGERS"]["Fn::Sub"]) == {"transactions": [{
+        "prefix": "transactions/", "state_machine": "${EtlPromoteStateMachine}",
+        "input": {"schema_version": "v1", "silver_prefix": "mortgages/transactions"}}]}
+    watch = _statements(tpl, "JobTransactionsFunctionRole")
+    assert watch["StartWorkflows"]["Resource"] == [{"Ref": "EtlPromoteStateMachine"}]
+    assert watch["WatchExecutions"]["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:"
+                                                     "${AWS::AccountId}:execution:${EtlPromoteStateMachine.Name}:*"}]
     assert plan["retail"] == [{"prefix": "retail/", "queue": "${JobRetailQueue}"}]
     # every name the plan uses is a resource of the template, and ingest may use exactly those
     for entries in plan.values():
@@ -79,8 +87,9 @@ def test_every_landing_prefix_of_the_reference_pipelines_has_its_trigger(tpl: di
             target = (e.get("queue") or e["state_machine"])[2:-1]
             assert target in tpl["Resources"]
     grants = _statements(tpl, "IngestFunctionRole")
-    assert grants["StartWorkflows"]["Resource"] == [{"Ref": "CarbonStateMachine"}, {"Ref": "EtlPromoteStateMachine"}]
+    assert grants["StartWorkflows"]["Resource"] == [{"Ref": "CarbonStateMachine"}]
     assert {"Fn::GetAtt": ["JobRetailQueue", "Arn"]} in grants["SendMessages"]["Resource"]
+    assert {"Fn::GetAtt": ["JobTransactionsQueue", "Arn"]} in grants["SendMessages"]["Resource"]
 
 
 def test_the_retail_job_queue_is_fifo_with_a_dlq_alarm_and_feeds_its_function(tpl: dict[str, Any]) -> None:
@@ -284,10 +293,10 @@ def test_the_idle_cost_figures_of_the_readme_match_the_template(tpl: dict[str, A
     """The README prices an idle lake from these counts: change them, change the README."""
     count = {kind: len(_resources(tpl, kind)) for kind in (
         "AWS::KMS::Key", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::Lambda::EventSourceMapping")}
-    assert count == {"AWS::KMS::Key": 1, "AWS::CloudWatch::Alarm": 25, "AWS::CloudWatch::Dashboard": 1,
-                     "AWS::Lambda::EventSourceMapping": 3}
+    assert count == {"AWS::KMS::Key": 1, "AWS::CloudWatch::Alarm": 27, "AWS::CloudWatch::Dashboard": 1,
+                     "AWS::Lambda::EventSourceMapping": 4}
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert "25 CloudWatch alarms" in text and "the 3 queues with event source mappings" in text
+    assert "27 CloudWatch alarms" in text and "the 4 queues with event source mappings" in text
 
 
 def test_jobs_needing_more_than_the_zip_are_images_with_a_dockerfile(tmp_path: Path) -> None:

@@ -98,9 +98,10 @@ class TransactionsPipeline(Pipeline):
         return {"etl_promote": orjson.loads(text)}
 
     def triggers(self, settings: Settings) -> list[Trigger]:
-        """On AWS a landed transactions file starts ``etl_promote`` (seed 000: run, gate,
-        promote) for the table; the run takes every file landed since the last one."""
-        return [Trigger(f"{self.name}/", workflow="etl_promote",
+        """On AWS landed transactions files start ``etl_promote`` (seed 000: run, gate, promote)
+        for the table, one execution at a time (serial): the run takes every file landed since
+        the last one, so files landed together are one run and no execution finds nothing."""
+        return [Trigger(f"{self.name}/", workflow="etl_promote", serial=True,
                         input={"silver_prefix": TABLE, "schema_version": SCHEMA_VERSION})]
 
     def generator(self) -> Generator | None:
