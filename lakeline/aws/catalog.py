@@ -1,13 +1,13 @@
 """Register the lake's tables in the Glue catalog from what is written (``lakeline catalog sync``).
 
-`deploy sam` defines the Glue tables whose columns are declared up front (the streams' silver
-tables, with date projection). Every other table — the promoted batch runs
-(``silver.transactions``), gold tables (the carbon emissions, the totesys star schema) and the
-SQL models' ``gold.NAME`` — gets its columns from the Parquet it holds: this module reads one
-file's footer (a range read), turns the Arrow schema into Glue types (nested ones too), and
-creates or updates the table, and registers each Hive partition directory (``year=2024/…``,
-``shard=a``) found under it, like a crawler that knows the layouts. Iceberg tables register
-themselves (pyiceberg's Glue catalog).
+`deploy sam` defines the Glue tables whose columns are declared up front (every silver table:
+the streams' with date projection, the promoted runs with year/month projection). Every other
+table — gold tables (the carbon emissions, the totesys star schema) and the SQL models'
+``gold.NAME``, whose columns are produced by code — gets its columns from the Parquet it
+holds: this module reads one file's footer (a range read), turns the Arrow schema into Glue
+types (nested ones too), creates or updates the table, and registers each Hive partition
+directory (``shard=a``) found under it, like a crawler that knows the layouts. Iceberg tables
+register themselves (pyiceberg's Glue catalog).
 
 Names: silver tables keep their name in the lake's Glue database (``transactions``); gold
 tables are ``gold_<name>`` (``gold_fact_payment``, ``gold_daily_counts``), so the same Athena
@@ -24,6 +24,8 @@ from typing import Any
 from lakeline import log
 from lakeline.adapters.aws.session import AwsClients, error_code, translate_errors
 from lakeline.lake import Lake
+from lakeline.models import discover
+from lakeline.pipelines.registry import Registry
 from lakeline.promotion.promote import current_files
 from lakeline.stages.chunking import RangeFile
 from lakeline.tables.schema import TableSpec, hive_of
@@ -62,7 +64,7 @@ def needs_sync(table: TableSpec) -> bool:
     """True for the tables the template cannot define (their columns come from their data)."""
     if table.layout == "iceberg":
         return False
-    return not (table.layout == "parquet" and table.zone == "silver" and table.fields)
+    return not (table.zone == "silver" and table.fields and table.layout in ("parquet", "runs"))
 
 
 def _files(lake: Lake, table: TableSpec) -> list[str]:
@@ -150,6 +152,13 @@ def _register(glue: Any, database: str, name: str, partitions: dict[str, list[st
     return [folder for folder, _ in new]
 
 
+def lake_tables(lake: Lake, reg: Registry) -> list[TableSpec]:
+    """Every table of the lake: the pipelines' and each SQL model's ``gold.NAME``."""
+    tables = [t for _, t in reg.tables()]
+    return tables + [TableSpec(f"gold.{m.name}", zone="gold", description="SQL model")
+                     for m in discover(lake.settings.home)]
+
+
 def sync_catalog(lake: Lake, clients: AwsClients, tables: Iterable[TableSpec]) -> list[Synced]:
     """Sync every table of ``tables`` the template cannot define (:func:`needs_sync`)."""
     database = lake.settings.aws.database(lake.settings.lake.name)
@@ -158,4 +167,4 @@ def sync_catalog(lake: Lake, clients: AwsClients, tables: Iterable[TableSpec]) -
     return out
 
 
-__all__ = ["Synced", "glue_name", "needs_sync", "sync_catalog", "sync_table"]
+__all__ = ["Synced", "glue_name", "lake_tables", "needs_sync", "sync_catalog", "sync_table"]

@@ -165,6 +165,17 @@ def pipeline_job_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"pipeline": name, "schedule": schedule, "reports": out, "catalog": synced}
 
 
+@logger.inject_lambda_context(clear_state=True)
+def catalog_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The hourly schedule: every table the template cannot define (gold tables, models) in the
+    lake's Glue database, from its Parquet (``lakeline catalog sync``)."""
+    from lakeline.aws.catalog import lake_tables, sync_catalog  # heavy: pyarrow
+
+    done = [d.to_dict() for d in sync_catalog(lake(), aws_clients(), lake_tables(lake(), pipelines()))]
+    logger.info("glue catalog synced", extra={"tables": done})
+    return {"tables": done}
+
+
 def aws_clients() -> AwsClients:
     """boto3 clients of this execution environment (for what has no port: job queues, Step
     Functions)."""

@@ -23,25 +23,20 @@ def catalog() -> None:
 def sync(as_json: bool) -> None:
     """Register every table `deploy sam` cannot define up front in the lake's Glue database.
 
-    The promoted batch runs (silver.transactions), the gold tables (carbon's emissions, the
-    totesys star schema) and every SQL model's gold.NAME get their columns from the Parquet
-    they hold (one footer, nested types too) and each Hive partition folder is registered, so
-    Athena (`lakeline sql --engine athena`) queries them. Gold tables are named gold_<name>.
-    Run it after new data (a job function does it after each run on AWS); it creates or
-    updates, never drops. Tables without data yet are listed as NO_DATA.
+    The gold tables (carbon's emissions, the totesys star schema) and every SQL model's
+    gold.NAME get their columns from the Parquet they hold (one footer, nested types too) and
+    each Hive partition folder is registered, so Athena (`lakeline sql --engine athena`)
+    queries them. Gold tables are named gold_<name>. On AWS it also runs by itself: a job
+    function after each run, and the catalog function every hour. It creates or updates,
+    never drops. Tables without data yet are listed as NO_DATA.
     """
     from lakeline.adapters.aws.session import clients  # heavy: boto3
-    from lakeline.aws.catalog import sync_catalog
-    from lakeline.models import discover
-    from lakeline.tables.schema import TableSpec
+    from lakeline.aws.catalog import lake_tables, sync_catalog
 
     lake = context.open_lake()
     if lake.is_local:
         raise UsageError("the Glue catalog is on AWS: add --profile aws")
-    tables = [t for _, t in context.pipelines(lake).tables()]
-    tables += [TableSpec(f"gold.{m.name}", zone="gold", description="SQL model")
-               for m in discover(lake.settings.home)]
-    done = sync_catalog(lake, clients(lake.settings.aws), tables)
+    done = sync_catalog(lake, clients(lake.settings.aws), lake_tables(lake, context.pipelines(lake)))
     if as_json:
         emit_json({"database": lake.settings.aws.database(lake.settings.lake.name),
                    "tables": [d.to_dict() for d in done]})

@@ -52,6 +52,8 @@ JOB_QUEUE_RECEIVES = 3
 SCHEDULE_RETRIES = 3
 SCHEDULE_MAX_EVENT_AGE = 3600
 SCHEDULES_DLQ = "SchedulesDeadLetterQueue"
+#: how often the catalog function registers new gold tables and partitions in Glue
+CATALOG_SYNC = "rate(1 hour)"
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 #: where an S3 "Object Created" event holds what a rule's workflow gets
 _S3_PATHS = {"bucket": "$.detail.bucket.name", "key": "$.detail.object.key", "size": "$.detail.object.size",
@@ -109,6 +111,8 @@ def schedule_targets(reg: Registry) -> list[ScheduleTarget]:
     out = [ScheduleTarget((p.name if s.name == p.name else f"{p.name}-{s.name}").replace("_", "-"),
                           s.expression, job_logical(p.name), False, {"schedule": s.name})
            for p in sorted(reg, key=lambda p: p.name) for s in p.schedules(reg.settings)]
+    # gold tables written by workflows (carbon's emissions) or models: registered within the hour
+    out.append(ScheduleTarget("catalog-sync", CATALOG_SYNC, "CatalogFunction", False, {}))
     shipped = set(workflows(reg))
     for rule in validate(reg.settings.rules):
         if "schedule" not in rule:

@@ -174,7 +174,7 @@ def builtin_registry() -> Registry:
 
 
 def function_specs(opts: TemplateOptions) -> list[FunctionSpec]:
-    """The four functions and their permissions (least privilege, by zone and queue)."""
+    """The stage functions and their permissions (least privilege, by zone and queue)."""
     t = opts.consumer_timeout
     return [
         FunctionSpec(
@@ -193,6 +193,11 @@ def function_specs(opts: TemplateOptions) -> list[FunctionSpec]:
             "promote", "lakeline.aws.handlers.promote_handler",
             "Promote a finished silver run: current/ and _LATEST.json",
             memory=1024, timeout=300, s3_write=("silver", "gold"),
+        ),
+        FunctionSpec(
+            "catalog", "lakeline.aws.handlers.catalog_handler",
+            "Hourly: register new gold tables and partitions in Glue from their Parquet (catalog sync)",
+            memory=1024, timeout=300, s3_read=("silver", "gold"), state_write=False, catalog_write=True,
         ),
         FunctionSpec(
             "run_summary", "lakeline.aws.handlers.run_summary_handler",
@@ -734,6 +739,36 @@ def hive_columns(fields: Iterable[Field]) -> list[dict[str, str]]:
     return cols
 
 
+def _runs_table(pipeline: str, t: Any, silver: str) -> dict[str, Any]:
+    """The Glue table of a promoted-runs table: each partition's ``current/`` (the promoted run),
+    by year/month/schema projection (no crawler, no partition to register)."""
+    template = f"s3://{silver}/{t.prefix}/year=${{!year}}/month=${{!month}}/schema_v=${{!schema_v}}/current/"
+    return {"Type": "AWS::Glue::Table", "Properties": {
+        "CatalogId": ref("AWS::AccountId"), "DatabaseName": ref("GlueDatabase"),
+        "TableInput": {
+            "Name": t.table, "TableType": "EXTERNAL_TABLE",
+            "Description": f"{t.name}: the promoted runs of the {pipeline} pipeline",
+            "Parameters": {
+                "classification": "parquet", "EXTERNAL": "TRUE", "projection.enabled": "true",
+                "projection.year.type": "integer", "projection.year.range": "2000,2099",
+                "projection.month.type": "integer", "projection.month.range": "1,12",
+                "projection.month.digits": "2",
+                "projection.schema_v.type": "enum", "projection.schema_v.values": "v1",
+                "storage.location.template": sub(template),
+            },
+            "PartitionKeys": [{"Name": k, "Type": "string"} for k in ("year", "month", "schema_v")],
+            "StorageDescriptor": {
+                "Columns": [{"Name": f.name, "Type": hive_type(f.type)} for f in t.fields],
+                "Location": sub(f"s3://{silver}/{t.prefix}/"),
+                "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                "SerdeInfo": {
+                    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+            },
+        },
+    }}
+
+
 def athena_cutoff(max_bytes: int) -> int:
     """The workgroup's bytes-scanned cutoff: ``sql.max_bytes`` (what `lakeline sql` refuses to
     scan locally), at least Athena's minimum of 10 MB; 10 GiB when it is 0 (no limit)."""
@@ -747,8 +782,11 @@ def _catalog(opts: TemplateOptions, names: _Names, reg: Registry) -> dict[str, A
                           "Description": f"lakeline {opts.name}: silver tables"}}}}
     silver = names.bucket("silver")
     for p, t in reg.tables():
+        if t.layout == "runs" and t.zone == "silver" and t.fields:
+            out["Silver" + _camel(t.table) + "Table"] = _runs_table(p.name, t, silver)
+            continue
         if t.layout != "parquet" or t.zone != "silver" or not t.fields:
-            continue  # Iceberg tables register themselves in Glue; runs and gold tables: issue 17
+            continue  # Iceberg tables register themselves; gold ones: `lakeline catalog sync`
         out["Silver" + _camel(t.table) + "Table"] = {"Type": "AWS::Glue::Table", "Properties": {
             "CatalogId": ref("AWS::AccountId"),
             "DatabaseName": ref("GlueDatabase"),

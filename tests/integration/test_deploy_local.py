@@ -69,7 +69,7 @@ def test_deploy_local_creates_the_template_resources_and_the_session_runs(
 
     glue = boto_client("glue", moto_endpoint)
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName=name)["TableList"]}
-    assert sorted(tables) == ["invoice_lines", "shipments", "tracking_events"]
+    assert sorted(tables) == ["invoice_lines", "shipments", "tracking_events", "transactions"]
     assert tables["shipments"]["Parameters"]["storage.location.template"] == (
         f"s3://{name}-silver-{first['account']}-{first['region']}/shipments/dt=${{dt}}/")
     assert boto_client("athena", moto_endpoint).get_work_group(WorkGroup=name)["WorkGroup"]["Name"] == name

@@ -124,7 +124,7 @@ def test_every_suppression_names_a_check_and_gives_a_reason(tpl: dict[str, Any])
 def test_one_least_privilege_role_per_function(tpl: dict[str, Any]) -> None:
     functions = _of_type(tpl, "AWS::Serverless::Function")
     roles = _of_type(tpl, "AWS::IAM::Role")
-    assert len(functions) == 22  # 4 stages + 15 workflow tasks + the retail, totesys and transactions jobs
+    assert len(functions) == 23  # 5 stages + 15 workflow tasks + the retail, totesys and transactions jobs
     machines = _of_type(tpl, "AWS::Serverless::StateMachine")
     used = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in [*functions.values(), *machines.values()]]
     used += sorted({s["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
@@ -249,7 +249,7 @@ def test_functions_handlers_runtime_and_landing_trigger(tpl: dict[str, Any]) -> 
     handlers = sorted(f["Properties"]["Handler"] for f in zipped.values())
     assert handlers == sorted(f"lakeline.aws.handlers.{h}" for h in
                               ("ingest_handler", "transform_handler", "promote_handler", "run_summary_handler",
-                               *["workflow_task_handler"] * 15, "pipeline_job_handler"))
+                               "catalog_handler", *["workflow_task_handler"] * 15, "pipeline_job_handler"))
     for f in zipped.values():
         assert f["Properties"]["Runtime"] == "python3.12"
         assert f["Properties"]["Architectures"] == ["x86_64"]
@@ -319,7 +319,13 @@ def test_glue_tables_use_partition_projection(tpl: dict[str, Any], tmp_path: Pat
     tables = {t["Properties"]["TableInput"]["Name"]: t["Properties"]["TableInput"]
               for t in _of_type(tpl, "AWS::Glue::Table").values()}
     spec = SHIPMENTS.stream(load_settings(tmp_home))
-    assert set(tables) == {rt.name for rt in spec.tables}
+    assert set(tables) == {rt.name for rt in spec.tables} | {"transactions"}  # every silver table
+    runs = tables.pop("transactions")
+    assert [k["Name"] for k in runs["PartitionKeys"]] == ["year", "month", "schema_v"]
+    assert runs["Parameters"]["projection.month.digits"] == "2"
+    assert runs["Parameters"]["storage.location.template"]["Fn::Sub"].endswith(
+        "/mortgages/transactions/year=${!year}/month=${!month}/schema_v=${!schema_v}/current/")
+    assert {"Name": "TransactionAmount", "Type": "decimal(18,2)"} in runs["StorageDescriptor"]["Columns"]
     types = {"string": "string", "timestamp": "timestamp", "float64": "double", "int64": "bigint"}
     for rt in spec.tables:
         t = tables[rt.name]

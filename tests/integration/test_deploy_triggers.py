@@ -127,6 +127,7 @@ def test_declared_schedules_and_rules_become_eventbridge_schedules(tmp_path: Pat
     tpl = build_template(TemplateOptions(), registry(load_settings(home)))
     schedules = {v["Properties"]["Name"]: v["Properties"] for v in _resources(tpl, "AWS::Scheduler::Schedule").values()}
     assert {n: (p["ScheduleExpression"], p["Target"]["Input"]) for n, p in schedules.items()} == {
+        "lakeline-catalog-sync": ("rate(1 hour)", "{}"),
         "lakeline-retail": ("cron(30 2 * * ? *)", '{"schedule": "retail"}'),
         "lakeline-totesys": ("rate(15 minutes)", '{"schedule": "totesys"}'),
         "lakeline-rule-nightly-ops": ("cron(15 1 * * ? *)", '{"src_prefix": "bronze/shipments/", "window_hours": 24}'),
@@ -139,7 +140,8 @@ def test_declared_schedules_and_rules_become_eventbridge_schedules(tmp_path: Pat
     assert schedules["lakeline-retail"]["Target"]["Arn"] == {"Fn::GetAtt": ["JobRetailFunction", "Arn"]}
     assert schedules["lakeline-rule-nightly-ops"]["Target"]["Arn"] == {"Ref": "OpsReplayQualityStateMachine"}
     grants = _statements(tpl, "SchedulerRole")
-    assert grants["InvokeJobFunctions"]["Resource"] == [{"Fn::GetAtt": ["JobRetailFunction", "Arn"]},
+    assert grants["InvokeJobFunctions"]["Resource"] == [{"Fn::GetAtt": ["CatalogFunction", "Arn"]},
+                                                        {"Fn::GetAtt": ["JobRetailFunction", "Arn"]},
                                                         {"Fn::GetAtt": ["JobTotesysFunction", "Arn"]}]
     assert grants["StartWorkflows"]["Resource"] == [{"Ref": "OpsReplayQualityStateMachine"}]
     assert "SchedulesDeadLetterQueueDepthAlarm" in tpl["Resources"]
@@ -293,10 +295,10 @@ def test_the_idle_cost_figures_of_the_readme_match_the_template(tpl: dict[str, A
     """The README prices an idle lake from these counts: change them, change the README."""
     count = {kind: len(_resources(tpl, kind)) for kind in (
         "AWS::KMS::Key", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::Lambda::EventSourceMapping")}
-    assert count == {"AWS::KMS::Key": 1, "AWS::CloudWatch::Alarm": 27, "AWS::CloudWatch::Dashboard": 1,
+    assert count == {"AWS::KMS::Key": 1, "AWS::CloudWatch::Alarm": 28, "AWS::CloudWatch::Dashboard": 1,
                      "AWS::Lambda::EventSourceMapping": 4}
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert "27 CloudWatch alarms" in text and "the 4 queues with event source mappings" in text
+    assert "28 CloudWatch alarms" in text and "the 4 queues with event source mappings" in text
 
 
 def test_jobs_needing_more_than_the_zip_are_images_with_a_dockerfile(tmp_path: Path) -> None:

@@ -33,7 +33,14 @@ from lakeline.pipelines.transactions.job import (
 )
 from lakeline.promotion.gate import read_run_summary
 from lakeline.promotion.promote import promote
-from lakeline.tables.schema import TableSpec
+from lakeline.tables.schema import Field, TableSpec
+
+#: the columns of a run's Parquet files (:func:`~lakeline.pipelines.transactions.validate.enriched_sql`)
+FIELDS = (
+    Field("TransactionID"), Field("CustomerID"), Field("TransactionAmount", "decimal(18,2)"),
+    Field("Currency"), Field("TransactionTimestamp", "timestamp"), Field("row_hash"),
+    Field("source_file_id"), Field("ingestion_timestamp", "timestamp"),
+)
 
 
 def _summary(r: dict[str, Any]) -> str:
@@ -61,7 +68,7 @@ class TransactionsPipeline(Pipeline):
     description = "Mortgage transactions CSV validated as runs, gated and promoted (seed 000)"
 
     def tables(self, settings: Settings) -> list[TableSpec]:
-        return [TableSpec("silver.transactions", layout="runs", location=TABLE,
+        return [TableSpec("silver.transactions", layout="runs", location=TABLE, fields=FIELDS,
                           description="promoted runs of the transactions pipeline")]
 
     def pending(self, lake: Lake) -> list[str]:
