@@ -1,7 +1,8 @@
 """Issue 17, part 8: one test body per pipeline, run on both backends — the embedded local lake,
 and the aws profile against moto's server provisioned by `lakeline deploy local` — through the
 CLI a user types: land, run, then the same checks of the output tables, the run log and the
-lineage. (The Lambda paths — triggers, job functions, handlers — have their own tests in
+lineage — shipments, a declared CSV pipeline, transactions with promotion, carbon, retail, totesys.
+(The Lambda paths — triggers, job functions, handlers — have their own tests in
 test_aws_triggers.py and test_aws_e2e.py.)"""
 
 from __future__ import annotations
@@ -128,3 +129,15 @@ def test_retail(lake: Lakeline, tmp_path: Path) -> None:
     [report] = [b for b in lake.json("run")["batch_runs"] if b.get("pipeline") == "retail"]
     assert (report["status"], report["rows"]) == ("SUCCEEDED", 200)
     assert lake.sql("SELECT count(*) AS n FROM retail_silver.orders_silver") == [{"n": 200}]
+
+
+def test_totesys_extract_and_star_schema(lake: Lakeline, tmp_path: Path) -> None:
+    lake.cli.ok("gen", "totesys", "--db", "src.db", "--scale", "120")
+    first = lake.json("extract", "--pipeline", "totesys", "--source", "src.db")
+    assert first["status"] == "SUCCEEDED" and first["packets"] == 11
+    [star] = [b for b in lake.json("run")["batch_runs"] if b.get("pipeline") == "totesys"]
+    assert star["facts"]["fact_sales_order"] == 120
+    assert lake.sql("SELECT count(*) AS n FROM gold.fact_sales_order f JOIN gold.dim_date d "
+                    "ON d.date_id = f.created_date") == [{"n": 120}]
+    again = lake.json("extract", "--pipeline", "totesys", "--source", "src.db")
+    assert (again["status"], again["packets"]) == ("SUCCEEDED", 0)  # the watermarks held, on SSM too
