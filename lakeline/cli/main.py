@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 failure, 2 usage or configuration error.
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 import threading
@@ -15,18 +16,9 @@ import click
 
 from lakeline import log
 from lakeline.cli import context
-from lakeline.cli.catalog import catalog
-from lakeline.cli.deploy import deploy
-from lakeline.cli.dq import dq
 from lakeline.cli.globals import json_requested, with_global_options
-from lakeline.cli.lineage import lineage
-from lakeline.cli.maintenance import compact, expire_snapshots, remove_orphans, replay
-from lakeline.cli.models import models
-from lakeline.cli.pipeline import pipeline_group
-from lakeline.cli.promote import promote, run_summary
 from lakeline.cli.query import explain, sql, tables
 from lakeline.cli.runs import run_entries, run_failures, verdict, waiting_failures
-from lakeline.cli.workflow import workflow
 from lakeline.config import load_settings, resolve_home
 from lakeline.console import emit_json, emit_table, err_console, progress_enabled
 from lakeline.errors import ConfigError, LakelineError, UsageError, error_code
@@ -44,9 +36,30 @@ def _lake(ctx: click.Context | None = None, **overrides: Any) -> Lake:
     return context.open_lake(ctx, **overrides)
 
 
+#: commands whose modules load only when the command runs (or --help lists them): the
+#: deployment generators, the workflow engine, … are not paid for by `lakeline sql "select 1"`
+LAZY = {
+    "catalog": "lakeline.cli.catalog:catalog", "compact": "lakeline.cli.maintenance:compact",
+    "deploy": "lakeline.cli.deploy:deploy", "dq": "lakeline.cli.dq:dq",
+    "expire-snapshots": "lakeline.cli.maintenance:expire_snapshots",
+    "lineage": "lakeline.cli.lineage:lineage", "models": "lakeline.cli.models:models",
+    "pipeline": "lakeline.cli.pipeline:pipeline_group", "promote": "lakeline.cli.promote:promote",
+    "remove-orphans": "lakeline.cli.maintenance:remove_orphans", "replay": "lakeline.cli.maintenance:replay",
+    "run-summary": "lakeline.cli.promote:run_summary", "workflow": "lakeline.cli.workflow:workflow",
+}
+
+
+def lazy_command(name: str) -> click.Command:
+    """The command ``name`` of :data:`LAZY`, imported now."""
+    module, _, attr = LAZY[name].partition(":")
+    command: click.Command = getattr(importlib.import_module(module), attr)
+    return command
+
+
 class LakelineGroup(click.Group):
-    """The root command: lakeline's commands, then those pipelines add (``Pipeline.commands``,
-    e.g. ``extract`` of totesys), found in the registry of the lake named by ``--home``."""
+    """The root command: lakeline's commands (those of :data:`LAZY` imported when used), then
+    those pipelines add (``Pipeline.commands``, e.g. ``extract`` of totesys), found in the
+    registry of the lake named by ``--home``."""
 
     def _pipeline_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         try:
@@ -56,11 +69,15 @@ class LakelineGroup(click.Group):
         return {c.name: c for p in reg for c in p.commands() if c.name}
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        found = super().get_command(ctx, cmd_name) or self._pipeline_commands(ctx).get(cmd_name)
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in LAZY:
+            found = lazy_command(cmd_name)
+        if found is None:
+            found = self._pipeline_commands(ctx).get(cmd_name)
         return None if found is None else with_global_options(found)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._pipeline_commands(ctx)})
+        return sorted({*super().list_commands(ctx), *LAZY, *self._pipeline_commands(ctx)})
 
 
 @click.group(cls=LakelineGroup,
@@ -412,8 +429,7 @@ def dlq_redrive(which: str, as_json: bool) -> None:
 
 
 
-for _group in (sql, explain, tables, run_summary, promote, compact, expire_snapshots, remove_orphans, replay,
-               deploy, dq, workflow, lineage, models, pipeline_group, catalog):
+for _group in (sql, explain, tables):
     cli.add_command(_group)
 for _command in list(cli.commands.values()):
     with_global_options(_command)
