@@ -28,15 +28,10 @@ from lakeline.models import discover
 from lakeline.pipelines.registry import Registry
 from lakeline.promotion.promote import current_files
 from lakeline.stages.chunking import RangeFile
-from lakeline.tables.schema import TableSpec, hive_of
+from lakeline.tables.schema import GLUE_PARQUET, TableSpec, hive_of
 
 _log = log.get("aws.catalog")
 _KV = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
-_PARQUET = {
-    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-    "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
-}
 
 
 @dataclass
@@ -109,7 +104,7 @@ def sync_table(lake: Lake, clients: AwsClients, table: TableSpec, database: str)
         "Description": f"lakeline {table.name} ({table.layout}; registered from its data)",
         "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
         "PartitionKeys": [{"Name": k, "Type": "string"} for k in keys],
-        "StorageDescriptor": {"Columns": columns, "Location": location, **_PARQUET},
+        "StorageDescriptor": {"Columns": columns, "Location": location, **GLUE_PARQUET},
     }
     glue = clients.client("glue")
     status = "UPDATED"
@@ -145,7 +140,7 @@ def _register(glue: Any, database: str, name: str, partitions: dict[str, list[st
     new = [(folder, values) for folder, values in sorted(partitions.items()) if tuple(values) not in known]
     for i in range(0, len(new), 100):  # BatchCreatePartition takes 100 at a time
         batch = [{"Values": values, "StorageDescriptor": {
-            "Columns": columns, "Location": lake.store.scan_uri(table.zone, folder) + "/", **_PARQUET}}
+            "Columns": columns, "Location": lake.store.scan_uri(table.zone, folder) + "/", **GLUE_PARQUET}}
             for folder, values in new[i:i + 100]]
         with translate_errors(f"Glue BatchCreatePartition {database}.{name}"):
             glue.batch_create_partition(DatabaseName=database, TableName=name, PartitionInputList=batch)

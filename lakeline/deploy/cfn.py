@@ -38,6 +38,19 @@ def queue_logical(queue: str, dlq: bool = False) -> str:
     return camel(queue) + ("DeadLetterQueue" if dlq else "Queue")
 
 
+#: how long a dead-letter queue keeps a message (SQS's maximum)
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+
+
+def dead_letter_queue(name: str, metadata: dict[str, Any], *, fifo: bool = False) -> dict[str, Any]:
+    """An encrypted SQS dead-letter queue called ``name`` (``.fifo`` added for a FIFO one)."""
+    props: dict[str, Any] = {"QueueName": f"{name}.fifo" if fifo else name,
+                             "MessageRetentionPeriod": DLQ_RETENTION_SECONDS, "SqsManagedSseEnabled": True}
+    if fifo:
+        props["FifoQueue"] = True
+    return {"Type": "AWS::SQS::Queue", "Metadata": metadata, "Properties": props}
+
+
 def state_machine_logical(workflow: str) -> str:
     """Logical id of a shipped workflow's state machine: ``EtlPromoteStateMachine``."""
     return camel(workflow) + "StateMachine"

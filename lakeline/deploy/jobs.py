@@ -33,6 +33,7 @@ from lakeline.config import ZONES
 from lakeline.deploy.cfn import (
     FunctionSpec,
     camel,
+    dead_letter_queue,
     get_att,
     iam_role,
     queue_logical,
@@ -54,7 +55,6 @@ SCHEDULE_MAX_EVENT_AGE = 3600
 SCHEDULES_DLQ = "SchedulesDeadLetterQueue"
 #: how often the catalog function registers new gold tables and partitions in Glue
 CATALOG_SYNC = "rate(1 hour)"
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 #: where an S3 "Object Created" event holds what a rule's workflow gets
 _S3_PATHS = {"bucket": "$.detail.bucket.name", "key": "$.detail.object.key", "size": "$.detail.object.size",
              "etag": "$.detail.object.etag"}
@@ -192,11 +192,16 @@ def job_specs(reg: Registry) -> list[FunctionSpec]:
             image_requirements=jf.requirements,
             starts=tuple(dict.fromkeys(state_machine_logical(str(t.workflow)) for t in serial)),
             waits=bool(serial),
-            env=((TRIGGERS, sub(json.dumps({p.name: [
-                {"prefix": t.prefix, "state_machine": "${" + state_machine_logical(str(t.workflow)) + "}",
-                 "input": dict(t.input)} for t in serial]}, sort_keys=True))),) if serial else (),
+            env=((TRIGGERS, sub(json.dumps({p.name: [_workflow_entry(t) for t in serial]}, sort_keys=True))),)
+            if serial else (),
             s3_events=tuple((t.zone, t.prefix) for t in own if t.zone != "landing")))
     return out
+
+
+def _workflow_entry(t: Trigger) -> dict[str, Any]:
+    """A trigger plan entry that starts ``t``'s state machine (its ARN by ``Fn::Sub``)."""
+    return {"prefix": t.prefix, "state_machine": "${" + state_machine_logical(str(t.workflow)) + "}",
+            "input": dict(t.input)}
 
 
 def ingest_dispatch(reg: Registry) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
@@ -209,15 +214,13 @@ def ingest_dispatch(reg: Registry) -> tuple[dict[str, Any], tuple[str, ...], tup
     for p, t in _triggers(reg):
         if t.zone != "landing":
             continue
-        entry: dict[str, Any] = {"prefix": t.prefix}
         if t.workflow is None or t.serial:  # the job function runs it (a serial workflow: starts it)
             logical = queue_logical(job_queue(p.name))
-            entry["queue"] = "${" + logical + "}"
+            entry: dict[str, Any] = {"prefix": t.prefix, "queue": "${" + logical + "}"}
             queues.append(logical)
         else:
-            logical = state_machine_logical(t.workflow)
-            entry.update(state_machine="${" + logical + "}", input=dict(t.input))
-            machines.append(logical)
+            entry = _workflow_entry(t)
+            machines.append(state_machine_logical(t.workflow))
         mapping.setdefault(p.name, []).append(entry)
     env = sub(json.dumps(mapping, sort_keys=True))
     return env, tuple(dict.fromkeys(queues)), tuple(dict.fromkeys(machines))
@@ -233,9 +236,7 @@ def job_queues(reg: Registry, specs: list[FunctionSpec], lake: str,
         stem = job_queue(spec.pipeline)
         dlq, queue = queue_logical(stem, dlq=True), queue_logical(stem)
         name = f"{lake}-job-{spec.pipeline.replace('_', '-')}"
-        out[dlq] = {"Type": "AWS::SQS::Queue", "Metadata": queue_meta, "Properties": {
-            "QueueName": f"{name}-dlq.fifo", "FifoQueue": True,
-            "MessageRetentionPeriod": DLQ_RETENTION_SECONDS, "SqsManagedSseEnabled": True}}
+        out[dlq] = dead_letter_queue(f"{name}-dlq", queue_meta, fifo=True)
         out[queue] = {"Type": "AWS::SQS::Queue", "Metadata": queue_meta, "Properties": {
             "QueueName": f"{name}.fifo", "FifoQueue": True, "ContentBasedDeduplication": True,
             # AWS asks for a visibility timeout of at least 6 x the consumer's timeout
@@ -265,9 +266,7 @@ def schedules(reg: Registry, lake: str, queue_meta: dict[str, Any]) -> dict[str,
         statements.append({"Sid": "StartWorkflows", "Effect": "Allow", "Action": ["states:StartExecution"],
                            "Resource": [ref(m) for m in machines]})
     out: dict[str, Any] = {
-        SCHEDULES_DLQ: {"Type": "AWS::SQS::Queue", "Metadata": queue_meta, "Properties": {
-            "QueueName": f"{lake}-schedules-dlq", "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
-            "SqsManagedSseEnabled": True}},
+        SCHEDULES_DLQ: dead_letter_queue(f"{lake}-schedules-dlq", queue_meta),
         "SchedulerRole": iam_role(f"lakeline schedules ({lake}): invoke their targets only",
                                   "scheduler.amazonaws.com", "schedule-targets", statements),
     }

@@ -37,6 +37,7 @@ from lakeline.deploy import jobs
 from lakeline.deploy.cfn import (
     FunctionSpec,
     bucket_logical,
+    dead_letter_queue,
     get_att,
     iam_role,
     queue_logical,
@@ -49,7 +50,7 @@ from lakeline.envvars import PIPELINE, TRIGGERS, WORKFLOW_TASK
 from lakeline.errors import UsageError
 from lakeline.pipelines.registry import Registry, load
 from lakeline.pipelines.tasks import all_tasks, workflows
-from lakeline.tables.schema import Field, hive_type
+from lakeline.tables.schema import GLUE_PARQUET, Field, hive_type
 from lakeline.workflow.shipped import export
 
 RUNTIME = "python3.12"
@@ -61,7 +62,6 @@ TMP_EXPIRATION_DAYS = 7
 NONCURRENT_EXPIRATION_DAYS = 30
 ACCESS_LOG_EXPIRATION_DAYS = 90
 LOG_RETENTION_DAYS = 30
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 ATHENA_BYTES_SCANNED_CUTOFF = 10 * 1024**3
 ATHENA_MIN_CUTOFF = 10 * 1024**2
 ATHENA_RESULTS_PREFIX = "athena-results/"
@@ -556,11 +556,7 @@ def _queues(opts: TemplateOptions) -> dict[str, Any]:
     q = opts.queue
     for name in ("ingest", "transform"):
         meta = _skips("queue")
-        out[queue_logical(name, dlq=True)] = {"Type": "AWS::SQS::Queue", "Metadata": meta, "Properties": {
-            "QueueName": f"{opts.name}-{name}-dlq",
-            "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
-            "SqsManagedSseEnabled": True,
-        }}
+        out[queue_logical(name, dlq=True)] = dead_letter_queue(f"{opts.name}-{name}-dlq", meta)
         out[queue_logical(name)] = {"Type": "AWS::SQS::Queue", "Metadata": meta, "Properties": {
             "QueueName": f"{opts.name}-{name}",
             "VisibilityTimeout": q.visibility_timeout,
@@ -759,11 +755,7 @@ def _runs_table(pipeline: str, t: Any, silver: str) -> dict[str, Any]:
             "PartitionKeys": [{"Name": k, "Type": "string"} for k in ("year", "month", "schema_v")],
             "StorageDescriptor": {
                 "Columns": [{"Name": f.name, "Type": hive_type(f.type)} for f in t.fields],
-                "Location": sub(f"s3://{silver}/{t.prefix}/"),
-                "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                "SerdeInfo": {
-                    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+                "Location": sub(f"s3://{silver}/{t.prefix}/"), **GLUE_PARQUET,
             },
         },
     }}
@@ -810,11 +802,7 @@ def _catalog(opts: TemplateOptions, names: _Names, reg: Registry) -> dict[str, A
                 "PartitionKeys": [{"Name": "dt", "Type": "string"}],
                 "StorageDescriptor": {
                     "Columns": hive_columns(t.fields),
-                    "Location": sub(f"s3://{silver}/{t.prefix}/"),
-                    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                    "SerdeInfo": {"SerializationLibrary":
-                                  "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+                    "Location": sub(f"s3://{silver}/{t.prefix}/"), **GLUE_PARQUET,
                 },
             },
         }}

@@ -143,6 +143,14 @@ def arrow_schema(fields: tuple[Field, ...] | list[Field]) -> pa.Schema:
     return pa.schema([pa.field(f.name, arrow_type(f.type)) for f in fields])
 
 
+#: how Glue and Athena read a table of Parquet files (a table's StorageDescriptor, columns apart)
+GLUE_PARQUET: dict[str, Any] = {
+    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+    "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+}
+
+
 def hive_of(t: pa.DataType) -> str:
     """The Hive/Glue type of an Arrow type as Athena reads it from Parquet (nested types too;
     a time of day, which Hive lacks, as ``string``)."""

@@ -20,19 +20,10 @@ from lakeline.pipelines.retail.gen import write as retail_write
 from lakeline.pipelines.transactions.gen import write as transactions_write
 from tests.aws_server import moto_endpoint  # noqa: F401
 from tests.faults.test_bad_files_jobs import InProcess
+from tests.faults.test_csv_rules import ITEMS
 from tests.functional.test_carbon_pipeline import KEY as CARBON_KEY
 from tests.functional.test_carbon_pipeline import ROWS as CARBON_ROWS
 from tests.functional.test_carbon_pipeline import _csv as carbon_csv
-
-ITEMS = """
-format = "csv"
-[tables.items]
-fields = [
-  { name = "id", type = "int64", required = true },
-  { name = "note" },
-  { name = "qty", type = "int64" },
-]
-"""
 
 
 class Lakeline:
