@@ -5,14 +5,22 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
-from rich.console import Console
-from rich.table import Table
 
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@cache
+def err_console() -> Console:
+    """The rich console on stderr (progress bars); rich is imported on first use."""
+    from rich.console import Console  # heavy: rich (about 25 ms), not paid by a JSON or CSV answer
+
+    return Console(stderr=True)
 
 
 def _default(value: Any) -> Any:
@@ -28,6 +36,9 @@ def emit_json(data: Any) -> None:
 
 def emit_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
     """Print a table on stdout."""
+    from rich.console import Console  # heavy: rich
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False)
     for c in columns:
         table.add_column(str(c))

@@ -13,7 +13,7 @@ complete or incomplete run folder, with ``run_id``. Callers pass those tables' s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import duckdb
 
 TABLE_ZONES = ("silver", "gold")
+#: the SQL schemas of the lake's own tables (any other schema is an Iceberg namespace)
+LAKE_SCHEMAS = (*TABLE_ZONES, "quarantine")
 #: directories of a zone that hold lakeline's own files, not tables (unless a pipeline's table
 #: spec names them): the Iceberg warehouse, and the carbon workflow's staged batches
 #: (``silver/transformed/<root id>/part_N.parquet``, the input of its calculate step).
@@ -95,22 +97,50 @@ def discover(lake: Lake, tables: Sequence[TableSpec] = ()) -> list[TableInfo]:
     ]
 
 
-def connect(lake: Lake, tables: Sequence[TableSpec] = (), *, threads: int = 0) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per lake table (``tables``: see :func:`discover`).
+def connect(
+    lake: Lake, tables: Sequence[TableSpec] = (), *, threads: int = 0, scope: Scope | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with one view per lake table (``tables``: see :func:`discover`), or,
+    given a :class:`Scope`, one per table of the scope.
 
     Local tables are read by DuckDB directly. Tables on S3 are Arrow datasets over
     ``pyarrow.fs.S3FileSystem`` registered with DuckDB (scanned lazily, filters pushed
     down), so no DuckDB extension has to be downloaded.
     """
+    con = bare_connection(threads)
+    if scope is None:
+        add_views(lake, con, discover(lake, tables), tables)
+    else:
+        add_views(lake, con, scope.tables, scope.specs, scope.names)
+    return con
+
+
+def bare_connection(threads: int = 0) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the lake's schemas and an empty ``quarantine.rejects``, no
+    table views yet (see :func:`add_views`)."""
     con = duckdb_connection(threads, keep_order=True)
-    for schema in (*TABLE_ZONES, "quarantine"):
+    for schema in LAKE_SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     # a lake without rejects still has the table, empty: a query counting rejects gets 0
     typed = zip(REJECT_COLUMNS, _REJECT_TYPES, strict=True)
     columns = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in typed)
     con.execute(f"CREATE VIEW quarantine.rejects AS SELECT {columns} WHERE false")
+    return con
+
+
+def add_views(
+    lake: Lake, con: duckdb.DuckDBPyConnection, found: Sequence[TableInfo], tables: Sequence[TableSpec] = (),
+    names: frozenset[tuple[str, str]] | None = None,
+) -> None:
+    """Create the views of ``found`` (from :func:`discover`), and those of the promoted tables
+    of ``tables`` (only those in ``names``, when given)."""
+    promoted = _promoted(tables)
+    if names is not None:
+        wanted = {f"{s}.{t}".lower() for s, t in names}
+        promoted = {n: p for n, p in promoted.items()
+                    if f"silver.{n}".lower() in wanted or f"silver.{n}__runs".lower() in wanted}
     promoted_names = {f"silver.{name}" for name in _promoted(tables)}
-    for t in discover(lake, tables):
+    for t in found:
         schema, _, table = t.name.partition(".")
         if f"{schema}.{table}".removesuffix("__runs") in promoted_names:
             continue  # batch views are built from their exact file lists below
@@ -123,8 +153,88 @@ def connect(lake: Lake, tables: Sequence[TableSpec] = (), *, threads: int = 0) -
             source = (f"read_parquet('{_escape(glob)}', hive_partitioning = true, "
                       "union_by_name = true)")
         con.execute(f'CREATE OR REPLACE VIEW {schema}."{table}" AS SELECT * FROM {source}')
-    _batch_views(lake, con, _promoted(tables))
-    return con
+    _batch_views(lake, con, promoted)
+
+
+@dataclass
+class Scope:
+    """What one query needs of the lake (see :func:`scope`): ``names`` the tables it names
+    (None: every table), ``specs`` the pipelines' table specs (loaded only when a named
+    table needs them), ``tables`` the lake tables to give a view, ``iceberg`` whether the
+    Iceberg catalog is opened to plan the query."""
+
+    names: frozenset[tuple[str, str]] | None
+    specs: list[TableSpec]
+    tables: list[TableInfo]
+    iceberg: bool
+
+    @property
+    def everything(self) -> bool:
+        """True when every table of the lake is opened."""
+        return self.names is None
+
+
+def scope(
+    lake: Lake, names: frozenset[tuple[str, str]] | None, load_specs: Callable[[], Sequence[TableSpec]],
+) -> Scope:
+    """The :class:`Scope` of a query naming ``names`` (:func:`lakeline.sql_names.named_tables`;
+    None: open everything, as :func:`connect` without a scope does).
+
+    A named ``silver`` / ``gold`` table that is a plain folder of Parquet files is found by
+    listing that folder alone; only a name that is not one (a table of promoted runs, a
+    declared table in an internal folder, or no lake table) loads the pipelines' table
+    specs (``load_specs``). The Iceberg catalog is opened (and pyiceberg imported) only when a
+    name is still not a lake table and the lake has a catalog.
+    """
+    if names is None:
+        every = list(load_specs())
+        return Scope(None, every, discover(lake, every), has_iceberg(lake))
+    found: list[TableInfo] = []
+    rest: set[tuple[str, str]] = set()
+    for schema, table in sorted(names):
+        if schema not in LAKE_SCHEMAS:
+            rest.add((schema, table))
+            continue
+        info = _plain_table(lake, schema, table)
+        if info is not None:
+            found.append(info)
+        elif (schema, table.lower()) != ("quarantine", "rejects"):  # always there, maybe empty
+            rest.add((schema, table))
+    specs: list[TableSpec] = []
+    lake_rest = {f"{s}.{t}".lower() for s, t in rest if s in LAKE_SCHEMAS}
+    if lake_rest:
+        specs = list(load_specs())
+        for info in discover(lake, specs):
+            if info.name.lower() in lake_rest:
+                found.append(info)
+                lake_rest.discard(info.name.lower())
+    unresolved = lake_rest or any(s not in LAKE_SCHEMAS for s, _ in rest)
+    return Scope(names, specs, found, bool(unresolved) and has_iceberg(lake))
+
+
+def _plain_table(lake: Lake, schema: str, table: str) -> TableInfo | None:
+    """``schema.table`` when it is a plain folder of Parquet files (no run folders, not one of
+    lakeline's own), read without the pipelines' specs; else None."""
+    if schema == "quarantine":
+        if table.lower() != "rejects":
+            return None
+        zone, folder = "error", "rejects"
+    else:
+        zone, folder = schema, table
+        if folder.startswith((".", "_")) or folder in INTERNAL[zone] or "/" in folder:
+            return None
+    sizes: list[int] = []
+    for name in dict.fromkeys((folder, folder.lower())):
+        for info in lake.store.list(zone, name + "/"):
+            if not info.key.endswith(".parquet"):
+                continue
+            if "/run_id=" in info.key:
+                return None  # a promoted table's runs: read through its spec
+            sizes.append(info.size)
+        if sizes:
+            return TableInfo(f"{schema}.{name}" if schema != "quarantine" else "quarantine.rejects",
+                             lake.store.scan_uri(zone, name), len(sizes), sum(sizes))
+    return None
 
 
 #: the SQL types of :data:`~lakeline.stages.rejects.REJECT_COLUMNS`, in order.
@@ -194,23 +304,26 @@ def has_iceberg(lake: Lake) -> bool:
 
 def plan_query(
     lake: Lake, con: duckdb.DuckDBPyConnection, query: str, *, max_bytes: int | None = None,
-    tables: Sequence[TableSpec] = (),
+    tables: Sequence[TableSpec] = (), scope: Scope | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """Prepare ``query``: plan Iceberg scans (pruned file lists, time travel, metadata
     tables), then check the bytes it would scan against ``max_bytes`` (Parquet tables count
-    whole: DuckDB prunes them itself). Returns the SQL to run and one plan per table."""
+    whole: DuckDB prunes them itself). Returns the SQL to run and one plan per table.
+    Given the query's :class:`Scope`, the Iceberg catalog is opened only when the scope says
+    so, and the lake tables counted are the scope's."""
     from lakeline.errors import UsageError
     from lakeline.sql_iceberg import prepare, referenced_tables
 
     plans: list[dict[str, Any]] = []
-    if has_iceberg(lake):
+    if scope.iceberg if scope is not None else has_iceberg(lake):
         from lakeline.tables.iceberg import catalog
 
         query, iceberg_plans = prepare(catalog(lake), con, query)
         plans = [p.to_dict() for p in iceberg_plans]
-    known = {t.name: t for t in discover(lake, tables)}
+    found = scope.tables if scope is not None else discover(lake, tables)
+    known = {t.name.lower(): t for t in found}
     for schema, table in referenced_tables(con, query):
-        t = known.get(f"{schema}.{table}")
+        t = known.get(f"{schema}.{table}".lower())
         if t is not None:
             plans.append({"table": t.name, "snapshot_id": None, "row_filter": None,
                           "planned_files": t.files, "planned_bytes": t.bytes,

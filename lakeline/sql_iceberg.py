@@ -34,7 +34,8 @@ from lakeline.sql_dialect import athena_timestamp
 if TYPE_CHECKING:
     import duckdb
 
-_TRAVEL = re.compile(
+#: a time-travel clause after a table name (`ns.tbl FOR VERSION AS OF 12`), Athena / Trino syntax
+TIME_TRAVEL = re.compile(
     r"(?P<table>\"?[A-Za-z_][\w]*\"?\.\"?[A-Za-z_][\w$]*\"?)\s+FOR\s+(?P<kind>VERSION|TIMESTAMP|SYSTEM_TIME)"
     r"\s+AS\s+OF\s+(?P<value>'[^']*'|TIMESTAMP\s+'[^']*'|\d+)",
     re.IGNORECASE,
@@ -73,7 +74,7 @@ def prepare(
 ) -> tuple[str, list[ScanPlan]]:
     """Plan every Iceberg table ``sql`` reads, register its files with DuckDB, and return
     the rewritten SQL with the plans. Raises :class:`UsageError` over ``max_bytes``."""
-    tables = _catalog_tables(catalog)
+    tables = catalog_tables(catalog)
     if not tables:
         return sql, []
     sql, travels = _rewrite_time_travel(sql, tables)
@@ -115,7 +116,8 @@ def prepare(
     return sql, plans
 
 
-def _catalog_tables(catalog: Any) -> set[str]:
+def catalog_tables(catalog: Any) -> set[str]:
+    """``namespace.table`` of every table of an Iceberg ``catalog``."""
     out: set[str] = set()
     for ns in catalog.list_namespaces():
         for ident in catalog.list_tables(ns):
@@ -138,7 +140,7 @@ def _rewrite_time_travel(sql: str, tables: set[str]) -> tuple[str, dict[str, tup
         schema, name = key.split(".", 1)
         return f'"{schema}"."{name}"'
 
-    return _TRAVEL.sub(sub, sql), travels
+    return TIME_TRAVEL.sub(sub, sql), travels
 
 
 def _snapshot_for(table: Any, travel: tuple[str, str]) -> int:

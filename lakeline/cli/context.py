@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lakeline.config import Settings, load_settings
 from lakeline.errors import ConfigError
 from lakeline.lake import Lake
-from lakeline.pipelines.registry import Registry, registry
+
+if TYPE_CHECKING:
+    from lakeline.pipelines.registry import Registry
 
 
 def settings(ctx: click.Context | None = None, **overrides: Any) -> Settings:
@@ -36,5 +38,8 @@ def open_lake(ctx: click.Context | None = None, **overrides: Any) -> Lake:
 
 
 def pipelines(lake: Lake) -> Registry:
-    """The checked pipeline registry of ``lake``."""
+    """The checked pipeline registry of ``lake`` (loaded here, not when the CLI starts: a
+    command that needs no pipeline, like ``lakeline sql "SELECT 1"``, does not load them)."""
+    from lakeline.pipelines.registry import registry
+
     return registry(lake.settings)

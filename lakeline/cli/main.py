@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,16 +18,19 @@ from lakeline import log
 from lakeline.cli import context
 from lakeline.cli.globals import json_requested, with_global_options
 from lakeline.cli.query import explain, sql, tables
-from lakeline.cli.runs import run_entries, run_failures, verdict, waiting_failures
 from lakeline.config import load_settings, resolve_home
 from lakeline.console import emit_json, emit_table, err_console, progress_enabled
 from lakeline.errors import ConfigError, LakelineError, UsageError, error_code
 from lakeline.lake import Lake, init_home
 from lakeline.landing import SEEN, announce
-from lakeline.pipelines.base import GenOptions
-from lakeline.pipelines.registry import Registry, registry
 from lakeline.ports.queue import DEAD_LETTER_REASON
 from lakeline.version import __version__
+
+if TYPE_CHECKING:
+    from lakeline.pipelines.registry import Registry
+
+#: The pipelines (and the workflow engine, quality rules, … they import) load when a command
+#: needs them, imported in that command: `lakeline sql "SELECT 1"` never loads them.
 
 _STATE: dict[str, Any] = {}
 
@@ -62,6 +65,8 @@ class LakelineGroup(click.Group):
     registry of the lake named by ``--home``."""
 
     def _pipeline_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        from lakeline.pipelines.registry import registry  # loads the pipelines (see above)
+
         try:
             reg = registry(load_settings(ctx.params.get("home")))
         except LakelineError:  # a broken lake still lists lakeline's own commands
@@ -161,6 +166,9 @@ def gen(target: str, count: int | None, out: str | None, fmt: str, seed: int, da
       carbon         activity CSV of carbon.md (--dirty-rate adds rows to reject)
     `lakeline pipeline show NAME` names a pipeline's targets.
     """
+    from lakeline.pipelines.base import GenOptions  # loads the pipelines (see above)
+    from lakeline.pipelines.registry import registry
+
     generators = _generators(registry(context.settings()))
     if target not in generators:
         raise UsageError(f"no generator for {target!r}; targets: {', '.join(sorted(generators))}")
@@ -212,7 +220,7 @@ def _progress_tick() -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     prog = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} chunks"),
-                    TimeElapsedColumn(), console=err_console, transient=True)
+                    TimeElapsedColumn(), console=err_console(), transient=True)
     prog.start()
     task = prog.add_task("processing", total=None)
     _STATE["progress"] = prog
@@ -247,7 +255,7 @@ def run(workers: int | None, profile: str | None, max_reject_rate: float | None,
     failure and the command that shows more.
     """
     from lakeline import runner  # heavy: the stages load DuckDB and Arrow
-
+    from lakeline.cli.runs import run_failures, verdict  # loads the pipelines (see above)
 
     settings = _lake().settings
     tick = _progress_tick()
@@ -312,6 +320,8 @@ def serve(workers: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def status(as_json: bool) -> None:
     """Queue depths, in-flight and DLQ messages, the last runs and what pipelines wait on."""
+    from lakeline.cli.runs import run_entries, waiting_failures  # loads the pipelines (see above)
+
     lake = _lake()
     queues = {}
     for name, q in lake.queues().items():
@@ -366,6 +376,8 @@ def runs(only: str | None, limit: int, as_json: bool) -> None:
     finished_at, key, records, loaded, rejected, error, and detail (the pipeline's own
     fields: retail's run-log item pk, sk, run_id, dedupe).
     """
+    from lakeline.cli.runs import run_entries  # loads the pipelines (see above)
+
     lake = _lake()
     reg = context.pipelines(lake)
     if only is not None:

@@ -16,6 +16,8 @@ from lakeline.lake import Lake
 if TYPE_CHECKING:
     import duckdb
 
+    from lakeline.sql import Scope
+
 #: rows `sql` prints in table mode without --limit
 TABLE_ROWS = 1000
 
@@ -24,7 +26,8 @@ dialect_option = click.option(
     help="SQL dialect of QUERY: duckdb, or athena (Athena/Trino SQL, translated; default sql.dialect).")
 
 
-def _table_specs(lake: Lake) -> list[Any]:
+def table_specs(lake: Lake) -> list[Any]:
+    """The pipelines' table specs of ``lake`` (loads the pipelines)."""
     return [t for _, t in context.pipelines(lake).tables()]
 
 
@@ -40,8 +43,105 @@ def _translate(lake: Lake, con: duckdb.DuckDBPyConnection, specs: list[Any], que
     names = [t.name for t in discover(lake, specs)]
     return translate(query, chosen, aliases=athena_aliases(lake.settings.lake.name, specs, names), con=con)
 
+
+class Query:
+    """One query's connection over the lake: the views of the tables it names (see
+    :func:`lakeline.sql.scope`), then, if DuckDB still misses a table, every table."""
+
+    def __init__(self, lake: Lake, body: str, dialect: str | None,
+                 con: duckdb.DuckDBPyConnection | None = None, sc: Scope | None = None) -> None:
+        from lakeline.sql import add_views, bare_connection, scope  # heavy: loads DuckDB
+        from lakeline.sql_names import named_tables
+
+        self.lake = lake
+        self.dialect = dialect
+        self.source = body
+        self.con = con or bare_connection()
+        chosen = dialect or lake.settings.sql.dialect
+        if sc is None:
+            # Athena SQL names Glue tables: translating it needs every table and spec
+            names = named_tables(body, self.con) if chosen != "athena" else None
+            sc = scope(lake, names, lambda: table_specs(lake))
+            add_views(lake, self.con, sc.tables, sc.specs, sc.names)
+        self.scope = sc
+        self.body = _translate(lake, self.con, sc.specs, body, dialect)
+
+    def widened(self) -> Query:
+        """The same query over a new connection with every table of the lake (what a query
+        gets when it names a table the first scope did not open: DuckDB's own error then
+        lists the lake's tables as it always did)."""
+        from lakeline.sql import connect, scope  # heavy: loads DuckDB
+
+        sc = scope(self.lake, None, lambda: table_specs(self.lake))
+        return Query(self.lake, self.source, self.dialect, connect(self.lake, sc.specs, scope=sc), sc)
+
+    def plan(self, max_bytes: int | None) -> str:
+        """The SQL to run (Iceberg scans planned, ``max_bytes`` checked)."""
+        from lakeline.sql import plan_query  # heavy: loads DuckDB
+
+        planned, _ = plan_query(self.lake, self.con, self.body, max_bytes=max_bytes, tables=self.scope.specs,
+                                scope=self.scope)
+        return planned
+
+    def relation(self, prefix: str | None, max_bytes: int | None) -> duckdb.DuckDBPyRelation | None:
+        """The query planned and bound (DuckDB's errors raised as they are)."""
+        planned = self.plan(max_bytes)
+        return self.con.sql(f"{prefix} {planned}" if prefix else planned)
+
+
+def run_query(lake: Lake, query: str, *, fmt: str = "table", limit: int | None = None,
+              max_bytes: int | None = None, dialect: str | None = None) -> None:
+    """Run one DuckDB (or Athena-dialect) ``query`` over the lake and print its rows as ``fmt``
+    (``table``, ``json`` or ``csv``): what ``lakeline sql QUERY`` does."""
+    import duckdb
+
+    from lakeline.sql_dialect import split_explain
+
+    prefix, body = split_explain(query)
+    q = Query(lake, body, dialect)
+    if prefix == "EXPLAIN":
+        if fmt == "csv":
+            raise UsageError("EXPLAIN prints a plan, not rows: drop --csv (--json gives it as JSON)")
+        explain_query(lake, q, fmt == "json")
+        return
+    limit_bytes = lake.settings.sql.max_bytes if max_bytes is None else max_bytes
+    try:
+        try:
+            rel = q.relation(prefix, limit_bytes or None)
+        except duckdb.CatalogException:
+            if q.scope.everything:
+                raise
+            q = q.widened()
+            rel = q.relation(prefix, limit_bytes or None)
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL error: {exc}") from None
+    print_result(lake, q.con, rel, fmt, limit)
+
+
+def print_result(lake: Lake, con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation | None, fmt: str,
+                 limit: int | None) -> None:
+    """Print the rows of ``rel`` (None: a statement without rows) as ``fmt``: a table of at most
+    ``limit`` rows (:data:`TABLE_ROWS` unless given; "more exist" on stderr), or every row (unless
+    ``limit``) as ``json`` or ``csv``."""
+    import duckdb
+
+    try:
+        if rel is None:
+            return
+        if fmt in ("csv", "json"):
+            _write(lake, con, rel, fmt, limit)
+            return
+        shown = TABLE_ROWS if limit is None else limit
+        rows = rel.limit(shown + 1).fetchall()
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL error: {exc}") from None
+    emit_table(list(rel.columns), [list(r) for r in rows[:shown]])
+    if len(rows) > shown:
+        _more(shown)
+
+
 @click.command()
-@click.argument("query")
+@click.argument("query", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Rows as a JSON array of objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="Rows as CSV with a header.")
 @click.option("--limit", type=click.IntRange(min=0),
@@ -53,10 +153,17 @@ def _translate(lake: Lake, con: duckdb.DuckDBPyConnection, specs: list[Any], que
               help="duckdb reads the lake's files here (S3 too); athena runs QUERY (Athena SQL) in the "
                    "lake's Athena workgroup over its Glue tables (--profile aws), printing bytes scanned "
                    "and cost.")
-def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, max_bytes: int | None,
+def sql(query: str | None, as_json: bool, as_csv: bool, limit: int | None, max_bytes: int | None,
         dialect: str | None, engine: str) -> None:
     """Run a DuckDB QUERY over the lake (or an Athena one: --dialect athena).
 
+    \b
+    Without QUERY: on a terminal, an interactive SQL shell over the lake's tables
+    (statements end with `;`, history in HOME/.lakeline_sql_history, Tab completes table and
+    column names and keywords, .tables, .schema TABLE, .help, .quit or Ctrl-D);
+    otherwise the SQL is read from standard input:  echo "SELECT 1" | lakeline sql
+    \b
+    Only the tables QUERY names are opened (`SELECT 1` reads no table and no Iceberg catalog).
     \b
     Tables: silver.<record_type> (silver.shipments, …), silver.transactions (promoted runs),
     silver.transactions__runs, gold.*, quarantine.rejects (pipeline, key, line_no,
@@ -73,42 +180,27 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, max_bytes: i
     --json / --csv every row (unless --limit) written by DuckDB: nested columns as JSON,
     timestamps as ISO 8601 (TIMESTAMPTZ in UTC, +00:00).
     """
-    import duckdb
-
-    from lakeline.sql import connect, plan_query  # heavy: loads DuckDB
-    from lakeline.sql_dialect import split_explain
-
     if as_json and as_csv:
         raise UsageError("--json and --csv exclude each other: choose one")
     lake = context.open_lake()
+    if query is None:
+        if sys.stdin.isatty():
+            from lakeline.cli.shell import shell
+
+            shell(lake, dialect=dialect, max_bytes=max_bytes)
+            return
+        try:
+            query = sys.stdin.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"no query: standard input cannot be read ({exc}); give QUERY") from None
+        if not query.strip():
+            raise UsageError("no query: give QUERY, pipe SQL on standard input, or run `lakeline sql` "
+                             "on a terminal for the interactive shell")
     if engine == "athena":
         _athena(lake, query, as_json, as_csv, limit, dialect)
         return
-    specs = _table_specs(lake)
-    con = connect(lake, specs)
-    prefix, body = split_explain(query)
-    body = _translate(lake, con, specs, body, dialect)
-    if prefix == "EXPLAIN":
-        if as_csv:
-            raise UsageError("EXPLAIN prints a plan, not rows: drop --csv (--json gives it as JSON)")
-        _explain(lake, con, specs, body, as_json)
-        return
-    limit_bytes = lake.settings.sql.max_bytes if max_bytes is None else max_bytes
-    body, _ = plan_query(lake, con, body, max_bytes=limit_bytes or None, tables=specs)
-    try:
-        rel = con.sql(f"{prefix} {body}" if prefix else body)
-        if rel is None:
-            return
-        if as_csv or as_json:
-            _write(lake, con, rel, "csv" if as_csv else "json", limit)
-            return
-        shown = TABLE_ROWS if limit is None else limit
-        rows = rel.limit(shown + 1).fetchall()
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}") from None
-    emit_table(list(rel.columns), [list(r) for r in rows[:shown]])
-    if len(rows) > shown:
-        _more(shown)
+    fmt = "csv" if as_csv else "json" if as_json else "table"
+    run_query(lake, query, fmt=fmt, limit=limit, max_bytes=max_bytes, dialect=dialect)
 
 
 def _athena(lake: Lake, query: str, as_json: bool, as_csv: bool, limit: int | None,
@@ -169,15 +261,20 @@ def _write(lake: Lake, con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelat
         _more(limit)
 
 
-def _explain(lake: Lake, con: duckdb.DuckDBPyConnection, specs: list[Any], query: str,
-             as_json: bool) -> None:
+def explain_query(lake: Lake, q: Query, as_json: bool) -> None:
+    """Print what ``q`` would read (scan plans) and DuckDB's plan: ``lakeline explain``."""
     import duckdb
 
     from lakeline.sql import plan_query  # heavy: loads DuckDB
 
-    rewritten, plans = plan_query(lake, con, query, tables=specs)
+    rewritten, plans = plan_query(lake, q.con, q.body, tables=q.scope.specs, scope=q.scope)
     try:
-        text = "\n".join(str(r[1]) for r in con.execute(f"EXPLAIN {rewritten}").fetchall())
+        text = "\n".join(str(r[1]) for r in q.con.execute(f"EXPLAIN {rewritten}").fetchall())
+    except duckdb.CatalogException as exc:
+        if q.scope.everything:
+            raise UsageError(f"SQL error: {exc}") from None
+        explain_query(lake, q.widened(), as_json)
+        return
     except duckdb.Error as exc:
         raise UsageError(f"SQL error: {exc}") from None
     if as_json:
@@ -196,16 +293,13 @@ def _explain(lake: Lake, con: duckdb.DuckDBPyConnection, specs: list[Any], query
 def explain(query: str, as_json: bool, dialect: str | None) -> None:
     """Show what QUERY would read: per table the files and bytes planned vs the table's
     total (partition pruning evidence for Iceberg tables), then DuckDB's plan."""
-    from lakeline.sql import connect  # heavy: loads DuckDB
     from lakeline.sql_dialect import split_explain
 
     lake = context.open_lake()
-    specs = _table_specs(lake)
-    con = connect(lake, specs)
     prefix, body = split_explain(query)
     if prefix == "EXPLAIN ANALYZE":
         raise UsageError("explain shows the plan without running the query: drop ANALYZE")
-    _explain(lake, con, specs, _translate(lake, con, specs, body, dialect), as_json)
+    explain_query(lake, Query(lake, body, dialect), as_json)
 
 
 @click.command()
@@ -216,7 +310,7 @@ def tables(as_json: bool) -> None:
 
 
     lake = context.open_lake()
-    found = discover(lake, _table_specs(lake)) + iceberg_tables(lake)
+    found = discover(lake, table_specs(lake)) + iceberg_tables(lake)
     if as_json:
         emit_json([t.__dict__ for t in found])
     else:
