@@ -17,29 +17,32 @@ So the fast path is optimistic, and keeps its result only when it is provably th
 3. Every line loads: the rows written equal the lines of the chunk, and no key repeats.
 
 Otherwise its output is discarded and the chunk takes the exact path, which also gives
-rejects their precise reason codes. The bytes reach ``read_json`` through an in-memory
-filesystem (:class:`ChunkFiles`), so the fast path works the same on local and S3 objects.
+rejects their precise reason codes. The bytes reach ``read_json`` as scratch files in the
+chunk's work directory (not through a Python filesystem, whose reads hold the GIL the worker's
+publishing needs), so the fast path works the same on local and S3 objects.
 
-Numbering rows in order makes a scan single-threaded, so a chunk is cut at line ends into one
-part per DuckDB thread and the parts are written concurrently, each by its own cursor, to its
-own files (``part-<object>-c<chunk>[-n].parquet``).
+Line numbers without one ordered scan: numbering rows (``WITH ORDINALITY``) keeps a scan in
+file order on one thread, so a chunk is cut at line ends into one part per DuckDB thread, each
+part knows the lines before it (``base``), and ONE ``COPY`` reads the parts as a
+``UNION ALL`` of numbered scans: DuckDB runs the parts in parallel and writes one file per
+partition (``part-<object>-c<chunk>.parquet``), with the connection free to reorder rows
+(``preserve_insertion_order = false``; each part's own numbering is a fixed-order streaming
+window either way). A chunk whose bytes hold no ``[`` and one ``{`` per line, and no ``\\u``
+escape, cannot hold a nested value, so its string fields skip that check.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import uuid
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
-from fsspec.implementations.memory import MemoryFileSystem
 
+from lakeline.duck import duckdb_connection
 from lakeline.sqltext import lit, quote
 from lakeline.stages.classify import Classifier, typed_column
 from lakeline.stages.csvscan import parse_header, well_quoted
@@ -47,23 +50,8 @@ from lakeline.stages.messages import ChunkMessage
 from lakeline.stages.spec import StreamSpec, StreamTable
 from lakeline.tables.schema import Field
 
-PROTOCOL = "lakeline-chunk"
 MIN_PART = 4 << 20  # smaller parts are not worth a thread
 _NOT_JSON_WHITESPACE = (b"\x0b", b"\x0c", b"\x00")
-
-
-class ChunkFiles(MemoryFileSystem):  # type: ignore[misc]  # fsspec has no type hints
-    """An fsspec in-memory filesystem of its own (``lakeline-chunk://``) holding chunk bytes
-    while DuckDB reads them; entries live only for one chunk."""
-
-    protocol = PROTOCOL
-    store: dict[str, Any] = {}  # fsspec keeps the store on the class: this class's own
-    pseudo_dirs = [""]
-
-    @classmethod
-    def _strip_protocol(cls, path: str) -> str:
-        path = path.removeprefix(PROTOCOL + "://")
-        return "/" + path.strip("/")
 
 
 @dataclass(frozen=True)
@@ -94,25 +82,26 @@ def split(data: bytes, parts: int) -> list[Part]:
     return out
 
 
-class FastPath:
-    """Writes clean chunks with ``read_json``; one per :class:`~lakeline.stages.transform.Transformer`."""
+def flat_json(data: bytes, lines: int) -> bool:
+    """True when no value of a JSON-lines chunk of ``lines`` lines can be an object or an
+    array, nor a string holding ``{`` or ``[``: the bytes hold no ``[``, no ``\\u`` escape and
+    exactly one ``{`` per line (the line's own object). Byte searches, no parsing."""
+    return b"[" not in data and b"\\u" not in data and data.count(b"{") == lines
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, threads: int) -> None:
-        self._con = con
+
+class FastPath:
+    """Writes clean chunks with ``read_json``; one per :class:`~lakeline.stages.transform.Transformer`.
+
+    It has a DuckDB connection of its own, free to reorder rows (its numbering does not depend
+    on it), so that the transform's own connection keeps its settings."""
+
+    def __init__(self, threads: int) -> None:
         self._threads = max(1, threads)
-        self._fs = ChunkFiles()
-        con.register_filesystem(self._fs)
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._pool: ThreadPoolExecutor | None = None
+        self._con = duckdb_connection(self._threads, keep_order=False)
 
     def close(self) -> None:
-        """Stop the threads and close the cursors."""
-        if self._pool is not None:
-            self._pool.shutdown()
-        for cur in self._cursors:
-            cur.close()
-        with contextlib.suppress(Exception):
-            self._con.unregister_filesystem(PROTOCOL)
+        """Close the connection."""
+        self._con.close()
 
     def write(
         self, msg: ChunkMessage, spec: StreamSpec, data: bytes, lines: int, work: Path, *, header: bytes = b""
@@ -126,18 +115,24 @@ class FastPath:
         if spec.format == "csv" and not well_quoted(data, spec.csv):
             return None  # read_csv loads a stray quote (12" pipe) as text; RFC 4180 does not
         parts = split(data, self._threads)
-        names = [f"/{uuid.uuid4().hex}-{i}.{spec.format}" for i in range(len(parts))]
-        reader = Reader(spec, header)
+        inputs = work / "_in"
+        inputs.mkdir(parents=True, exist_ok=True)
+        names = [str(inputs / f"part-{i}.{spec.format}") for i in range(len(parts))]
+        reader = Reader(spec, header, flat=spec.format != "csv" and flat_json(data, lines))
         try:
             for name, p in zip(names, parts, strict=True):
-                body = data if len(parts) == 1 else data[p.start : p.end]
-                self._fs.pipe_file(name, header + body if header else body)
+                with open(name, "wb") as f:  # scratch: never synced, removed below
+                    if header:
+                        f.write(header)
+                    f.write(memoryview(data)[p.start : p.end])
             return self._write(msg, reader, data, parts, names, lines, work)
         except duckdb.Error:  # malformed JSON, not an object, invalid UTF-8, ...
             return None
         finally:
             for name in names:
-                self._fs.store.pop(name, None)
+                Path(name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                inputs.rmdir()
 
     def _write(
         self, msg: ChunkMessage, reader: Reader, data: bytes, parts: list[Part],
@@ -165,53 +160,25 @@ class FastPath:
         self, msg: ChunkMessage, reader: Reader, t: StreamTable, parts: list[Part],
         names: list[str], work: Path, out: dict[str, list[Path]],
     ) -> int:
-        """Write ``t``'s loading rows, one COPY per part on its own thread; rows written."""
+        """Write ``t``'s loading rows of every part in one COPY (the parts are scanned in
+        parallel, each numbered from its own first line); rows written."""
         spec = reader.spec
-        dirs = [work / t.name / f"p{i}" for i in range(len(parts))]
-        for d in dirs:
-            d.mkdir(parents=True, exist_ok=True)
-        jobs = [
-            (copy_sql(reader, t, PROTOCOL + "://" + name.lstrip("/"),
-                      d if spec.partitioned else d / "data_0.parquet"),
-             [msg.bucket, msg.key, msg.etag, msg.first_line - 1 + p.base])
-            for name, p, d in zip(names, parts, dirs, strict=True)
-        ]
-        counts = list(self._run(jobs))
-        out[t.name] = dirs
-        return sum(counts)
-
-    def _run(self, jobs: list[tuple[str, list[Any]]]) -> Iterator[int]:
-        if len(jobs) == 1:
-            sql, params = jobs[0]
-            yield self._execute(0, sql, params)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="lakeline-fast")
-        self._cursor(len(jobs) - 1)  # open the cursors here, not racing in the threads
-        futures = [
-            self._pool.submit(self._execute, i, sql, params) for i, (sql, params) in enumerate(jobs)
-        ]
-        for f in futures:
-            yield f.result()
-
-    def _execute(self, i: int, sql: str, params: list[Any]) -> int:
-        return _count(self._cursor(i).execute(sql, params).fetchone())
-
-    def _cursor(self, i: int) -> duckdb.DuckDBPyConnection:
-        while len(self._cursors) <= i:
-            cur = self._con.cursor()
-            cur.execute("SET TimeZone='UTC'")
-            self._cursors.append(cur)
-        return self._cursors[i]
+        d = work / t.name
+        d.mkdir(parents=True, exist_ok=True)
+        sources = [(name, msg.first_line - 1 + p.base) for name, p in zip(names, parts, strict=True)]
+        sql = copy_sql(reader, t, sources, d if spec.partitioned else d / "data_0.parquet")
+        count = _count(self._con.execute(sql, [msg.bucket, msg.key, msg.etag]).fetchone())
+        out[t.name] = [d]
+        return count
 
     def _census(self, reader: Reader, names: list[str]) -> dict[str, int] | None:
         """Rows per table when every row loads and no key repeats, else ``None`` (a reject:
         the exact path)."""
         spec = reader.spec
-        files = "[" + ", ".join(lit(PROTOCOL + "://" + n.lstrip("/")) for n in names) + "]"
+        files = "[" + ", ".join(lit(n) for n in names) + "]"
         c = _classifier(spec)
         source = typed_source(reader, spec.all_fields(), files, ordinality=False)
-        rows = self._cursor(0).execute(
+        rows = self._con.execute(
             f"SELECT {c.route_expr()}, ({c.reason()}) IS NULL, count(*) FROM {source} GROUP BY ALL"
         ).fetchall()
         if any(not loads or name is None for name, loads, _ in rows):
@@ -220,7 +187,7 @@ class FastPath:
         for t in spec.tables:
             if t.key and counts.get(t.name):
                 keys = ", ".join(_typed(f) for k in t.key if (f := t.field(k)) is not None)
-                distinct = self._cursor(0).execute(
+                distinct = self._con.execute(
                     f"SELECT count(DISTINCT ({keys})) FROM {source} WHERE {c.in_table(t)}").fetchone()
                 if _count(distinct) != counts[t.name]:
                     return None
@@ -247,10 +214,12 @@ def _first_table(data: bytes, spec: StreamSpec) -> StreamTable | None:
 class Reader:
     """How DuckDB reads the chunk's part files: ``read_json`` for JSON lines, ``read_csv`` with
     the pipeline's CSV options for CSV (every column as text, strict: a malformed row fails
-    the read, and the chunk takes the exact path)."""
+    the read, and the chunk takes the exact path). ``flat``: the chunk's bytes show that no
+    value is nested (:func:`flat_json`), so string fields need no check for one."""
 
-    def __init__(self, spec: StreamSpec, header: bytes = b"") -> None:
+    def __init__(self, spec: StreamSpec, header: bytes = b"", *, flat: bool = False) -> None:
         self.spec = spec
+        self.flat = flat
         self.csv = spec.csv if spec.format == "csv" else None
         if self.csv is not None:
             utf8 = replace(self.csv, encoding="utf-8")
@@ -293,10 +262,12 @@ def typed_source(reader: Reader, fields: list[Field], files: str, *, ordinality:
     return f"(SELECT *{casts} FROM {reader.sql(fields, files)}{numbered}) AS r"
 
 
-def copy_sql(reader: Reader, t: StreamTable, file: str, out: Path) -> str:
-    """COPY of ``t``'s loading rows of one part to ``out`` (a directory of Parquet partitioned by
-    ``dt`` when the pipeline has a time field, else one file), with the exact path's columns.
-    Parameters: bucket, key, etag, line number before the part.
+def copy_sql(reader: Reader, t: StreamTable, sources: list[tuple[str, int]], out: Path) -> str:
+    """COPY of ``t``'s loading rows of the part files ``sources`` (each with the number of the
+    line before it) to ``out`` (a directory of Parquet partitioned by ``dt`` when the pipeline
+    has a time field, else one file), with the exact path's columns, in one statement: a
+    ``UNION ALL`` of one numbered scan per part, which DuckDB runs in parallel. Parameters:
+    bucket, key, etag.
 
     Only ``t``'s fields are read, and only its rules apply: a row of ``t`` loads when its
     time converts, no required field is empty and no field has the wrong type (keys of other
@@ -307,17 +278,21 @@ def copy_sql(reader: Reader, t: StreamTable, file: str, out: Path) -> str:
     extra = [f for f in (c.route, c.time) if f is not None and t.field(f.name) is None]
     fields += extra
     cols = ", ".join(f"{_typed(f)} AS {quote(f.name)}" for f in t.columns)
-    where = [c.in_table(t), f"NOT coalesce({c.type_error(t)}, false)", f"NOT ({c.missing(t)})"]
+    checks = [cond for cond, _, f in c.type_checks(t) if not (reader.flat and f.type == "string")]
+    where = [c.in_table(t), f"NOT coalesce({' OR '.join(checks) or 'FALSE'}, false)", f"NOT ({c.missing(t)})"]
     dt = ""
     partition = ""
     if c.time is not None:
         where.append(f"{_typed(c.time)} IS NOT NULL")
         dt = f", CAST({_typed(c.time)} AS DATE) AS dt"
         partition = ", PARTITION_BY (dt)"
-    return (
-        f"COPY (SELECT {cols}, "
-        "{'bucket': ?, 'key': ?, 'etag': ?, 'line_no': CAST(r.ordinality AS BIGINT) + ?} AS _source"
+    scans = [
+        f"SELECT {cols}, "
+        "{'bucket': $1, 'key': $2, 'etag': $3, "
+        f"'line_no': CAST(r.ordinality AS BIGINT) + {int(before)}}} AS _source"
         f"{dt} FROM {typed_source(reader, fields, lit(file), ordinality=True)} "
-        f"WHERE {' AND '.join(where)}) "
-        f"TO {lit(str(out))} (FORMAT parquet{partition}, COMPRESSION zstd)"
-    )
+        f"WHERE {' AND '.join(where)}"
+        for file, before in sources
+    ]
+    union = " UNION ALL ".join(f"({scan})" for scan in scans)
+    return f"COPY ({union}) TO {lit(str(out))} (FORMAT parquet{partition}, COMPRESSION zstd)"

@@ -88,8 +88,8 @@ class Transformer:
     def __init__(self, lake: Lake, specs: Callable[[str], StreamSpec], *, threads: int = 0) -> None:
         self.lake = lake
         self.specs = specs
-        self._con = duckdb_connection(threads, keep_order=True)  # the fast path numbers rows in file order
-        self._fast = FastPath(self._con, threads or os.cpu_count() or 1)
+        self._con = duckdb_connection(threads, keep_order=True)
+        self._fast = FastPath(threads or os.cpu_count() or 1)  # a connection of its own
         self._sql: dict[tuple[Any, ...], tuple[str, str]] = {}
         self._background: ThreadPoolExecutor | None = None  # runs the fast path's writes
         self._publisher = Publisher(lake)
