@@ -65,7 +65,7 @@ def main() -> int:
         home = work / "lake"
         init_home(home)
         (home / "lakeline.toml").write_text(
-            f"[carbon]\nbatch_size = {args.batch_size}\nmax_concurrency = {args.concurrency}\n"
+            f"[pipelines.carbon]\nbatch_size = {args.batch_size}\nmax_concurrency = {args.concurrency}\n"
             "[runner]\nsettle_seconds = 0.0\n")
         exe = str(lakeline_exe())
         m = measure([("put", [exe, "--home", str(home), "put", str(csv), "--pipeline", "carbon"]),

@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from lakeline.adapters.record_lineage import RecordLedger
 from lakeline.config import CONFIG_FILE, ZONES, Settings, default_config_text
 from lakeline.errors import ConfigError
 from lakeline.ports import Ledger, Notifier, ObjectStore, ParameterStore, Queue, StateStore
@@ -155,12 +156,12 @@ class Lake:
         )
 
     @cached_property
-    def lineage(self) -> Ledger:
+    def lineage(self) -> RecordLedger:
         """The lineage ledger, opened on first use: ``state/lineage.db`` locally, the DynamoDB
-        table ``aws.lineage_table`` (default ``<lake.name>-lineage``) on AWS."""
-        if self.ledger_opener is None:
-            return _local_ledger(self.settings)
-        return self.ledger_opener()
+        table ``aws.lineage_table`` (default ``<lake.name>-lineage``) on AWS; record-level
+        nodes are Parquet files in the silver zone (:mod:`lakeline.adapters.record_lineage`)."""
+        inner = _local_ledger(self.settings) if self.ledger_opener is None else self.ledger_opener()
+        return RecordLedger(inner, self.store, self.settings.home / "work")
 
     @cached_property
     def catalog(self) -> Catalog:

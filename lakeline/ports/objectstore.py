@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from lakeline.config import ZONES
 from lakeline.errors import InvalidKeyError, NotFoundError
@@ -124,3 +125,14 @@ class ObjectStore(ABC):
     @abstractmethod
     def scan_uri(self, zone: str, prefix: str = "") -> str:
         """A URI DuckDB can glob under (a directory path or ``s3://bucket/prefix``)."""
+
+    def parquet_dataset(self, zone: str, keys: Sequence[str]) -> Any:
+        """A ``pyarrow.dataset`` over the Parquet objects ``keys`` of ``zone`` (scanned lazily,
+        filters pushed down to row groups), for DuckDB to query where it cannot read the
+        objects itself. This default reads local paths; remote stores override it."""
+        import pyarrow.dataset as pads  # heavy: pyarrow
+
+        paths = [self.local_path(zone, k) for k in keys]
+        if any(p is None for p in paths):
+            raise NotImplementedError(f"{type(self).__name__} has no Parquet dataset of remote objects")
+        return pads.dataset([str(p) for p in paths], format="parquet")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
+from lakeline.errors import NotFoundError
 from lakeline.lake import Lake
 from lakeline.pipelines.carbon.job import RESULTS_TABLE, result_of
 from lakeline.workflow.engine import load_execution
@@ -53,10 +55,14 @@ def test_put_and_run_calculates_into_gold_with_lineage_and_rejects(lake_and_sett
     assert (got[0][2], got[0][3], got[0][4]) == ("tonnes", 1, 9.0)
     rejects = query(lake, "SELECT line_no, reason_code FROM quarantine.rejects WHERE pipeline = 'carbon' ORDER BY 1")
     assert rejects == [(5, "FACTOR_NOT_FOUND"), (6, "UNIT_MISMATCH")]
-    # results by activity_event_id in the state store
+    # results by activity_event_id: a lookup over gold (no state store copy by default)
     stored = result_of(lake, "e1")
     assert stored["emissions_output"]["calculated_emissions"]["co2"]["amount"] == pytest.approx(0.07902)
-    assert len(lake.state.query(RESULTS_TABLE)) == 3
+    assert sorted(stored) == ["_factors", "_lineage", "_source", "activity_event_id", "emissions_output"]
+    assert (stored["activity_event_id"], stored["_source"]["line_no"]) == ("e1", 2)
+    assert len(lake.state.query(RESULTS_TABLE)) == 0
+    with pytest.raises(NotFoundError, match="e4"):
+        result_of(lake, "e4")  # rejected: no result
 
     # lineage: one tree per root, record nodes keyed by activity_event_id
     root = report["root_id"]
@@ -71,7 +77,15 @@ def test_put_and_run_calculates_into_gold_with_lineage_and_rejects(lake_and_sett
     assert trace[-1].parent_id == root
     failed = lake.lineage.get("e4", root)
     assert failed is not None and failed.action_taken == "CALCULATION_FAILED"
-    assert failed.attrs["reason"] == "FACTOR_NOT_FOUND"
+    assert failed.attrs == {"reason": "FACTOR_NOT_FOUND", "line_no": 5}
+    # record-level nodes are data: one sealed Parquet file per root, none in the ledger itself
+    assert lake.lineage.inner.counts(root) == {
+        "RAW_DATA_INPUT": 1, "PROFILE_COMPLETE": 1, "DQ_CHECK_PASS": 1, "GLUE_BATCH_SPLIT": 3}
+    assert [i.key for i in lake.store.list("silver", "_lineage/")] == [f"_lineage/records/{root}/records.parquet"]
+    records = pq.read_table(lake.store.local_path("silver", f"_lineage/records/{root}/records.parquet"))
+    assert records.select(["node_id", "action_taken", "source_key", "line_no"]).to_pylist() == [
+        {"node_id": f"e{n}", "action_taken": action, "source_key": KEY, "line_no": n + 1}
+        for n, action in enumerate(["CALCULATION_COMPLETE"] * 3 + ["CALCULATION_FAILED"] * 2, start=1)]
     # nothing staged is left behind; the batches stay under transformed/<root_id>/
     assert [i.key for i in lake.store.list("tmp", "carbon/")] == []
     assert sorted(i.key for i in lake.store.list("silver", f"transformed/{root}/")) == [
@@ -79,6 +93,18 @@ def test_put_and_run_calculates_into_gold_with_lineage_and_rejects(lake_and_sett
     ex = load_execution(lake.state, report["execution"])
     assert ex is not None and ex.status == "SUCCEEDED"
     assert sum(1 for e in ex.history if e["type"] == "MapIterationSucceeded") == 3
+
+
+def test_store_results_keeps_a_state_store_copy_written_in_bulk(home: Path) -> None:
+    s = settings(home, pipelines__carbon__batch_size=2, pipelines__carbon__store_results=True)
+    lake = Lake.open(s)
+    land(lake, KEY, _csv(ROWS))
+    run(s)
+    items = {i.key: i.data for i in lake.state.query(RESULTS_TABLE)}
+    assert sorted(items) == ["e1", "e2", "e3"]
+    for key, data in items.items():  # the copy is what the gold lookup answers
+        assert data == result_of(lake, key)
+    assert items["e2"]["_source"] == {"key": KEY, "line_no": 3}
 
 
 def test_rerun_of_the_same_file_is_a_new_root_and_never_duplicates(lake_and_settings) -> None:  # type: ignore[no-untyped-def]

@@ -29,7 +29,7 @@ def test_shipments_lineage_on_dynamodb(moto_endpoint, tmp_path):  # noqa: F811
     name = overrides["lake.name"]  # provision() creates "<name>-lineage", as the template does
     s = aws_settings(tmp_path / "ws", overrides)
     lake = Lake.open(s)
-    assert isinstance(lake.lineage, DynamoLedger) and lake.lineage.table_name == f"{name}-lineage"
+    assert isinstance(lake.lineage.inner, DynamoLedger) and lake.lineage.inner.table_name == f"{name}-lineage"
     data = body()
     land(lake, "shipments/a.jsonl", data)
     summary = run(s)
@@ -51,7 +51,7 @@ def test_shipments_lineage_on_dynamodb(moto_endpoint, tmp_path):  # noqa: F811
 def test_named_table_and_a_missing_table(moto_endpoint, tmp_path, caplog):  # noqa: F811
     overrides = provision(moto_endpoint)
     s = aws_settings(tmp_path / "ws", overrides, **{"aws.lineage_table": "custom-lineage"})
-    assert Lake.open(s).lineage.table_name == "custom-lineage"
+    assert Lake.open(s).lineage.inner.table_name == "custom-lineage"
     # a lineage table that was never created
     lake = Lake.open(aws_settings(tmp_path / "ws2", overrides, **{"aws.lineage_table": "never-created"}))
     land(lake, "shipments/b.jsonl", body())

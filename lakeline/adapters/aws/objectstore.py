@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -107,6 +107,21 @@ class S3ObjectStore(ObjectStore):
         """None: S3 objects have no local path."""
         self._loc(zone, key)
         return None
+
+    def parquet_dataset(self, zone: str, keys: Sequence[str]) -> Any:
+        """An Arrow dataset over S3 objects through ``pyarrow.fs.S3FileSystem`` (the client's
+        region and endpoint, credentials from the environment): DuckDB queries it without its
+        httpfs extension, which would be a download."""
+        import pyarrow.dataset as pads  # heavy: pyarrow
+        import pyarrow.fs as pafs  # heavy: pyarrow
+
+        options: dict[str, Any] = {"region": self.s3.meta.region_name}
+        endpoint = self.s3.meta.endpoint_url
+        if endpoint and not endpoint.endswith(".amazonaws.com"):
+            scheme, _, host = endpoint.partition("://")
+            options.update(endpoint_override=host, scheme=scheme)
+        files = ["/".join(self._loc(zone, k)) for k in keys]
+        return pads.dataset(files, filesystem=pafs.S3FileSystem(**options), format="parquet")
 
     def scan_uri(self, zone: str, prefix: str = "") -> str:
         """``s3://bucket/<zone prefix><prefix>`` for DuckDB globs (httpfs)."""

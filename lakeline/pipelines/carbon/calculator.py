@@ -40,14 +40,14 @@ _GAS = "{{'amount': {x}, 'unit': 'tonnes'}}"
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Calculated rows and rejects of one batch, as Arrow tables. ``*_nodes`` hold each row's
-    lineage node id (``activity_event_id``, or ``line:<n>`` without one) and ``detail``: the
-    result as JSON (calculated) or ``{reason, line_no}`` (rejected)."""
+    """Calculated rows and rejects of one batch, as Arrow tables. ``nodes`` holds each row's
+    record-level lineage in line order: ``node_id`` (``activity_event_id``, or ``line:<n>``
+    without one), ``action_taken`` (``CALCULATION_COMPLETE`` / ``CALCULATION_FAILED``),
+    ``attrs`` (``{reason, line_no}`` as JSON for a failure, else null) and ``line_no``."""
 
     calculated: pa.Table
     rejects: pa.Table
-    calculated_nodes: pa.Table
-    rejected_nodes: pa.Table
+    nodes: pa.Table
 
 
 def co2e(ar: str) -> str:
@@ -155,10 +155,10 @@ def calculate(
                CASE WHEN reason_code IS NOT NULL THEN to_json({{{raw}}})::VARCHAR END AS raw,
                p.at AS rejected_at,
                coalesce(activity_event_id, 'line:' || _line_no) AS node_id,
-               CASE WHEN reason_code IS NULL THEN to_json({{
-                   'activity_event_id': activity_event_id, 'emissions_output': emissions_output,
-                   '_factors': _factors, '_lineage': _lineage, '_source': _source}})::VARCHAR
-                    ELSE to_json({{'reason': reason_code, 'line_no': _line_no}})::VARCHAR END AS detail
+               CASE WHEN reason_code IS NULL THEN 'CALCULATION_COMPLETE' ELSE 'CALCULATION_FAILED' END
+                   AS action_taken,
+               CASE WHEN reason_code IS NOT NULL
+                    THEN to_json({{'reason': reason_code, 'line_no': _line_no}})::VARCHAR END AS attrs
         FROM g CROSS JOIN {batch}_params p ORDER BY _line_no
     """
     # Prepared once per connection and relation (planning this query costs more than running
@@ -184,6 +184,5 @@ def calculate(
     return BatchResult(
         calculated=good.select(list(CALCULATED_COLUMNS)),
         rejects=bad.select([*REJECT_COLUMNS, "activity_event_id"]),
-        calculated_nodes=good.select(["node_id", "detail"]),
-        rejected_nodes=bad.select(["node_id", "detail"]),
+        nodes=table.select(["node_id", "action_taken", "attrs", "line_no"]),
     )

@@ -42,6 +42,7 @@ key finishes it.
 from __future__ import annotations
 
 import copy
+import hashlib
 import shutil
 import threading
 import time
@@ -53,6 +54,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lakeline import log
@@ -294,33 +296,43 @@ def calculate_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
         elif lake.store.exists("error", rejects_key):
             lake.store.delete("error", rejects_key)  # a retry that now succeeds
     crash_point("carbon.after_calculate")
-    _record_lineage(lake, result, root_id, parent_id)
+    _record_lineage(lake, result, root_id, parent_id, name, str(source or ""))
     if carbon_settings(lake.settings).store_results and result.calculated.num_rows:
-        nodes = result.calculated_nodes
-        keys = [str(k) for k in nodes.column("node_id").to_pylist()]
-        details = [str(d) for d in nodes.column("detail").to_pylist()]
-        lake.state.put_many(RESULTS_TABLE, zip(keys, details, strict=True))
+        lake.state.put_many(RESULTS_TABLE, _results(con, result.calculated))
     return {"batch": key, "records": result.calculated.num_rows + result.rejects.num_rows,
             "calculated": result.calculated.num_rows, "failed": result.rejects.num_rows}
 
 
-def _record_lineage(lake: Lake, result: Any, root_id: str, parent_id: str) -> None:
-    """One node per record: CALCULATION_COMPLETE (at the gold table) or CALCULATION_FAILED
-    (at the batch's rejects, with the reason), through the ledger's bulk path."""
-    for action, nodes, where in (
-        ("CALCULATION_COMPLETE", result.calculated_nodes, location(lake, "gold", GOLD_TABLE)),
-        ("CALCULATION_FAILED", result.rejected_nodes, location(lake, "error", f"{REJECTS}/{root_id}/")),
-    ):
-        if not nodes.num_rows:
-            continue
-        n = nodes.num_rows
-        attrs = nodes.column("detail") if action == "CALCULATION_FAILED" else pa.nulls(n, pa.string())
-        lake.lineage.record_many(root_id, action, pa.table({
-            "node_id": nodes.column("node_id"),
-            "parent_id": pa.array([parent_id] * n, pa.string()),
-            "storage_location": pa.array([where] * n, pa.string()),
-            "attrs": attrs,
-        }))
+#: The fields of a stored result (``result_of``): what the seed's GraphQL lookups return.
+RESULT_FIELDS = ("activity_event_id", "emissions_output", "_factors", "_lineage", "_source")
+_RESULT_JSON = "to_json({" + ", ".join(f"'{f}': {f}" for f in RESULT_FIELDS) + "})::VARCHAR"
+
+
+def _results(con: Any, calculated: pa.Table) -> list[tuple[str, str]]:
+    """``(activity_event_id, result JSON)`` of calculated rows, rendered by DuckDB in bulk."""
+    con.register("carbon_calculated", calculated)
+    try:
+        rows = con.execute(f"SELECT activity_event_id, {_RESULT_JSON} FROM carbon_calculated").fetchall()
+    finally:
+        con.unregister("carbon_calculated")
+    return [(str(k), str(v)) for k, v in rows]
+
+
+def _record_lineage(lake: Lake, result: Any, root_id: str, parent_id: str, batch: str,
+                    source_key: str) -> None:
+    """Record-level lineage as data: one node per record in the batch's lineage file
+    (:meth:`~lakeline.adapters.record_lineage.RecordLedger.write_records`) —
+    CALCULATION_COMPLETE at the gold table, or CALCULATION_FAILED at the batch's rejects with
+    the reason — with the record's source key and line."""
+    nodes = result.nodes
+    n = nodes.num_rows
+    done = pc.equal(nodes.column("action_taken"), pa.scalar("CALCULATION_COMPLETE"))
+    where = pc.if_else(done, location(lake, "gold", GOLD_TABLE),
+                       location(lake, "error", f"{REJECTS}/{root_id}/"))
+    lake.lineage.write_records(root_id, batch, nodes.append_column(
+        "parent_id", pa.repeat(pa.scalar(parent_id, pa.string()), n)).append_column(
+        "storage_location", where).append_column(
+        "source_key", pa.repeat(pa.scalar(source_key, pa.string()), n)))
 
 
 def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
@@ -359,6 +371,7 @@ def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
         "records": job.get("records"), "loaded": calculated, "rejected": failed, "root_id": root_id,
         "started_at": job.get("started_at")})
     lake.state.emit_event("carbon_emissions_published", summary)
+    lake.lineage.seal_records(root_id)  # the batches' record lineage, one file sorted by node id
 
     maybe_export(lake, root_id)  # OpenLineage run events, when [lineage] names a sink
     return summary
@@ -582,7 +595,27 @@ def _arn(name: str) -> str:
 
 
 def result_of(lake: Lake, activity_event_id: str) -> dict[str, Any]:
-    """The stored result of one activity (state store table ``carbon_results``)."""
+    """The published result of one activity (:data:`RESULT_FIELDS`): a lookup over
+    ``gold.emissions`` (one shard file, read by DuckDB), else the state store copy kept when
+    ``store_results`` is on (a result calculated but not yet published)."""
+    # the shard is md5 by the gold layout, not for security
+    key = _shard_key(hashlib.md5(activity_event_id.encode(), usedforsecurity=False).hexdigest()[0])
+    if lake.store.exists("gold", key):
+        con = duckdb_connection(1)
+        try:
+            path = lake.store.local_path("gold", key)
+            if path is not None:
+                source = f"read_parquet('{_q(str(path))}')"
+            else:
+                con.register("carbon_gold_shard", lake.store.parquet_dataset("gold", [key]))
+                source = "carbon_gold_shard"
+            rows = con.execute(f"SELECT {_RESULT_JSON} FROM {source} WHERE activity_event_id = ?",
+                               [activity_event_id]).fetchall()
+        finally:
+            con.close()
+        if rows:
+            found: dict[str, Any] = orjson.loads(rows[0][0])
+            return found
     item = lake.state.get(RESULTS_TABLE, activity_event_id)
     if item is None:
         raise NotFoundError(f"no carbon result for activity_event_id {activity_event_id!r}")

@@ -13,13 +13,14 @@ NAME = "carbon"
 class CarbonSettings:
     """``factors`` is a factor table CSV (empty: the one packaged with lakeline; relative paths
     are under the home), ``batch_size`` records per batch, ``max_concurrency`` batches
-    calculated at once (the Map state's MaxConcurrency), ``store_results`` also keeps each
-    result in the state store keyed by activity_event_id."""
+    calculated at once (the Map state's MaxConcurrency), ``store_results`` also keeps a
+    copy of each result in the state store keyed by activity_event_id, written in bulk per
+    batch (off by default: ``result_of`` looks results up in ``gold.emissions``)."""
 
     factors: str = ""
     batch_size: int = 1000
     max_concurrency: int = 4
-    store_results: bool = True
+    store_results: bool = False
 
 
 def carbon_settings(settings: Settings) -> CarbonSettings:
