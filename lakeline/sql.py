@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from lakeline.duck import duckdb_connection
 from lakeline.lake import Lake
-from lakeline.promotion.promote import current_files
 from lakeline.stages.rejects import REJECT_COLUMNS
 from lakeline.tables.schema import TableSpec
 
@@ -52,6 +51,8 @@ def _promoted(tables: Sequence[TableSpec]) -> dict[str, str]:
 def discover(lake: Lake, tables: Sequence[TableSpec] = ()) -> list[TableInfo]:
     """Tables present in the lake, by name (``tables``: the pipelines' table specs, which name
     the tables of promoted runs)."""
+    from lakeline.promotion.promote import current_files  # only for promoted tables (a query's scope)
+
     promoted = _promoted(tables)
     batch_roots = {prefix.split("/", 1)[0] for prefix in promoted.values()}
     declared = {(t.zone, t.prefix.split("/", 1)[0]) for t in tables if t.layout == "parquet"}
@@ -243,6 +244,8 @@ _REJECT_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT",
 
 
 def _batch_views(lake: Lake, con: duckdb.DuckDBPyConnection, promoted: dict[str, str]) -> None:
+    from lakeline.promotion.promote import current_files  # only for promoted tables (a query's scope)
+
     for name, prefix in promoted.items():
         runs = [i.key for i in lake.store.list("silver", prefix + "/")
                 if i.key.endswith(".parquet") and "/run_id=" in i.key]
@@ -312,10 +315,11 @@ def plan_query(
     Given the query's :class:`Scope`, the Iceberg catalog is opened only when the scope says
     so, and the lake tables counted are the scope's."""
     from lakeline.errors import UsageError
-    from lakeline.sql_iceberg import prepare, referenced_tables
+    from lakeline.sql_names import referenced_tables
 
     plans: list[dict[str, Any]] = []
     if scope.iceberg if scope is not None else has_iceberg(lake):
+        from lakeline.sql_iceberg import prepare  # only for a query that may name an Iceberg table
         from lakeline.tables.iceberg import catalog
 
         query, iceberg_plans = prepare(catalog(lake), con, query)

@@ -26,20 +26,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from lakeline.errors import UsageError
 from lakeline.sql_dialect import athena_timestamp
+from lakeline.sql_names import TIME_TRAVEL, parse_tree, referenced_tables
 
 if TYPE_CHECKING:
     import duckdb
 
-#: a time-travel clause after a table name (`ns.tbl FOR VERSION AS OF 12`), Athena / Trino syntax
-TIME_TRAVEL = re.compile(
-    r"(?P<table>\"?[A-Za-z_][\w]*\"?\.\"?[A-Za-z_][\w$]*\"?)\s+FOR\s+(?P<kind>VERSION|TIMESTAMP|SYSTEM_TIME)"
-    r"\s+AS\s+OF\s+(?P<value>'[^']*'|TIMESTAMP\s+'[^']*'|\d+)",
-    re.IGNORECASE,
-)
 _META = ("snapshots", "history", "files", "partitions")
 _OPS = {
     "COMPARE_EQUAL": "EqualTo", "COMPARE_NOTEQUAL": "NotEqualTo", "COMPARE_LESSTHAN": "LessThan",
@@ -239,41 +232,8 @@ def _register_meta(catalog: Any, con: duckdb.DuckDBPyConnection, schema: str, ba
     con.execute(f'CREATE OR REPLACE VIEW {view} AS SELECT * FROM "__meta_{schema}_{base}_{kind}"')
 
 
-def _ast(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
-    import duckdb  # heavy: imported when used, not by importing lakeline
-    rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()  # fetchall closes it
-    tree: dict[str, Any] = orjson.loads(rows[0][0]) if rows else {}
-    if tree.get("error"):
-        try:  # let DuckDB's parser word the error the way DuckDB users know it
-            con.extract_statements(sql)
-        except duckdb.Error as exc:
-            raise UsageError(f"SQL error: {exc}") from None
-        return {"statements": []}  # valid, but not a SELECT (DESCRIBE, SHOW, …): nothing to plan
-    return tree
-
-
-def referenced_tables(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, str]]:
-    """``(schema, table)`` of every qualified table the query names."""
-    found: list[tuple[str, str]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "BASE_TABLE" and node.get("schema_name"):
-                pair = (str(node["schema_name"]), str(node["table_name"]))
-                if pair not in found:
-                    found.append(pair)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(_ast(con, sql).get("statements", []))
-    return found
-
-
 def _where_filters(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, Any]]:
-    statements = _ast(con, sql).get("statements", [])
+    statements = parse_tree(con, sql).get("statements", [])
     if len(statements) != 1:
         return []
     node = statements[0].get("node", {})

@@ -17,6 +17,10 @@ Two parsers, the first that understands the query wins:
 neither parser reads, or one that asks the catalog itself (``SHOW TABLES``,
 ``information_schema``, ``duckdb_tables()``, ``query_table('…')``). The parsers never make a
 query fail: DuckDB reports its own errors when the query runs.
+
+:func:`referenced_tables` is the strict form Iceberg planning and the bytes limit use: DuckDB's
+parse tree only, the names as written, and a :class:`~lakeline.errors.UsageError` in DuckDB's
+words for SQL that does not parse.
 """
 
 from __future__ import annotations
@@ -27,11 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lakeline.sql_iceberg import TIME_TRAVEL
+from lakeline.errors import UsageError
 
 if TYPE_CHECKING:
     import duckdb
 
+#: a time-travel clause after a table name (`ns.tbl FOR VERSION AS OF 12`), Athena / Trino syntax
+TIME_TRAVEL = re.compile(
+    r"(?P<table>\"?[A-Za-z_][\w]*\"?\.\"?[A-Za-z_][\w$]*\"?)\s+FOR\s+(?P<kind>VERSION|TIMESTAMP|SYSTEM_TIME)"
+    r"\s+AS\s+OF\s+(?P<value>'[^']*'|TIMESTAMP\s+'[^']*'|\d+)",
+    re.IGNORECASE,
+)
 #: text that makes a query read the catalog (or name tables in strings): every table is opened
 _CATALOG = re.compile(
     r"information_schema|pg_catalog|duckdb_\w+|sqlite_master|\bshow\b|\bpragma\b|\bquery(?:_table)?\s*\(",
@@ -71,19 +81,48 @@ def _duckdb_names(query: str, con: duckdb.DuckDBPyConnection) -> set[tuple[str, 
     tree: dict[str, Any] = orjson.loads(rows[0][0]) if rows else {}
     if tree.get("error") or not tree.get("statements"):
         return None  # not SELECT statements (or not DuckDB SQL): sqlglot may still read it
-    found: set[tuple[str, str]] = set()
+    return {(schema.lower(), table) for schema, table in _tables(tree)}
+
+
+def parse_tree(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, Any]:
+    """DuckDB's parse tree of ``sql`` (``json_serialize_sql``); ``{"statements": []}`` for valid
+    SQL that is not SELECT statements (DESCRIBE, SHOW, …). :class:`UsageError` with DuckDB's
+    own words for SQL that does not parse."""
+    import duckdb  # heavy: imported when used, not by importing lakeline
+
+    rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()  # fetchall closes it
+    tree: dict[str, Any] = orjson.loads(rows[0][0]) if rows else {}
+    if tree.get("error"):
+        try:  # let DuckDB's parser word the error the way DuckDB users know it
+            con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL error: {exc}") from None
+        return {"statements": []}
+    return tree
+
+
+def referenced_tables(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, str]]:
+    """``(schema, table)`` of every qualified table the SELECT statements of ``sql`` name, as
+    written, in order (see :func:`parse_tree` for errors)."""
+    return _tables(parse_tree(con, sql))
+
+
+def _tables(tree: dict[str, Any]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if node.get("type") == "BASE_TABLE" and node.get("schema_name"):
-                found.add((str(node["schema_name"]).lower(), str(node["table_name"])))
+                pair = (str(node["schema_name"]), str(node["table_name"]))
+                if pair not in found:
+                    found.append(pair)
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
             for value in node:
                 walk(value)
 
-    walk(tree["statements"])
+    walk(tree.get("statements", []))
     return found
 
 
