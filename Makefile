@@ -45,6 +45,7 @@ bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bou
 	$(BIN)/python bench/bench_lineage.py --nodes 1000000 --single 10000
 	$(BIN)/python bench/bench_carbon.py --rows 1000000
 	$(BIN)/python bench/bench_cold_start.py
+	$(BIN)/python bench/bench_sql.py
 	$(MAKE) bench-dq
 
 bench-dq: $(STAMP) ## DQ rules on 1M rows: lakeline vs Great Expectations (GE only in .venv-ge)
