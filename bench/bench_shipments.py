@@ -7,7 +7,11 @@ Run by ``make bench``; see bench/README.md. In one run it measures:
 (b) lakeline through its CLI, in subprocesses: ``lakeline init HOME`` (not timed), then
     ``lakeline --home HOME put FILE --pipeline shipments`` + ``lakeline --home HOME run``
     (default: one worker with DuckDB on every core; measured faster than two workers on 2 cores)
-    (timed), then a ``lakeline --home HOME sql ... --json`` count check (not timed).
+    (timed), then a ``lakeline --home HOME sql ... --json`` count check (not timed);
+(c) the same as one command, ``lakeline --home HOME2 load FILE --pipeline shipments`` (put + run
+    in one process, durable at each step), in a fresh home, with the same count check.
+
+Both ratios are against the same reference (a), measured in the same run.
 
 The input is made by :func:`lakeline.pipelines.shipments.gen.write`; generating it is not timed.
 
@@ -243,17 +247,17 @@ def _first_int(value: Any) -> int | None:
     return None
 
 
-def run_lakeline(src: Path, run_dir: Path) -> Measurement:
+def run_lakeline(src: Path, run_dir: Path, *, one_command: bool = False) -> Measurement:
+    """(b) ``put`` + ``run``, or (c) with ``one_command``: ``load``."""
     exe = str(lakeline_exe())
-    home = run_dir / "home"
+    home = run_dir / ("home-load" if one_command else "home")
     _run_plain("lakeline init", [exe, "init", str(home)])
-    m = measure(
-        [
+    steps = [("lakeline load", [exe, "--home", str(home), "load", str(src), "--pipeline", "shipments"])] \
+        if one_command else [
             ("lakeline put", [exe, "--home", str(home), "put", str(src), "--pipeline", "shipments"]),
             ("lakeline run", [exe, "--home", str(home), "run"]),
-        ],
-        run_dir / "logs-b",
-    )
+        ]
+    m = measure(steps, run_dir / ("logs-c" if one_command else "logs-b"))
     sql = "SELECT count(*) FROM silver.shipments"
     proc = _run_plain("lakeline sql", [exe, "--home", str(home), "sql", sql, "--json"])
     try:
@@ -353,18 +357,23 @@ def main(argv: list[str] | None = None) -> int:
     print("(b) lakeline: put + run ...", flush=True)
     failure: str | None = None
     ours: Measurement | None = None
+    loaded: Measurement | None = None
     try:
         ours = run_lakeline(src, run_dir)
+        print("(c) lakeline: load (put + run in one command) ...", flush=True)
+        loaded = run_lakeline(src, run_dir, one_command=True)
     except BenchFailure as exc:
         failure = str(exc)
 
     rss_target = RSS_TARGET_MB_SMALL if n <= 1_000_000 else RSS_TARGET_MB_LARGE
-    ratio = (
-        reference.total_seconds / ours.total_seconds
-        if reference is not None and ours is not None and ours.total_seconds > 0
-        else None
-    )
-    count_ok = ours is not None and ours.extra["rows"] == n
+
+    def ratio_of(m: Measurement | None) -> float | None:
+        if reference is None or m is None or m.total_seconds <= 0:
+            return None
+        return reference.total_seconds / m.total_seconds
+
+    ratio, ratio_load = ratio_of(ours), ratio_of(loaded)
+    count_ok = ours is not None and ours.extra["rows"] == n and (loaded is None or loaded.extra["rows"] == n)
     results: dict[str, Any] = {
         "records": n,
         "input_bytes": size,
@@ -373,12 +382,15 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "reference": side(reference, n),
         "lakeline": side(ours, n),
+        "lakeline_load": side(loaded, n),
         "error": failure,
         "ratio": ratio,
+        "ratio_load": ratio_load,
         "targets": {"ratio_min": RATIO_TARGET, "max_rss_mb": rss_target},
         "pass": {
             "ratio": None if ratio is None else ratio >= RATIO_TARGET,
-            "rss": None if ours is None else ours.max_rss_mb <= rss_target,
+            "ratio_load": None if ratio_load is None else ratio_load >= RATIO_TARGET,
+            "rss": None if ours is None else max(m.max_rss_mb for m in (ours, loaded) if m) <= rss_target,
             "count": count_ok,
         },
     }
@@ -395,17 +407,21 @@ def main(argv: list[str] | None = None) -> int:
         print_row("(b) lakeline put + run", ours, n)
     else:
         print(f"{'(b) lakeline put + run':34}{'FAILED':>10}")
+    if loaded is not None:
+        print_row("(c) lakeline load", loaded, n)
     print()
     ratio_text = "-" if ratio is None else f"{ratio:.2f}"
-    rss_text = "-" if ours is None else f"{ours.max_rss_mb:.0f} MB"
+    ratio_load_text = "-" if ratio_load is None else f"{ratio_load:.2f}"
+    rss_text = "-" if ours is None else f"{max(m.max_rss_mb for m in (ours, loaded) if m):.0f} MB"
     checks = [
         ("ratio (b)/(a) records/s", ratio_text, f">= {RATIO_TARGET}", verdict(results["pass"]["ratio"])),
+        ("ratio (c)/(a) records/s", ratio_load_text, f">= {RATIO_TARGET}",
+         verdict(results["pass"]["ratio_load"])),
         ("lakeline peak RSS", rss_text, f"<= {rss_target} MB", verdict(results["pass"]["rss"])),
     ]
     if ours is not None:
-        checks.append(
-            ("silver.shipments rows", f"{ours.extra['rows']}", f"== {n}", "PASS" if count_ok else "FAIL")
-        )
+        rows = "/".join(str(m.extra["rows"]) for m in (ours, loaded) if m)
+        checks.append(("silver.shipments rows", rows, f"== {n}", "PASS" if count_ok else "FAIL"))
     for label, value, target, outcome in checks:
         print(f"  {label:26}{value:>12}   target {target:<14}{outcome}")
     print(
@@ -428,9 +444,10 @@ def main(argv: list[str] | None = None) -> int:
             print("(is the lakeline CLI implemented and installed? see bench/README.md)", file=sys.stderr)
         return 1
     if not count_ok:
+        rows_seen = "/".join(str(m.extra["rows"]) for m in (ours, loaded) if m)
         print(
-            f"\nERROR: silver.shipments has {ours.extra['rows'] if ours else None} rows, expected {n}\n"
-            f"lakeline sql output: {ours.extra['count_output'] if ours else ''}",
+            f"\nERROR: silver.shipments has {rows_seen} rows, expected {n}\n"
+            f"lakeline sql output: {' / '.join(str(m.extra['count_output']) for m in (ours, loaded) if m)}",
             file=sys.stderr,
         )
         return 1
