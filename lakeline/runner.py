@@ -31,12 +31,15 @@ import ctypes.util
 import fcntl
 import multiprocessing as mp
 import os
+import select
 import shutil
 import signal
+import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import orjson
@@ -406,22 +409,123 @@ def work_loop(
     worker = Worker(lake, reg, threads=_threads(settings, workers), worker_id=worker_id, stalled=stalled)
     next_scan = 0.0
     jobs = Jobs(lake, reg) if watch else None
+    bell = QueueBell(getattr(getattr(lake.ingest_queue, "db", None), "path", None))
+    interval = settings.runner.watch_interval
     try:
         while not should_stop():
-            if jobs is not None and time.monotonic() >= next_scan:
-                scan_landing(lake)
-                jobs.fire_due()
-                next_scan = time.monotonic() + settings.runner.watch_interval
             if not forever and gave_up(lake, worker.stalled):
                 break
-            if worker.step():
+            busy = worker.step()
+            now = time.monotonic()
+            # serve's tick (landing scan, jobs, after-run checks) waits while messages flow, so
+            # a landed file is not held up behind it; a steady stream still gets it, one interval late
+            if jobs is not None and now >= next_scan and (not busy or now >= next_scan + interval):
+                scan_landing(lake)
+                jobs.fire_due()
+                next_scan = time.monotonic() + interval
+                continue
+            if busy:
                 continue
             if not forever and is_idle(lake):
                 break
-            time.sleep(settings.runner.poll_interval)
+            wait = settings.runner.poll_interval
+            if jobs is not None:
+                wait = min(wait, max(0.0, next_scan - now))
+            bell.wait(wait)  # a write to the queue (a put, a chunk message) ends it at once
     finally:
+        bell.close()
         worker.close()
     return worker.stats
+
+
+# ---- waking an idle work loop -------------------------------------------------------------
+#: inotify(7) flags (linux/inotify.h)
+_IN_MODIFY, _IN_CLOSE_WRITE, _IN_MOVED_TO, _IN_CREATE, _IN_Q_OVERFLOW = 0x2, 0x8, 0x80, 0x100, 0x4000
+_IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
+#: struct inotify_event without its name: wd, mask, cookie, len
+_INOTIFY_EVENT = struct.Struct("iIII")
+
+
+class QueueBell:
+    """Ends an idle work loop's wait as soon as the local queue database is written (``put``'s
+    object-created event, a chunk message, a retry made visible by another process), instead
+    of at the end of ``runner.poll_interval``.
+
+    Linux inotify on the directory of ``queue.db`` (its WAL is created and removed), through
+    libc: no dependency, no thread, and no CPU while nothing is written. Without a database
+    path (the AWS profile), or where inotify is unavailable, :meth:`wait` simply sleeps.
+    ``poll_interval`` stays the longest wait: a delayed message becomes visible without a
+    write, and that is when the loop looks again.
+
+    A write is seen when its bytes reach the WAL, a moment before the commit is visible to
+    readers (after its fsync), so for :data:`HOT` seconds after a ring each wait lasts at most
+    :data:`RECHECK` seconds: the loop looks again until the message shows."""
+
+    #: seconds after a ring during which waits are short
+    HOT = 0.25
+    #: the longest wait while hot
+    RECHECK = 0.005
+
+    def __init__(self, db_path: Path | None) -> None:
+        self.fd = -1
+        self.name = b""
+        self._hot_until = 0.0
+        #: waits a write to the queue ended early
+        self.rings = 0
+        if db_path is None:
+            return
+        libc_name = ctypes.util.find_library("c")
+        try:
+            libc = ctypes.CDLL(libc_name, use_errno=True) if libc_name else None
+            fd = int(libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)) if libc is not None else -1
+        except (OSError, AttributeError):  # not Linux: sleep
+            return
+        if fd < 0:
+            return
+        mask = _IN_MODIFY | _IN_CLOSE_WRITE | _IN_MOVED_TO | _IN_CREATE
+        if libc is None or libc.inotify_add_watch(fd, os.fsencode(Path(db_path).parent), mask) < 0:
+            os.close(fd)
+            return
+        self.fd = fd
+        self.name = os.fsencode(Path(db_path).name)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds; True when a write to the queue database ended it."""
+        if self.fd < 0:
+            time.sleep(timeout)
+            return False
+        now = time.monotonic()
+        deadline = now + (min(timeout, self.RECHECK) if now < self._hot_until else timeout)
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        while (remaining := deadline - time.monotonic()) > 0:
+            if poller.poll(remaining * 1000) and self._drain():
+                self.rings += 1
+                self._hot_until = time.monotonic() + self.HOT
+                return True
+        return False
+
+    def _drain(self) -> bool:
+        """Read every pending event; True when one is about the queue database (or lost events)."""
+        hit = False
+        while True:
+            try:
+                buf = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return hit
+            offset = 0
+            while offset + _INOTIFY_EVENT.size <= len(buf):
+                _, mask, _, size = _INOTIFY_EVENT.unpack_from(buf, offset)
+                offset += _INOTIFY_EVENT.size
+                name = buf[offset:offset + size].rstrip(b"\0")
+                offset += size
+                hit = hit or bool(mask & _IN_Q_OVERFLOW) or name.startswith(self.name)
+
+    def close(self) -> None:
+        """Release the inotify descriptor."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def run(
