@@ -36,7 +36,8 @@ test: $(STAMP) $(SAM_STAMP) ## lint, type-check, check the import layers and run
 
 check: test ## alias of test (ruff + mypy strict + import layers + pytest)
 
-bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bounded memory
+bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bounded memory; one summary table
+	rm -f bench/out/results.jsonl
 	$(BIN)/python bench/bench_shipments.py --records 1000000
 	$(BIN)/python bench/bench_shipments.py --records 5000000 --no-reference
 	$(BIN)/python bench/bench_declared.py --records 1000000
@@ -46,7 +47,9 @@ bench: $(STAMP) ## benchmarks: 1M records vs a DuckDB reference, then 5M for bou
 	$(BIN)/python bench/bench_carbon.py --rows 1000000
 	$(BIN)/python bench/bench_cold_start.py
 	$(BIN)/python bench/bench_sql.py
+	$(BIN)/python bench/bench_latency.py
 	$(MAKE) bench-dq
+	$(BIN)/python bench/summary.py
 
 bench-dq: $(STAMP) ## DQ rules on 1M rows: lakeline vs Great Expectations (GE only in .venv-ge)
 	test -x .venv-ge/bin/python || ($(PY) -m venv .venv-ge && echo '*' > .venv-ge/.gitignore)
