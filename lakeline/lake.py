@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lakeline.adapters.record_lineage import RecordLedger
 from lakeline.config import CONFIG_FILE, ZONES, Settings, default_config_text
@@ -24,6 +24,8 @@ from lakeline.ports import Ledger, Notifier, ObjectStore, ParameterStore, Queue,
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
+
+    from lakeline.ports.notifier import Notification
 
 INGEST_QUEUE = "ingest"
 TRANSFORM_QUEUE = "transform"
@@ -78,7 +80,6 @@ class Lake:
             raise ConfigError(f"unknown profile {settings.lake.profile!r}; use local or aws")
         # a lake imports only its own profile's adapters (the aws ones need the aws extra)
         from lakeline.adapters.local.catalog import SqliteCatalogOpener
-        from lakeline.adapters.local.notifier import OutboxNotifier
         from lakeline.adapters.local.objectstore import FsObjectStore
         from lakeline.adapters.local.params import SCHEMA as PARAMS_SCHEMA
         from lakeline.adapters.local.params import SqliteParameterStore
@@ -102,7 +103,7 @@ class Lake:
             transform_queue=open_queue_pair(queue_db_path, TRANSFORM_QUEUE, settings.queue),
             state=SqliteStateStore(state_db),
             params=SqliteParameterStore(state_db),
-            notifier=OutboxNotifier(settings.outbox_dir, smtp),
+            notifier=_OutboxOnFirstUse(settings.outbox_dir, smtp),
             catalog_opener=SqliteCatalogOpener.for_settings(settings),
             ledger_opener=lambda: _local_ledger(settings),
         )
@@ -211,6 +212,31 @@ class Lake:
             if q.dlq is not None:
                 out[q.dlq.name] = q.dlq
         return out
+
+
+class _OutboxOnFirstUse(Notifier):
+    """The local notifier (:class:`~lakeline.adapters.local.notifier.OutboxNotifier`), built
+    when the first notification is sent or read: its module imports ``smtplib`` and ``ssl``
+    (about 25 ms), which a command that notifies nobody, like ``lakeline sql``, does not pay."""
+
+    def __init__(self, outbox_dir: Path, smtp: dict[str, Any] | None) -> None:
+        self._args = (outbox_dir, smtp)
+        self._inner: Notifier | None = None
+
+    def _notifier(self) -> Notifier:
+        if self._inner is None:  # two threads may both build one: they share the outbox file's lock
+            from lakeline.adapters.local.notifier import OutboxNotifier
+
+            self._inner = OutboxNotifier(*self._args)
+        return self._inner
+
+    def notify(self, subject: str, message: str, attributes: dict[str, Any] | None = None) -> Notification:
+        """Send one notification (see ``OutboxNotifier.notify``)."""
+        return self._notifier().notify(subject, message, attributes)
+
+    def sent(self, limit: int = 100) -> list[Notification]:
+        """Recently sent notifications, newest first."""
+        return self._notifier().sent(limit)
 
 
 def _local_ledger(settings: Settings) -> Ledger:
