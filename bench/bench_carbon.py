@@ -31,6 +31,7 @@ from lakeline.pipelines.carbon.gen import write
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_shipments import lakeline_exe, measure
+from results import record
 
 
 def reference(csv: Path, out: Path) -> float:
@@ -83,6 +84,10 @@ def main() -> int:
               f"{report['batches']} batches of {args.batch_size}, {report['calculated']:,} calculated, "
               f"{report['failed']:,} rejected, {nodes:,} lineage nodes, peak RSS {rss_mb:.0f} MB")
         print(f"ratio reference / lakeline: {ref_s / lake_s:.2f}")
+        bench = f"carbon {args.rows:,}"  # the make bench summary (bench/summary.py)
+        record(bench, "put+run records/s", args.rows / lake_s, "records/s", args.rows / ref_s, ref_s / lake_s,
+               "≥ 0.25", ref_s / lake_s >= 0.25, f"batches of {args.batch_size}; vs DuckDB alone")
+        record(bench, "lakeline peak RSS", rss_mb, "MB", None, None, "≤ 1024 MB", rss_mb <= 1024)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

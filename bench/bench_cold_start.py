@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from results import record
+
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("pyarrow", "duckdb", "pandas")
 BARE = "python -c pass"
@@ -117,6 +119,9 @@ def main() -> int:
         if target.startswith("lakeline"):
             added = statistics.median(s.wall for s in results[target]) - bare
             print(f"  {target}: {added:.3f} s on top of interpreter start-up")
+            wall = added + bare
+            record("cold start", f"import {target}", wall, "s", bare, wall / bare, "—", None,
+                   f"fresh process, median of {args.runs}; reference: python -c pass")
     if args.json:
         out = {"runs": args.runs, "python": platform.python_version(), "targets": summary}
         print(json.dumps(out, indent=2))

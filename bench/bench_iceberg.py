@@ -23,6 +23,8 @@ import pyarrow.dataset as pads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from results import record
+
 from lakeline.config import load_settings
 from lakeline.lake import Lake, init_home
 from lakeline.sql import connect, plan_query
@@ -87,6 +89,12 @@ def main() -> int:
     print(f"  ratio (b)/(a) rows/s                 {ratio:7.2f}")
     for label, (secs, planned, total) in timings.items():
         print(f"  query {label:<10} {secs:6.3f} s   files planned {planned} of {total}")
+    bench = f"iceberg {args.rows:,}"  # the make bench summary (bench/summary.py)
+    record(bench, f"append_batch x{args.batches} rows/s", rate, "rows/s", args.rows / plain_s, ratio,
+           "—", None, "vs plain Parquet by day (pyarrow)")
+    for label, (secs, planned, total) in timings.items():
+        record(bench, f"query, {label}", secs, "s", None, None, "—", None,
+               f"files planned {planned} of {total}")
     return 0
 
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from results import record
 
 PER_BATCH = 1000
 
@@ -124,6 +125,10 @@ def main() -> int:
     print(f"lineage single : {s['nodes']:,.0f} record nodes via record in {s['seconds']:.2f} s "
           f"= {single_rate:,.0f} nodes/s, peak RSS {s['rss_mb']:.0f} MB")
     print(f"lineage ratio  : bulk is {bulk_rate / single_rate:,.1f}x faster per node")
+    bench = f"lineage {b['nodes']:,.0f}"  # the make bench summary (bench/summary.py)
+    record(bench, "record_many nodes/s", bulk_rate, "nodes/s", single_rate, bulk_rate / single_rate,
+           "—", None, "reference: one record() per node")
+    record(bench, "trace one record", b["trace_seconds"], "s", None, None, "—", None)
     return 0
 
 

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from results import record
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))  # run from a checkout without installing
@@ -431,6 +432,16 @@ def main(argv: list[str] | None = None) -> int:
     out_json = workdir / f"results-{n}.json"
     out_json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nresults written to {out_json}")
+    for key, ratio_key, metric in (("lakeline", "ratio", "put+run records/s"),
+                                   ("lakeline_load", "ratio_load", "load records/s")):
+        if results.get(key):  # the make bench summary (bench/summary.py)
+            r, ref = results.get(ratio_key), results["reference"]
+            record(f"shipments {n:,}", metric, results[key]["records_per_s"], "records/s",
+                   ref["records_per_s"] if ref else None, r, f"≥ {RATIO_TARGET}" if r is not None else "—",
+                   results["pass"].get(ratio_key), "vs DuckDB JSONL → partitioned Parquet")
+    if ours is not None:
+        record(f"shipments {n:,}", "lakeline peak RSS", max(m.max_rss_mb for m in (ours, loaded) if m), "MB",
+               None, None, f"≤ {rss_target} MB", results["pass"]["rss"])
 
     broken = failure is not None or not count_ok
     if args.keep or broken:

@@ -23,6 +23,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from results import record
+
 from lakeline.config import load_settings
 from lakeline.lake import Lake, init_home
 from lakeline.pipelines.totesys import gen as gen
@@ -122,6 +124,13 @@ def main() -> int:
         print(f"{'total':8s} {total:7.2f} s  {records / total:12,.0f} records/s "
               f"(extract + process + load of {records:,} source rows)")
         print(f"re-load (nothing new) {reload_s:.2f} s; peak RSS {rss.peak / 2**20:,.0f} MiB")
+        bench = f"totesys {args.sales_orders:,}"  # the make bench summary (bench/summary.py)
+        note = f"{'SQLite' if args.sqlite else 'PostgreSQL'}, {records:,} source rows"
+        for name, secs in steps:
+            record(bench, f"{name} records/s", records / secs, "records/s", None, None, "—", None, note)
+        record(bench, "extract + process + load records/s", records / total, "records/s", None, None,
+               "—", None, note)
+        record(bench, "peak RSS", rss.peak / 2**20, "MiB", None, None, "—", None)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
