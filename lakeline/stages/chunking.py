@@ -13,6 +13,7 @@ Memory stays bounded by ``chunk_bytes`` plus one read block, whatever the object
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,15 @@ def plan_jsonl(lake: Lake, key: str, size: int, chunk_bytes: int, *,
     lines even when its first line is ``[…]`` (that line alone is then rejected); any other
     file is an array when it starts with ``[``."""
     store = lake.store
-    head = store.get_range(zone, key, 0, min(size, 4096))
+    return plan_jsonl_ranges(lambda a, b: store.get_range(zone, key, a, b), key, size, chunk_bytes)
+
+
+def plan_jsonl_ranges(read: Callable[[int, int], bytes], key: str, size: int,
+                      chunk_bytes: int) -> tuple[str, list[Chunk]]:
+    """:func:`plan_jsonl` over any bytes: ``read(start, end)`` gives bytes ``[start, end)``
+    (``key``: the name that decides lines or array). ``lakeline load`` plans a local file
+    with it while the file's landing copy is written."""
+    head = read(0, min(size, 4096))
     start = 3 if head.startswith(BOM) else 0
     if not is_json_lines_name(key) and head[start:].lstrip()[:1] == b"[":
         return "json", [Chunk(0, size, 1, -1)]
@@ -94,11 +103,11 @@ def plan_jsonl(lake: Lake, key: str, size: int, chunk_bytes: int, *,
     pos = start
     while pos < size:
         end = min(pos + chunk_bytes, size)
-        block = store.get_range(zone, key, pos, end)
+        block = read(pos, end)
         if end < size:
             cut = block.rfind(b"\n")
             while cut < 0:  # a single line longer than chunk_bytes: extend the chunk
-                more = store.get_range(zone, key, end, min(end + _READ_BLOCK, size))
+                more = read(end, min(end + _READ_BLOCK, size))
                 block += more
                 end += len(more)
                 cut = block.rfind(b"\n") if end < size else len(block) - 1
@@ -109,8 +118,6 @@ def plan_jsonl(lake: Lake, key: str, size: int, chunk_bytes: int, *,
         line += newlines
         pos = end
     return "jsonl", chunks
-
-
 
 
 def is_json_lines_name(key: str) -> bool:

@@ -54,6 +54,18 @@ class IngestResult:
 
 
 
+#: plans of objects this process landed and planned while landing (``lakeline load``), by
+#: ``(key, etag)``: ingest takes one instead of reading the object again (one use each)
+_PLANNED: dict[tuple[str, str], Plan] = {}
+
+
+def remember_plan(key: str, etag: str, plan: Plan) -> None:
+    """Give ingest the plan of an object version this process landed (its bytes were planned
+    from the local file while the landing copy was written: :func:`~lakeline.stages.chunking.
+    plan_jsonl_ranges`); ingest of that version in this process uses it, once."""
+    _PLANNED[(key, etag)] = plan
+
+
 class Ingester:
     """Runs the ingest stage against one lake."""
 
@@ -150,7 +162,9 @@ class Ingester:
                 if not force:
                     lake.state.complete(ikey, {"run_key": run_key, "status": "FAILED"})
                 return
-            plan = plan_chunks(lake, text.key, text.size, settings.chunk_bytes, spec, zone=text.zone)
+            plan = _PLANNED.pop((ev.key, info.etag), None)
+            if plan is None or text.staged or spec.format != "jsonl":
+                plan = plan_chunks(lake, text.key, text.size, settings.chunk_bytes, spec, zone=text.zone)
             fmt, chunks = plan.format, plan.chunks
             if fmt == "json":
                 chunks = self._check_array(ev, info.etag, oid, entry, result, text)
