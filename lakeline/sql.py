@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 from lakeline.duck import duckdb_connection
 from lakeline.lake import Lake
 from lakeline.stages.rejects import REJECT_COLUMNS
-from lakeline.tables.schema import TableSpec
 
 if TYPE_CHECKING:
     import duckdb
+
+    from lakeline.tables.schema import TableSpec
 
 TABLE_ZONES = ("silver", "gold")
 #: the SQL schemas of the lake's own tables (any other schema is an Iceberg namespace)
@@ -244,6 +245,8 @@ _REJECT_TYPES = ("VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT",
 
 
 def _batch_views(lake: Lake, con: duckdb.DuckDBPyConnection, promoted: dict[str, str]) -> None:
+    if not promoted:
+        return
     from lakeline.promotion.promote import current_files  # only for promoted tables (a query's scope)
 
     for name, prefix in promoted.items():

@@ -21,8 +21,8 @@ varchar)``, …). On top of sqlglot:
 - a **function DuckDB does not have** after translation fails with the function's name, before
   anything runs; a statement sqlglot cannot parse fails with its line and column.
 
-``EXPLAIN …`` (any dialect) is split off by :func:`split_explain`: ``lakeline sql "EXPLAIN
-SELECT …"`` shows what ``lakeline explain`` shows.
+``EXPLAIN …`` (any dialect) is split off by :func:`lakeline.sql_names.split_explain` (importable
+from here too): ``lakeline sql "EXPLAIN SELECT …"`` shows what ``lakeline explain`` shows.
 """
 
 from __future__ import annotations
@@ -35,18 +35,16 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lakeline.errors import UsageError
-from lakeline.tables.schema import TableSpec
+from lakeline.sql_names import split_explain as split_explain  # its first home: still importable here
 
 if TYPE_CHECKING:
     import duckdb
 
+    from lakeline.tables.schema import TableSpec
+
 DIALECTS = ("duckdb", "athena")
 #: sqlglot's name of the dialect each lakeline dialect reads
 _READ = {"athena": "athena"}
-_EXPLAIN = re.compile(
-    r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*EXPLAIN(?P<analyze>\s+ANALYZE)?(?:\s*\((?P<options>[^)]*)\))?\s+",
-    re.IGNORECASE | re.DOTALL,
-)
 #: sqlglot's repr of a token in its parse errors
 _TOKEN = re.compile(r"<Token token_type: TokenType\.(?P<kind>\w+), text: (?P<text>.*?), line: .*?>")
 _ZONE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?)\s*(?P<zone>.*)$")
@@ -55,15 +53,6 @@ _ZONE = re.compile(r"^(?P<time>\d{4}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?
 def glue_database(lake_name: str) -> str:
     """The Glue database of a lake's silver tables (what ``lakeline deploy sam`` names it)."""
     return lake_name.replace("-", "_").lower()
-
-
-def split_explain(query: str) -> tuple[str | None, str]:
-    """``("EXPLAIN" | "EXPLAIN ANALYZE", statement)`` for an ``EXPLAIN`` statement (Trino's
-    ``(TYPE …, FORMAT …)`` options dropped), else ``(None, query)``."""
-    m = _EXPLAIN.match(query)
-    if m is None:
-        return None, query
-    return ("EXPLAIN ANALYZE" if m.group("analyze") else "EXPLAIN"), query[m.end():]
 
 
 def athena_aliases(lake_name: str, tables: Sequence[TableSpec], existing: Iterable[str]) -> dict[

@@ -48,6 +48,20 @@ _CATALOG = re.compile(
     re.IGNORECASE,
 )
 
+_EXPLAIN = re.compile(
+    r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*EXPLAIN(?P<analyze>\s+ANALYZE)?(?:\s*\((?P<options>[^)]*)\))?\s+",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def split_explain(query: str) -> tuple[str | None, str]:
+    """``("EXPLAIN" | "EXPLAIN ANALYZE", statement)`` for an ``EXPLAIN`` statement (Trino's
+    ``(TYPE …, FORMAT …)`` options dropped), else ``(None, query)``."""
+    m = _EXPLAIN.match(query)
+    if m is None:
+        return None, query
+    return ("EXPLAIN ANALYZE" if m.group("analyze") else "EXPLAIN"), query[m.end():]
+
 
 def named_tables(query: str, con: duckdb.DuckDBPyConnection) -> frozenset[tuple[str, str]] | None:
     """``(schema, table)`` of every qualified table ``query`` names (schema lower-cased, table

@@ -34,10 +34,12 @@ def table_specs(lake: Lake) -> list[Any]:
 def _translate(lake: Lake, con: duckdb.DuckDBPyConnection, specs: list[Any], query: str,
                dialect: str | None) -> str:
     """``query`` in DuckDB SQL (``dialect``: the flag, else ``sql.dialect``)."""
+    chosen = dialect or lake.settings.sql.dialect
+    if chosen == "duckdb":
+        return query  # nothing to translate (sql_dialect, zoneinfo & co. stay unloaded)
     from lakeline.sql import discover  # heavy: loads DuckDB
     from lakeline.sql_dialect import athena_aliases, translate
 
-    chosen = dialect or lake.settings.sql.dialect
     if chosen != "athena":
         return translate(query, chosen)
     names = [t.name for t in discover(lake, specs)]
@@ -95,7 +97,7 @@ def run_query(lake: Lake, query: str, *, fmt: str = "table", limit: int | None =
     (``table``, ``json`` or ``csv``): what ``lakeline sql QUERY`` does."""
     import duckdb
 
-    from lakeline.sql_dialect import split_explain
+    from lakeline.sql_names import split_explain
 
     prefix, body = split_explain(query)
     q = Query(lake, body, dialect)
@@ -293,7 +295,7 @@ def explain_query(lake: Lake, q: Query, as_json: bool) -> None:
 def explain(query: str, as_json: bool, dialect: str | None) -> None:
     """Show what QUERY would read: per table the files and bytes planned vs the table's
     total (partition pruning evidence for Iceberg tables), then DuckDB's plan."""
-    from lakeline.sql_dialect import split_explain
+    from lakeline.sql_names import split_explain
 
     lake = context.open_lake()
     prefix, body = split_explain(query)

@@ -95,8 +95,7 @@ class Session:
         """Run one statement and print its result (:class:`UsageError` when it fails)."""
         import duckdb
 
-        from lakeline.sql_dialect import split_explain
-        from lakeline.sql_names import named_tables
+        from lakeline.sql_names import named_tables, split_explain
 
         prefix, body = split_explain(statement)
         names = named_tables(body, self.con)
