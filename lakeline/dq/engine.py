@@ -266,25 +266,39 @@ def evaluate(con: duckdb.DuckDBPyConnection, relation: str, ruleset: Ruleset, *,
 def evaluate_groups(
     con: duckdb.DuckDBPyConnection, relation: str, ruleset: Ruleset, *, column: str,
     groups: list[str], sources: dict[str, str], run_id: str | None = None,
+    files: dict[str, list[str]] | None = None,
 ) -> dict[str, DqResult]:
     """:func:`evaluate` on each group ``CAST(column AS VARCHAR) = g`` of ``relation`` (say
     each ``dt`` partition of a table), all in one pass; ``sources[g]`` names each group in its
-    result. Same results as one :func:`evaluate` per group, for the cost of about one."""
+    result. Same results as one :func:`evaluate` per group, for the cost of about one.
+
+    ``files``: the Parquet files of each group, when the caller knows them (a partition's
+    files). Then the figures their footers already hold (the statistics the writer computed
+    in its own pass: rows, nulls, minimum and maximum of each column) are taken from there —
+    row counts, ``not_null``, and ``between`` when every value is provably inside the bounds
+    — and the data pass computes only the rest, reading only the columns it needs; ``unique``
+    first compares hashes (distinct hashes prove distinct values) and counts exactly only
+    where hashes repeat. The results are the same figures."""
     import duckdb  # heavy: imported when used, not by importing lakeline
     rel = _check_relation(relation)
     run_id = run_id or _new_run_id()
     columns = _describe(con, rel)
     q, plan = _plan(ruleset, columns)
     key = f"CAST({quote(column)} AS VARCHAR)"
-    marks = ", ".join("?" * len(groups))
     found: dict[str, tuple[Any, ...]] = {}
     if groups:
         try:
-            for g, *row in con.execute(
-                f"SELECT {key}, {', '.join(q.exprs)} FROM {rel} WHERE {key} IN ({marks}) GROUP BY 1",
-                [*q.params, *groups],
-            ).fetchall():
-                found[str(g)] = tuple(row)
+            # the footers are used when each expression's parameters can be told apart
+            split = sum(e.count("?") for e in q.exprs) == len(q.params)
+            if files is not None and split and all(files.get(g) for g in groups):
+                found = _footer_pass(con, rel, q, plan, columns, key, groups, files)
+            else:
+                marks = ", ".join("?" * len(groups))
+                for g, *row in con.execute(
+                    f"SELECT {key}, {', '.join(q.exprs)} FROM {rel} WHERE {key} IN ({marks}) GROUP BY 1",
+                    [*q.params, *groups],
+                ).fetchall():
+                    found[str(g)] = tuple(row)
         except duckdb.Error as exc:
             raise _query_failed(ruleset, relation, exc) from None
     out: dict[str, DqResult] = {}
@@ -295,6 +309,118 @@ def evaluate_groups(
             continue
         out[g] = _outcome(con, part, ruleset, plan, found[g], columns, source=sources[g], run_id=run_id)
     return out
+
+
+_EXACT_NUMBERS = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|"
+                            r"FLOAT|DOUBLE|REAL)$")
+
+
+def _footers(con: duckdb.DuckDBPyConnection, files: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """Per group: ``rows`` and, per top-level column, ``(rows, nulls, min, max)`` summed over
+    the row groups of the group's files (nulls/min/max None when a row group lacks them)."""
+    listed = [(g, f) for g, fs in files.items() for f in fs]
+    values = ", ".join(f"({lit(f)}, {lit(g)})" for g, f in listed)
+    paths = ", ".join(lit(f) for _, f in listed)
+    rows = con.execute(
+        f"WITH m AS (SELECT * FROM parquet_metadata([{paths}])), "
+        f"g(file_name, grp) AS (VALUES {values}) "
+        "SELECT grp, path_in_schema, sum(row_group_num_rows), "
+        "CASE WHEN count(*) = count(stats_null_count) THEN sum(stats_null_count) END, "
+        "CASE WHEN count(*) = count(stats_min_value) THEN min(TRY_CAST(stats_min_value AS DOUBLE)) END, "
+        "CASE WHEN count(*) = count(stats_max_value) THEN max(TRY_CAST(stats_max_value AS DOUBLE)) END, "
+        "count(*) FILTER (WHERE stats_min_value IS NOT NULL "
+        "AND TRY_CAST(stats_min_value AS DOUBLE) IS NULL), "
+        "sum(row_group_num_rows) FILTER (WHERE column_id = 0) "
+        "FROM m JOIN g USING (file_name) GROUP BY ALL").fetchall()
+    out: dict[str, dict[str, Any]] = {}
+    for grp, col, n, nulls, lo, hi, not_numbers, first in rows:
+        entry = out.setdefault(str(grp), {"rows": 0, "columns": {}})
+        entry["rows"] += int(first or 0)
+        entry["columns"][str(col)] = (int(n), None if nulls is None else int(nulls),
+                                      None if not_numbers else lo, None if not_numbers else hi)
+    return out
+
+
+def _derived(rule: Rule, name: str, footer: dict[str, Any], columns: dict[str, str]) -> int | None:
+    """The figure of ``rule``'s slot ``name`` from a group's footers, None when they cannot
+    prove it."""
+    rows = int(footer["rows"])
+    col = footer["columns"].get(rule.column or "")
+    if col is None or col[0] != rows or col[1] is None:  # a file lacks the column, or its counts
+        return None
+    _, nulls, lo, hi = col
+    if name == "nonnull":
+        return rows - int(nulls)
+    if name != "unexpected":
+        return None
+    if rule.kind == "not_null":
+        return int(nulls)
+    if rule.kind == "between" and _EXACT_NUMBERS.match(columns.get(rule.column or "", "")):
+        if rows == nulls:
+            return 0
+        bounds = (rule.params.get("min"), rule.params.get("max"))
+        if lo is None or hi is None or not all(v is None or isinstance(v, int | float) for v in bounds):
+            return None
+        low, high = bounds
+        inside_low = low is None or (lo > low if rule.params.get("strict_min") else lo >= low)
+        inside_high = high is None or (hi < high if rule.params.get("strict_max") else hi <= high)
+        return 0 if inside_low and inside_high else None
+    return None
+
+
+def _footer_pass(
+    con: duckdb.DuckDBPyConnection, rel: str, q: _Query, plan: _Plan, columns: dict[str, str], key: str,
+    groups: list[str], files: dict[str, list[str]],
+) -> dict[str, tuple[Any, ...]]:
+    """The aggregate row of each group, footers first, then one data pass for the rest."""
+    footers = _footers(con, {g: files[g] for g in groups})
+    values: dict[str, list[Any]] = {
+        g: [None] * len(q.exprs) for g in groups if footers.get(g, {}).get("rows")}
+    for g, row in values.items():
+        row[0] = footers[g]["rows"]
+    hashed: dict[int, str] = {}  # slot -> column of a unique rule, first counted by hashes
+    for rule, slots, missing in plan:
+        if missing:
+            continue
+        for name, i in slots.items():
+            if rule.kind == "unique" and name == "unexpected":
+                hashed[i] = quote(rule.column or "")
+                continue
+            for g, row in values.items():
+                row[i] = _derived(rule, name, footers[g], columns)
+    # the expressions still unknown for some group, each with its own parameters
+    offsets, at = [], 0
+    for expr in q.exprs:
+        offsets.append(at)
+        at += expr.count("?")
+    todo = [i for i in range(len(q.exprs))
+            if i in hashed or any(row[i] is None for row in values.values())]
+    if todo and values:
+        exprs, params = [], []
+        for i in todo:
+            if i in hashed:
+                c = hashed[i]
+                exprs.append(f"count({c}) - count(DISTINCT hash({c})) FILTER (WHERE {c} IS NOT NULL)")
+                continue
+            exprs.append(q.exprs[i])
+            params.extend(q.params[offsets[i]: offsets[i] + q.exprs[i].count("?")])
+        marks = ", ".join("?" * len(values))
+        for g, *got in con.execute(
+            f"SELECT {key}, {', '.join(exprs)} FROM {rel} WHERE {key} IN ({marks}) GROUP BY 1",
+            [*params, *values],
+        ).fetchall():
+            if str(g) in values:
+                for i, v in zip(todo, got, strict=True):
+                    values[str(g)][i] = v
+        for i, c in hashed.items():  # repeated hashes: count the repeated values exactly
+            again = [g for g, row in values.items() if row[i] != 0]
+            if again:
+                marks = ", ".join("?" * len(again))
+                for g, v in con.execute(
+                    f"SELECT {key}, count({c}) - count(DISTINCT {c}) FROM {rel} WHERE {key} IN ({marks}) "
+                    "GROUP BY 1", again).fetchall():
+                    values[str(g)][i] = v
+    return {g: tuple(row) for g, row in values.items() if all(v is not None for v in row)}
 
 
 def _missing_columns(rule: Rule, columns: dict[str, str]) -> str | None:
