@@ -417,9 +417,11 @@ def work_loop(
                 break
             busy = worker.step()
             now = time.monotonic()
-            # serve's tick (landing scan, jobs, after-run checks) waits while messages flow, so
-            # a landed file is not held up behind it; a steady stream still gets it, one interval late
-            if jobs is not None and now >= next_scan and (not busy or now >= next_scan + interval):
+            # serve's tick (landing scan, jobs, after-run checks) waits while messages flow and
+            # for a quiet moment after (no queue write for QueueBell.HOT), so a file landed now is
+            # not held up behind it; a steady stream still gets it, at most one interval late
+            quiet = not busy and not bell.hot()
+            if jobs is not None and now >= next_scan and (quiet or now >= next_scan + interval):
                 scan_landing(lake)
                 jobs.fire_due()
                 next_scan = time.monotonic() + interval
@@ -430,7 +432,7 @@ def work_loop(
                 break
             wait = settings.runner.poll_interval
             if jobs is not None:
-                wait = min(wait, max(0.0, next_scan - now))
+                wait = min(wait, max(QueueBell.RECHECK, next_scan - now))
             bell.wait(wait)  # a write to the queue (a put, a chunk message) ends it at once
     finally:
         bell.close()
@@ -488,6 +490,10 @@ class QueueBell:
             return
         self.fd = fd
         self.name = os.fsencode(Path(db_path).name)
+
+    def hot(self) -> bool:
+        """True within :data:`HOT` seconds of a ring (the queue was written to just now)."""
+        return time.monotonic() < self._hot_until
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; True when a write to the queue database ended it."""
