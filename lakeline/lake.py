@@ -17,7 +17,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lakeline.adapters.record_lineage import RecordLedger
 from lakeline.config import CONFIG_FILE, ZONES, Settings, default_config_text
 from lakeline.errors import ConfigError
 from lakeline.ports import Ledger, Notifier, ObjectStore, ParameterStore, Queue, StateStore
@@ -25,6 +24,7 @@ from lakeline.ports import Ledger, Notifier, ObjectStore, ParameterStore, Queue,
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
+    from lakeline.adapters.record_lineage import RecordLedger
     from lakeline.ports.notifier import Notification
 
 INGEST_QUEUE = "ingest"
@@ -161,6 +161,8 @@ class Lake:
         """The lineage ledger, opened on first use: ``state/lineage.db`` locally, the DynamoDB
         table ``aws.lineage_table`` (default ``<lake.name>-lineage``) on AWS; record-level
         nodes are Parquet files in the silver zone (:mod:`lakeline.adapters.record_lineage`)."""
+        from lakeline.adapters.record_lineage import RecordLedger  # not paid by `lakeline sql`
+
         inner = _local_ledger(self.settings) if self.ledger_opener is None else self.ledger_opener()
         return RecordLedger(inner, self.store, self.settings.home / "work")
 
