@@ -232,8 +232,8 @@ def shell(lake: Lake, *, dialect: str | None = None, max_bytes: int | None = Non
 
     readline.set_completer(complete)
     readline.parse_and_bind("tab: complete")
-    click.echo(f"lakeline SQL over {lake.settings.home}: statements end with ; (.tables lists the "
-               "tables, .help the commands, .quit or Ctrl-D leaves)", err=True)
+    click.echo(f"lakeline SQL over {lake.settings.home} (statements end with ;  .tables  .help  .quit)",
+               err=True)
     current = [PROMPT]
 
     def lines() -> Iterator[str]:
