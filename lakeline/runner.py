@@ -49,8 +49,6 @@ from lakeline.config import Settings
 from lakeline.errors import ConfigError, TerminalError, UsageError
 from lakeline.lake import Lake
 from lakeline.landing import scan_landing
-from lakeline.models.run import UP_TO_DATE, run_models
-from lakeline.models.spec import model_files
 from lakeline.pipelines.base import Pipeline, Report
 from lakeline.pipelines.registry import Registry, load, registered
 from lakeline.pipelines.tasks import definition, lake_tasks
@@ -620,6 +618,14 @@ def dead_letters(lake: Lake) -> int:
     return sum(q.dlq.counts().total for q in (lake.ingest_queue, lake.transform_queue) if q.dlq is not None)
 
 
+def _has_models(home: Path) -> bool:
+    """Whether ``home`` has SQL model files (``HOME/models/*.sql``, as
+    :func:`lakeline.models.spec.model_files` lists them) — without importing the models
+    package and sqlglot, which a lake without models never needs."""
+    folder = home / "models"
+    return folder.is_dir() and any(p.is_file() for p in folder.glob("*.sql"))
+
+
 class Jobs:
     """The pipelines' own work around the queues: each job pipeline's ``run``, each streaming
     pipeline's checks after a run, schedules and the ``[[rules]]`` workflows of ``serve``."""
@@ -649,8 +655,10 @@ class Jobs:
         """Materialise the SQL models whose inputs changed (``HOME/models/*.sql``): one dict per
         model that ran or failed (up-to-date ones are left out); a model file with a problem is
         reported as a failure of the models step, not of the run's data."""
-        if not model_files(self.lake.settings.home):
+        if not _has_models(self.lake.settings.home):
             return []
+        from lakeline.models.run import UP_TO_DATE, run_models  # heavy: sqlglot, only for a lake with models
+
         specs = [t for _, t in self.reg.tables()]
         try:
             results = run_models(self.lake, specs)
