@@ -22,7 +22,7 @@ import os
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -34,8 +34,9 @@ from lakeline.faults import crash_point
 from lakeline.lake import Lake
 from lakeline.landing import SEEN, announce
 from lakeline.pipelines.base import Pipeline
-from lakeline.stages.chunking import Plan, plan_jsonl_ranges
-from lakeline.stages.ingest import remember_plan
+
+if TYPE_CHECKING:
+    from lakeline.stages.chunking import Plan
 
 #: the crash point between the landing (durable, announced) and the run
 AFTER_PUT = "load.after_put"
@@ -93,6 +94,7 @@ def load(ctx: click.Context, files: tuple[str, ...], pipeline: str | None, key: 
             pool.submit(plan_local, p, chosen.landing_key(p, key), lake.settings.ingest.chunk_bytes)
             for p in (paths if plan_lines else [])]
         from lakeline import runner  # heavy: DuckDB and Arrow load while the copy is written and synced
+        from lakeline.stages.ingest import remember_plan  # heavy: numpy (loaded by the runner already)
 
         landed = landing.result()
         for path, stat, item, planned in zip(paths, before, landed, plans, strict=False):
@@ -139,6 +141,8 @@ def land_files(lake: Lake, pipeline: Pipeline, files: list[Path], key: str | Non
 def plan_local(path: Path, key: str, chunk_bytes: int) -> tuple[str, Plan] | None:
     """``(key, plan)``: the chunks ingest would cut the landed copy of ``path`` into under
     ``key``, read from the local file; None for a gzip file (ingest decompresses it first)."""
+    from lakeline.stages.chunking import Plan, plan_jsonl_ranges  # heavy: numpy, loaded beside the landing
+
     with open(path, "rb") as f:
         fd = f.fileno()
         size = os.fstat(fd).st_size
