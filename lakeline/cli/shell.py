@@ -115,7 +115,8 @@ class Session:
         from lakeline.sql import LAKE_SCHEMAS, Scope
 
         lake_names = {t.name.lower() for t in self.tables}
-        # the catalog is opened (pyiceberg imported) only for a statement naming no lake table
+        # the catalog is opened (pyiceberg imported) only for a statement naming a table that is
+        # not one of the lake's (or one whose names cannot be read)
         iceberg = self.iceberg and (names is None or any(
             s not in LAKE_SCHEMAS or f"{s}.{t}".lower() not in lake_names for s, t in names))
         return Scope(None, self.scope.specs, self.tables, iceberg)
@@ -124,11 +125,11 @@ class Session:
         """``(column, type)`` of ``table`` (a lake or Iceberg table, as a statement names it)."""
         import duckdb
 
+        from lakeline.sql_names import named_tables
+
         if not table:
             raise UsageError(".schema needs a table: .schema silver.shipments (.tables lists them)")
         body = f"SELECT * FROM {table} LIMIT 0"
-        from lakeline.sql_names import named_tables
-
         q = Query(self.lake, body, "duckdb", con=self.con, sc=self._scope(named_tables(body, self.con)))
         try:
             rel = q.relation(None, None)
@@ -138,7 +139,8 @@ class Session:
         return [(c, str(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
 
     def words(self) -> list[str]:
-        """What Tab completes: keywords, schemas, table names and column names (computed once)."""
+        """What Tab completes: keywords, schemas, table names and the lake tables' column names
+        (computed once)."""
         if self._words is None:
             names = self.table_names()
             rows = self.con.execute(

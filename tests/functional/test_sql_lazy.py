@@ -22,7 +22,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from lakeline.cli.shell import CANCEL, CONTINUATION, PROMPT, Session, repl, statements
+from lakeline.cli.shell import CANCEL, CONTINUATION, HELP, PROMPT, Session, repl, statements
 from lakeline.lake import Lake, init_home
 from lakeline.sql import scope
 from lakeline.sql_names import named_tables
@@ -248,6 +248,16 @@ def test_shell_iceberg_schema_cancel_quit_and_unknown_command(lake_home, capsys)
     assert _cells(out) == [["column", "type"], ["order_id", "BIGINT"], ["order_date", "DATE"],
                            ["sales_amount", "DOUBLE"], ["n"], ["6"]]
     assert err == "error: unknown command '.bogus'; .help lists the commands\n"
+
+
+def test_shell_help_and_schema_without_a_table(lake_home, capsys):
+    session = Session(Lake.open(settings(lake_home)))
+    capsys.readouterr()
+    repl(session, [".help", ".schema", ".schema silver.nope", "SELECT 5 AS five;"])
+    out, err = capsys.readouterr()
+    assert out.startswith(HELP + "\n") and _cells(out) == [["five"], ["5"]]
+    assert err.splitlines()[0] == "error: .schema needs a table: .schema silver.shipments (.tables lists them)"
+    assert err.splitlines()[1] == "error: SQL error: Catalog Error: Table with name nope does not exist!"
 
 
 def test_shell_completes_keywords_tables_and_columns(lake_home):
