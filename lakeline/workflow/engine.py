@@ -67,9 +67,13 @@ REGION = "us-east-1"
 ACCOUNT = "000000000000"
 STATE_MACHINE_NAME = "lakeline-local"
 #: History events are written in groups (one transaction each): at most this many are held,
-#: for at most this long, and a task's ``TaskStarted`` (before it runs), a Wait, a state
-#: save and the end of the execution always flush. A crash loses at most the events of the
-#: last fraction of a second; the saved current state (what resume needs) is never behind.
+#: for at most this long, and a top-level task's ``TaskStarted`` (before it runs), a Wait, a
+#: state save and the end of the execution always flush. Inside a Map iteration or a Parallel
+#: branch, events and the kept outputs of finished iterations are grouped too (a commit per
+#: iteration would make each iteration cost a disk flush, ~10 ms, whatever its data): a
+#: crash loses at most the last fraction of a second of them, and a resumed or redriven state
+#: reruns the iterations whose output was not kept (tasks are idempotent). The saved current
+#: state (what resume needs) is never behind.
 HISTORY_BATCH = 64
 HISTORY_FLUSH_SECONDS = 0.25
 _FLUSH_AFTER = frozenset({"TaskStarted"})
@@ -349,6 +353,7 @@ class _Run:
         self.lock = threading.Lock()
         self.next_id = 1
         self._pending: list[tuple[str, str]] = []
+        self._kept: list[tuple[str, str]] = []
         self._pending_since = 0.0
         #: the top-level state entered last and its input: where a resume or a redrive restarts
         self.current: tuple[str, Any] | None = None
@@ -376,16 +381,23 @@ class _Run:
                     self._pending_since = time.monotonic()
                 self._pending.append((f"{self.ex.execution_arn}#{event_id:08d}",
                                       orjson.dumps(_event_to_json(event)).decode()))
-                if (len(self._pending) >= HISTORY_BATCH or event_type in _FLUSH_AFTER
+                top_level = flow is None or flow.parent is None
+                if (len(self._pending) >= HISTORY_BATCH or (event_type in _FLUSH_AFTER and top_level)
                         or time.monotonic() - self._pending_since >= HISTORY_FLUSH_SECONDS):
                     self._flush()
         return event_id
 
     def _flush(self) -> None:
-        """Write buffered history events in one transaction (caller holds ``self.lock``)."""
-        if self._pending and self.store is not None:
+        """Write buffered history events in one transaction, then the kept iteration outputs
+        (caller holds ``self.lock``)."""
+        if self.store is None:
+            return
+        if self._pending:
             pending, self._pending = self._pending, []
             self.store.put_many(HISTORY_TABLE, pending)
+        if self._kept:
+            kept, self._kept = self._kept, []
+            self.store.put_many(REDRIVE_TABLE, kept)
 
     def flush(self) -> None:
         """Make every event emitted so far durable."""
@@ -409,6 +421,11 @@ class _Run:
         if self.store is None:
             return None, {}
         prefix = f"{self.ex.execution_arn}#{name}#"
+        with self.lock:  # outputs kept but not yet written: written first, or dropped
+            if reuse:
+                self._flush()
+            else:
+                self._kept = [k for k in self._kept if not k[0].startswith(prefix)]
         items = self.store.query(REDRIVE_TABLE, prefix)
         if reuse:
             return prefix, {int(i.key[len(prefix):]): i.data.get("output") for i in items}
@@ -417,9 +434,16 @@ class _Run:
         return prefix, {}
 
     def keep(self, prefix: str | None, index: int, output: Any) -> None:
-        """Keep the output of a finished iteration or branch (see :meth:`kept`)."""
+        """Keep the output of a finished iteration or branch (see :meth:`kept`); written with
+        the next group of history events (see :data:`HISTORY_BATCH`)."""
         if prefix is not None and self.store is not None:
-            self.store.put(REDRIVE_TABLE, f"{prefix}{index:06d}", {"output": output})
+            with self.lock:
+                if not self._pending and not self._kept:
+                    self._pending_since = time.monotonic()
+                self._kept.append((f"{prefix}{index:06d}", orjson.dumps({"output": output}).decode()))
+                if (len(self._kept) >= HISTORY_BATCH
+                        or time.monotonic() - self._pending_since >= HISTORY_FLUSH_SECONDS):
+                    self._flush()
 
     # -- time --
     def remaining(self) -> float | None:

@@ -40,10 +40,11 @@ _GAS = "{{'amount': {x}, 'unit': 'tonnes'}}"
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Calculated rows and rejects of one batch, as Arrow tables. ``nodes`` holds each row's
-    record-level lineage in line order: ``node_id`` (``activity_event_id``, or ``line:<n>``
-    without one), ``action_taken`` (``CALCULATION_COMPLETE`` / ``CALCULATION_FAILED``),
-    ``attrs`` (``{reason, line_no}`` as JSON for a failure, else null) and ``line_no``."""
+    """Calculated rows (sorted by their gold shard, column ``_shard``) and rejects (in line
+    order) of one batch, as Arrow tables. ``nodes`` holds each row's record-level lineage: ``node_id``
+    (``activity_event_id``, or ``line:<n>`` without one), ``action_taken``
+    (``CALCULATION_COMPLETE`` / ``CALCULATION_FAILED``), ``attrs`` (``{reason, line_no}`` as
+    JSON for a failure, else null) and ``line_no``."""
 
     calculated: pa.Table
     rejects: pa.Table
@@ -86,6 +87,9 @@ def register(con: duckdb.DuckDBPyConnection, factors: FactorTable) -> None:
 CALCULATED_COLUMNS = ("activity_event_id", "asset_id", "geo", "origin_measurement_timestamp", "scope",
                       "category", "activity", "source", "raw_data", "units", "emissions_output",
                       "_factors", "_lineage", "_source", "_calculated_at")
+#: The gold shard of a result (``gold.emissions`` is 16 files by the first hex digit of the
+#: MD5 of ``activity_event_id``); calculated rows come out sorted by it, in column ``_shard``.
+SHARD_SQL = "left(md5(activity_event_id), 1)"
 
 
 def calculate(
@@ -134,7 +138,7 @@ def calculate(
                {{'name': p.factors_name, 'sha256': p.factors_sha256}} AS _factors,
                {{'root_id': p.root_id, 'parent_id': p.parent_id}} AS _lineage,
                {{'key': p.source_key, 'line_no': _line_no}} AS _source,
-               p.at AS _calculated_at,
+               p.at AS _calculated_at, {SHARD_SQL} AS _shard,
                'carbon' AS pipeline, NULL::VARCHAR AS bucket, p.source_key AS key, NULL::VARCHAR AS etag,
                NULL::BIGINT AS chunk, _line_no::BIGINT AS line_no, NULL::BIGINT AS byte_offset,
                category AS record_type, reason_code,
@@ -159,7 +163,7 @@ def calculate(
                    AS action_taken,
                CASE WHEN reason_code IS NOT NULL
                     THEN to_json({{'reason': reason_code, 'line_no': _line_no}})::VARCHAR END AS attrs
-        FROM g CROSS JOIN {batch}_params p ORDER BY _line_no
+        FROM g CROSS JOIN {batch}_params p ORDER BY _shard
     """
     # Prepared once per connection and relation (planning this query costs more than running
     # it on 1,000 rows); the batch's constants come from a one-row relation, not parameters,
@@ -182,7 +186,7 @@ def calculate(
     ok = pc.is_null(table.column("reason_code"))
     good, bad = table.filter(ok), table.filter(pc.invert(ok))
     return BatchResult(
-        calculated=good.select(list(CALCULATED_COLUMNS)),
-        rejects=bad.select([*REJECT_COLUMNS, "activity_event_id"]),
+        calculated=good.select([*CALCULATED_COLUMNS, "_shard"]),
+        rejects=bad.select([*REJECT_COLUMNS, "activity_event_id"]).sort_by("line_no"),
         nodes=table.select(["node_id", "action_taken", "attrs", "line_no"]),
     )

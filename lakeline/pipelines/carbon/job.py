@@ -43,10 +43,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import shutil
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -378,40 +380,49 @@ def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[str]) -> int:
-    """Merge staged results into the gold shards they touch, in one partitioned DuckDB pass:
-    a touched shard becomes its old rows whose ids are not new, plus the new rows. Each shard
-    is one file replaced atomically, so readers never see an id twice. Returns new rows."""
-    listed = ", ".join(f"'{_q(path)}'" for path in staged)
-    con.execute(f"CREATE VIEW new AS SELECT * FROM read_parquet([{listed}], union_by_name = true)")
-    if con.execute("SELECT count(*) - count(DISTINCT activity_event_id) FROM new").fetchall()[0][0]:
-        con.execute("CREATE OR REPLACE TABLE deduped AS SELECT * FROM new QUALIFY row_number() OVER ("
-                    "PARTITION BY activity_event_id ORDER BY _source.line_no DESC) = 1")  # last one wins
-        con.execute("CREATE OR REPLACE VIEW new AS SELECT * FROM deduped")
-    rows = int(con.execute("SELECT count(*) FROM new").fetchall()[0][0])
-    shards = [r[0] for r in con.execute(f"SELECT DISTINCT {_SHARD} FROM new ORDER BY 1").fetchall()]
-    old = [str(_readable(lake, "gold", _shard_key(x), work)) for x in shards
-           if lake.store.exists("gold", _shard_key(x))]
-    query = f"SELECT *, {_SHARD} AS shard FROM new"
-    if old:
-        old_shard = _SHARD.replace("activity_event_id", "o.activity_event_id")
-        query += (f" UNION ALL BY NAME SELECT o.*, {old_shard} AS shard "
-                  "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) o "
-                  "ANTI JOIN new n ON n.activity_event_id = o.activity_event_id")
-    out = work / "shards"
-    con.execute(f"COPY ({query}) TO '{_q(str(out))}' "
-                "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (shard))", [old] if old else [])
-    for shard in shards:
-        files = sorted((out / f"shard={shard}").glob("*.parquet"))
-        if len(files) > 1:  # keep one file per shard so a replacement is a single rename
-            one = work / f"shard-{shard}.parquet"
-            pq.write_table(pa.concat_tables(pq.read_table(f) for f in files), one, compression="zstd")
-            files = [one]
-        lake.store.put_file("gold", _shard_key(shard), files[0], move=True)
-        written.append(_shard_key(shard))
-    return rows
+    """Merge staged results into the gold shards they touch: a touched shard becomes its old
+    rows whose ids are not new, plus the new rows. Each shard is one file replaced atomically,
+    so readers never see an id twice. Staged files come sorted by shard (the calculator's
+    ``_shard``), so each shard's rows are zero-copy slices; shards are written several at
+    once. A repeated id (the last line wins) takes one DuckDB pass. Returns new rows."""
+    workers = max(1, lake.settings.runner.duckdb_threads or os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        tables = list(pool.map(pq.read_table, staged))
+    new = pa.concat_tables(tables, promote_options="permissive")
+    if pc.count_distinct(new.column("activity_event_id")).as_py() != new.num_rows:
+        con.register("carbon_staged", new)
+        new = con.sql("SELECT * FROM carbon_staged QUALIFY row_number() OVER (PARTITION BY activity_event_id "
+                      "ORDER BY _source.line_no DESC) = 1 ORDER BY _shard").to_arrow_table()
+        con.unregister("carbon_staged")
+        tables = [new]
+    parts: dict[str, list[pa.Table]] = {}
+    for table in tables:
+        column = table.column("_shard").combine_chunks()
+        # sorted: a shard's rows end where the value changes
+        changes = pc.indices_nonzero(pc.not_equal(column[1:], column[:-1])).to_pylist()
+        start = 0
+        for end in [*(int(i or 0) + 1 for i in changes), len(column)]:
+            if end > start:
+                rows = table.slice(start, end - start).drop_columns(["_shard"])
+                parts.setdefault(str(column[start]), []).append(rows)
+            start = end
 
+    def write(shard: str) -> None:
+        key = _shard_key(shard)
+        table = pa.concat_tables(parts[shard], promote_options="permissive")
+        if lake.store.exists("gold", key):
+            old = pq.read_table(_readable(lake, "gold", key, work))
+            ids = table.column("activity_event_id")
+            keep = pc.invert(pc.is_in(old.column("activity_event_id"), value_set=ids))
+            table = pa.concat_tables([old.filter(keep), table], promote_options="permissive")
+        out = work / f"shard-{shard}.parquet"
+        pq.write_table(table, out, compression="zstd")
+        lake.store.put_file("gold", key, out, move=True)
 
-_SHARD = "left(md5(activity_event_id), 1)"
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(write, sorted(parts)))
+    written.extend(_shard_key(shard) for shard in sorted(parts))
+    return int(new.num_rows)
 
 
 def _shard_key(shard: str) -> str:
