@@ -166,6 +166,24 @@ def test_a_join_of_parquet_and_iceberg_and_a_metadata_table(lake_home):
     assert (code, json.loads(out)) == (0, [{"n": 3}])
 
 
+def test_rejects_are_read_without_the_pipelines(home):
+    lake = Lake.open(settings(home))
+    land(lake, "shipments/dirty.jsonl", b"\n".join([
+        orjson.dumps(rec(shipment_id="shp_000000000001")), b'{"record_type": "shipments", "event_time": oops}',
+        orjson.dumps(rec(weight_kg="heavy"))]) + b"\n")
+    assert run(lake.settings)["rejected"] == 2
+    code, out, _, imported = child(home, "sql", "SELECT line_no, reason_code FROM quarantine.rejects ORDER BY line_no",
+                                   "--json")
+    assert (code, json.loads(out)) == (0, [{"line_no": 2, "reason_code": "MALFORMED_JSON"},
+                                           {"line_no": 3, "reason_code": "TYPE_ERROR"}])
+    assert not any(imported.values()), imported
+
+
+def test_empty_rejects_of_a_lake_without_any(lake_home):
+    code, out, _, _ = child(lake_home, "sql", "SELECT count(*) AS n FROM quarantine.rejects", "--json")
+    assert (code, json.loads(out)) == (0, [{"n": 0}])
+
+
 def test_a_statement_only_sqlglot_reads_opens_its_table(lake_home):
     code, out, _, imported = child(
         lake_home, "sql", "CREATE TABLE t AS SELECT count(*) AS n FROM silver.shipments; SELECT n * 10 AS n FROM t",
