@@ -20,3 +20,4 @@ from lakeline.stages.fastpath import flat_json
 ])
 def test_flat_json(data: bytes, lines: int, flat: bool) -> None:
     assert flat_json(data, lines) is flat
+

@@ -15,12 +15,16 @@ from pathlib import Path
 from lakeline.errors import UsageError
 from lakeline.pipelines.base import Generator, GenOptions
 from lakeline.pipelines.declared import DeclaredPipeline, parse
-from lakeline.pipelines.shipments import gen
 
 FILE = "shipments.toml"
+#: what ``lakeline gen`` makes for this pipeline (:data:`lakeline.pipelines.shipments.gen.RECORD_TYPES`;
+#: the generator module itself loads numpy and pyarrow, so a run does not import it)
+RECORD_TYPES = ("shipments", "tracking_events", "invoice_lines")
 
 
 def _generate(target: str, o: GenOptions) -> str:
+    from lakeline.pipelines.shipments import gen  # heavy: numpy, pyarrow (only `lakeline gen` needs them)
+
     if o.out is None or o.count is None:
         raise UsageError("--out and --count are required")
     n = gen.write(target, o.count, Path(o.out), fmt="json" if o.fmt == "json" else "jsonl", seed=o.seed,
@@ -32,7 +36,7 @@ def pipeline() -> DeclaredPipeline:
     """The shipments pipeline, read from its packaged pipeline file."""
     text = (resources.files(__name__) / FILE).read_text("utf-8")
     return parse("shipments", tomllib.loads(text), f"lakeline/pipelines/shipments/{FILE}", gen=Generator(
-        gen.RECORD_TYPES, _generate,
+        RECORD_TYPES, _generate,
         "shipments, tracking_events, invoice_lines: JSON lines (--format json: one array) with the "
         "value domains of seed 002, event_time spread over --days"))
 
