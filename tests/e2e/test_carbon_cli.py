@@ -13,6 +13,8 @@ def test_gen_put_run_sql_lineage_and_report(lake: Cli, tmp_path: Path) -> None:
     header = (tmp_path / "a.csv").read_text().splitlines()[0]
     assert header.replace('"', "") == ("activity_event_id,asset_id,geo,origin_measurement_timestamp,scope,"
                                        "category,activity,source,raw_data,units")
+    with (lake.home / "lakeline.toml").open("a") as config:
+        config.write("\n[pipelines.carbon]\nbatch_size = 1000\n")  # a Map of several batches
     lake.ok("put", "a.csv", "--pipeline", "carbon", "--key", "carbon/site-a/a.csv")
     out = lake.ok("run").stdout
     assert "carbon carbon/site-a/a.csv: 2500 records in 3 batches" in out
@@ -57,7 +59,7 @@ def test_a_failing_file_is_gated_to_error(lake: Cli, tmp_path: Path) -> None:
 def test_a_run_killed_mid_workflow_is_resumed_by_the_next_run(lake: Cli, tmp_path: Path) -> None:
     lake.ok("gen", "carbon", "--count", "2500", "--seed", "9", "--out", "a.csv")
     lake.ok("put", "a.csv", "--pipeline", "carbon")
-    env = {"LAKELINE__PIPELINES__CARBON__MAX_CONCURRENCY": "1"}
+    env = {"LAKELINE__PIPELINES__CARBON__MAX_CONCURRENCY": "1", "LAKELINE__PIPELINES__CARBON__BATCH_SIZE": "1000"}
     for point in ("carbon.after_calculate:2", "carbon.after_merge"):
         killed = lake("run", env={**env, "LAKELINE_CRASH_AT": point})
         assert killed.returncode == 137, killed.stderr

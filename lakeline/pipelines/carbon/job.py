@@ -102,6 +102,8 @@ TRANSFORMED = "transformed"
 STAGED = "carbon/staged"
 REJECTS = "rejects/carbon"
 SHARDS = "0123456789abcdef"
+#: Rows per row group of a staged result file (see ``_merge``).
+STAGED_ROW_GROUP = 8192
 #: DuckDB memory bound of the whole-file steps (profile, publish); beyond it they spill.
 MEMORY_LIMIT = "512MB"
 
@@ -288,7 +290,9 @@ def calculate_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
         finally:
             con.unregister("carbon_batch")
         out = work / "calculated.parquet"
-        pq.write_table(result.calculated, out, compression="zstd")
+        # staged until publish, which reads it one shard at a time (rows sorted by shard, small
+        # row groups: a shard's rows are a few row groups)
+        pq.write_table(result.calculated, out, compression="snappy", row_group_size=STAGED_ROW_GROUP)
         lake.store.put_file("tmp", f"{STAGED}/{root_id}/{name}.parquet", out, move=True)
         rejects_key = f"{REJECTS}/{root_id}/{name}.parquet"
         if result.rejects.num_rows:
@@ -382,34 +386,32 @@ def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
 def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[str]) -> int:
     """Merge staged results into the gold shards they touch: a touched shard becomes its old
     rows whose ids are not new, plus the new rows. Each shard is one file replaced atomically,
-    so readers never see an id twice. Staged files come sorted by shard (the calculator's
-    ``_shard``), so each shard's rows are zero-copy slices; shards are written several at
-    once. A repeated id (the last line wins) takes one DuckDB pass. Returns new rows."""
-    workers = max(1, lake.settings.runner.duckdb_threads or os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        tables = list(pool.map(pq.read_table, staged))
-    new = pa.concat_tables(tables, promote_options="permissive")
-    if pc.count_distinct(new.column("activity_event_id")).as_py() != new.num_rows:
-        con.register("carbon_staged", new)
-        new = con.sql("SELECT * FROM carbon_staged QUALIFY row_number() OVER (PARTITION BY activity_event_id "
-                      "ORDER BY _source.line_no DESC) = 1 ORDER BY _shard").to_arrow_table()
-        con.unregister("carbon_staged")
-        tables = [new]
-    parts: dict[str, list[pa.Table]] = {}
-    for table in tables:
-        column = table.column("_shard").combine_chunks()
-        # sorted: a shard's rows end where the value changes
-        changes = pc.indices_nonzero(pc.not_equal(column[1:], column[:-1])).to_pylist()
-        start = 0
-        for end in [*(int(i or 0) + 1 for i in changes), len(column)]:
-            if end > start:
-                rows = table.slice(start, end - start).drop_columns(["_shard"])
-                parts.setdefault(str(column[start]), []).append(rows)
-            start = end
+    so readers never see an id twice. Staged rows are sorted by shard (the calculator's
+    ``_shard``) in small row groups, so each shard is read on its own from every staged file
+    (memory holds a few shards, not the run) and written with Arrow, several at once. A
+    repeated id (the last line wins) takes one DuckDB pass over the run. Returns new rows."""
+    ids = pa.concat_tables([pq.read_table(p, columns=["activity_event_id"]) for p in staged])
+    if pc.count_distinct(ids.column(0)).as_py() != ids.num_rows:
+        dedup = work / "deduped.parquet"
+        listed = ", ".join(f"'{_q(path)}'" for path in staged)
+        latest = "row_number() OVER (PARTITION BY activity_event_id ORDER BY _source.line_no DESC) = 1"
+        con.execute(f"COPY (SELECT * FROM read_parquet([{listed}], union_by_name = true) "
+                    f"QUALIFY {latest} ORDER BY _shard) "
+                    f"TO '{_q(str(dedup))}' (FORMAT parquet, ROW_GROUP_SIZE {STAGED_ROW_GROUP})")
+        staged = [str(dedup)]
+    # which row groups of which staged file hold each shard, from the footers' statistics
+    where: dict[str, list[tuple[str, list[int]]]] = {}
+    for path in staged:
+        for shard, groups in _shard_groups(pq.ParquetFile(path)).items():
+            where.setdefault(shard, []).append((path, groups))
 
-    def write(shard: str) -> None:
+    def write(shard: str) -> int:
         key = _shard_key(shard)
-        table = pa.concat_tables(parts[shard], promote_options="permissive")
+        # a ParquetFile per read: one is not safe to read from two threads
+        table = pa.concat_tables([pq.ParquetFile(path).read_row_groups(groups)
+                                  for path, groups in where[shard]], promote_options="permissive")
+        table = table.filter(pc.equal(table.column("_shard"), pa.scalar(shard))).drop_columns(["_shard"])
+        new = table.num_rows
         if lake.store.exists("gold", key):
             old = pq.read_table(_readable(lake, "gold", key, work))
             ids = table.column("activity_event_id")
@@ -418,11 +420,35 @@ def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[st
         out = work / f"shard-{shard}.parquet"
         pq.write_table(table, out, compression="zstd")
         lake.store.put_file("gold", key, out, move=True)
+        return int(new)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(write, sorted(parts)))
-    written.extend(_shard_key(shard) for shard in sorted(parts))
-    return int(new.num_rows)
+    shards = sorted(where)
+    workers = max(1, lake.settings.runner.duckdb_threads or os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=min(workers, 2)) as pool:  # 2: memory holds 2 shards
+        rows = sum(pool.map(write, shards))
+    written.extend(_shard_key(shard) for shard in shards)
+    return rows
+
+
+def _shard_leaf(f: Any) -> int:
+    """The Parquet leaf column of ``_shard`` (nested columns make it differ from the Arrow
+    field index)."""
+    paths = [f.schema.column(i).path for i in range(len(f.schema))]
+    return paths.index("_shard")
+
+
+def _shard_groups(f: Any) -> dict[str, list[int]]:
+    """shard → the row groups of a staged file that may hold it (min <= shard <= max by the
+    row group's statistics; every group when they are missing)."""
+    index = _shard_leaf(f)
+    out: dict[str, list[int]] = {}
+    for g in range(f.num_row_groups):
+        stats = f.metadata.row_group(g).column(index).statistics
+        known = stats is not None and stats.has_min_max
+        for shard in SHARDS:
+            if not known or str(stats.min) <= shard <= str(stats.max):
+                out.setdefault(shard, []).append(g)
+    return out
 
 
 def _shard_key(shard: str) -> str:
