@@ -8,21 +8,19 @@ same bytes already landed) loads them exactly once.
 
 What one command saves over two: one interpreter start; the run's start — importing DuckDB
 and Arrow, the stages and the pipelines — happens while the landing copy is being written and
-synced (a disk wait), instead of after it; and a JSON-lines file is cut into chunks (its lines
-counted) from the local file at the same time, so ingest does not read the landed copy again.
-That plan is used only when the file did not change meanwhile (same size, inode and
-modification time before and after, and the landed size is the planned size).
+synced (a disk wait), instead of after it. (As with ``put``, a streaming pipeline's JSON-lines
+file is cut into chunks from the local file while it lands, so ingest does not read the landed
+copy again: :meth:`~lakeline.pipelines.stream.StreamPipeline.land`.)
 
 Without FILE, ``lakeline load [--target …]`` is the totesys pipeline's warehouse load.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -34,9 +32,6 @@ from lakeline.faults import crash_point
 from lakeline.lake import Lake
 from lakeline.landing import SEEN, announce
 from lakeline.pipelines.base import Pipeline
-
-if TYPE_CHECKING:
-    from lakeline.stages.chunking import Plan
 
 #: the crash point between the landing (durable, announced) and the run
 AFTER_PUT = "load.after_put"
@@ -84,24 +79,11 @@ def load(ctx: click.Context, files: tuple[str, ...], pipeline: str | None, key: 
     chosen = context.pipelines(lake).get(pipeline)
     if chosen.landing_prefix is None:
         raise UsageError(f"pipeline {pipeline!r} takes no landed files")
-    paths = [Path(f) for f in files]
-    spec = chosen.stream(lake.settings)
-    plan_lines = spec is not None and spec.format == "jsonl"
-    with ThreadPoolExecutor(2, thread_name_prefix="lakeline-land") as pool:
-        before = [p.stat() for p in paths]
-        landing = pool.submit(land_files, lake, chosen, paths, key)
-        plans: list[Future[tuple[str, Plan] | None]] = [
-            pool.submit(plan_local, p, chosen.landing_key(p, key), lake.settings.ingest.chunk_bytes)
-            for p in (paths if plan_lines else [])]
+    with ThreadPoolExecutor(1, thread_name_prefix="lakeline-land") as pool:
+        landing = pool.submit(land_files, lake, chosen, [Path(f) for f in files], key)
         from lakeline import runner  # heavy: DuckDB and Arrow load while the copy is written and synced
-        from lakeline.stages.ingest import remember_plan  # heavy: numpy (loaded by the runner already)
 
         landed = landing.result()
-        for path, stat, item, planned in zip(paths, before, landed, plans, strict=False):
-            found = planned.result()
-            if found is not None and found[0] == item["key"] and not item["duplicate"] \
-                    and _same_file(stat, path.stat()) and stat.st_size == item["size"]:
-                remember_plan(item["key"], item["etag"], found[1])
     crash_point(AFTER_PUT)
     if not as_json:
         for item in landed:
@@ -136,35 +118,6 @@ def land_files(lake: Lake, pipeline: Pipeline, files: list[Path], key: str | Non
         result["announced"] = announce(lake, result["key"], force=True)
         landed.append(result)
     return landed
-
-
-def plan_local(path: Path, key: str, chunk_bytes: int) -> tuple[str, Plan] | None:
-    """``(key, plan)``: the chunks ingest would cut the landed copy of ``path`` into under
-    ``key``, read from the local file; None for a gzip file (ingest decompresses it first)."""
-    from lakeline.stages.chunking import Plan, plan_jsonl_ranges  # heavy: numpy, loaded beside the landing
-
-    with open(path, "rb") as f:
-        fd = f.fileno()
-        size = os.fstat(fd).st_size
-        if os.pread(fd, 2, 0) == b"\x1f\x8b":
-            return None
-
-        def read(start: int, end: int) -> bytes:
-            parts = []
-            while start < end:
-                got = os.pread(fd, end - start, start)
-                if not got:
-                    break
-                parts.append(got)
-                start += len(got)
-            return parts[0] if len(parts) == 1 else b"".join(parts)
-
-        fmt, chunks = plan_jsonl_ranges(read, key, size, chunk_bytes)
-    return key, Plan(fmt, chunks)
-
-
-def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns) == (b.st_ino, b.st_dev, b.st_size, b.st_mtime_ns)
 
 
 def _warehouse_load(ctx: click.Context, pipeline: str | None, key: str | None, workers: int | None,

@@ -8,7 +8,11 @@ data is (:meth:`~lakeline.pipelines.base.Pipeline.stream`) and which rules its t
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from lakeline.config import Settings
@@ -43,6 +47,30 @@ class StreamPipeline(Pipeline):
     def tables(self, settings: Settings) -> list[TableSpec]:
         spec = self.stream(settings)
         return [spec.table_spec(t) for t in spec.tables]
+
+    def land(self, lake: Lake, path: Path, key: str | None = None) -> dict[str, Any]:
+        """Land ``path`` as every pipeline does; a JSON-lines file is also cut into chunks (its
+        lines counted) from the local file while the landing copy is written — the copy waits
+        on the disk — and the plan is kept for ingest (:func:`~lakeline.stages.ingest.save_plan`),
+        which then does not read the landed object again. The plan is kept only when the file
+        did not change meanwhile (inode, size and modification time before and after, and the
+        landed size is the planned size)."""
+        before = os.stat(path)
+        if self.stream(lake.settings).format != "jsonl" or not stat.S_ISREG(before.st_mode) \
+                or not before.st_size:  # a pipe is read once, by the copy; /proc files have no size
+            return super().land(lake, path, key)
+        from lakeline.stages.chunking import plan_file, same_file  # heavy: numpy, beside the copy
+        from lakeline.stages.ingest import save_plan
+
+        target = self.landing_key(path, key)
+        with ThreadPoolExecutor(1, thread_name_prefix="lakeline-plan") as pool:
+            planned = pool.submit(plan_file, path, target, lake.settings.ingest.chunk_bytes)
+            landed = super().land(lake, path, key)
+            found = planned.result()
+        if found is not None and found[0] == landed["key"] and same_file(before, os.stat(path)) \
+                and before.st_size == landed["size"]:
+            save_plan(lake, landed["key"], landed["etag"], found[1])
+        return landed
 
     def after_run(self, lake: Lake) -> Report | None:
         spec = self.stream(lake.settings)

@@ -13,8 +13,10 @@ Memory stays bounded by ``chunk_bytes`` plus one read block, whatever the object
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,6 +120,35 @@ def plan_jsonl_ranges(read: Callable[[int, int], bytes], key: str, size: int,
         line += newlines
         pos = end
     return "jsonl", chunks
+
+
+def plan_file(path: Path, key: str, chunk_bytes: int) -> tuple[str, Plan] | None:
+    """``(key, plan)``: the chunks ingest would cut the landed copy of the local file ``path``
+    into under ``key`` (JSON lines), read from the local file — what ``put`` and ``load`` do
+    while the landing copy is written; None for a gzip file (ingest decompresses it first)."""
+    with open(path, "rb") as f:
+        fd = f.fileno()
+        size = os.fstat(fd).st_size
+        if os.pread(fd, 2, 0) == b"\x1f\x8b":
+            return None
+
+        def read(start: int, end: int) -> bytes:
+            parts = []
+            while start < end:
+                got = os.pread(fd, end - start, start)
+                if not got:
+                    break
+                parts.append(got)
+                start += len(got)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+        fmt, chunks = plan_jsonl_ranges(read, key, size, chunk_bytes)
+    return key, Plan(fmt, chunks)
+
+
+def same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    """True when two stats of a path show the same, unchanged file (inode, size, mtime)."""
+    return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns) == (b.st_ino, b.st_dev, b.st_size, b.st_mtime_ns)
 
 
 def is_json_lines_name(key: str) -> bool:

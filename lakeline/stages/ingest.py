@@ -11,6 +11,7 @@ FAILED object with its reason (:mod:`lakeline.stages.gunzip`).
 from __future__ import annotations
 
 import tempfile
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -54,16 +55,31 @@ class IngestResult:
 
 
 
-#: plans of objects this process landed and planned while landing (``lakeline load``), by
-#: ``(key, etag)``: ingest takes one instead of reading the object again (one use each)
-_PLANNED: dict[tuple[str, str], Plan] = {}
+#: the state table of plans made while landing (``put``, ``load``): key ``<key>#<etag>``
+PLANS = "ingest_plans"
+#: how long a kept plan waits for its ingest
+PLAN_TTL_S = 86400.0
+#: a plan longer than this is not kept (a state item stays small: DynamoDB's limit is 400 KB)
+MAX_SAVED_CHUNKS = 2000
 
 
-def remember_plan(key: str, etag: str, plan: Plan) -> None:
-    """Give ingest the plan of an object version this process landed (its bytes were planned
-    from the local file while the landing copy was written: :func:`~lakeline.stages.chunking.
-    plan_jsonl_ranges`); ingest of that version in this process uses it, once."""
-    _PLANNED[(key, etag)] = plan
+def save_plan(lake: Lake, key: str, etag: str, plan: Plan) -> None:
+    """Keep the plan of an object version landed from a local file (its lines were counted
+    while the landing copy was written: :func:`~lakeline.stages.chunking.plan_file`); ingest
+    of that version uses it instead of reading the object again, then forgets it."""
+    if len(plan.chunks) > MAX_SAVED_CHUNKS:
+        return
+    lake.state.put(PLANS, f"{key}#{etag}", {
+        "chunk_bytes": lake.settings.ingest.chunk_bytes, "format": plan.format,
+        "chunks": [[c.start, c.end, c.first_line, c.records, c.lines] for c in plan.chunks]},
+        expires_at=time.time() + PLAN_TTL_S)  # one ingest never came (serve announced it first)
+
+
+def _saved_plan(lake: Lake, key: str, etag: str) -> Plan | None:
+    item = lake.state.get(PLANS, f"{key}#{etag}")
+    if item is None or item.data.get("chunk_bytes") != lake.settings.ingest.chunk_bytes:
+        return None
+    return Plan(str(item.data["format"]), [Chunk(*(int(v) for v in c)) for c in item.data["chunks"]])
 
 
 class Ingester:
@@ -162,9 +178,8 @@ class Ingester:
                 if not force:
                     lake.state.complete(ikey, {"run_key": run_key, "status": "FAILED"})
                 return
-            plan = _PLANNED.pop((ev.key, info.etag), None)
-            if plan is None or text.staged or spec.format != "jsonl":
-                plan = plan_chunks(lake, text.key, text.size, settings.chunk_bytes, spec, zone=text.zone)
+            saved = None if text.staged or spec.format != "jsonl" else _saved_plan(lake, ev.key, info.etag)
+            plan = saved or plan_chunks(lake, text.key, text.size, settings.chunk_bytes, spec, zone=text.zone)
             fmt, chunks = plan.format, plan.chunks
             if fmt == "json":
                 chunks = self._check_array(ev, info.etag, oid, entry, result, text)
@@ -200,6 +215,8 @@ class Ingester:
             result.enqueued += len(bodies)
             if not force:
                 lake.state.complete(ikey, {"run_key": run_key, "chunks": len(chunks)})
+            if saved is not None:
+                lake.state.delete(PLANS, f"{ev.key}#{info.etag}")
         except BaseException:
             if not force:
                 lake.state.release(ikey)
