@@ -122,8 +122,6 @@ class RecordLedger(Ledger):
         node id recorded twice keeps its latest), then remove the batch files. Idempotent: a
         seal interrupted between the two steps is finished by the next one. Returns the number
         of records of the root."""
-        import pyarrow as pa  # heavy: pyarrow
-        import pyarrow.compute as pc  # heavy: pyarrow
         import pyarrow.parquet as pq  # heavy: pyarrow
 
         check_id("root_id", root_id)
@@ -135,23 +133,19 @@ class RecordLedger(Ledger):
         out = Path(tempfile.mkdtemp(prefix="lineage-seal-", dir=self.work_dir))
         target = out / SEALED
         try:
-            table = pa.concat_tables([self._read(k) for k in keys], promote_options="permissive")
-            if pc.count_distinct(table.column("node_id")).as_py() == table.num_rows:
-                # the usual case: each batch file is sorted, the ids are distinct; Arrow sorts
-                table = table.take(pc.sort_indices(table, [("node_id", "ascending")]))
-                pq.write_table(table, target, compression="zstd", row_group_size=ROW_GROUP)
-            else:  # a node id twice (a repeated record, an interrupted seal): the latest wins
-                con = duckdb_connection(memory_limit="512MB", spill_dir=out / "spill")
-                try:
-                    con.register("records", table)
-                    latest = ("QUALIFY row_number() OVER (PARTITION BY node_id "
-                              "ORDER BY recorded_at DESC, line_no DESC) = 1")
-                    con.execute(
-                        f"COPY (SELECT {', '.join(RECORD_COLUMNS)} FROM records {latest} ORDER BY node_id) "
-                        f"TO '{_q(str(target))}' "
-                        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})")
-                finally:
-                    con.close()
+            # keep_order: row groups must come out in node id order (what lookups prune by)
+            con = duckdb_connection(memory_limit="512MB", spill_dir=out / "spill", keep_order=True)
+            try:
+                source = self._source(con, keys)
+                found = con.execute(f"SELECT count(*) - count(DISTINCT node_id) FROM {source}").fetchone()
+                # a node id twice (a repeated record, an interrupted seal): the latest wins
+                latest = ("" if found is None or not found[0] else "QUALIFY row_number() OVER "
+                          "(PARTITION BY node_id ORDER BY recorded_at DESC, line_no DESC) = 1")
+                query = f"SELECT {', '.join(RECORD_COLUMNS)} FROM {source} {latest} ORDER BY node_id"
+                con.execute(f"COPY ({query}) TO '{_q(str(target))}' "
+                            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})")
+            finally:
+                con.close()
             rows = pq.read_metadata(target).num_rows
             self.store.put_file(ZONE, f"{PREFIX}{root_id}/{SEALED}", target, move=True)
         finally:
@@ -159,13 +153,6 @@ class RecordLedger(Ledger):
         for key in batches:
             self.store.delete(ZONE, key)
         return rows
-
-    def _read(self, key: str) -> pa.Table:
-        import pyarrow as pa  # heavy: pyarrow
-        import pyarrow.parquet as pq  # heavy: pyarrow
-
-        path = self.store.local_path(ZONE, key)
-        return pq.read_table(path if path is not None else pa.BufferReader(self.store.get(ZONE, key)))
 
     def _keys(self, root_id: str | None) -> list[str]:
         prefix = PREFIX if root_id is None else f"{PREFIX}{root_id}/"

@@ -102,8 +102,6 @@ TRANSFORMED = "transformed"
 STAGED = "carbon/staged"
 REJECTS = "rejects/carbon"
 SHARDS = "0123456789abcdef"
-#: Rows per row group of a staged result file (see ``_merge``).
-STAGED_ROW_GROUP = 8192
 #: DuckDB memory bound of the whole-file steps (profile, publish); beyond it they spill.
 MEMORY_LIMIT = "512MB"
 
@@ -290,9 +288,7 @@ def calculate_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
         finally:
             con.unregister("carbon_batch")
         out = work / "calculated.parquet"
-        # staged until publish, which reads it one shard at a time (rows sorted by shard, small
-        # row groups: a shard's rows are a few row groups)
-        pq.write_table(result.calculated, out, compression="snappy", row_group_size=STAGED_ROW_GROUP)
+        _stage(result.calculated, out)
         lake.store.put_file("tmp", f"{STAGED}/{root_id}/{name}.parquet", out, move=True)
         rejects_key = f"{REJECTS}/{root_id}/{name}.parquet"
         if result.rejects.num_rows:
@@ -307,6 +303,19 @@ def calculate_batch(lake: Lake, payload: dict[str, Any]) -> dict[str, Any]:
         lake.state.put_many(RESULTS_TABLE, _results(con, result.calculated))
     return {"batch": key, "records": result.calculated.num_rows + result.rejects.num_rows,
             "calculated": result.calculated.num_rows, "failed": result.rejects.num_rows}
+
+
+def _stage(calculated: pa.Table, out: Path) -> None:
+    """Write calculated rows (sorted by ``_shard``) with one row group per shard, so publish
+    reads each shard's rows alone (see :func:`_merge`)."""
+    column = calculated.column("_shard").combine_chunks()
+    ends = [int(i or 0) + 1 for i in pc.indices_nonzero(pc.not_equal(column[1:], column[:-1])).to_pylist()]
+    with pq.ParquetWriter(out, calculated.schema, compression="snappy") as writer:
+        start = 0
+        for end in [*ends, calculated.num_rows]:
+            if end > start:
+                writer.write_table(calculated.slice(start, end - start), row_group_size=end - start)
+            start = end
 
 
 #: The fields of a stored result (``result_of``): what the seed's GraphQL lookups return.
@@ -386,19 +395,21 @@ def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
 def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[str]) -> int:
     """Merge staged results into the gold shards they touch: a touched shard becomes its old
     rows whose ids are not new, plus the new rows. Each shard is one file replaced atomically,
-    so readers never see an id twice. Staged rows are sorted by shard (the calculator's
-    ``_shard``) in small row groups, so each shard is read on its own from every staged file
-    (memory holds a few shards, not the run) and written with Arrow, several at once. A
-    repeated id (the last line wins) takes one DuckDB pass over the run. Returns new rows."""
-    ids = pa.concat_tables([pq.read_table(p, columns=["activity_event_id"]) for p in staged])
-    if pc.count_distinct(ids.column(0)).as_py() != ids.num_rows:
+    so readers never see an id twice. A staged file holds one row group per shard (the
+    calculator's ``_shard``), so each shard is read on its own from every staged file (memory
+    holds two shards, not the run) and written with Arrow, two at once. A repeated id (the
+    last line wins) takes one DuckDB pass over the run. Returns new rows."""
+    listed = ", ".join(f"'{_q(path)}'" for path in staged)
+    repeats = con.execute("SELECT count(*) - count(DISTINCT activity_event_id) "
+                          f"FROM read_parquet([{listed}], union_by_name = true)").fetchall()[0][0]
+    if repeats:
         dedup = work / "deduped.parquet"
-        listed = ", ".join(f"'{_q(path)}'" for path in staged)
         latest = "row_number() OVER (PARTITION BY activity_event_id ORDER BY _source.line_no DESC) = 1"
         con.execute(f"COPY (SELECT * FROM read_parquet([{listed}], union_by_name = true) "
                     f"QUALIFY {latest} ORDER BY _shard) "
-                    f"TO '{_q(str(dedup))}' (FORMAT parquet, ROW_GROUP_SIZE {STAGED_ROW_GROUP})")
-        staged = [str(dedup)]
+                    f"TO '{_q(str(dedup))}' (FORMAT parquet)")
+        _stage(pq.read_table(dedup), work / "deduped-by-shard.parquet")
+        staged = [str(work / "deduped-by-shard.parquet")]
     # which row groups of which staged file hold each shard, from the footers' statistics
     where: dict[str, list[tuple[str, list[int]]]] = {}
     for path in staged:
