@@ -52,7 +52,7 @@ def reference(csv: Path, out: Path) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--batch-size", type=int, default=50_000)
+    ap.add_argument("--batch-size", type=int, default=20_000)
     ap.add_argument("--concurrency", type=int, default=4)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lakeline-bench-carbon-"))

@@ -104,6 +104,9 @@ REJECTS = "rejects/carbon"
 SHARDS = "0123456789abcdef"
 #: DuckDB memory bound of the whole-file steps (profile, publish); beyond it they spill.
 MEMORY_LIMIT = "512MB"
+#: DuckDB memory bound of each Map iteration's connection (a batch is at most a few hundred MB
+#: at the largest batch_size; beyond it DuckDB fails the iteration rather than the machine).
+CALC_MEMORY_LIMIT = "256MB"
 
 _log = log.get("carbon")
 
@@ -263,7 +266,7 @@ def _calculator_connection(lake: Lake, factors: Any) -> Any:
         return cached[1]
     if cached is not None:
         cached[1].close()
-    con = duckdb_connection(1)
+    con = duckdb_connection(1, memory_limit=CALC_MEMORY_LIMIT)
     register(con, factors)
     _threads.calculator = (factors.sha256, con)
     return con

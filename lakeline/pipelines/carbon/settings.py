@@ -18,7 +18,7 @@ class CarbonSettings:
     batch (off by default: ``result_of`` looks results up in ``gold.emissions``)."""
 
     factors: str = ""
-    batch_size: int = 50_000
+    batch_size: int = 20_000
     max_concurrency: int = 4
     store_results: bool = False
 
