@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,8 @@ class RecordLedger(Ledger):
         self.inner = inner
         self.store = store
         self.work_dir = work_dir
+        self._lock = threading.Lock()
+        self._fanouts: dict[str, tuple[tuple[Any, ...], dict[str, dict[str, int]]]] = {}
 
     def __repr__(self) -> str:
         return f"RecordLedger({self.inner!r})"
@@ -195,13 +198,35 @@ class RecordLedger(Ledger):
             sql += f" LIMIT {max(0, int(limit))}"
         return [_node(r) for r in self._query(keys, sql, args)]
 
-    def _grouped(self, root_id: str, where: str, args: list[Any]) -> dict[str, int]:
-        keys = self._keys(root_id)
-        if not keys:
+    def _fanout(self, root_id: str) -> dict[str, dict[str, int]]:
+        """parent id → action → records of ``root_id``: one grouped scan of the root's files,
+        kept while the files are unchanged (a `lineage show` asks for many parents' counts)."""
+        listed = [i for i in self.store.list(ZONE, f"{PREFIX}{root_id}/") if i.key.endswith(".parquet")]
+        if not listed:
             return {}
-        rows = self._query(keys, f"SELECT action_taken, count(*) FROM {{src}} WHERE {where} "
-                                 "GROUP BY action_taken", args)
-        return {str(a): int(n) for a, n in rows}
+        mark = tuple((i.key, i.size, i.etag) for i in listed)
+        with self._lock:
+            cached = self._fanouts.get(root_id)
+        if cached is not None and cached[0] == mark:
+            return cached[1]
+        rows = self._query([i.key for i in listed], "SELECT parent_id, action_taken, count(*) FROM {src} "
+                                                    "GROUP BY ALL", [])
+        fanout: dict[str, dict[str, int]] = {}
+        for parent, action, n in rows:
+            fanout.setdefault(str(parent), {})[str(action)] = int(n)
+        with self._lock:
+            self._fanouts[root_id] = (mark, fanout)
+        return fanout
+
+    def _grouped(self, root_id: str, parent_id: str | None = None) -> dict[str, int]:
+        """action → records of ``root_id`` (children of ``parent_id`` if given)."""
+        fanout = self._fanout(root_id)
+        if parent_id is not None:
+            return dict(fanout.get(parent_id, {}))
+        out: dict[str, int] = {}
+        for counts in fanout.values():
+            out = _add(out, counts)
+        return out
 
     # ---- the ledger interface -------------------------------------------------------------
     def _put(self, node: Node) -> None:
@@ -234,7 +259,10 @@ class RecordLedger(Ledger):
         found = self.inner.children(root_id, parent_id, action_taken=action_taken, limit=limit)
         if limit is not None and len(found) >= limit:
             return found
-        where, args = "parent_id = ?", [check_id("parent_id", parent_id)]
+        kids = self._grouped(check_id("root_id", root_id), check_id("parent_id", parent_id))
+        if not kids or (action_taken is not None and not kids.get(action_taken)):
+            return found  # no record under this parent: no scan
+        where, args = "parent_id = ?", [parent_id]
         if action_taken is not None:
             where += " AND action_taken = ?"
             args.append(check_action(action_taken))
@@ -244,7 +272,7 @@ class RecordLedger(Ledger):
     def child_counts(self, root_id: str, parent_id: str) -> dict[str, int]:
         """Children per action, ledger and records together."""
         return _add(self.inner.child_counts(root_id, parent_id),
-                    self._grouped(root_id, "parent_id = ?", [check_id("parent_id", parent_id)]))
+                    self._grouped(check_id("root_id", root_id), check_id("parent_id", parent_id)))
 
     def by_action(self, action_taken: str, root_id: str | None = None,
                   limit: int | None = None) -> list[Node]:
@@ -258,13 +286,13 @@ class RecordLedger(Ledger):
 
     def counts(self, root_id: str) -> dict[str, int]:
         """Nodes per action of a root, ledger and records together."""
-        return _add(self.inner.counts(root_id), self._grouped(check_id("root_id", root_id), "true", []))
+        return _add(self.inner.counts(root_id), self._grouped(check_id("root_id", root_id)))
 
     def roots(self, limit: int = 20) -> list[dict[str, Any]]:
         """The ledger's roots, their counts including records."""
         out = []
         for entry in self.inner.roots(limit):
-            extra = self._grouped(entry["root_id"], "true", [])
+            extra = self._grouped(entry["root_id"])
             if extra:
                 first = Node(**entry["first_node"])
                 entry = root_summary(first, _add(entry["counts"], extra))
