@@ -414,16 +414,18 @@ def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[st
         _stage(pq.read_table(dedup), work / "deduped-by-shard.parquet")
         staged = [str(work / "deduped-by-shard.parquet")]
     # which row groups of which staged file hold each shard, from the footers' statistics
-    where: dict[str, list[tuple[str, list[int]]]] = {}
+    where: dict[str, list[tuple[str, Any, list[int]]]] = {}
     for path in staged:
-        for shard, groups in _shard_groups(pq.ParquetFile(path)).items():
-            where.setdefault(shard, []).append((path, groups))
+        f = pq.ParquetFile(path)
+        for shard, groups in _shard_groups(f).items():
+            where.setdefault(shard, []).append((path, f.metadata, groups))
 
     def write(shard: str) -> int:
         key = _shard_key(shard)
-        # a ParquetFile per read: one is not safe to read from two threads
-        table = pa.concat_tables([pq.ParquetFile(path).read_row_groups(groups)
-                                  for path, groups in where[shard]], promote_options="permissive")
+        # a ParquetFile per read (one is not safe to read from two threads), given the footer
+        # read above (parsing a nested schema's footer again per shard costs more than the rows)
+        table = pa.concat_tables([pq.ParquetFile(path, metadata=meta).read_row_groups(groups)
+                                  for path, meta, groups in where[shard]], promote_options="permissive")
         table = table.filter(pc.equal(table.column("_shard"), pa.scalar(shard))).drop_columns(["_shard"])
         new = table.num_rows
         if lake.store.exists("gold", key):
