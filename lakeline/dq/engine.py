@@ -556,6 +556,14 @@ def _profile(con: duckdb.DuckDBPyConnection, rel: str, columns: dict[str, str],
                 entry[k] = jsonable(row[s[k]])
         prof[name] = entry
     strings = [n for n, t in columns.items() if t == "VARCHAR" or t.startswith("ENUM") or t == "BOOLEAN"]
+    # a column whose values are all distinct (an id) has its smallest values as its top values,
+    # each once: a top-N, instead of grouping a million one-row groups
+    unique = [n for n in strings if prof[n]["count"] and prof[n]["duplicates"] == 0]
+    for n in unique:
+        sql = (f"SELECT CAST({quote(n)} AS VARCHAR) AS v FROM {rel} WHERE {quote(n)} IS NOT NULL "
+               f"ORDER BY v LIMIT {TOP_VALUES}")
+        prof[n]["top_values"] = [{"value": v, "count": 1} for (v,) in con.execute(sql).fetchall()]
+    strings = [n for n in strings if n not in unique]
     if strings and rows:
         sets = ", ".join(f"({quote(n)})" for n in strings)
         picks = ", ".join(f"CASE WHEN GROUPING({quote(n)}) = 0 THEN {i} END" for i, n in enumerate(strings))

@@ -259,6 +259,19 @@ def test_profile_top_values_capped_at_10() -> None:
     assert sum(t["count"] for t in top) == 70
 
 
+def test_profile_top_values_of_an_all_distinct_column_are_its_smallest_values() -> None:
+    # an id column takes a top-N instead of a grouping of one-row groups: the same answer
+    c = duckdb.connect()
+    c.execute("CREATE TABLE s AS SELECT 'id-' || ((i * 37) % 101)::VARCHAR AS k, i % 3 AS g "
+              "FROM range(101) r(i)")
+    prof = evaluate(c, "s", CARBON_RULES, source="s", profile=True).profile
+    assert prof is not None and prof["k"]["duplicates"] == 0
+    grouped = c.execute("SELECT k, count(*) FROM s GROUP BY k ORDER BY 2 DESC, 1 LIMIT 10").fetchall()
+    assert prof["k"]["top_values"] == [{"value": k, "count": n} for k, n in grouped]
+    assert prof["k"]["top_values"][:3] == [{"value": "id-0", "count": 1}, {"value": "id-1", "count": 1},
+                                           {"value": "id-10", "count": 1}]
+
+
 # ---- files ----------------------------------------------------------------------------------
 CARBON_HEADER = "activity_event_id,asset_id,geo,origin_measurement_timestamp,scope,category,activity,source,raw_data,units"
 
