@@ -137,7 +137,7 @@ class RecordLedger(Ledger):
         target = out / SEALED
         try:
             # keep_order: row groups must come out in node id order (what lookups prune by)
-            con = duckdb_connection(memory_limit="512MB", spill_dir=out / "spill", keep_order=True)
+            con = duckdb_connection(memory_limit="256MB", spill_dir=out / "spill", keep_order=True)
             try:
                 source = self._source(con, keys)
                 found = con.execute(f"SELECT count(*) - count(DISTINCT node_id) FROM {source}").fetchone()

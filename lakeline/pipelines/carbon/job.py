@@ -357,6 +357,7 @@ def publish(lake: Lake, job: dict[str, Any]) -> dict[str, Any]:
     """Merge the staged results of a run into ``gold.emissions`` and summarise the run."""
 
     root_id = job["root_id"]
+    pa.default_memory_pool().release_unused()  # what the Map's batches left cached, before the merge
     staged = [i.key for i in lake.store.list("tmp", f"{STAGED}/{root_id}/") if i.key.endswith(".parquet")]
     rejects = [i.key for i in lake.store.list("error", f"{REJECTS}/{root_id}/") if i.key.endswith(".parquet")]
     written: list[str] = []
