@@ -95,7 +95,7 @@ def run_query(lake: Lake, query: str, *, fmt: str = "table", limit: int | None =
               max_bytes: int | None = None, dialect: str | None = None) -> None:
     """Run one DuckDB (or Athena-dialect) ``query`` over the lake and print its rows as ``fmt``
     (``table``, ``json`` or ``csv``): what ``lakeline sql QUERY`` does."""
-    import duckdb
+    import duckdb  # heavy: DuckDB, loaded by the command that queries, not by the CLI
 
     from lakeline.sql_names import split_explain
 
@@ -125,7 +125,7 @@ def print_result(lake: Lake, con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBP
     """Print the rows of ``rel`` (None: a statement without rows) as ``fmt``: a table of at most
     ``limit`` rows (:data:`TABLE_ROWS` unless given; "more exist" on stderr), or every row (unless
     ``limit``) as ``json`` or ``csv``."""
-    import duckdb
+    import duckdb  # heavy: DuckDB (already loaded by the query; named for its error type)
 
     try:
         if rel is None:
@@ -187,7 +187,7 @@ def sql(query: str | None, as_json: bool, as_csv: bool, limit: int | None, max_b
     lake = context.open_lake()
     if query is None:
         if sys.stdin.isatty():
-            from lakeline.cli.shell import shell
+            from lakeline.cli.shell import shell  # heavy: readline and DuckDB, for the shell only
 
             shell(lake, dialect=dialect, max_bytes=max_bytes)
             return
@@ -224,7 +224,7 @@ def _athena(lake: Lake, query: str, as_json: bool, as_csv: bool, limit: int | No
     if as_json:
         emit_json([dict(zip(result.columns, row, strict=True)) for row in result.rows])
     elif as_csv:
-        import csv
+        import csv  # only for --csv of an Athena result
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(result.columns)
@@ -265,7 +265,7 @@ def _write(lake: Lake, con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelat
 
 def explain_query(lake: Lake, q: Query, as_json: bool) -> None:
     """Print what ``q`` would read (scan plans) and DuckDB's plan: ``lakeline explain``."""
-    import duckdb
+    import duckdb  # heavy: DuckDB, loaded by the command that plans, not by the CLI
 
     from lakeline.sql import plan_query  # heavy: loads DuckDB
 

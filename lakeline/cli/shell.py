@@ -93,7 +93,7 @@ class Session:
 
     def execute(self, statement: str) -> None:
         """Run one statement and print its result (:class:`UsageError` when it fails)."""
-        import duckdb
+        import duckdb  # heavy: DuckDB (the shell's connection has loaded it; named for its errors)
 
         from lakeline.sql_names import named_tables, split_explain
 
@@ -123,7 +123,7 @@ class Session:
 
     def schema(self, table: str) -> list[tuple[str, str]]:
         """``(column, type)`` of ``table`` (a lake or Iceberg table, as a statement names it)."""
-        import duckdb
+        import duckdb  # heavy: DuckDB (the shell's connection has loaded it; named for its errors)
 
         from lakeline.sql_names import named_tables
 
