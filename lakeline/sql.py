@@ -266,15 +266,9 @@ def _batch_views(lake: Lake, con: duckdb.DuckDBPyConnection, promoted: dict[str,
 
 
 def _s3_dataset(lake: Lake, uri: str, files: list[str] | None = None) -> Any:
-    import pyarrow.dataset as pads
-    import pyarrow.fs as pafs
+    import pyarrow.dataset as pads  # heavy: pyarrow
 
-    aws = lake.settings.aws
-    options: dict[str, Any] = {"region": aws.region}
-    if aws.endpoint_url:
-        scheme, _, host = aws.endpoint_url.partition("://")
-        options.update(endpoint_override=host, scheme=scheme)
-    fs = pafs.S3FileSystem(**options)
+    fs = lake.store.arrow_filesystem()
     if files is not None:
         base = uri.removeprefix("s3://").rstrip("/")
         return pads.dataset([f.removeprefix("s3://") for f in files], filesystem=fs, format="parquet",

@@ -126,6 +126,13 @@ class ObjectStore(ABC):
     def scan_uri(self, zone: str, prefix: str = "") -> str:
         """A URI DuckDB can glob under (a directory path or ``s3://bucket/prefix``)."""
 
+    def arrow_filesystem(self) -> Any:
+        """A ``pyarrow.fs`` filesystem that reads this store's :meth:`scan_uri` locations (with
+        the scheme removed): the local filesystem here; remote stores override it."""
+        import pyarrow.fs as pafs  # heavy: pyarrow
+
+        return pafs.LocalFileSystem()
+
     def parquet_dataset(self, zone: str, keys: Sequence[str]) -> Any:
         """A ``pyarrow.dataset`` over the Parquet objects ``keys`` of ``zone`` (scanned lazily,
         filters pushed down to row groups), for DuckDB to query where it cannot read the

@@ -108,11 +108,10 @@ class S3ObjectStore(ObjectStore):
         self._loc(zone, key)
         return None
 
-    def parquet_dataset(self, zone: str, keys: Sequence[str]) -> Any:
-        """An Arrow dataset over S3 objects through ``pyarrow.fs.S3FileSystem`` (the client's
-        region and endpoint, credentials from the environment): DuckDB queries it without its
-        httpfs extension, which would be a download."""
-        import pyarrow.dataset as pads  # heavy: pyarrow
+    def arrow_filesystem(self) -> Any:
+        """``pyarrow.fs.S3FileSystem`` with the client's region and endpoint (credentials from
+        the environment): DuckDB queries Arrow datasets over it without its httpfs extension,
+        which would be a download."""
         import pyarrow.fs as pafs  # heavy: pyarrow
 
         options: dict[str, Any] = {"region": self.s3.meta.region_name}
@@ -120,8 +119,14 @@ class S3ObjectStore(ObjectStore):
         if endpoint and not endpoint.endswith(".amazonaws.com"):
             scheme, _, host = endpoint.partition("://")
             options.update(endpoint_override=host, scheme=scheme)
+        return pafs.S3FileSystem(**options)
+
+    def parquet_dataset(self, zone: str, keys: Sequence[str]) -> Any:
+        """An Arrow dataset over S3 objects through :meth:`arrow_filesystem`."""
+        import pyarrow.dataset as pads  # heavy: pyarrow
+
         files = ["/".join(self._loc(zone, k)) for k in keys]
-        return pads.dataset(files, filesystem=pafs.S3FileSystem(**options), format="parquet")
+        return pads.dataset(files, filesystem=self.arrow_filesystem(), format="parquet")
 
     def scan_uri(self, zone: str, prefix: str = "") -> str:
         """``s3://bucket/<zone prefix><prefix>`` for DuckDB globs (httpfs)."""
