@@ -33,7 +33,8 @@ from lakeline.duck import duckdb_connection
 from lakeline.errors import UsageError
 from lakeline.ports.lineage import NODE_COLUMNS, Ledger, check_node_table, root_summary
 from lakeline.ports.lineage_model import Node, check_action, check_id, now_iso
-from lakeline.ports.objectstore import ObjectStore
+from lakeline.ports.objectstore import ObjectInfo, ObjectStore
+from lakeline.sqltext import lit
 
 if TYPE_CHECKING:
     import duckdb
@@ -145,7 +146,7 @@ class RecordLedger(Ledger):
                 latest = ("" if found is None or not found[0] else "QUALIFY row_number() OVER "
                           "(PARTITION BY node_id ORDER BY recorded_at DESC, line_no DESC) = 1")
                 query = f"SELECT {', '.join(RECORD_COLUMNS)} FROM {source} {latest} ORDER BY node_id"
-                con.execute(f"COPY ({query}) TO '{_q(str(target))}' "
+                con.execute(f"COPY ({query}) TO {lit(str(target))} "
                             f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP})")
             finally:
                 con.close()
@@ -157,16 +158,20 @@ class RecordLedger(Ledger):
             self.store.delete(ZONE, key)
         return rows
 
-    def _keys(self, root_id: str | None) -> list[str]:
+    def _listed(self, root_id: str | None) -> list[ObjectInfo]:
+        """The record files of ``root_id`` (of every root when None)."""
         prefix = PREFIX if root_id is None else f"{PREFIX}{root_id}/"
-        return [i.key for i in self.store.list(ZONE, prefix) if i.key.endswith(".parquet")]
+        return [i for i in self.store.list(ZONE, prefix) if i.key.endswith(".parquet")]
+
+    def _keys(self, root_id: str | None) -> list[str]:
+        return [i.key for i in self._listed(root_id)]
 
     def _source(self, con: duckdb.DuckDBPyConnection, keys: list[str]) -> str:
         """A FROM-clause source over record files (local paths read by DuckDB; S3 objects as an
         Arrow dataset registered with the connection)."""
         paths = [self.store.local_path(ZONE, k) for k in keys]
         if all(p is not None for p in paths):
-            listed = ", ".join(f"'{_q(str(p))}'" for p in paths)
+            listed = ", ".join(lit(str(p)) for p in paths)
             return f"read_parquet([{listed}])"
         con.register("__lineage_records", self.store.parquet_dataset(ZONE, keys))
         return "__lineage_records"
@@ -201,7 +206,7 @@ class RecordLedger(Ledger):
     def _fanout(self, root_id: str) -> dict[str, dict[str, int]]:
         """parent id → action → records of ``root_id``: one grouped scan of the root's files,
         kept while the files are unchanged (a `lineage show` asks for many parents' counts)."""
-        listed = [i for i in self.store.list(ZONE, f"{PREFIX}{root_id}/") if i.key.endswith(".parquet")]
+        listed = self._listed(root_id)
         if not listed:
             return {}
         mark = tuple((i.key, i.size, i.etag) for i in listed)
@@ -309,7 +314,3 @@ def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     for k, v in b.items():
         out[k] = out.get(k, 0) + v
     return dict(sorted(out.items()))
-
-
-def _q(text: str) -> str:
-    return text.replace("'", "''")

@@ -73,6 +73,7 @@ from lakeline.pipelines.carbon.factors import load_factors
 from lakeline.pipelines.carbon.rules import RULES
 from lakeline.pipelines.carbon.settings import carbon_settings
 from lakeline.ports.lineage_model import new_id
+from lakeline.sqltext import lit
 from lakeline.stages.textinput import text_path
 from lakeline.workflow.engine import (
     ACCOUNT,
@@ -403,7 +404,7 @@ def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[st
     calculator's ``_shard``), so each shard is read on its own from every staged file (memory
     holds two shards, not the run) and written with Arrow, two at once. A repeated id (the
     last line wins) takes one DuckDB pass over the run. Returns new rows."""
-    listed = ", ".join(f"'{_q(path)}'" for path in staged)
+    listed = ", ".join(lit(path) for path in staged)
     repeats = con.execute("SELECT count(*) - count(DISTINCT activity_event_id) "
                           f"FROM read_parquet([{listed}], union_by_name = true)").fetchall()[0][0]
     if repeats:
@@ -411,15 +412,18 @@ def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[st
         latest = "row_number() OVER (PARTITION BY activity_event_id ORDER BY _source.line_no DESC) = 1"
         con.execute(f"COPY (SELECT * FROM read_parquet([{listed}], union_by_name = true) "
                     f"QUALIFY {latest} ORDER BY _shard) "
-                    f"TO '{_q(str(dedup))}' (FORMAT parquet)")
+                    f"TO {lit(str(dedup))} (FORMAT parquet)")
         _stage(pq.read_table(dedup), work / "deduped-by-shard.parquet")
         staged = [str(work / "deduped-by-shard.parquet")]
     # which row groups of which staged file hold each shard, from the footers' statistics
     where: dict[str, list[tuple[str, Any, list[int]]]] = {}
+    mixed: set[str] = set()  # shards with a row group that may hold other shards' rows too
     for path in staged:
         f = pq.ParquetFile(path)
-        for shard, groups in _shard_groups(f).items():
+        for shard, (groups, exact) in _shard_groups(f).items():
             where.setdefault(shard, []).append((path, f.metadata, groups))
+            if not exact:
+                mixed.add(shard)
 
     def write(shard: str) -> int:
         key = _shard_key(shard)
@@ -427,7 +431,9 @@ def _merge(lake: Lake, con: Any, staged: list[str], work: Path, written: list[st
         # read above (parsing a nested schema's footer again per shard costs more than the rows)
         table = pa.concat_tables([pq.ParquetFile(path, metadata=meta).read_row_groups(groups)
                                   for path, meta, groups in where[shard]], promote_options="permissive")
-        table = table.filter(pc.equal(table.column("_shard"), pa.scalar(shard))).drop_columns(["_shard"])
+        if shard in mixed:  # _stage writes one shard per row group: no filter needed otherwise
+            table = table.filter(pc.equal(table.column("_shard"), pa.scalar(shard)))
+        table = table.drop_columns(["_shard"])
         new = table.num_rows
         if lake.store.exists("gold", key):
             old = pq.read_table(_readable(lake, "gold", key, work))
@@ -454,26 +460,25 @@ def _shard_leaf(f: Any) -> int:
     return paths.index("_shard")
 
 
-def _shard_groups(f: Any) -> dict[str, list[int]]:
-    """shard → the row groups of a staged file that may hold it (min <= shard <= max by the
-    row group's statistics; every group when they are missing)."""
+def _shard_groups(f: Any) -> dict[str, tuple[list[int], bool]]:
+    """shard → (the row groups of a staged file that may hold it, whether each of them holds
+    that shard alone), by the row groups' statistics (min <= shard <= max; every group, not
+    alone, when they are missing)."""
     index = _shard_leaf(f)
-    out: dict[str, list[int]] = {}
+    out: dict[str, tuple[list[int], bool]] = {}
     for g in range(f.num_row_groups):
         stats = f.metadata.row_group(g).column(index).statistics
         known = stats is not None and stats.has_min_max
+        alone = known and str(stats.min) == str(stats.max)
         for shard in SHARDS:
             if not known or str(stats.min) <= shard <= str(stats.max):
-                out.setdefault(shard, []).append(g)
+                groups, exact = out.get(shard, ([], True))
+                out[shard] = ([*groups, g], exact and alone)
     return out
 
 
 def _shard_key(shard: str) -> str:
     return f"{GOLD_TABLE}/shard={shard}/part-0.parquet"
-
-
-def _q(text: str) -> str:
-    return text.replace("'", "''")
 
 
 # ------------------------------------------------------------------ the driver
@@ -659,7 +664,7 @@ def result_of(lake: Lake, activity_event_id: str) -> dict[str, Any]:
         try:
             path = lake.store.local_path("gold", key)
             if path is not None:
-                source = f"read_parquet('{_q(str(path))}')"
+                source = f"read_parquet({lit(str(path))})"
             else:
                 con.register("carbon_gold_shard", lake.store.parquet_dataset("gold", [key]))
                 source = "carbon_gold_shard"
