@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME ?= .demo
 
-.PHONY: help demo test check lint typecheck unit bench bench-dq soak clean
+.PHONY: help demo test check lint typecheck unit bench bench-dq soak clean browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml package.json package-lock.json
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,aws]'
+	$(BIN)/pip install -q -e '.[dev,aws,ui]'
 	command -v npm >/dev/null && npm install --no-audit --no-fund --silent || echo "npm not found: ASL validation tests will be skipped"
 	touch $(STAMP)
 
@@ -28,7 +28,14 @@ $(SAM_STAMP):
 demo: $(STAMP) ## create a lake in .demo, generate data, land it, run the pipeline, show results
 	LAKELINE_HOME=$(DEMO_HOME) bash scripts/demo.sh
 
-test: $(STAMP) $(SAM_STAMP) ## lint, type-check, check the import layers and run the whole test suite
+# The UI tests drive Debian's headless chromium through Playwright (no browser download).
+browser: ## install Debian's headless chromium for the UI tests (when missing)
+	@test -x /usr/lib/chromium/chromium-headless-shell -o -x /usr/lib/chromium/chromium || \
+		{ test "$$(id -u)" = 0 && apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium-headless-shell; } || \
+		echo "chromium missing and not root: the UI browser tests will fail (apt-get install chromium-headless-shell)"
+
+test: $(STAMP) $(SAM_STAMP) browser ## lint, type-check, check the import layers and run the whole test suite
 	$(BIN)/ruff check lakeline tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports

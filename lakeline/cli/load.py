@@ -25,13 +25,13 @@ from typing import Any
 import click
 
 from lakeline.cli import context
-from lakeline.cli.runs import run_failures, verdict
 from lakeline.console import emit_json
 from lakeline.errors import UsageError
 from lakeline.faults import crash_point
 from lakeline.lake import Lake
 from lakeline.landing import SEEN, announce
 from lakeline.pipelines.base import Pipeline
+from lakeline.status import run_failures, verdict
 
 #: the crash point between the landing (durable, announced) and the run
 AFTER_PUT = "load.after_put"

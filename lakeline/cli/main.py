@@ -23,7 +23,6 @@ from lakeline.console import emit_json, emit_table, err_console, progress_enable
 from lakeline.errors import ConfigError, LakelineError, UsageError, error_code
 from lakeline.lake import Lake, init_home
 from lakeline.landing import SEEN, announce
-from lakeline.ports.queue import DEAD_LETTER_REASON
 from lakeline.version import __version__
 
 if TYPE_CHECKING:
@@ -49,7 +48,8 @@ LAZY = {
     "models": "lakeline.cli.models:models",
     "pipeline": "lakeline.cli.pipeline:pipeline_group", "promote": "lakeline.cli.promote:promote",
     "remove-orphans": "lakeline.cli.maintenance:remove_orphans", "replay": "lakeline.cli.maintenance:replay",
-    "run-summary": "lakeline.cli.promote:run_summary", "workflow": "lakeline.cli.workflow:workflow",
+    "run-summary": "lakeline.cli.promote:run_summary", "ui": "lakeline.cli.ui:ui",
+    "workflow": "lakeline.cli.workflow:workflow",
 }
 
 
@@ -256,7 +256,7 @@ def run(workers: int | None, profile: str | None, max_reject_rate: float | None,
     failure and the command that shows more.
     """
     from lakeline import runner  # heavy: the stages load DuckDB and Arrow
-    from lakeline.cli.runs import run_failures, verdict  # loads the pipelines (see above)
+    from lakeline.status import run_failures, verdict  # loads the pipelines (see above)
 
     settings = _lake().settings
     tick = _progress_tick()
@@ -321,24 +321,11 @@ def serve(workers: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def status(as_json: bool) -> None:
     """Queue depths, in-flight and DLQ messages, the last runs and what pipelines wait on."""
-    from lakeline.cli.runs import run_entries, waiting_failures  # loads the pipelines (see above)
+    from lakeline.status import lake_status  # loads the pipelines (see above)
 
     lake = _lake()
-    queues = {}
-    for name, q in lake.queues().items():
-        c = q.counts()
-        queues[name] = {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
-    reg = context.pipelines(lake)
-    failures = [f.to_dict() for p in reg for f in p.failures(lake)]
-    dead = {q.dlq.name: q.dlq.counts().total for q in (lake.ingest_queue, lake.transform_queue)
-            if q.dlq is not None}
-    failures += [{"pipeline": None, "what": f"{n} message(s) in {name}", "error": "dead-lettered",
-                  "command": "lakeline dlq list"} for name, n in dead.items() if n]
-    failures += waiting_failures(lake.settings)  # messages waiting on a transient fault
-    runs = [e.to_dict() for e in run_entries(lake, reg, 5)]
-    pipes = {p.name: found for p in reg if (found := p.status(lake))}
-    data = {"home": str(lake.settings.home), "failures": failures, "queues": queues, "last_runs": runs,
-            "pipelines": pipes}
+    data = lake_status(lake, context.pipelines(lake))
+    failures, queues, runs, pipes = data["failures"], data["queues"], data["last_runs"], data["pipelines"]
     if as_json:
         emit_json(data)
         return
@@ -377,7 +364,7 @@ def runs(only: str | None, limit: int, as_json: bool) -> None:
     finished_at, key, records, loaded, rejected, error, and detail (the pipeline's own
     fields: retail's run-log item pk, sk, run_id, dedupe).
     """
-    from lakeline.cli.runs import run_entries  # loads the pipelines (see above)
+    from lakeline.status import run_entries  # loads the pipelines (see above)
 
     lake = _lake()
     reg = context.pipelines(lake)
@@ -404,24 +391,16 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def dlq_list(limit: int, as_json: bool) -> None:
     """Messages in every DLQ."""
-    lake = _lake()
-    out: list[dict[str, Any]] = []
-    for q in (lake.ingest_queue, lake.transform_queue):
-        assert q.dlq is not None
-        for m in q.dlq.peek(limit):
-            out.append({"queue": q.dlq.name, "message_id": m.message_id, "sent_at": m.sent_at,
-                        "body": m.body[:500], "attributes": m.attributes})
+    from lakeline.status import dlq_messages  # loads the pipelines (see above)
+
+    out = dlq_messages(_lake(), limit)
+    why = [m.pop("why") for m in out]  # the table's column (not in the JSON)
     if as_json:
         emit_json(out)
     else:
         emit_table(["queue", "message id", "sent", "why", "body"],
-                   [(m["queue"], m["message_id"], m["sent_at"], _why(m["attributes"]), m["body"][:80])
-                    for m in out])
-
-
-def _why(attributes: dict[str, Any]) -> str:
-    """Why a message is in a DLQ: the terminal error that sent it, or the receive limit."""
-    return str(attributes.get(DEAD_LETTER_REASON) or "receive limit reached (maxReceiveCount)")
+                   [(m["queue"], m["message_id"], m["sent_at"], w, m["body"][:80])
+                    for m, w in zip(out, why, strict=True)])
 
 
 @dlq.command("redrive")
@@ -430,11 +409,9 @@ def _why(attributes: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def dlq_redrive(which: str, as_json: bool) -> None:
     """Move dead-lettered messages back to their source queue (then `lakeline run`)."""
-    lake = _lake()
-    moved = {}
-    for q in (lake.ingest_queue, lake.transform_queue):
-        if which in ("all", q.name) and q.dlq is not None:
-            moved[q.name] = q.dlq.redrive()
+    from lakeline.status import dlq_redrive  # loads the pipelines (see above)
+
+    moved = dlq_redrive(_lake(), which)
     if as_json:
         emit_json({"redriven": moved})
     else:

@@ -1,4 +1,6 @@
-"""What ``lakeline runs`` lists and when ``lakeline run`` failed.
+"""What the lake is doing: ``lakeline status`` and ``runs``, the DLQs, when a ``run`` failed.
+
+Shared by the CLI and ``lakeline ui`` (the same data in a terminal table or on a page).
 
 Runs come in one shape (:class:`~lakeline.pipelines.base.RunEntry`) whatever the pipeline:
 the object run log of the state store, each pipeline's own :meth:`Pipeline.run_log` (which
@@ -11,9 +13,11 @@ from typing import Any
 
 from lakeline import transient
 from lakeline.config import Settings
+from lakeline.errors import UsageError
 from lakeline.lake import Lake
 from lakeline.pipelines.base import RunEntry
 from lakeline.pipelines.registry import Registry
+from lakeline.ports.queue import DEAD_LETTER_REASON
 from lakeline.promotion.runs import list_runs
 
 REJECTS_QUERY = 'lakeline sql "SELECT reason_code, count(*) FROM quarantine.rejects GROUP BY ALL"'
@@ -114,3 +118,55 @@ def verdict(failed: list[dict[str, Any]]) -> dict[str, Any]:
     code = "REJECT_RATE_EXCEEDED" if [f["what"] for f in failed] == ["reject rate"] else "RUN_FAILED"
     reason = "; ".join(f"{f['what']}: {f['error']}" for f in failed)
     return {"status": "error", "code": code, "reason": reason, "failed": failed}
+
+
+def lake_status(lake: Lake, reg: Registry, runs: int = 5) -> dict[str, Any]:
+    """What ``lakeline status`` shows: ``home``, ``failures`` needing attention (each with
+    ``pipeline``, ``what``, ``error`` and the ``command`` that shows more), ``queues`` (visible,
+    in flight, delayed), the ``last_runs`` and each pipeline's own ``pipelines`` status."""
+    queues = {}
+    for name, q in lake.queues().items():
+        c = q.counts()
+        queues[name] = {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
+    failures = [f.to_dict() for p in reg for f in p.failures(lake)]
+    failures += [{"pipeline": None, "what": f"{n} message(s) in {name}", "error": "dead-lettered",
+                  "command": "lakeline dlq list"} for name, n in dlq_depths(lake).items() if n]
+    failures += waiting_failures(lake.settings)  # messages waiting on a transient fault
+    last = [e.to_dict() for e in run_entries(lake, reg, runs)]
+    pipes = {p.name: found for p in reg if (found := p.status(lake))}
+    return {"home": str(lake.settings.home), "failures": failures, "queues": queues, "last_runs": last,
+            "pipelines": pipes}
+
+
+def dlq_depths(lake: Lake) -> dict[str, int]:
+    """DLQ name → messages in it."""
+    return {q.dlq.name: q.dlq.counts().total for q in (lake.ingest_queue, lake.transform_queue)
+            if q.dlq is not None}
+
+
+def dlq_messages(lake: Lake, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` messages of each DLQ: ``queue``, ``message_id``, ``sent_at``, ``body``
+    (its first 500 characters), ``attributes`` and ``why`` it was dead-lettered."""
+    out: list[dict[str, Any]] = []
+    for q in (lake.ingest_queue, lake.transform_queue):
+        if q.dlq is None:
+            continue
+        for m in q.dlq.peek(limit):
+            out.append({"queue": q.dlq.name, "message_id": m.message_id, "sent_at": m.sent_at,
+                        "body": m.body[:500], "attributes": m.attributes,
+                        "why": dead_letter_reason(m.attributes)})
+    return out
+
+
+def dead_letter_reason(attributes: dict[str, Any]) -> str:
+    """Why a message is in a DLQ: the terminal error that sent it, or the receive limit."""
+    return str(attributes.get(DEAD_LETTER_REASON) or "receive limit reached (maxReceiveCount)")
+
+
+def dlq_redrive(lake: Lake, which: str = "all") -> dict[str, int]:
+    """Move dead-lettered messages back to their source queue (``ingest``, ``transform`` or
+    ``all``); source queue name → messages moved."""
+    if which not in ("all", "ingest", "transform"):
+        raise UsageError(f"no queue {which!r}; use ingest, transform or all")
+    return {q.name: q.dlq.redrive() for q in (lake.ingest_queue, lake.transform_queue)
+            if which in ("all", q.name) and q.dlq is not None}

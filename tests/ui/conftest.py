@@ -1,0 +1,113 @@
+"""Fixtures of the UI tests: one demo lake and one ``lakeline ui`` server per session, and a
+real browser (Debian's chromium, driven by Playwright) whose pages fail their test on any
+JavaScript error and leave a screenshot in ``tests/artifacts/``.
+
+Every UI test is in the ``ui`` xdist group: one worker builds the lake once and runs them all.
+Tests that change the lake (an action) use :func:`fresh_server` on a copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from lakeline.config import load_settings
+from lakeline.lake import Lake
+from lakeline.ui.server import UiServer
+from tests.ui import demo_lake
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUMS = ("/usr/lib/chromium/chromium-headless-shell", "/usr/lib/chromium/chromium")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/ui/" in item.nodeid.replace(os.sep, "/"):
+            item.add_marker(pytest.mark.xdist_group("ui"))
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo lake (built once; tests must not change it — copy it with :func:`fresh_server`)."""
+    return demo_lake.build(tmp_path_factory.mktemp("ui-demo"))
+
+
+@pytest.fixture(scope="session")
+def server(demo_home: Path) -> Iterator[UiServer]:
+    """A ``lakeline ui`` server on the demo lake (any free port)."""
+    s = UiServer(Lake.open(load_settings(demo_home))).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def fresh_server(demo_home: Path, tmp_path: Path) -> Iterator[UiServer]:
+    """A server on a copy of the demo lake, for tests that change it (actions)."""
+    home = tmp_path / "lake"
+    shutil.copytree(demo_home, home)
+    s = UiServer(Lake.open(load_settings(home))).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's headless chromium (never a downloaded browser)."""
+    executable = next((c for c in CHROMIUMS if os.access(c, os.X_OK)), None)
+    assert executable, "chromium is missing: `make browser` (apt-get install chromium-headless-shell)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, headless=True,
+                              args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser page; any console error or uncaught exception fails the test, and a
+    screenshot of where it ended is saved as ``tests/artifacts/<test>.png``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            errors.append(f"console: {msg.text} ({msg.location.get('url')})")
+
+    pg.on("console", on_console)
+    pg.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    pg.on("dialog", lambda dialog: dialog.accept())  # actions ask for confirmation: say yes
+    pg.set_default_timeout(15_000)
+    yield pg
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context.close()
+    assert not errors, errors
+
+
+@pytest.fixture
+def visit(page: Page, server: UiServer) -> Callable[..., Page]:
+    """``visit(path)``: open ``path`` of the demo server (the first visit carries the token)."""
+    return opener(page, server)
+
+
+def opener(page: Page, server: UiServer) -> Callable[..., Page]:
+    """A ``visit(path)`` for ``server``: the token on the first request, the cookie after."""
+    base = server.url.split("?")[0].rstrip("/")
+    state = {"authorised": False}
+
+    def visit(path: str = "/") -> Page:
+        if not state["authorised"]:
+            page.goto(server.url)  # sets the cookie, redirects to /
+            state["authorised"] = True
+        page.goto(base + path)
+        return page
+
+    return visit
