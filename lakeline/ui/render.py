@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +28,8 @@ STATIC = Path(__file__).parent / "static"
 
 Rendered = tuple[str, dict[str, Any]]
 PageFn = Callable[..., Rendered]
+#: the param sets of a page the static export writes (e.g. one per latest lineage root)
+Instances = Callable[["View"], Iterable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Page:
     fn: PageFn
     exported: bool
     title: str
+    #: what the static export writes of this page: one file per param set (default: ``[{}]``)
+    instances: Instances | None = None
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,12 @@ NAV = [("overview", "Overview"), ("runs", "Runs"), ("tables", "Tables"), ("sql",
        ("lineage", "Lineage"), ("quality", "Quality"), ("workflows", "Workflows")]
 
 
-def page(name: str, path: str, *, title: str, exported: bool = True) -> Callable[[PageFn], PageFn]:
-    """Register a page function under ``name`` at ``path`` (``exported``: in the static export)."""
+def page(name: str, path: str, *, title: str, exported: bool = True,
+         instances: Instances | None = None) -> Callable[[PageFn], PageFn]:
+    """Register a page function under ``name`` at ``path``. ``exported``: the static export
+    has it, once per param set ``instances(view)`` yields (default: once, without params)."""
     def register(fn: PageFn) -> PageFn:
-        PAGES[name] = Page(name, path, fn, exported, title)
+        PAGES[name] = Page(name, path, fn, exported, title, instances)
         return fn
     return register
 
