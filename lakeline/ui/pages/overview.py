@@ -16,7 +16,8 @@ _SCAN = 200
 @page("overview", "/", title="Overview")
 def overview(view: View) -> Rendered:
     """Failures first (DLQ, failed workflows, stranded files, refused promotions), then the
-    pipelines with their last run and reject rate, queue/in-flight/DLQ depths."""
+    pipelines with their last run and their reject rate over their recent runs (up to 200 runs
+    of the lake), queue/in-flight/DLQ depths."""
     lake, reg = view.lake, view.registry
     status = lake_status(lake, reg, runs=5)
     executions = list_executions(lake.state, 20)
@@ -24,18 +25,19 @@ def overview(view: View) -> Rendered:
     failures += [{"pipeline": None, "what": f"workflow execution {e.name}", "error": f"{e.status}: {e.error}",
                   "command": f"lakeline workflow history {e.name}", "execution": e.execution_arn}
                  for e in executions if e.status in ("FAILED", "TIMED_OUT", "ABORTED")]
-    last: dict[str, dict[str, Any]] = {}
+    recent: dict[str, list[dict[str, Any]]] = {}
     for entry in run_entries(lake, reg, _SCAN):
-        last.setdefault(entry.pipeline, entry.to_dict())
+        recent.setdefault(entry.pipeline, []).append(entry.to_dict())
     pipelines = []
     for p in reg:
-        run = last.get(p.name)
-        seen = (run or {}).get("loaded") or 0
-        rejected = (run or {}).get("rejected") or 0
-        rate = rejected / (seen + rejected) if seen + rejected else None
+        runs = recent.get(p.name, [])
+        loaded = sum(r.get("loaded") or 0 for r in runs)
+        rejected = sum(r.get("rejected") or 0 for r in runs)
         kind = "stream" if p.stream(lake.settings) is not None else "job"
         pipelines.append({"name": p.name, "kind": kind, "description": _first_line(p.description),
-                          "run": run, "reject_rate": rate})
+                          "run": runs[0] if runs else None, "runs": len(runs), "loaded": loaded,
+                          "rejected": rejected,
+                          "reject_rate": rejected / (loaded + rejected) if loaded + rejected else None})
     dlq = dlq_messages(lake, 20)
     return "overview.html", {"title": "Overview", "status": status, "failures": failures,
                              "pipelines": pipelines, "dlq": dlq,
