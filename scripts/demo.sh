@@ -93,3 +93,4 @@ echo "the data quality report of the file (open it in a browser):"
 find "$HOME_DIR/zones/gold/_quality/results/carbon" -name '*.html'
 
 printf '\nDone. Explore with: LAKELINE_HOME=%s %s sql "…"\n' "$HOME_DIR" "$LL"
+printf 'See it in a browser: LAKELINE_HOME=%s %s ui   (runs, rejects, tables, SQL, lineage, quality, workflows)\n' "$HOME_DIR" "$LL"
