@@ -1,4 +1,6 @@
-"""What the lake is doing: ``lakeline status`` and ``runs``, the DLQs, when a ``run`` failed.
+"""What the lake is doing: ``lakeline status`` and ``runs``, the DLQs, when a ``run`` failed;
+one run (found by id, its lineage root, its rejects), promoting a batch run (``lakeline
+promote``) and running a failed file again.
 
 Shared by the CLI and ``lakeline ui`` (the same data in a terminal table or on a page).
 
@@ -9,16 +11,28 @@ replaces the generic entries of that pipeline), and the batch runs of promoted t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lakeline import transient
 from lakeline.config import Settings
-from lakeline.errors import UsageError
+from lakeline.duck import duckdb_connection
+from lakeline.errors import LakelineError, NotFoundError, UsageError
 from lakeline.lake import Lake
+from lakeline.lineage.hooks import object_root
 from lakeline.pipelines.base import RunEntry
 from lakeline.pipelines.registry import Registry
+from lakeline.ports.lineage_model import derived_id
+from lakeline.ports.objectstore import ObjectInfo
 from lakeline.ports.queue import DEAD_LETTER_REASON
+from lakeline.ports.state import RUNS
+from lakeline.promotion.gate import read_run_summary
+from lakeline.promotion.promote import promote
 from lakeline.promotion.runs import list_runs
+from lakeline.sqltext import quote
+from lakeline.stages.messages import idempotency_key
+from lakeline.stages.supersede import replay_root
 
 REJECTS_QUERY = 'lakeline sql "SELECT reason_code, count(*) FROM quarantine.rejects GROUP BY ALL"'
 _COMMON = {"pipeline", "status", "started_at", "finished_at", "key", "records", "loaded", "rejected",
@@ -170,3 +184,211 @@ def dlq_redrive(lake: Lake, which: str = "all") -> dict[str, int]:
         raise UsageError(f"no queue {which!r}; use ingest, transform or all")
     return {q.name: q.dlq.redrive() for q in (lake.ingest_queue, lake.transform_queue)
             if which in ("all", q.name) and q.dlq is not None}
+
+
+# ---- one run: find it, its lineage root, its rejects, promote it, rerun its file -----------------
+
+#: the statuses of runs (landed objects, batch runs, pipelines' units of work, workflow executions)
+RUN_STATUSES = ("LANDED", "INGESTED", "EMPTY", "COMPLETE", "INCOMPLETE", "INVALID", "PENDING", "RUNNING",
+                "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "UNKNOWN")
+#: how far a pipeline's own run log is read, at most, to find one run
+_FIND_MAX = 100_000
+
+
+def promoted_tables(reg: Registry) -> dict[str, str]:
+    """Tables of promoted runs (``runs`` layout): SQL name → silver prefix."""
+    return {t.name: t.prefix for _, t in reg.tables() if t.layout == "runs"}
+
+
+def find_run(lake: Lake, reg: Registry, pipeline: str, run_id: str) -> RunEntry:
+    """The run ``run_id`` of ``pipeline`` as ``lakeline runs`` lists it (its own run log, the
+    object run log, or a batch run of a promoted table); :class:`NotFoundError` naming it."""
+    if pipeline in reg:
+        p = reg.get(pipeline)
+        limit = 64
+        while limit <= _FIND_MAX:  # the pipeline's own log, newest first, read further each time
+            found = p.run_log(lake, limit)
+            match = next((e for e in found if e.run_id == run_id), None)
+            if match is not None:
+                return match
+            if len(found) < limit:
+                break
+            limit *= 4
+        for t_pipeline, t in reg.tables():
+            if t_pipeline.name == pipeline and t.layout == "runs":
+                for r in list_runs(lake, t.prefix):
+                    if r.run_id == run_id:
+                        return _batch_entry(pipeline, t.name, r.to_dict())
+    item = lake.state.get(RUNS, run_id)
+    if item is not None and str(item.data.get("pipeline") or "?") == pipeline:
+        return _object_entry(dict(item.data, run_key=run_id))
+    raise NotFoundError(f"no run {run_id!r} of pipeline {pipeline!r} "
+                        f"(see `lakeline runs --pipeline {pipeline}`)")
+
+
+def batch_run_of(lake: Lake, reg: Registry, entry: RunEntry) -> RunEntry | None:
+    """The batch run that loaded the landed object of ``entry`` (a job pipeline's ``LANDED``
+    object, e.g. a transactions file), or None."""
+    oid = entry.detail.get("object_id")
+    if entry.kind != "object" or not oid:
+        return None
+    for p, t in reg.tables():
+        if p.name != entry.pipeline or t.layout != "runs":
+            continue
+        for r in reversed(list_runs(lake, t.prefix)):
+            sources = (r.metrics or {}).get("sources") or r.record.get("sources") or []
+            if any(s.get("object_id") == oid for s in sources):
+                return _batch_entry(p.name, t.name, r.to_dict())
+    return None
+
+
+def run_root(lake: Lake, reg: Registry, entry: RunEntry) -> str | None:
+    """The lineage root of a run, if the ledger has it: a carbon execution's ``root_id``, a
+    landed object's root (derived from ``s3://<bucket>/<key>#<etag>``), a batch run's (derived
+    from the pipeline, table prefix and run id, or the pipeline and run id)."""
+    d = entry.detail
+    candidates = [str(d["root_id"])] if d.get("root_id") else []
+    if entry.kind == "object" and d.get("bucket") and d.get("etag") and entry.key:
+        candidates.append(object_root(idempotency_key(str(d["bucket"]), entry.key, str(d["etag"]))))
+    if entry.kind == "batch":
+        prefix = promoted_tables(reg).get(str(d.get("table")))
+        if prefix is not None:
+            candidates.append(derived_id(entry.pipeline, prefix, entry.run_id))
+        candidates.append(derived_id(entry.pipeline, entry.run_id))
+    try:
+        return next((c for c in candidates if lake.lineage.counts(c)), None)
+    except LakelineError:  # no ledger (lineage off, or no table deployed)
+        return None
+
+
+def run_rejects(lake: Lake, entry: RunEntry, *, ids: Iterable[str] = (), samples: int = 5) -> dict[str, Any]:
+    """The rejects of one run, grouped by reason: ``{"total", "files", "reasons": [{"reason",
+    "count", "samples": [{key, line_no, byte_offset, chunk, record_type, message, raw}]}]}``
+    (the first ``samples`` lines of each reason, in line order).
+
+    Only the run's own rejects files are read: those under ``rejects/<pipeline>/`` whose name
+    holds one of the run's ids (``ids``: its object id, run id, lineage root, …). A landed
+    object's rows are those of its key and etag; if fewer are found than the run rejected, every
+    rejects file of the pipeline is searched for them."""
+    listed = [i.key for i in lake.store.list("error", f"rejects/{entry.pipeline}/")
+              if i.key.endswith(".parquet")]
+    names = {i for i in (*ids, entry.run_id, str(entry.detail.get("object_id") or "")) if len(i) >= 8}
+    own = [k for k in listed if any(i in k for i in names)]
+    match: dict[str, str] = {}
+    if entry.kind == "object" and entry.key:
+        match["key"] = entry.key
+        if entry.detail.get("etag"):
+            match["etag"] = str(entry.detail["etag"])
+    found = _read_rejects(lake, own, match, samples)
+    if match and entry.rejected and found["total"] < entry.rejected and len(own) < len(listed):
+        found = _read_rejects(lake, listed, match, samples)
+    return found
+
+
+def _read_rejects(lake: Lake, keys: list[str], match: dict[str, str], samples: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"total": 0, "files": keys, "reasons": []}
+    if not keys:
+        return out
+    con = duckdb_connection(1)
+    try:
+        con.register("run_rejects", lake.store.parquet_dataset("error", keys))
+        where = " AND ".join(f"{quote(c)} = ?" for c in match) or "true"
+        params = list(match.values())
+        counts = con.execute(f"SELECT reason_code, count(*) AS n FROM run_rejects WHERE {where} "
+                             "GROUP BY ALL ORDER BY n DESC, reason_code", params).fetchall()
+        rows = con.execute(
+            "SELECT reason_code, key, line_no, byte_offset, chunk, record_type, message, left(raw, 2000) "
+            "FROM (SELECT *, row_number() OVER (PARTITION BY reason_code ORDER BY line_no NULLS LAST, "
+            f"byte_offset NULLS LAST, chunk) AS rn FROM run_rejects WHERE {where}) WHERE rn <= ? "
+            "ORDER BY reason_code, rn", [*params, samples]).fetchall()
+    finally:
+        con.close()
+    by_reason: dict[Any, list[dict[str, Any]]] = {}
+    for reason, key, line_no, offset, chunk, record_type, message, raw in rows:
+        by_reason.setdefault(reason, []).append({
+            "key": key, "line_no": line_no, "byte_offset": offset, "chunk": chunk,
+            "record_type": record_type, "message": message, "raw": raw})
+    out["reasons"] = [{"reason": r, "count": int(n), "samples": by_reason.get(r, [])} for r, n in counts]
+    out["total"] = sum(int(n) for _, n in counts)
+    return out
+
+
+def gate_refusal(gate: dict[str, Any], override: str = "use --force to override") -> str:
+    """Why the promotion gate said no, in its own figures (``override``: how to promote anyway)."""
+    if gate.get("metrics_source") == "files":
+        return (f"run {gate['run_id']} fails the promotion gate: its Parquet files hold no row (its _SUCCESS "
+                f"is empty, so the row count comes from the files); {override}")
+    return (f"run {gate['run_id']} fails the promotion gate: quarantine rate {gate['quarantine_rate']:.2%}, "
+            f"{gate['condemned_rows']} condemned, critical errors: {gate['has_critical_errors']} "
+            f"({override})")
+
+
+def promote_run(lake: Lake, silver_prefix: str, run_key: str | None = None, *, schema_version: str = "v1",
+                force: bool = False, override: str = "use --force to override",
+                trace: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """What ``lakeline promote`` does: check the promotion gate on the run that would be
+    promoted (unless ``force``), then publish it to ``current/`` and ``_LATEST.json``.
+    The promotion's result, or ``{"status": "error", "code": "GATE_REFUSED", "reason",
+    "summary"}`` when the gate refuses (``reason``: :func:`gate_refusal`). ``trace``: the
+    caller's ``glue_job_run_id``, ``execution_arn``, ``execution_start_time``."""
+    if not force:
+        gate = read_run_summary(lake, silver_prefix, run_key, schema_version=schema_version, promotable=True)
+        if not gate["promotion_allowed"]:
+            return {"status": "error", "code": "GATE_REFUSED", "reason": gate_refusal(gate, override),
+                    "summary": gate}
+    event: dict[str, Any] = {"silver_bucket": lake.store.bucket("silver"), "silver_prefix": silver_prefix,
+                             "schema_version": schema_version}
+    optional = {"run_key": run_key, **(trace or {})}
+    event.update({k: v for k, v in optional.items() if v})
+    return promote(lake, event)
+
+
+def promotion_summary(result: dict[str, Any]) -> str:
+    """One line on a successful promotion: the run, its partitions and the files copied."""
+    parts = result.get("partitions", [])
+    files = sum(int(p.get("files_copied", 0)) for p in parts)
+    note = " (already current: nothing changed)" if result.get("noop") else ""
+    return (f"promoted run {result['run_id']}: {len(parts)} partition(s), {files} file(s) copied into "
+            f"current/{note}")
+
+
+def rerun_target(lake: Lake, reg: Registry, entry: RunEntry) -> ObjectInfo:
+    """The landed object a failed run would run again (:func:`rerun_object`);
+    :class:`UsageError` saying why when it cannot: not a failed object of a streaming
+    pipeline, a replayed copy, or no longer landed as it was."""
+    if entry.kind != "object" or entry.status != "FAILED" or not entry.key:
+        raise UsageError(f"run {entry.run_id} is not a failed landed object ({entry.kind}, {entry.status})")
+    if entry.key.startswith(replay_root(entry.pipeline)):
+        raise UsageError(f"{entry.key} is a replayed copy (replays are never replayed): rerun the run of "
+                         "its original")
+    if entry.pipeline not in reg or reg.get(entry.pipeline).stream(lake.settings) is None:
+        error_key = entry.detail.get("error_key")
+        moved = f"; it was moved to error/{error_key}" if error_key else ""
+        raise UsageError(f"{entry.key} is not an object of a streaming pipeline{moved}: land it again, "
+                         f"fixed (`lakeline put FILE --pipeline {entry.pipeline}`)")
+    try:
+        info = lake.store.head("landing", entry.key)
+    except NotFoundError:
+        raise UsageError(f"landing/{entry.key} is gone: land it again (`lakeline put`)") from None
+    if entry.detail.get("etag") and info.etag != entry.detail["etag"]:
+        raise UsageError(f"landing/{entry.key} changed since this run (etag {info.etag}, the run's "
+                         f"{entry.detail['etag']}): the new version has its own run")
+    return info
+
+
+def rerun_object(lake: Lake, reg: Registry, entry: RunEntry) -> dict[str, Any]:
+    """Run a failed landed object of a streaming pipeline again: a copy-mode replay of exactly
+    that object (``lakeline replay`` with its key as the source prefix and its LastModified as
+    the window), which the next ``lakeline run`` (or ``serve``) loads. The replay's result;
+    :class:`UsageError` as :func:`rerun_target` says."""
+    from lakeline.stages.replay import replay  # heavy: ingest and chunking (numpy), only to rerun
+
+    info = rerun_target(lake, reg, entry)
+    start, end = info.last_modified, info.last_modified + timedelta(microseconds=1)
+    others = [i.key for i in lake.store.list("landing", info.key)
+              if i.key != info.key and start <= i.last_modified < end]
+    if others:
+        raise UsageError(f"{', '.join(others)} landed at the same instant under the prefix {info.key}: "
+                         "rerun them with `lakeline replay`")
+    name = "rerun-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return replay(lake, reg.route, entry.pipeline, start, end, name=name, src_prefix=info.key)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import sys
 from datetime import datetime
-from typing import Any
 
 import click
 
@@ -21,7 +20,7 @@ from lakeline.console import emit_json, emit_kv
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
 from lakeline.promotion.gate import read_run_summary
-from lakeline.promotion.promote import promote as do_promote
+from lakeline.status import promote_run, promoted_tables, promotion_summary
 
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: path segments that belong below a table prefix, never in it
@@ -30,7 +29,7 @@ _LAYOUT_SEGMENT = re.compile(r"(year|month|schema_v|run_id)=.*|current|_LATEST\.
 
 def _batch_table(lake: Lake, table: str | None) -> str:
     """The silver prefix of a promoted (run folder) table (``None``: the only one there is)."""
-    promoted = {t.name: t.prefix for _, t in context.pipelines(lake).tables() if t.layout == "runs"}
+    promoted = promoted_tables(context.pipelines(lake))
     if table is None and len(promoted) == 1:
         return next(iter(promoted.values()))
     if table is None:
@@ -71,16 +70,6 @@ def _check_version(version: str) -> str:
         raise UsageError(f"--schema-version {version!r} is not a schema version (like v1): letters, digits, "
                          "'_', '.', '-'")
     return version
-
-
-def _refusal(gate: dict[str, Any]) -> str:
-    """Why the gate said no, in its own figures."""
-    if gate.get("metrics_source") == "files":
-        return (f"run {gate['run_id']} fails the promotion gate: its Parquet files hold no row (its _SUCCESS "
-                "is empty, so the row count comes from the files); use --force to override")
-    return (f"run {gate['run_id']} fails the promotion gate: quarantine rate {gate['quarantine_rate']:.2%}, "
-            f"{gate['condemned_rows']} condemned, critical errors: {gate['has_critical_errors']} "
-            "(use --force to override)")
 
 
 _TABLE_HELP = "A table of promoted runs (default: the only one, silver.transactions)."
@@ -142,28 +131,14 @@ def promote(table: str | None, prefix: str | None, schema_version: str, run_key:
         except ValueError:
             raise UsageError(f"--execution-start-time {execution_start_time!r} is not an ISO-8601 time "
                              "(like 2026-01-29T12:00:00.000Z)") from None
-    if not force:
-        gate = read_run_summary(lake, silver, run_key, schema_version=version, promotable=True)
-        if not gate["promotion_allowed"]:
-            result: dict[str, Any] = {"status": "error", "code": "GATE_REFUSED", "reason": _refusal(gate),
-                                      "summary": gate}
-            emit_json(result) if as_json else click.echo(f"error: {result['reason']}", err=True)
-            sys.exit(1)
-    event: dict[str, Any] = {"silver_bucket": lake.store.bucket("silver"), "silver_prefix": silver,
-                             "schema_version": version}
-    optional = {"run_key": run_key, "glue_job_run_id": glue_job_run_id, "execution_arn": execution_arn,
-                "execution_start_time": execution_start_time}
-    event.update({k: v for k, v in optional.items() if v})
-    result = do_promote(lake, event)
+    trace = {"glue_job_run_id": glue_job_run_id, "execution_arn": execution_arn,
+             "execution_start_time": execution_start_time}
+    result = promote_run(lake, silver, run_key, schema_version=version, force=force, trace=trace)
     if as_json:
         emit_json(result)
     elif result.get("status") == "success":
-        parts = result.get("partitions", [])
-        files = sum(int(p.get("files_copied", 0)) for p in parts)
-        note = " (already current: nothing changed)" if result.get("noop") else ""
-        click.echo(f"promoted run {result['run_id']}: {len(parts)} partition(s), {files} file(s) "
-                   f"copied into current/{note}")
-        for p in parts:
+        click.echo(promotion_summary(result))
+        for p in result.get("partitions", []):
             click.echo(f"  {p.get('current_prefix')}: {p.get('action')}")
     else:
         click.echo(f"error: {result.get('reason')}", err=True)
