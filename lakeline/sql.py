@@ -18,13 +18,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lakeline.duck import duckdb_connection
+from lakeline.errors import UsageError
 from lakeline.lake import Lake
+from lakeline.sql_names import named_tables, referenced_tables
 from lakeline.stages.rejects import REJECT_COLUMNS
 
 if TYPE_CHECKING:
     import duckdb
 
     from lakeline.tables.schema import TableSpec
+
+#: where the pipelines' table specs come from (loaded only when a query needs them)
+SpecLoader = Callable[[], Sequence["TableSpec"]]
 
 TABLE_ZONES = ("silver", "gold")
 #: the SQL schemas of the lake's own tables (any other schema is an Iceberg namespace)
@@ -311,9 +316,6 @@ def plan_query(
     whole: DuckDB prunes them itself). Returns the SQL to run and one plan per table.
     Given the query's :class:`Scope`, the Iceberg catalog is opened only when the scope says
     so, and the lake tables counted are the scope's."""
-    from lakeline.errors import UsageError
-    from lakeline.sql_names import referenced_tables
-
     plans: list[dict[str, Any]] = []
     if scope.iceberg if scope is not None else has_iceberg(lake):
         from lakeline.sql_iceberg import prepare  # only for a query that may name an Iceberg table
@@ -337,3 +339,123 @@ def plan_query(
             "filter on a partition column, or raise --max-bytes / sql.max_bytes"
         )
     return query, plans
+
+
+def table_files(lake: Lake, info: TableInfo, tables: Sequence[TableSpec] = ()) -> list[tuple[str, str, int]]:
+    """``(zone, key, bytes)`` of the Parquet files the view of ``info`` (from :func:`discover`,
+    with the same ``tables``) reads: a promoted table's current files, its ``__runs`` view's run
+    folders, the rejects of the error zone, or every Parquet file under a plain table's folder."""
+    from lakeline.promotion.promote import current_files  # only for promoted tables
+
+    schema, _, table = info.name.partition(".")
+    if info.name == "quarantine.rejects":
+        return [("error", i.key, i.size) for i in lake.store.list("error", "rejects/")
+                if i.key.endswith(".parquet")]
+    promoted = _promoted(tables)
+    base = table.removesuffix("__runs")
+    if schema == "silver" and base in promoted:
+        listed = {i.key: i.size for i in lake.store.list("silver", promoted[base] + "/")
+                  if i.key.endswith(".parquet")}
+        keys = ([k for k in listed if "/run_id=" in k] if table.endswith("__runs")
+                else [k for k in current_files(lake, promoted[base]) if k in listed])
+        return [("silver", k, listed[k]) for k in sorted(keys)]
+    return sorted((schema, i.key, i.size) for i in lake.store.list(schema, table + "/")
+                  if i.key.endswith(".parquet"))
+
+
+def translate_query(lake: Lake, con: duckdb.DuckDBPyConnection, specs: Sequence[TableSpec], query: str,
+                    dialect: str | None) -> str:
+    """``query`` in DuckDB SQL (``dialect``: the caller's choice, else ``sql.dialect``)."""
+    chosen = dialect or lake.settings.sql.dialect
+    if chosen == "duckdb":
+        return query  # nothing to translate (sql_dialect, zoneinfo & co. stay unloaded)
+    from lakeline.sql_dialect import athena_aliases, translate  # heavy: sqlglot
+
+    if chosen != "athena":
+        return translate(query, chosen)
+    names = [t.name for t in discover(lake, specs)]
+    return translate(query, chosen, aliases=athena_aliases(lake.settings.lake.name, specs, names), con=con)
+
+
+class Query:
+    """One query's connection over the lake: the views of the tables it names (see
+    :func:`scope`), then, if DuckDB still misses a table, every table (:meth:`widened`).
+    ``load_specs`` gives the pipelines' table specs when the query needs them."""
+
+    def __init__(self, lake: Lake, body: str, dialect: str | None, load_specs: SpecLoader,
+                 con: duckdb.DuckDBPyConnection | None = None, sc: Scope | None = None) -> None:
+        self.lake = lake
+        self.dialect = dialect
+        self.source = body
+        self.load_specs = load_specs
+        self.con = con or bare_connection()
+        chosen = dialect or lake.settings.sql.dialect
+        if sc is None:
+            # Athena SQL names Glue tables: translating it needs every table and spec
+            names = named_tables(body, self.con) if chosen != "athena" else None
+            sc = scope(lake, names, load_specs)
+            add_views(lake, self.con, sc.tables, sc.specs, sc.names)
+        self.scope = sc
+        self.body = translate_query(lake, self.con, sc.specs, body, dialect)
+
+    def widened(self) -> Query:
+        """The same query over a new connection with every table of the lake (what a query
+        gets when it names a table the first scope did not open: DuckDB's own error then
+        lists the lake's tables as it always did)."""
+        sc = scope(self.lake, None, self.load_specs)
+        con = connect(self.lake, sc.specs, scope=sc)
+        return Query(self.lake, self.source, self.dialect, self.load_specs, con, sc)
+
+    def plan(self, max_bytes: int | None) -> str:
+        """The SQL to run (Iceberg scans planned, ``max_bytes`` checked)."""
+        planned, _ = plan_query(self.lake, self.con, self.body, max_bytes=max_bytes, tables=self.scope.specs,
+                                scope=self.scope)
+        return planned
+
+    def relation(self, prefix: str | None, max_bytes: int | None) -> duckdb.DuckDBPyRelation | None:
+        """The query planned and bound (DuckDB's errors raised as they are)."""
+        planned = self.plan(max_bytes)
+        return self.con.sql(f"{prefix} {planned}" if prefix else planned)
+
+
+def bind_query(lake: Lake, body: str, load_specs: SpecLoader, *, prefix: str | None = None,
+               dialect: str | None = None, max_bytes: int | None = None, queries_only: bool = False,
+               ) -> tuple[Query, duckdb.DuckDBPyRelation | None]:
+    """``body`` (``prefix``: ``EXPLAIN`` & co., see :func:`lakeline.sql_names.split_explain`)
+    planned and bound over the lake, as ``lakeline sql`` runs it: refused before it runs when it
+    would scan more than ``max_bytes`` (None: ``sql.max_bytes``; 0: no limit), or, with
+    ``queries_only``, when it is not a query (``COPY``, ``CREATE``, ``SET``, ``ATTACH`` … change
+    things as they are bound); widened to every table when DuckDB misses one. Returns the query
+    (its connection) and the relation (None for a statement without rows); a failing query
+    raises :class:`UsageError` ``SQL error: …``."""
+    import duckdb  # heavy: DuckDB (named for its error types)
+
+    limit_bytes = lake.settings.sql.max_bytes if max_bytes is None else max_bytes
+    try:
+        q = Query(lake, body, dialect, load_specs)
+        if queries_only:
+            others = [st.type.name for st in q.con.extract_statements(q.body) if st.type.name != "SELECT"]
+            if others:
+                raise UsageError("only queries run here (SELECT, WITH … SELECT, DESCRIBE, EXPLAIN …), not "
+                                 f"{', '.join(others)}: run it with `lakeline sql`")
+        try:
+            return q, q.relation(prefix, limit_bytes or None)
+        except duckdb.CatalogException:
+            if q.scope.everything:
+                raise
+            q = q.widened()
+            return q, q.relation(prefix, limit_bytes or None)
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL error: {exc}") from None
+
+
+def head(rel: duckdb.DuckDBPyRelation, n: int) -> tuple[list[tuple[Any, ...]], bool]:
+    """The first ``n`` rows of ``rel`` and whether more exist (the query runs once, for ``n + 1``
+    rows); a query failing as it runs raises :class:`UsageError` ``SQL error: …``."""
+    import duckdb  # heavy: DuckDB (already loaded by the query; named for its error type)
+
+    try:
+        rows = rel.limit(n + 1).fetchall()
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL error: {exc}") from None
+    return rows[:n], len(rows) > n

@@ -12,6 +12,8 @@ from lakeline.config import SQL_DIALECTS
 from lakeline.console import emit_json, emit_table
 from lakeline.errors import UsageError
 from lakeline.lake import Lake
+from lakeline.sql import Query as LakeQuery
+from lakeline.sql import bind_query, head
 
 if TYPE_CHECKING:
     import duckdb
@@ -31,92 +33,28 @@ def table_specs(lake: Lake) -> list[Any]:
     return [t for _, t in context.pipelines(lake).tables()]
 
 
-def _translate(lake: Lake, con: duckdb.DuckDBPyConnection, specs: list[Any], query: str,
-               dialect: str | None) -> str:
-    """``query`` in DuckDB SQL (``dialect``: the flag, else ``sql.dialect``)."""
-    chosen = dialect or lake.settings.sql.dialect
-    if chosen == "duckdb":
-        return query  # nothing to translate (sql_dialect, zoneinfo & co. stay unloaded)
-    from lakeline.sql import discover  # heavy: loads DuckDB
-    from lakeline.sql_dialect import athena_aliases, translate
-
-    if chosen != "athena":
-        return translate(query, chosen)
-    names = [t.name for t in discover(lake, specs)]
-    return translate(query, chosen, aliases=athena_aliases(lake.settings.lake.name, specs, names), con=con)
-
-
-class Query:
-    """One query's connection over the lake: the views of the tables it names (see
-    :func:`lakeline.sql.scope`), then, if DuckDB still misses a table, every table."""
+class Query(LakeQuery):
+    """:class:`lakeline.sql.Query` with the pipelines' table specs of the command's lake."""
 
     def __init__(self, lake: Lake, body: str, dialect: str | None,
                  con: duckdb.DuckDBPyConnection | None = None, sc: Scope | None = None) -> None:
-        from lakeline.sql import add_views, bare_connection, scope  # heavy: loads DuckDB
-        from lakeline.sql_names import named_tables
-
-        self.lake = lake
-        self.dialect = dialect
-        self.source = body
-        self.con = con or bare_connection()
-        chosen = dialect or lake.settings.sql.dialect
-        if sc is None:
-            # Athena SQL names Glue tables: translating it needs every table and spec
-            names = named_tables(body, self.con) if chosen != "athena" else None
-            sc = scope(lake, names, lambda: table_specs(lake))
-            add_views(lake, self.con, sc.tables, sc.specs, sc.names)
-        self.scope = sc
-        self.body = _translate(lake, self.con, sc.specs, body, dialect)
-
-    def widened(self) -> Query:
-        """The same query over a new connection with every table of the lake (what a query
-        gets when it names a table the first scope did not open: DuckDB's own error then
-        lists the lake's tables as it always did)."""
-        from lakeline.sql import connect, scope  # heavy: loads DuckDB
-
-        sc = scope(self.lake, None, lambda: table_specs(self.lake))
-        return Query(self.lake, self.source, self.dialect, connect(self.lake, sc.specs, scope=sc), sc)
-
-    def plan(self, max_bytes: int | None) -> str:
-        """The SQL to run (Iceberg scans planned, ``max_bytes`` checked)."""
-        from lakeline.sql import plan_query  # heavy: loads DuckDB
-
-        planned, _ = plan_query(self.lake, self.con, self.body, max_bytes=max_bytes, tables=self.scope.specs,
-                                scope=self.scope)
-        return planned
-
-    def relation(self, prefix: str | None, max_bytes: int | None) -> duckdb.DuckDBPyRelation | None:
-        """The query planned and bound (DuckDB's errors raised as they are)."""
-        planned = self.plan(max_bytes)
-        return self.con.sql(f"{prefix} {planned}" if prefix else planned)
+        super().__init__(lake, body, dialect, lambda: table_specs(lake), con, sc)
 
 
 def run_query(lake: Lake, query: str, *, fmt: str = "table", limit: int | None = None,
               max_bytes: int | None = None, dialect: str | None = None) -> None:
     """Run one DuckDB (or Athena-dialect) ``query`` over the lake and print its rows as ``fmt``
     (``table``, ``json`` or ``csv``): what ``lakeline sql QUERY`` does."""
-    import duckdb  # heavy: DuckDB, loaded by the command that queries, not by the CLI
-
     from lakeline.sql_names import split_explain
 
     prefix, body = split_explain(query)
-    q = Query(lake, body, dialect)
     if prefix == "EXPLAIN":
         if fmt == "csv":
             raise UsageError("EXPLAIN prints a plan, not rows: drop --csv (--json gives it as JSON)")
-        explain_query(lake, q, fmt == "json")
+        explain_query(lake, Query(lake, body, dialect), fmt == "json")
         return
-    limit_bytes = lake.settings.sql.max_bytes if max_bytes is None else max_bytes
-    try:
-        try:
-            rel = q.relation(prefix, limit_bytes or None)
-        except duckdb.CatalogException:
-            if q.scope.everything:
-                raise
-            q = q.widened()
-            rel = q.relation(prefix, limit_bytes or None)
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}") from None
+    q, rel = bind_query(lake, body, lambda: table_specs(lake), prefix=prefix, dialect=dialect,
+                        max_bytes=max_bytes)
     print_result(lake, q.con, rel, fmt, limit)
 
 
@@ -127,18 +65,18 @@ def print_result(lake: Lake, con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBP
     ``limit``) as ``json`` or ``csv``."""
     import duckdb  # heavy: DuckDB (already loaded by the query; named for its error type)
 
-    try:
-        if rel is None:
-            return
-        if fmt in ("csv", "json"):
+    if rel is None:
+        return
+    if fmt in ("csv", "json"):
+        try:
             _write(lake, con, rel, fmt, limit)
-            return
-        shown = TABLE_ROWS if limit is None else limit
-        rows = rel.limit(shown + 1).fetchall()
-    except duckdb.Error as exc:
-        raise UsageError(f"SQL error: {exc}") from None
-    emit_table(list(rel.columns), [list(r) for r in rows[:shown]])
-    if len(rows) > shown:
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL error: {exc}") from None
+        return
+    shown = TABLE_ROWS if limit is None else limit
+    rows, more = head(rel, shown)
+    emit_table(list(rel.columns), [list(r) for r in rows])
+    if more:
         _more(shown)
 
 
@@ -263,7 +201,7 @@ def _write(lake: Lake, con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelat
         _more(limit)
 
 
-def explain_query(lake: Lake, q: Query, as_json: bool) -> None:
+def explain_query(lake: Lake, q: LakeQuery, as_json: bool) -> None:
     """Print what ``q`` would read (scan plans) and DuckDB's plan: ``lakeline explain``."""
     import duckdb  # heavy: DuckDB, loaded by the command that plans, not by the CLI
 

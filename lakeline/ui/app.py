@@ -19,7 +19,7 @@ from lakeline.errors import LakelineError, NotFoundError
 from lakeline.lake import Lake
 from lakeline.ui.auth import Access, TokenMiddleware
 from lakeline.ui.pages import MODULES
-from lakeline.ui.render import ACTIONS, PAGES, STATIC, Action, Page, View, environment, render_page
+from lakeline.ui.render import ACTIONS, PAGES, STATIC, Action, Page, View, environment, render_status
 
 #: query parameters the server reads itself (not passed to page functions)
 _RESERVED = {"flash"}
@@ -48,8 +48,8 @@ def create_app(lake: Lake, access: Access) -> Starlette:
             params = {k: v for k, v in request.query_params.items() if k not in _RESERVED}
             flash = request.query_params.get("flash", "")
             try:
-                html = await run_in_threadpool(render_page, env, view, p.name, params, csrf=access.csrf,
-                                               flash=flash)
+                status, html = await run_in_threadpool(render_status, env, view, p.name, params,
+                                                       csrf=access.csrf, flash=flash)
             except NotFoundError as exc:
                 return error(404, str(exc))
             except LakelineError as exc:
@@ -58,7 +58,7 @@ def create_app(lake: Lake, access: Access) -> Starlette:
                 if "argument" not in str(exc):
                     raise
                 return error(400, f"bad parameters for {p.path}: {', '.join(params) or 'none'}")
-            return HTMLResponse(html)
+            return HTMLResponse(html, status_code=status)
         return endpoint
 
     def post(a: Action) -> Any:

@@ -97,7 +97,7 @@ class Links:
     #: the current page's file in the export (links are relative to its directory)
     here: str = "index.html"
 
-    def url(self, name: str, **params: Any) -> str:
+    def url(self, name: str, /, **params: Any) -> str:
         """The URL of page (or action) ``name`` with ``params``."""
         clean = {k: v for k, v in params.items() if v is not None and v != ""}
         if name in ACTIONS:
@@ -113,7 +113,7 @@ class Links:
         return not self.exporting or (name in PAGES and PAGES[name].exported)
 
     @staticmethod
-    def file(name: str, **params: Any) -> str:
+    def file(name: str, /, **params: Any) -> str:
         """The export file of page ``name`` with ``params`` (``/`` → ``index.html``)."""
         path = PAGES[name].path.strip("/") or "index"
         return f"{path}{_slug(params)}.html"
@@ -169,7 +169,15 @@ def _num(value: Any) -> str:
 def render_page(env: jinja2.Environment, view: View, name: str, params: dict[str, Any], *,
                 csrf: str = "", flash: str = "") -> str:
     """The HTML of page ``name`` with ``params`` (what the server sends and the export writes)."""
+    return render_status(env, view, name, params, csrf=csrf, flash=flash)[1]
+
+
+def render_status(env: jinja2.Environment, view: View, name: str, params: dict[str, Any], *,
+                  csrf: str = "", flash: str = "") -> tuple[int, str]:
+    """The HTTP status and HTML of page ``name``: 200, or the ``http_status`` its context sets (the SQL
+    console answers a failed query with 400 and the page showing the error beside the query)."""
     template, context = PAGES[name].fn(view, **params)
-    return env.get_template(template).render(
+    status = int(context.pop("http_status", 200))
+    return status, env.get_template(template).render(
         view=view, links=view.links, url=view.links.url, static=view.links.static, csrf=csrf,
         flash=flash, current=name, exporting=view.exporting, **context)

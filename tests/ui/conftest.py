@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
 
 from lakeline.config import load_settings
 from lakeline.lake import Lake
@@ -75,12 +75,23 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     pg = context.new_page()
     errors: list[str] = []
+    refused: list[tuple[str, str]] = []  # (text, url) of "Failed to load resource" messages
+    pages_4xx: set[str] = set()  # pages the test opened that answered 4xx (a 404/400 page on purpose)
 
     def on_console(msg: ConsoleMessage) -> None:
         if msg.type == "error":
-            errors.append(f"console: {msg.text} ({msg.location.get('url')})")
+            url = msg.location.get("url") or ""
+            if msg.text.startswith("Failed to load resource"):
+                refused.append((msg.text, url))
+            else:
+                errors.append(f"console: {msg.text} ({url})")
+
+    def on_response(response: Response) -> None:
+        if response.request.is_navigation_request() and response.status >= 400:
+            pages_4xx.add(response.url)
 
     pg.on("console", on_console)
+    pg.on("response", on_response)
     pg.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     pg.on("dialog", lambda dialog: dialog.accept())  # actions ask for confirmation: say yes
     pg.set_default_timeout(15_000)
@@ -89,6 +100,9 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
     pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     context.close()
+    # chromium logs a page answered with 4xx as a console error: only the failed loads of other
+    # resources (a script, a stylesheet) are errors
+    errors += [f"console: {text} ({url})" for text, url in refused if url not in pages_4xx]
     assert not errors, errors
 
 
