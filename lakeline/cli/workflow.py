@@ -11,29 +11,16 @@ import orjson
 
 from lakeline.cli.context import open_lake, pipelines
 from lakeline.console import emit_json, emit_table
-from lakeline.errors import NotFoundError, UsageError
+from lakeline.errors import UsageError
 from lakeline.lake import Lake
 from lakeline.pipelines.tasks import definition, lake_tasks, workflows
-from lakeline.workflow.engine import (
-    list_executions,
-    load_execution,
-    redrive_execution,
-    resolve_execution,
-    run_definition,
-)
+from lakeline.workflow.engine import list_executions, redrive_execution, resolve_execution, run_definition
+from lakeline.workflow.history import find_execution, summary
 from lakeline.workflow.shipped import export
 
 
 def _lake() -> Lake:
     return open_lake()
-
-
-def _summary(ex: Any) -> dict[str, Any]:
-    stop = ex.stop_date.isoformat() if ex.stop_date else None
-    return {"executionArn": ex.execution_arn, "name": ex.name, "status": ex.status,
-            "startDate": ex.start_date.isoformat(), "stopDate": stop,
-            "output": ex.output, "error": ex.error, "cause": ex.cause, "redriveCount": ex.redrive_count}
-
 
 
 def _drive(lake: Lake) -> dict[str, Any]:
@@ -64,7 +51,7 @@ def list_cmd(as_json: bool) -> None:
     lake = _lake()
     found = sorted(workflows(pipelines(lake)).items())
     shipped = [{"name": n, "comment": d.get("Comment", "")} for n, d in found]
-    runs = [_summary(e) for e in list_executions(lake.state, 20)]
+    runs = [summary(e) for e in list_executions(lake.state, 20)]
     if as_json:
         emit_json({"workflows": shipped, "executions": runs})
         return
@@ -120,7 +107,7 @@ def _read_definition(path: Path) -> dict[str, Any]:
 def _ended(ex: Any, as_json: bool) -> None:
     """Print an execution that ran to its end; exit 1 unless it SUCCEEDED."""
     if as_json:
-        emit_json(_summary(ex))
+        emit_json(summary(ex))
     else:
         click.echo(f"{ex.status}: {ex.execution_arn}")
         if ex.status == "SUCCEEDED":
@@ -136,8 +123,8 @@ def _ended(ex: Any, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def status_cmd(execution: str, as_json: bool) -> None:
     """Status of EXECUTION (its ARN, name or a unique name prefix), like DescribeExecution."""
-    ex = _execution(execution)
-    data = _summary(ex)
+    ex = find_execution(_lake().state, execution)
+    data = summary(ex)
     emit_json(data) if as_json else emit_table(["field", "value"], list(data.items()))
 
 
@@ -146,7 +133,7 @@ def status_cmd(execution: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def history_cmd(execution: str, as_json: bool) -> None:
     """The events of EXECUTION (ARN, name or unique name prefix), like GetExecutionHistory."""
-    ex = _execution(execution)
+    ex = find_execution(_lake().state, execution)
     if as_json:
         emit_json({"events": ex.history})
         return
@@ -186,14 +173,3 @@ def export_cmd(name: str, sam: bool, out: str | None) -> None:
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text)
-
-
-def _execution(ref: str) -> Any:
-    """The stored execution ``ref`` names (ARN, name or unique name prefix) with its history;
-    :class:`UsageError` (exit 2) listing the candidates when none or several match."""
-    state = _lake().state
-    arn = resolve_execution(state, ref)
-    ex = load_execution(state, arn)
-    if ex is None:  # deleted between the two reads
-        raise NotFoundError(f"no execution {arn!r}")
-    return ex
