@@ -253,6 +253,16 @@ class RecordLedger(Ledger):
                              limit=1)
         return rows[0] if rows else None
 
+    def record_source(self, node_id: str, root_id: str) -> tuple[str | None, int | None] | None:
+        """Where record ``node_id`` of ``root_id`` came from: its source key and line (either
+        may be unknown), or None when the node is not a record of that root."""
+        check_id("node_id", node_id)
+        keys = self._keys(check_id("root_id", root_id))
+        if not keys:
+            return None
+        rows = self._query(keys, "SELECT source_key, line_no FROM {src} WHERE node_id = ? LIMIT 1", [node_id])
+        return (rows[0][0], rows[0][1]) if rows else None
+
     def tree(self, root_id: str) -> list[Node]:
         """The ledger's nodes and the records, in (recorded_at, node_id) order."""
         nodes = self.inner.tree(root_id) + self._records(root_id, "true", [])

@@ -18,6 +18,7 @@ from lakeline.dq.engine import evaluate, evaluate_path
 from lakeline.dq.gate import SUBJECT
 from lakeline.dq.partitions import RESULT_PREFIX, partition_relation, quarantine
 from lakeline.dq.report import render_html
+from lakeline.dq.results import parse_result, summary_rows
 from lakeline.dq.rules import Ruleset, ruleset_for
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.lake import Lake
@@ -48,20 +49,6 @@ def _where(lake: Any, key: str) -> str:
     """A person-usable location of a gold object: its local path, else its URI."""
     path = lake.store.local_path("gold", key)
     return str(path) if path is not None else lake.store.scan_uri("gold", key)
-
-
-def _summary_rows(results: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    rows = []
-    for r in results:
-        res = r.get("result") or {}
-        unexpected = res.get("unexpected_count")
-        if unexpected is None:
-            unexpected = res.get("observed_value", "") if "observed_value" in res else "error"
-        pct = res.get("unexpected_percent", "")
-        rows.append((r.get("rule") or r.get("expectation_type"), (r.get("kwargs") or {}).get("column", ""),
-                     unexpected if not isinstance(unexpected, list | dict) else "-", pct,
-                     "pass" if r.get("success") else "FAIL"))
-    return rows
 
 
 def _stream_table(lake: Lake, pipeline: str, table: str | None) -> StreamTable | None:
@@ -126,7 +113,7 @@ def run_cmd(target: str, pipeline: str, ruleset_name: str | None, dt: str | None
     if as_json:
         emit_json(result)
     else:
-        emit_table(["rule", "column", "unexpected", "%", "result"], _summary_rows(result["results"]),
+        emit_table(["rule", "column", "unexpected", "%", "result"], summary_rows(result["results"]),
                    f"{result.get('ruleset')} on {result.get('source')}")
         stats = result.get("statistics", {})
         verdict = "PASSED" if result["success"] else "FAILED"
@@ -224,13 +211,7 @@ def report_cmd(result_ref: str, out: str | None) -> None:
         if not lake.store.exists("gold", key):
             raise NotFoundError(f"{result_ref}: neither a local file nor a result in the gold zone")
         data = lake.store.get("gold", key)
-    try:
-        result = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise UsageError(f"{result_ref}: not a result JSON: {exc}") from None
-    if not isinstance(result, dict) or "results" not in result:
-        raise UsageError(f"{result_ref}: not a data quality result (no 'results')")
-    page = render_html(result)
+    page = render_html(parse_result(data, result_ref))
     if out or local.is_file():
         target = Path(out) if out else local.with_suffix(".html")
         target.write_text(page, "utf-8")

@@ -3,7 +3,6 @@ export OpenLineage events."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import click
@@ -17,11 +16,8 @@ from lakeline.console import emit_json
 from lakeline.errors import NotFoundError, UsageError
 from lakeline.lake import Lake
 from lakeline.lineage.openlineage import export_root
-from lakeline.ports.lineage_model import Node, is_failure
-
-#: Children of one kind shown under a node before "… and N more".
-FANOUT = 5
-MAX_DEPTH = 64
+from lakeline.lineage.tree import FANOUT, build_tree
+from lakeline.ports.lineage_model import is_failure
 
 
 def _console() -> Console:
@@ -33,44 +29,6 @@ def _console() -> Console:
 
 def _lake() -> Lake:
     return open_lake()
-
-
-def build_tree(ledger: Any, root_id: str, fanout: int = FANOUT) -> dict[str, Any]:
-    """A root's tree as nested dicts, large fan-outs summarised: under each node at most
-    ``fanout`` children per action (0: all) and ``more`` = {action: children not shown}.
-    Two queries per shown node (child counts, then the first children of each action), so a
-    root with a million record nodes costs a few dozen queries, not a million rows."""
-    seen: set[str] = set()
-
-    def expand(parent_id: str, depth: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        if depth > MAX_DEPTH:
-            return [], {}
-        kids: list[Node] = []
-        more: dict[str, int] = {}
-        for action, n in ledger.child_counts(root_id, parent_id).items():
-            shown = ledger.children(root_id, parent_id, action_taken=action, limit=fanout or None)
-            kids.extend(shown)
-            if n > len(shown):
-                more[action] = n - len(shown)
-        out = []
-        for kid in sorted(kids, key=lambda k: (k.recorded_at, _natural(k.storage_location), k.node_id)):
-            node = kid.to_dict()
-            node["failed"] = kid.failed
-            if kid.node_id in seen:  # a cycle: show the node, not its subtree again
-                node["children"], node["more"] = [], {}
-            else:
-                seen.add(kid.node_id)
-                node["children"], node["more"] = expand(kid.node_id, depth + 1)
-            out.append(node)
-        return out, more
-
-    counts = ledger.counts(root_id)
-    if not counts:
-        raise NotFoundError(f"no lineage recorded for root {root_id}")
-    children, more = expand(root_id, 0)
-    return {"root_id": root_id, "counts": counts, "nodes": sum(counts.values()),
-            "failed": sum(n for a, n in counts.items() if is_failure(a)), "fanout": fanout,
-            "children": children, "more": more}
 
 
 def _attrs_text(attrs: dict[str, Any], width: int = 80) -> str:
@@ -218,9 +176,3 @@ def export_cmd(root_id: str, file: str | None, url: str | None, as_json: bool) -
     else:
         sinks = " and ".join(x for x in (out["file"], out["url"]) if x)
         click.echo(f"{' + '.join(out['events'])} for root {root_id} → {sinks}")
-
-
-def _natural(text: str) -> tuple[Any, ...]:
-    """A sort key that orders ``part_2`` before ``part_10`` (nodes recorded in one bulk write
-    share a timestamp)."""
-    return tuple(int(piece) if i % 2 else piece for i, piece in enumerate(re.split(r"(\d+)", text)))
