@@ -75,7 +75,7 @@ def _check(home: Path, lake: Lake, good: int, bad: int) -> None:
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(home, fault):
-    kills = int(os.environ.get("LAKELINE_SOAK_KILLS", "20"))
+    kills = int(os.environ.get("LAKELINE_SOAK_KILLS", "12"))  # make soak: 200
     fault(f"SIGKILL storm: {kills} kills of `run --workers 2` (whole process group) at random points",
           expected="one clean run after: every line loaded or rejected exactly once, both SQLite "
                    "databases intact, queues and DLQ empty")

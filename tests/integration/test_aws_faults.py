@@ -435,6 +435,8 @@ def test_transform_handler_dead_letters_terminal_errors_and_reports_the_rest(
     fake = ScriptedTransformer({"flaky.jsonl": TransientError("throttled"),
                                 "bad.jsonl": DataError("bad.jsonl: unusable")})
     monkeypatch.setattr(handlers, "transformer", lambda: fake)
+    # the deferred message stays delayed while the test looks (the default 1 s passes on a busy machine)
+    monkeypatch.setenv("LAKELINE__QUEUE__RETRY_DELAY", "120")
     url = lambda_lake["aws.transform_queue_url"]
     bodies = ["not json", chunk_body("good.jsonl"), chunk_body("flaky.jsonl"), chunk_body("bad.jsonl")]
     ids, event = deliver(moto_endpoint, url, bodies)
