@@ -52,7 +52,7 @@ def main() -> None:
         shoot(page, "run-rejects")
         page.goto(base + f"/lineage?node={demo_lake.TRACED}")
         shoot(page, "trace")
-        page.locator("#trace").get_by_role("link", name="carbon-", exact=False).first.click()
+        page.locator("#trace a.mono").first.click()  # its root
         page.wait_for_function("window.lineageGraph && window.lineageGraph.nodes().length > 0")
         shoot(page, "lineage-graph")
         page.goto(base + "/quality")
