@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME ?= .demo
 
-.PHONY: help demo test check lint typecheck unit bench bench-dq soak clean browser
+.PHONY: help demo test check lint typecheck unit bench bench-dq soak clean browser docs docs-serve
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml package.json package-lock.json
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,aws,ui]'
+	$(BIN)/pip install -q -e '.[dev,aws,ui,docs]'
 	command -v npm >/dev/null && npm install --no-audit --no-fund --silent || echo "npm not found: ASL validation tests will be skipped"
 	touch $(STAMP)
 
@@ -40,6 +40,12 @@ test: $(STAMP) $(SAM_STAMP) browser ## lint, type-check, check the import layers
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n 2 --dist loadgroup
+
+docs: $(STAMP) ## build the documentation site into site/ (strict: a broken link or reference fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q
+
+docs-serve: $(STAMP) ## serve the documentation site on http://127.0.0.1:8000 while you edit it
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve -a 127.0.0.1:8000
 
 check: test ## alias of test (ruff + mypy strict + import layers + pytest)
 
