@@ -42,7 +42,7 @@ test: $(STAMP) $(SAM_STAMP) browser ## lint, type-check, check the import layers
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 docs: $(STAMP) ## build the documentation site into site/ (strict: a broken link or reference fails)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 docs-serve: $(STAMP) ## serve the documentation site on http://127.0.0.1:8000 while you edit it
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve -a 127.0.0.1:8000

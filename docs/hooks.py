@@ -71,7 +71,10 @@ def config_keys() -> list[dict[str, str]]:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for a markdown table cell: pipes escaped, and ``<``/``>`` outside code spans as
+    entities (``<lake.name>`` would be read as an HTML tag)."""
+    parts = text.replace("|", "\\|").replace("\n", " ").split("`")
+    return "`".join(p if i % 2 else p.replace("<", "&lt;").replace(">", "&gt;") for i, p in enumerate(parts))
 
 
 def configuration() -> str:
@@ -80,7 +83,8 @@ def configuration() -> str:
     for r in config_keys():
         if r["section"] != section:
             section = r["section"]
-            doc = inspect.getdoc(_SECTIONS.get(section) or pipeline_settings_classes()[section.split(".", 1)[1]])
+            cls = _SECTIONS.get(section) or pipeline_settings_classes()[section.split(".", 1)[1]]
+            doc = inspect.getdoc(cls)
             out += ["", f"## `[{section}]`", "", (doc or "").split("\n\n")[0].replace("\n", " "), "",
                     "| key | type | default | meaning | environment variable |", "|---|---|---|---|---|"]
         out.append(f"| `{r['key']}` | {r['type']} | `{_cell(r['default'])}` | {_cell(r['meaning'])} | "

@@ -40,7 +40,9 @@ T = TypeVar("T")
 class LakeSettings:
     """Where the lake lives and what its local "buckets" are called."""
 
+    #: the lake's name: prefixes its AWS resources (buckets `<name>-<zone>`, tables, queues) and names its OpenLineage datasets
     name: str = "lakeline"
+    #: where the ports live: `local` (directories, SQLite, DuckDB) or `aws` (S3, SQS, DynamoDB, SSM, SNS, Glue)
     profile: str = "local"
 
 
@@ -48,8 +50,11 @@ class LakeSettings:
 class IngestSettings:
     """Ingest stage: chunking and idempotency."""
 
+    #: ingest cuts a landed file into chunks of about this many bytes, at record boundaries; one transform message per chunk
     chunk_bytes: int = 32 * 1024 * 1024
+    #: how long ingest and publish remember work they finished (an object's key + etag, a chunk), so a duplicate event is skipped
     idempotency_ttl_days: int = 30
+    #: how long a claim on an object (ingest) or a chunk (publish) holds before another worker may take it over (a crashed worker's claim expires)
     lock_timeout_seconds: int = 900
 
 
@@ -60,6 +65,7 @@ class TransformSettings:
     the exact per-line path anyway (see lakeline.stages.fastparse). ``false`` always takes the
     exact path."""
 
+    #: parse clean JSON-lines chunks with Arrow's JSON reader; `false`: always the exact per-line path
     fast_path: bool = True
 
 
@@ -67,10 +73,15 @@ class TransformSettings:
 class QueueSettings:
     """SQS semantics of the local queues (defaults match specs §3)."""
 
+    #: seconds a received message stays invisible to other workers (SQS VisibilityTimeout)
     visibility_timeout: int = 180
+    #: seconds a message is kept before the queue drops it (SQS MessageRetentionPeriod: 4 days)
     retention_seconds: int = 4 * 24 * 3600
+    #: receives before a message goes to the DLQ (SQS redrive policy maxReceiveCount)
     max_receive_count: int = 5
+    #: messages a worker receives at once (SQS MaxNumberOfMessages, the Lambda batch size)
     batch_size: int = 10
+    #: seconds before a failed message reappears, doubling with each try: `delay * 2**(n-1)`
     retry_delay: float = 1.0  # seconds; a failed message reappears after delay * 2**(n-1)
     #: a transient fault (full disk, read-only zone, locked database, throttling) is not the
     #: message's fault: it waits, uncharged, up to this many seconds between tries (1..900)
@@ -93,10 +104,15 @@ class QueueSettings:
 class RunnerSettings:
     """The local worker pool."""
 
+    #: worker threads of `run` and `serve` (`--workers` overrides it)
     workers: int = 1
+    #: seconds an idle worker waits before it polls the queues again
     poll_interval: float = 0.5
+    #: seconds between `serve`'s scans of the landing zone (a `put` wakes it at once locally)
     watch_interval: float = 2.0
+    #: a landing file must be this old before the watcher takes it (a file still being written is left alone)
     settle_seconds: float = 1.0  # a landing file must be this old before the watcher takes it
+    #: DuckDB threads per worker; 0 divides all cores among the workers
     duckdb_threads: int = 0  # 0 = all cores divided among the workers
 
 
@@ -104,10 +120,15 @@ class RunnerSettings:
 class NotifySettings:
     """Notifier: structured log + outbox file always; SMTP when ``smtp_host`` is set."""
 
+    #: SMTP server for notifications (empty: the outbox file and the structured log only)
     smtp_host: str = ""
+    #: SMTP port (587: STARTTLS)
     smtp_port: int = 587
+    #: SMTP login (its password comes from the environment variable `LAKELINE_SMTP_PASSWORD`, never this file)
     smtp_user: str = ""
+    #: the From address of notification mails
     smtp_from: str = ""
+    #: the administrators' addresses, comma-separated
     smtp_to: str = ""
 
 
@@ -117,6 +138,7 @@ class QualitySettings:
     rules (the specs §3 expectations for shipments) run on every partition written since the
     last check; a failure writes the quarantine marker and notifies."""
 
+    #: run each streaming pipeline's quality rules on the partitions written, after every `run` and `serve` tick
     after_run: bool = True
 
 
@@ -126,7 +148,9 @@ class SqlSettings:
     like an Athena workgroup's bytes-scanned cutoff. ``dialect``: the SQL that ``sql`` and
     ``explain`` read, ``duckdb`` or ``athena`` (Athena / Trino SQL, translated to DuckDB)."""
 
+    #: refuse a query that would scan more than this many bytes, before it runs (0: no limit)
     max_bytes: int = 0
+    #: the SQL `sql` and `explain` read: `duckdb` or `athena` (Trino SQL, translated to DuckDB)
     dialect: str = "duckdb"
 
 
@@ -136,9 +160,13 @@ class LineageSettings:
     ``openlineage_file`` (relative to the home) and/or POSTed to ``openlineage_url``
     (empty: off). ``namespace`` names the lake's datasets and jobs (empty: ``lake.name``)."""
 
+    #: POST OpenLineage run events here (empty: off)
     openlineage_url: str = ""
+    #: append OpenLineage run events to this JSON-lines file, relative to the home (empty: off)
     openlineage_file: str = ""
+    #: the OpenLineage namespace of the lake's datasets and jobs (empty: `lake.name`)
     namespace: str = ""
+    #: timeout of an OpenLineage POST
     timeout_seconds: float = 10.0
 
 
@@ -150,20 +178,35 @@ class AwsSettings:
     ``endpoint_url`` points every client at another endpoint (moto, LocalStack, MinIO).
     """
 
+    #: the AWS region of every client
     region: str = "us-east-1"
+    #: send every AWS client to this endpoint instead (moto, LocalStack, MinIO); empty: AWS
     endpoint_url: str = ""
+    #: `s3://bucket/prefix/` of the landing zone (empty: `s3://<lake.name>-landing/`)
     zone_landing: str = ""
+    #: `s3://bucket/prefix/` of the raw zone (empty: `s3://<lake.name>-raw/`)
     zone_raw: str = ""
+    #: `s3://bucket/prefix/` of the error zone (empty: `s3://<lake.name>-error/`)
     zone_error: str = ""
+    #: `s3://bucket/prefix/` of the silver zone (empty: `s3://<lake.name>-silver/`)
     zone_silver: str = ""
+    #: `s3://bucket/prefix/` of the gold zone (empty: `s3://<lake.name>-gold/`)
     zone_gold: str = ""
+    #: `s3://bucket/prefix/` of the tmp zone (empty: `s3://<lake.name>-tmp/`)
     zone_tmp: str = ""
+    #: URL of the SQS queue of object events (ingest)
     ingest_queue_url: str = ""
+    #: URL of the ingest queue's dead-letter queue
     ingest_dlq_url: str = ""
+    #: URL of the SQS queue of chunk messages (transform)
     transform_queue_url: str = ""
+    #: URL of the transform queue's dead-letter queue
     transform_dlq_url: str = ""
+    #: DynamoDB table of the state store (idempotency, run log, workflow executions)
     state_table: str = "lakeline-state"
-    lineage_table: str = ""  # empty: "<lake.name>-lineage"
+    #: DynamoDB table of the lineage ledger (empty: `<lake.name>-lineage`)
+    lineage_table: str = ""
+    #: SNS topic notifications are published to (empty: none)
     topic_arn: str = ""
     max_attempts: int = 10  # botocore standard retry mode: throttling / 5xx are retried
     athena_workgroup: str = ""  # empty: the lake name (the workgroup `deploy sam` creates)

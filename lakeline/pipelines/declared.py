@@ -64,8 +64,11 @@ RESERVED = ("_source", "dt")
 class DeclaredSettings:
     """``[pipelines.NAME]`` overrides of a declared pipeline (empty: the file's value)."""
 
+    #: overrides the pipeline file's `table_format`: `parquet` or `iceberg` (empty: the file's)
     table_format: str = ""
+    #: overrides the file's `on_unknown_field`: `add`, `ignore` or `reject` (empty: the file's)
     on_unknown_field: str = ""
+    #: overrides the file's `on_duplicate`: `reject` (DUPLICATE_FAILURE) or `latest` (empty: the file's)
     on_duplicate: str = ""
 
 

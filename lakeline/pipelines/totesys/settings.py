@@ -31,15 +31,25 @@ class TotesysSettings:
     extraction blocks the next one at most that long.
     """
 
+    #: the source database URL (keep passwords out of the file: set `LAKELINE__PIPELINES__TOTESYS__SOURCE_URL`)
     source_url: str = ""
+    #: else the parameter holding the URL (SSM Parameter Store on AWS)
     source_url_parameter: str = ""
+    #: else the Secrets Manager secret holding it
     source_secret_id: str = ""
+    #: rows per extracted chunk of a table
     chunk_rows: int = 50000
+    #: re-read this much before the watermark, so rows committed late are not missed (duplicates are dropped)
     overlap_seconds: int = 60
+    #: tries of a failing source query before the extraction fails
     retries: int = 3
+    #: seconds between those tries
     retry_delay: float = 1.0
+    #: consecutive failed runs after which the notifier alerts the administrators
     alert_after_failures: int = 3
+    #: when `serve` extracts, once a source is configured: an EventBridge expression; empty: never
     schedule: str = "rate(30 minutes)"
+    #: how long an extraction's lease lasts without renewal, so a killed extraction blocks the next one at most that long
     lease_seconds: int = 900
 
     @property
