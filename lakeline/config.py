@@ -104,7 +104,7 @@ class QueueSettings:
 class RunnerSettings:
     """The local worker pool."""
 
-    #: worker threads of `run` and `serve` (`--workers` overrides it)
+    #: worker processes of `run` and `serve` (`--workers` overrides it)
     workers: int = 1
     #: seconds an idle worker waits before it polls the queues again
     poll_interval: float = 0.5
@@ -112,7 +112,7 @@ class RunnerSettings:
     watch_interval: float = 2.0
     #: a landing file must be this old before the watcher takes it (a file still being written is left alone)
     settle_seconds: float = 1.0  # a landing file must be this old before the watcher takes it
-    #: DuckDB threads per worker; 0 divides all cores among the workers
+    #: DuckDB threads per worker process; 0 divides all cores among the workers
     duckdb_threads: int = 0  # 0 = all cores divided among the workers
 
 
