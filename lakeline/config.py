@@ -60,12 +60,12 @@ class IngestSettings:
 
 @dataclass(frozen=True)
 class TransformSettings:
-    """Transform stage. ``fast_path``: parse clean JSON-lines chunks with DuckDB's own JSON
-    reader (about twice as fast); a chunk it cannot prove identical to the exact path's result
+    """Transform stage. ``fast_path``: parse clean JSON-lines and CSV chunks with DuckDB's own
+    readers (about twice as fast); a chunk it cannot prove identical to the exact path's result
     takes the exact per-line path anyway (see lakeline.stages.fastpath). ``false`` always takes
     the exact path."""
 
-    #: parse clean JSON-lines chunks with DuckDB's JSON reader, kept only when provably the exact path's result; `false`: always the exact per-line path
+    #: parse clean JSON-lines and CSV chunks with DuckDB's readers, kept only when provably the exact path's result; `false`: always the exact per-line path
     fast_path: bool = True
 
 
