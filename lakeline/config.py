@@ -40,9 +40,11 @@ T = TypeVar("T")
 class LakeSettings:
     """Where the lake lives and what its local "buckets" are called."""
 
-    #: the lake's name: prefixes its AWS resources (buckets `<name>-<zone>`, tables, queues) and names its OpenLineage datasets
+    #: the lake's name: prefixes its AWS resources (buckets `<name>-<zone>`, tables, queues) and names its
+    #: OpenLineage datasets
     name: str = "lakeline"
-    #: where the ports live: `local` (directories, SQLite, DuckDB) or `aws` (S3, SQS, DynamoDB, SSM, SNS, Glue)
+    #: where the ports live: `local` (directories, SQLite, DuckDB) or `aws` (S3, SQS, DynamoDB, SSM, SNS,
+    #: Glue)
     profile: str = "local"
 
 
@@ -50,11 +52,14 @@ class LakeSettings:
 class IngestSettings:
     """Ingest stage: chunking and idempotency."""
 
-    #: ingest cuts a landed file into chunks of about this many bytes, at record boundaries; one transform message per chunk
+    #: ingest cuts a landed file into chunks of about this many bytes, at record boundaries; one transform
+    #: message per chunk
     chunk_bytes: int = 32 * 1024 * 1024
-    #: how long ingest and publish remember work they finished (an object's key + etag, a chunk), so a duplicate event is skipped
+    #: how long ingest and publish remember work they finished (an object's key + etag, a chunk), so a
+    #: duplicate event is skipped
     idempotency_ttl_days: int = 30
-    #: how long a claim on an object (ingest) or a chunk (publish) holds before another worker may take it over (a crashed worker's claim expires)
+    #: how long a claim on an object (ingest) or a chunk (publish) holds before another worker may take it
+    #: over (a crashed worker's claim expires)
     lock_timeout_seconds: int = 900
 
 
@@ -65,7 +70,8 @@ class TransformSettings:
     takes the exact per-line path anyway (see lakeline.stages.fastpath). ``false`` always takes
     the exact path."""
 
-    #: parse clean JSON-lines and CSV chunks with DuckDB's readers, kept only when provably the exact path's result; `false`: always the exact per-line path
+    #: parse clean JSON-lines and CSV chunks with DuckDB's readers, kept only when provably the exact path's
+    #: result; `false`: always the exact per-line path
     fast_path: bool = True
 
 
@@ -138,7 +144,8 @@ class QualitySettings:
     rules (the specs §3 expectations for shipments) run on every partition written since the
     last check; a failure writes the quarantine marker and notifies."""
 
-    #: run each streaming pipeline's quality rules on the partitions written, after every `run` and `serve` tick
+    #: run each streaming pipeline's quality rules on the partitions written, after every `run` and `serve`
+    #: tick
     after_run: bool = True
 
 

@@ -17,13 +17,15 @@ class CarbonSettings:
     copy of each result in the state store keyed by activity_event_id, written in bulk per
     batch (off by default: ``result_of`` looks results up in ``gold.emissions``)."""
 
-    #: the emission factor table CSV (empty: the one packaged with lakeline; a relative path is under the home)
+    #: the emission factor table CSV (empty: the one packaged with lakeline; a relative path is under the
+    #: home)
     factors: str = ""
     #: records per batch of the workflow's Map (1..1,000,000)
     batch_size: int = 20_000
     #: batches calculated at once: the Map state's MaxConcurrency (1..40)
     max_concurrency: int = 4
-    #: also keep each result in the state store keyed by activity_event_id (off: `result_of` reads `gold.emissions`)
+    #: also keep each result in the state store keyed by activity_event_id (off: `result_of` reads
+    #: `gold.emissions`)
     store_results: bool = False
 
 

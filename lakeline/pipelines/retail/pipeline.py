@@ -35,9 +35,11 @@ class RetailSettings:
     EventBridge expression (``cron(15 1 * * ? *)``, ``rate(1 day)``); empty disables it.
     """
 
-    #: `fail` stops the batch at the first violation (the seed's behaviour); `quarantine` rejects the violating rows and loads the rest
+    #: `fail` stops the batch at the first violation (the seed's behaviour); `quarantine` rejects the
+    #: violating rows and loads the rest
     on_violation: str = "fail"
-    #: when `serve` runs the retail job: an EventBridge expression (`cron(15 1 * * ? *)`, `rate(1 day)`); empty: never
+    #: when `serve` runs the retail job: an EventBridge expression (`cron(15 1 * * ? *)`, `rate(1 day)`);
+    #: empty: never
     schedule: str = "cron(15 1 * * ? *)"
 
 

@@ -44,8 +44,9 @@ def parse_since(text: str) -> datetime:
 @click.option("--pipeline", required=True, help="The pipeline to extract for (totesys).")
 @click.option("--source", "source_url",
               help="Source database: postgresql://… URL, libpq keyword string ('host=… dbname=…') or "
-                   "SQLite file (default: totesys.source_url, then totesys.source_url_parameter, then "
-                   "totesys.source_secret_id). Passwords are masked in every output.")
+                   "SQLite file (default: pipelines.totesys.source_url, then "
+                   "pipelines.totesys.source_url_parameter, then pipelines.totesys.source_secret_id). "
+                   "Passwords are masked in every output.")
 @click.option("--table", help="Extract only this source table.")
 @click.option("--since", help="With --table: re-read the table's rows changed at or after this ISO-8601 "
                               "time into a new packet (recovers a missing packet; the watermark stays).")

@@ -31,7 +31,8 @@ class TotesysSettings:
     extraction blocks the next one at most that long.
     """
 
-    #: the source database URL (keep passwords out of the file: set `LAKELINE__PIPELINES__TOTESYS__SOURCE_URL`)
+    #: the source database URL (keep passwords out of the file: set
+    #: `LAKELINE__PIPELINES__TOTESYS__SOURCE_URL`)
     source_url: str = ""
     #: else the parameter holding the URL (SSM Parameter Store on AWS)
     source_url_parameter: str = ""
@@ -49,7 +50,8 @@ class TotesysSettings:
     alert_after_failures: int = 3
     #: when `serve` extracts, once a source is configured: an EventBridge expression; empty: never
     schedule: str = "rate(30 minutes)"
-    #: how long an extraction's lease lasts without renewal, so a killed extraction blocks the next one at most that long
+    #: how long an extraction's lease lasts without renewal, so a killed extraction blocks the next one at
+    #: most that long
     lease_seconds: int = 900
 
     @property

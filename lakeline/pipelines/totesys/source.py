@@ -52,7 +52,7 @@ def parse_url(url: str) -> URL:
     password (SQLAlchemy hides that one whenever it prints a URL). Every password parsed is
     registered with :mod:`lakeline.secrets`; errors never echo one."""
     if not url:
-        raise ConfigError("no totesys source: pass --source URL or set totesys.source_url")
+        raise ConfigError("no totesys source: pass --source URL or set pipelines.totesys.source_url")
     if "://" not in url:
         if _KEYWORD_START.match(url):
             return _from_keywords(url)
@@ -201,8 +201,8 @@ def resolve_source_url(lake: Any, explicit: str | None = None) -> str:
     if cfg.source_url_parameter:
         value = lake.params.get(cfg.source_url_parameter)
         if not value:
-            raise ConfigError(f"parameter {cfg.source_url_parameter} (totesys.source_url_parameter) "
-                              "does not exist or is empty")
+            raise ConfigError(f"parameter {cfg.source_url_parameter} "
+                              "(pipelines.totesys.source_url_parameter) does not exist or is empty")
         return str(value)
     if cfg.source_secret_id:
         return _url_from_secret(lake.settings, cfg.source_secret_id)
