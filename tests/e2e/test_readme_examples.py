@@ -1,4 +1,6 @@
-"""The examples of the README's "Your own pipeline" section, run as a user would run them."""
+"""The examples of the documentation's "your first pipeline" tutorial and Python pipeline guide
+(docs/get-started/first-pipeline.md, docs/how-to/python-pipeline.md), run as a user would run
+them."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ from pathlib import Path
 
 from tests.e2e.helpers import Cli
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PAGES = (DOCS / "get-started" / "first-pipeline.md", DOCS / "how-to" / "python-pipeline.md")
 EXAMPLE = re.compile(r"<!-- example: (\S+) -->\n```\w*\n(.*?)```", re.S)
 
 
 def examples() -> dict[str, str]:
-    found = dict(EXAMPLE.findall(README.read_text("utf-8")))
+    found = {k: v for page in PAGES for k, v in EXAMPLE.findall(page.read_text("utf-8"))}
     assert set(found) == {"pipelines/orders.toml", "orders.csv", "count_lines.py", "models/daily_orders.sql"}
     return found
 

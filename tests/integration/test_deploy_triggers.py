@@ -291,13 +291,13 @@ def test_the_template_with_every_kind_of_trigger_passes_cfn_lint_and_checkov(tmp
     assert report["summary"]["failed"] == 0, [(f["check_id"], f["resource"]) for f in failed]
 
 
-def test_the_idle_cost_figures_of_the_readme_match_the_template(tpl: dict[str, Any]) -> None:
-    """The README prices an idle lake from these counts: change them, change the README."""
+def test_the_idle_cost_figures_of_the_aws_guide_match_the_template(tpl: dict[str, Any]) -> None:
+    """The AWS guide prices an idle lake from these counts: change them, change the guide."""
     count = {kind: len(_resources(tpl, kind)) for kind in (
         "AWS::KMS::Key", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::Lambda::EventSourceMapping")}
     assert count == {"AWS::KMS::Key": 1, "AWS::CloudWatch::Alarm": 28, "AWS::CloudWatch::Dashboard": 1,
                      "AWS::Lambda::EventSourceMapping": 4}
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "how-to" / "run-on-aws.md").read_text()
     assert "28 CloudWatch alarms" in text and "the 4 queues with event source mappings" in text
 
 
