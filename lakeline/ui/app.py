@@ -19,7 +19,17 @@ from lakeline.errors import LakelineError, NotFoundError
 from lakeline.lake import Lake
 from lakeline.ui.auth import Access, TokenMiddleware
 from lakeline.ui.pages import MODULES
-from lakeline.ui.render import ACTIONS, PAGES, STATIC, Action, Page, View, environment, render_status
+from lakeline.ui.render import (
+    ACTIONS,
+    PAGES,
+    STATIC,
+    Action,
+    Page,
+    View,
+    environment,
+    render_status,
+    render_template,
+)
 
 #: query parameters the server reads itself (not passed to page functions)
 _RESERVED = {"flash"}
@@ -38,9 +48,7 @@ def create_app(lake: Lake, access: Access) -> Starlette:
     view = View(lake)
 
     def error(status: int, message: str) -> HTMLResponse:
-        html = env.get_template("error.html").render(
-            view=view, links=view.links, url=view.links.url, static=view.links.static, csrf=access.csrf,
-            flash="", current="", exporting=False, status=status, message=message)
+        html = render_template(env, view, "error.html", csrf=access.csrf, status=status, message=message)
         return HTMLResponse(html, status_code=status)
 
     def get(p: Page) -> Any:

@@ -21,7 +21,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,17 @@ from typing import Any
 from lakeline.errors import LakelineError, NotFoundError, UsageError
 from lakeline.lake import Lake
 from lakeline.ui.app import load_pages
-from lakeline.ui.render import PAGES, STATIC, Links, Page, View, environment, render_page
+from lakeline.ui.render import (
+    PAGES,
+    STATIC,
+    Links,
+    Page,
+    View,
+    clean_params,
+    environment,
+    render_page,
+    render_template,
+)
 from lakeline.version import __version__
 
 #: the file that marks a directory as a lakeline export (one this command may replace)
@@ -94,26 +103,6 @@ def _swap(staging: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class _ExportLinks(Links):
-    """Links in an export that knows its files: a link to a param set of a page the export does
-    not have (a filter of the runs list, say) goes to the page without params when it has that."""
-
-    files: frozenset[str] = frozenset()
-
-    def url(self, name: str, /, **params: Any) -> str:
-        clean = _clean(params)
-        if (name in PAGES and clean and self.file(name, **clean) not in self.files
-                and self.file(name) in self.files):
-            return super().url(name)
-        return super().url(name, **params)
-
-
-def _clean(params: dict[str, Any]) -> dict[str, Any]:
-    """Params as :meth:`Links.url` keeps them (None and "" dropped): the file name is made of these."""
-    return {k: v for k, v in params.items() if v is not None and v != ""}
-
-
 def _write(lake: Lake, root: Path, say: Progress) -> list[str]:
     """Render every exported page into ``root``; returns their paths relative to it."""
     load_pages()
@@ -122,7 +111,7 @@ def _write(lake: Lake, root: Path, say: Progress) -> list[str]:
     pages = sorted((p for p in PAGES.values() if p.exported), key=lambda p: p.name != "overview")
     planned: list[tuple[Page, list[dict[str, Any]]]] = []
     for p in pages:  # every file first, so that links know which exist
-        found = [_clean(dict(params)) for params in (p.instances(view) if p.instances else [{}])]
+        found = [clean_params(dict(params)) for params in (p.instances(view) if p.instances else [{}])]
         planned.append((p, list({Links.file(p.name, **c): c for c in found}.values())))
     files = frozenset(Links.file(p.name, **c) for p, found in planned for c in found)
     written: list[str] = []
@@ -131,7 +120,7 @@ def _write(lake: Lake, root: Path, say: Progress) -> list[str]:
         failed = 0
         for clean in instances:
             rel = Links.file(p.name, **clean)  # as Links.url names it in the other pages' links
-            view.links = _ExportLinks(exporting=True, here=rel, files=files)
+            view.links = Links(exporting=True, here=rel, files=files)
             try:
                 html = render_page(env, view, p.name, {k: str(v) for k, v in clean.items()})
             except LakelineError as exc:  # an instance gone since it was listed: say so on its page
@@ -153,9 +142,7 @@ def _write(lake: Lake, root: Path, say: Progress) -> list[str]:
 
 def _error_page(env: Any, view: View, p: Page, exc: LakelineError) -> str:
     status = 404 if isinstance(exc, NotFoundError) else 400
-    return str(env.get_template("error.html").render(
-        view=view, links=view.links, url=view.links.url, static=view.links.static, csrf="", flash="",
-        current=p.name, exporting=True, status=status, message=str(exc)))
+    return render_template(env, view, "error.html", current=p.name, status=status, message=str(exc))
 
 
 def _stderr(line: str) -> None:

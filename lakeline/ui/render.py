@@ -85,8 +85,13 @@ def _slug(params: dict[str, Any]) -> str:
     if not text:
         return ""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:60]
-    digest = hashlib.sha1(repr(sorted(params.items())).encode()).hexdigest()[:8]  # noqa: S324 - a name, not security
+    digest = hashlib.sha1(repr(sorted((k, str(v)) for k, v in params.items())).encode()).hexdigest()[:8]  # noqa: S324 - a name, not security
     return f"-{safe}-{digest}"
+
+
+def clean_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Params as a link keeps them (None and "" dropped): an export's file names are made of these."""
+    return {k: v for k, v in params.items() if v is not None and v != ""}
 
 
 @dataclass(frozen=True)
@@ -96,17 +101,35 @@ class Links:
     exporting: bool = False
     #: the current page's file in the export (links are relative to its directory)
     here: str = "index.html"
+    #: an export's files, once it knows them: a link to a param set of a page it does not write
+    #: (a filter of the runs list, say) goes to that page without params when it writes that
+    files: frozenset[str] | None = None
 
     def url(self, name: str, /, **params: Any) -> str:
         """The URL of page (or action) ``name`` with ``params``."""
-        clean = {k: v for k, v in params.items() if v is not None and v != ""}
+        clean = clean_params(params)
         if name in ACTIONS:
             return ACTIONS[name].path
         path = PAGES[name].path
         if not self.exporting:
             return path + (f"?{urlencode(clean)}" if clean else "")
+        if (self.files is not None and clean and self.file(name, **clean) not in self.files
+                and self.file(name) in self.files):
+            clean = {}
         depth = self.here.count("/")
         return "../" * depth + self.file(name, **clean)
+
+    def linkable(self, name: str, /, **params: Any) -> bool:
+        """Whether page ``name`` with ``params`` can be linked: always when served; in an export,
+        when it writes exactly that page (when its files are not known yet: when the page is
+        exported at all)."""
+        if name not in PAGES:
+            return False
+        if not self.exporting:
+            return True
+        if self.files is None:
+            return PAGES[name].exported
+        return self.file(name, **clean_params(params)) in self.files
 
     def exported(self, name: str) -> bool:
         """Whether page ``name`` can be linked (always when served; in an export, if exported)."""
@@ -178,6 +201,13 @@ def render_status(env: jinja2.Environment, view: View, name: str, params: dict[s
     console answers a failed query with 400 and the page showing the error beside the query)."""
     template, context = PAGES[name].fn(view, **params)
     status = int(context.pop("http_status", 200))
-    return status, env.get_template(template).render(
+    return status, render_template(env, view, template, csrf=csrf, flash=flash, current=name, **context)
+
+
+def render_template(env: jinja2.Environment, view: View, template: str, *, csrf: str = "", flash: str = "",
+                    current: str = "", **context: Any) -> str:
+    """``template`` with what every page's template reads (links, the CSRF token, the flash
+    message, the current page, whether it is exported) and ``context``."""
+    return env.get_template(template).render(
         view=view, links=view.links, url=view.links.url, static=view.links.static, csrf=csrf,
-        flash=flash, current=name, exporting=view.exporting, **context)
+        flash=flash, current=current, exporting=view.exporting, **context)

@@ -35,12 +35,8 @@ _SEP = "\x1f"
 
 
 def _latest_roots(view: View) -> list[dict[str, Any]]:
-    return [{"root": root} for root in exported_roots(view)]
-
-
-def exported_roots(view: View) -> list[str]:
     """The roots the static export draws: the latest :data:`EXPORTED_ROOTS`."""
-    return [r["root_id"] for r in view.lake.lineage.roots(EXPORTED_ROOTS)]
+    return [{"root": r["root_id"]} for r in view.lake.lineage.roots(EXPORTED_ROOTS)]
 
 
 @page("lineage", "/lineage", title="Lineage")
@@ -49,9 +45,8 @@ def index(view: View, node: str = "", root: str = "") -> Rendered:
     node (of ``root`` when given, else of the latest root holding it)."""
     ledger = view.lake.lineage
     roots = ledger.roots(ROOTS)
-    exported = set(exported_roots(view)) if view.exporting else None
     for r in roots:
-        r["linked"] = exported is None or r["root_id"] in exported
+        r["linked"] = view.links.linkable("lineage-root", root=r["root_id"])
     node, root = node.strip(), root.strip()
     trace: dict[str, Any] | None = None
     problem = ""

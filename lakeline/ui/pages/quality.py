@@ -8,7 +8,6 @@ from typing import Any
 
 from lakeline.dq.report import render_html
 from lakeline.dq.results import LIMIT, StoredResult, list_results, load_result, summarise, summary_rows
-from lakeline.ui.pages.lineage import exported_roots
 from lakeline.ui.render import Rendered, View, page
 
 #: results the static export writes a page of (the newest)
@@ -29,9 +28,8 @@ def index(view: View) -> Rendered:
     """Per subject (a table or a pipeline) its results over time; one chart of every result's
     pass rate (rules passed / rules evaluated), one line per subject."""
     results = list_results(view.lake)
-    linked = {r.key for r in _exported(results)} if view.exporting else None
-    urls = [view.links.url("quality-result", key=r.key) if linked is None or r.key in linked else None
-            for r in results]
+    urls = [view.links.url("quality-result", key=r.key) if view.links.linkable("quality-result", key=r.key)
+            else None for r in results]
     subjects: dict[str, list[dict[str, Any]]] = {}
     for r, url in zip(results, urls, strict=True):
         subjects.setdefault(r.subject, []).append({**r.to_dict(), "url": url})
@@ -65,7 +63,7 @@ def detail(view: View, key: str) -> Rendered:
     root = str(result.get("run_id") or "") if gate else ""
     if root and not view.lake.lineage.counts(root):
         root = ""  # a gate's run id names its file's lineage root when lineage was recorded
-    if root and view.exporting and root not in exported_roots(view):
+    if root and not view.links.linkable("lineage-root", root=root):
         root = ""  # the export draws the latest roots only
     return "quality_result.html", {
         "title": f"Quality {stored.subject} {stored.part}".strip(), "key": key, "result": stored,

@@ -5,7 +5,6 @@ quality result — with the two run actions: promote a batch run, rerun a failed
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +30,7 @@ from lakeline.status import (
     run_rejects,
     run_root,
 )
-from lakeline.ui.render import PAGES, Rendered, View, action, page
+from lakeline.ui.render import Rendered, View, action, page
 
 #: how many runs the overview lists unless ``limit`` says otherwise, and at most
 DEFAULT_LIMIT, MAX_LIMIT = 100, 2000
@@ -68,20 +67,6 @@ def _latest(view: View) -> list[dict[str, Any]]:
 def _runs_pages(view: View) -> list[dict[str, Any]]:
     """The runs pages of the export: every run, and each pipeline's (the overview links them)."""
     return [{}, *({"pipeline": name} for name in view.registry.names())]
-
-
-def _linker(view: View, name: str) -> Callable[[dict[str, Any]], bool]:
-    """Whether page ``name`` with some params can be linked: always when served; in a static
-    export, when the export writes that page with those params."""
-    if not view.exporting:
-        return lambda params: True
-    if not view.links.exported(name):
-        return lambda params: False
-    instances = PAGES[name].instances
-    if instances is None:
-        return lambda params: True
-    written = list(instances(view))
-    return lambda params: params in written
 
 
 @page("runs", "/runs", title="Runs", instances=_runs_pages)
@@ -185,9 +170,9 @@ def detail(view: View, pipeline: str, run: str) -> Rendered:
         "root": root, "lineage_counts": counts, "rejects": rejects, "written": written,
         "partitions": partitions, "quality": quality, "gate": gate,
         "promote": _promotable(entry, partitions, view), "rerun": _rerun(view, entry),
-        "root_linked": root is not None and _linker(view, "lineage-root")({"root": root}),
-        "batch_linked": batch is not None and _linker(view, "run")({"pipeline": batch.pipeline,
-                                                                   "run": batch.run_id})}
+        "root_linked": root is not None and view.links.linkable("lineage-root", root=root),
+        "batch_linked": batch is not None and view.links.linkable("run", pipeline=batch.pipeline,
+                                                                  run=batch.run_id)}
 
 
 def _lineage_counts(view: View, root: str | None) -> dict[str, int]:
@@ -302,9 +287,8 @@ def _quality(view: View, entry: RunEntry, root: str | None, counts: dict[str, in
             continue
         out.append({"label": w["partition"], "key": key, "success": success})
     if out:
-        linked = _linker(view, "quality-result")
         for q in out:
-            q["linked"] = bool(q["key"]) and linked({"key": q["key"]})
+            q["linked"] = bool(q["key"]) and view.links.linkable("quality-result", key=q["key"])
     return out
 
 

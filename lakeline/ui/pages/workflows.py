@@ -11,7 +11,7 @@ import orjson
 from lakeline.errors import LakelineError, NotFoundError, UsageError
 from lakeline.pipelines.tasks import workflows
 from lakeline.status import find_run
-from lakeline.ui.render import PAGES, Rendered, View, page
+from lakeline.ui.render import Rendered, View, page
 from lakeline.workflow.engine import Execution, list_executions
 from lakeline.workflow.history import (
     STATUSES,
@@ -113,12 +113,12 @@ def _related(view: View, ex: Execution) -> list[dict[str, str]]:
             run = find_run(view.lake, view.registry, p.name, ex.name)
         except NotFoundError:
             continue
-        if _linkable(view, "run", pipeline=p.name, run=run.run_id):
+        if view.links.linkable("run", pipeline=p.name, run=run.run_id):
             url = view.links.url("run", pipeline=p.name, run=run.run_id)
             out.append({"label": f"{p.name} run {run.run_id}", "url": url})
     found = [d.get("root_id") for d in (ex.input, ex.output) if isinstance(d, dict) and d.get("root_id")]
     root = found[0] if found else None
-    if root and _has_root(view, str(root)) and _linkable(view, "lineage-root", root=str(root)):
+    if root and _has_root(view, str(root)) and view.links.linkable("lineage-root", root=str(root)):
         out.append({"label": f"lineage root {root}", "url": view.links.url("lineage-root", root=str(root))})
     return out
 
@@ -128,21 +128,6 @@ def _has_root(view: View, root: str) -> bool:
         return bool(view.lake.lineage.counts(root))
     except LakelineError:  # no lineage ledger
         return False
-
-
-def _linkable(view: View, name: str, **params: Any) -> bool:
-    """Whether page ``name`` with ``params`` can be linked: always when served; in the static
-    export, when it writes that page (one of its ``instances``)."""
-    if name not in PAGES:
-        return False
-    if not view.exporting:
-        return True
-    p = PAGES[name]
-    cache: dict[str, list[dict[str, str]]] = vars(view).setdefault("_exported_instances", {})
-    if name not in cache:  # asked once per export (the view lives as long as it)
-        found = p.instances(view) if p.instances else [{}]
-        cache[name] = [{k: str(v) for k, v in d.items()} for d in found] if p.exported else []
-    return {k: str(v) for k, v in params.items()} in cache[name]
 
 
 def graph(reading: Reading, *, started: bool = False, ended: str = "notrun") -> dict[str, Any]:
