@@ -143,9 +143,16 @@ def evaluate_rule(rule: dict[str, Any], data: Any, context: Any = None) -> bool:
 def choose(state: dict[str, Any], data: Any, context: Any = None) -> str:
     """The ``Next`` of the first matching rule, else ``Default``; no match and no Default
     raises ``States.NoChoiceMatched``."""
+    rule = choose_rule(state, lambda r: evaluate_rule(r, data, context))
+    return str(rule["Next"] if rule is not None else state["Default"])
+
+
+def choose_rule(state: dict[str, Any], matches: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """The first rule ``matches`` accepts, or None when the ``Default`` applies; no match and no
+    Default raises ``States.NoChoiceMatched``."""
     for rule in state.get("Choices", []):
-        if evaluate_rule(rule, data, context):
-            return str(rule["Next"])
+        if matches(rule):
+            return dict(rule)
     if "Default" in state:
-        return str(state["Default"])
+        return None
     raise StatesError(E.NO_CHOICE_MATCHED, "No Choice rule matched and no Default is set")

@@ -37,10 +37,19 @@ import orjson
 from lakeline.errors import UsageError
 from lakeline.ports.state import StateStore
 from lakeline.workflow import errors as E
+from lakeline.workflow import jsonata_expr as J
 from lakeline.workflow import paths as P
-from lakeline.workflow.choice import OPERATORS, choose, parse_timestamp
+from lakeline.workflow.choice import choose_rule, evaluate_rule, parse_timestamp
+from lakeline.workflow.definition import (
+    JSONATA,
+    JSONPATH,
+    load_definition,
+    machine_language,
+    state_language,
+    validate_definition,
+)
 from lakeline.workflow.errors import StatesError, TaskError, error_matches
-from lakeline.workflow.intrinsics import is_intrinsic
+from lakeline.workflow.variables import Scope
 
 __all__ = [
     "Execution",
@@ -78,6 +87,10 @@ HISTORY_BATCH = 64
 HISTORY_FLUSH_SECONDS = 0.25
 _FLUSH_AFTER = frozenset({"TaskStarted"})
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+#: errors whose cause names the state and the event it was entered at
+_LOCATED = frozenset({E.RUNTIME, E.QUERY_EVALUATION_ERROR})
+#: the largest state input/output Step Functions passes (256 KiB)
+MAX_PAYLOAD_BYTES = 256 * 1024
 
 TaskFn = Callable[[Any], Any]
 
@@ -150,145 +163,6 @@ def function_name(ref: str) -> str:
     return ref.split(":")[0]
 
 
-# ---- validation ----------------------------------------------------------------------------
-_TYPES = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"}
-_NEEDS_TRANSITION = {"Task", "Pass", "Wait", "Parallel", "Map"}
-
-
-def load_definition(definition: dict[str, Any] | str) -> dict[str, Any]:
-    if isinstance(definition, str):
-        try:
-            definition = json.loads(definition)
-        except ValueError as exc:
-            raise UsageError(f"state machine definition is not valid JSON: {exc}") from exc
-    if not isinstance(definition, dict):
-        raise UsageError("state machine definition must be a JSON object")
-    validate_definition(definition)
-    return definition
-
-
-def validate_definition(definition: dict[str, Any], where: str = "") -> None:
-    """Raise :class:`UsageError` (naming the state) if the definition is invalid."""
-    prefix = f"{where}: " if where else ""
-    if definition.get("QueryLanguage", "JSONPath") != "JSONPath":
-        raise UsageError(f"{prefix}only the JSONPath query language is supported")
-    states = definition.get("States")
-    if not isinstance(states, dict) or not states:
-        raise UsageError(f"{prefix}'States' must be a non-empty object")
-    start = definition.get("StartAt")
-    if start not in states:
-        raise UsageError(f"{prefix}StartAt {start!r} is not a state")
-    for name, state in states.items():
-        _validate_state(name, state, states, prefix)
-
-
-def _validate_state(name: str, state: Any, states: dict[str, Any], prefix: str) -> None:
-    def bad(msg: str) -> UsageError:
-        return UsageError(f"{prefix}state {name!r}: {msg}")
-
-    if not isinstance(state, dict):
-        raise bad("must be an object")
-    typ = state.get("Type")
-    if typ not in _TYPES:
-        raise bad(f"unknown Type {typ!r}")
-    if len(name) > 80:
-        raise bad("name is longer than 80 characters")
-    if typ in _NEEDS_TRANSITION:
-        has_next, has_end = "Next" in state, state.get("End") is True
-        if has_next == has_end:
-            raise bad("needs exactly one of Next or End: true")
-    elif "Next" in state or "End" in state:
-        raise bad(f"a {typ} state cannot have Next or End")
-    if "Next" in state and state["Next"] not in states:
-        raise bad(f"Next {state['Next']!r} is not a state")
-    for key in ("InputPath", "OutputPath", "ResultPath", "ItemsPath"):
-        val = state.get(key)
-        if isinstance(val, str):
-            try:
-                segs = P.parse_path(val)
-            except P.PathError as exc:
-                raise bad(f"{key}: {exc}") from exc
-            if key in ("ResultPath", "ItemsPath") and not P.is_definite(segs):
-                raise bad(f"{key} must be a reference path")
-        elif val is not None:
-            raise bad(f"{key} must be a string or null")
-    if typ == "Task" and not isinstance(state.get("Resource"), str):
-        raise bad("a Task needs a Resource")
-    if typ == "Wait":
-        given = [k for k in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if k in state]
-        if len(given) != 1:
-            raise bad("needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath")
-    if typ == "Choice":
-        choices = state.get("Choices")
-        if not isinstance(choices, list) or not choices:
-            raise bad("Choices must be a non-empty array")
-        for rule in choices:
-            if not isinstance(rule, dict) or rule.get("Next") not in states:
-                target = rule.get("Next") if isinstance(rule, dict) else rule
-                raise bad(f"Choice rule Next {target!r} is not a state")
-            _validate_rule(rule, bad)
-        if "Default" in state and state["Default"] not in states:
-            raise bad(f"Default {state['Default']!r} is not a state")
-    for kind in ("Retry", "Catch"):
-        entries = state.get(kind)
-        if entries is None:
-            continue
-        if typ not in ("Task", "Parallel", "Map"):
-            raise bad(f"a {typ} state cannot have {kind}")
-        if not isinstance(entries, list):
-            raise bad(f"{kind} must be an array")
-        for k, entry in enumerate(entries):
-            errs = entry.get("ErrorEquals") if isinstance(entry, dict) else None
-            if not isinstance(errs, list) or not errs:
-                raise bad(f"{kind}[{k}] needs a non-empty ErrorEquals")
-            if E.ALL in errs and (len(errs) != 1 or k != len(entries) - 1):
-                raise bad(f"{kind}[{k}]: States.ALL must appear alone in the last entry")
-            if kind == "Catch" and entry.get("Next") not in states:
-                raise bad(f"Catch[{k}] Next {entry.get('Next')!r} is not a state")
-            if kind == "Retry" and entry.get("JitterStrategy", "NONE") not in ("FULL", "NONE"):
-                raise bad(f"Retry[{k}] JitterStrategy must be FULL or NONE")
-    if typ == "Parallel":
-        branches = state.get("Branches")
-        if not isinstance(branches, list) or not branches:
-            raise bad("Branches must be a non-empty array")
-        for k, branch in enumerate(branches):
-            if not isinstance(branch, dict):
-                raise bad(f"Branches[{k}] must be an object")
-            validate_definition(branch, f"{prefix}state {name!r} branch {k}")
-    if typ == "Map":
-        proc = state.get("ItemProcessor", state.get("Iterator"))
-        if not isinstance(proc, dict):
-            raise bad("a Map needs an ItemProcessor (or Iterator)")
-        validate_definition(proc, f"{prefix}state {name!r} ItemProcessor")
-    if typ == "Fail":
-        for key in ("ErrorPath", "CausePath"):
-            val = state.get(key)
-            if val is not None and not (isinstance(val, str) and (val.startswith("$") or is_intrinsic(val))):
-                raise bad(f"{key} must be a path or an intrinsic function")
-
-
-def _validate_rule(rule: dict[str, Any], bad: Callable[[str], UsageError], top: bool = True) -> None:
-    if not top and "Next" in rule:
-        raise bad("a nested Choice rule cannot have Next")
-    if "And" in rule or "Or" in rule:
-        subs = rule.get("And", rule.get("Or"))
-        if not isinstance(subs, list) or not subs:
-            raise bad("And/Or needs a non-empty array")
-        for sub in subs:
-            _validate_rule(sub, bad, top=False)
-        return
-    if "Not" in rule:
-        if not isinstance(rule["Not"], dict):
-            raise bad("Not needs an object")
-        _validate_rule(rule["Not"], bad, top=False)
-        return
-    if not isinstance(rule.get("Variable"), str):
-        raise bad(f"Choice rule needs a Variable: {rule}")
-    ops = [k for k in rule if k in OPERATORS]
-    if len(ops) != 1:
-        raise bad(f"Choice rule needs exactly one comparison operator: {rule}")
-
-
 # ---- running ----------------------------------------------------------------------------------
 class _ExecutionTimedOut(Exception):
     """The top-level TimeoutSeconds elapsed (not catchable)."""
@@ -321,6 +195,8 @@ class _Flow:
     last: int
     abort: threading.Event | None = None
     parent: _Flow | None = None
+    #: the variables this flow reads and assigns
+    scope: Scope = field(default_factory=Scope)
 
     def aborted(self) -> bool:
         flow: _Flow | None = self
@@ -331,7 +207,9 @@ class _Flow:
         return False
 
     def child(self, abort: threading.Event | None) -> _Flow:
-        return _Flow(self.last, abort, self)
+        """A Map iteration's or Parallel branch's flow: it reads this flow's variables as they are
+        now, and its own assignments stay its own."""
+        return _Flow(self.last, abort, self, self.scope.child())
 
 
 class _Run:
@@ -350,6 +228,8 @@ class _Run:
         self.max_workers = max(1, max_workers)
         self.sleep = sleep
         self.deadline = deadline
+        #: an EXPRESS execution (its context object has no RedriveCount)
+        self.express = ":express:" in execution.execution_arn
         self.lock = threading.Lock()
         self.next_id = 1
         self._pending: list[tuple[str, str]] = []
@@ -468,9 +348,10 @@ class _Run:
         self,
         state_name: str,
         entered: datetime,
-        retry_count: int = 0,
+        flow: _Flow,
+        retry_count: int | None = None,
         map_item: tuple[int, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> P.Context:
         return P.make_context(
             execution_id=self.ex.execution_arn,
             execution_name=self.ex.name,
@@ -481,7 +362,9 @@ class _Run:
             state_name=state_name,
             entered_time=_iso(entered),
             retry_count=retry_count,
+            redrive_count=None if self.express else self.ex.redrive_count,
             map_item=map_item,
+            variables=flow.scope.view(),
         )
 
     # -- the interpreter --
@@ -493,15 +376,18 @@ class _Run:
         *,
         top: bool = False,
         start_at: str | None = None,
+        language: str = JSONPATH,
     ) -> Any:
         states: dict[str, Any] = machine["States"]
         name: str = start_at or machine["StartAt"]
+        lang = machine_language(machine, language)
         while True:
             self.check_deadline()
             if flow.aborted():
                 raise _Aborted()
             state = states[name]
             typ = state["Type"]
+            slang = state_language(state, lang)
             if top:
                 self.current = (name, data)
                 self.save()
@@ -515,9 +401,15 @@ class _Run:
             reuse = top and self.redriving == name
             self.redriving = None if top else self.redriving
             try:
-                output, nxt = self.run_state(name, state, data, flow, entered, top=top, reuse=reuse)
+                runner = self.run_jsonata_state if slang == JSONATA else self.run_state
+                output, nxt = runner(name, state, data, flow, entered, top=top, reuse=reuse)
+                text = _dumps(output)
+                if len(text.encode()) > MAX_PAYLOAD_BYTES:
+                    raise StatesError(E.DATA_LIMIT_EXCEEDED,
+                                      f"The state/task '{name}' returned a result with a size exceeding "
+                                      "the maximum number of bytes service limit.")
             except StatesError as err:
-                if err.error == E.RUNTIME and not (err.cause or "").startswith("An error"):
+                if err.error in _LOCATED and not (err.cause or "").startswith("An error"):
                     err.cause = (
                         f"An error occurred while executing the state '{name}' "
                         f"(entered at the event id #{entered_id}). {err.cause or ''}"
@@ -526,61 +418,129 @@ class _Run:
                 if catcher is None:
                     raise
                 error_output = {"Error": err.error, "Cause": err.cause or ""}
-                result_path = catcher.get("ResultPath", "$")
-                data = data if result_path is None else P.place_result(result_path, data, error_output)
+                ctx = self.context(name, entered, flow)
+                data = self.caught(catcher, slang, data, error_output, ctx, flow, name)
                 name = catcher["Next"]
                 continue
             self.emit(
                 flow,
                 f"{typ}StateExited",
-                {"name": name, "output": _dumps(output), "outputDetails": {"truncated": False}},
+                {"name": name, "output": text, "outputDetails": {"truncated": False}},
             )
             if nxt is None:
                 return output
             name, data = nxt, output
 
+    def caught(self, catcher: dict[str, Any], lang: str, raw: Any, error_output: dict[str, Any],
+               ctx: P.Context, flow: _Flow, name: str) -> Any:
+        """The next state's input after ``catcher`` caught an error (and its assignments made)."""
+        if lang == JSONATA:
+            states = {"input": raw, "context": dict(ctx), "errorOutput": error_output}
+            view = flow.scope.view()
+            assigned = J.template(catcher.get("Assign", {}), states, view, "Assign")
+            out = J.template(catcher.get("Output", "{% $states.errorOutput %}"), states, view, "Output")
+            flow.scope.assign(assigned, name)
+            return out
+        if "Assign" in catcher:
+            flow.scope.assign(P.apply_template(catcher["Assign"], error_output, ctx), name)
+        result_path = catcher.get("ResultPath", "$")
+        return raw if result_path is None else P.place_result(result_path, raw, error_output)
+
     def run_state(
         self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, entered: datetime,
         *, top: bool = False, reuse: bool = False,
     ) -> tuple[Any, str | None]:
+        """Run a JSONPath state: its output and the next state (None: the machine ends)."""
         typ = state["Type"]
         nxt: str | None = None if state.get("End") else state.get("Next")
         if typ in ("Task", "Parallel", "Map"):
-            return self.with_retry(name, state, raw, flow, entered, top=top, reuse=reuse), nxt
-        ctx = self.context(name, entered)
+            return self.with_retry(name, state, raw, flow, entered, JSONPATH, top=top, reuse=reuse), nxt
+        ctx = self.context(name, entered, flow)
+        assign: dict[str, Any] | None = state.get("Assign")
         if typ == "Pass":
             effective = P.apply_input_path(state, raw, ctx)
             effective = P.apply_parameters(state, effective, ctx, "Parameters")
             result = state.get("Result", effective)
+            assigned = P.apply_template(assign, result, ctx) if assign is not None else None
             out = P.apply_result_path(state, raw, result)
-            return P.apply_output_path(state, out, ctx), nxt
-        if typ == "Choice":
+            out = P.apply_output_path(state, out, ctx)
+        elif typ == "Choice":
             effective = P.apply_input_path(state, raw, ctx)
-            target = choose(state, effective, ctx)
-            return P.apply_output_path(state, effective, ctx), target
-        if typ == "Wait":
+            rule = choose_rule(state, lambda r: evaluate_rule(r, effective, ctx))
+            nxt = str(rule["Next"] if rule is not None else state["Default"])
+            block = rule.get("Assign") if rule is not None else assign
+            assigned = P.apply_template(block, effective, ctx) if block is not None else None
+            out = P.apply_output_path(state, effective, ctx)
+        elif typ == "Wait":
             effective = P.apply_input_path(state, raw, ctx)
-            self.pause(_wait_seconds(state, effective, ctx))
-            return P.apply_output_path(state, effective, ctx), nxt
-        if typ == "Succeed":
+            seconds = _wait_seconds(state, effective, ctx)
+            assigned = P.apply_template(assign, effective, ctx) if assign is not None else None
+            self.pause(seconds)
+            out = P.apply_output_path(state, effective, ctx)
+        elif typ == "Succeed":
             effective = P.apply_input_path(state, raw, ctx)
             return P.apply_output_path(state, effective, ctx), None
-        if typ == "Fail":
-            error = _fail_field(state, "Error", raw, ctx)
-            cause = _fail_field(state, "Cause", raw, ctx)
-            raise _FailState(error or "", cause)
-        raise StatesError(E.RUNTIME, f"unknown state type {typ}")  # pragma: no cover
+        elif typ == "Fail":
+            raise _FailState(_fail_field(state, "Error", raw, ctx), _fail_field(state, "Cause", raw, ctx))
+        else:  # pragma: no cover - validated at load time
+            raise StatesError(E.RUNTIME, f"unknown state type {typ}")
+        if assigned is not None:
+            flow.scope.assign(assigned, name)
+        return out, nxt
+
+    def run_jsonata_state(
+        self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, entered: datetime,
+        *, top: bool = False, reuse: bool = False,
+    ) -> tuple[Any, str | None]:
+        """Run a JSONata state: ``Assign`` and ``Output`` see the variables as they were before it
+        (its assignments take effect after it), ``$states.input`` is its input."""
+        typ = state["Type"]
+        nxt: str | None = None if state.get("End") else state.get("Next")
+        if typ in ("Task", "Parallel", "Map"):
+            return self.with_retry(name, state, raw, flow, entered, JSONATA, top=top, reuse=reuse), nxt
+        ctx = self.context(name, entered, flow)
+        states = {"input": raw, "context": dict(ctx)}
+        view = flow.scope.view()
+        block: Any = state.get("Assign")
+        output: Any = state.get("Output", "{% $states.input %}")
+        if typ == "Choice":
+            def matches(rule: dict[str, Any]) -> bool:
+                cond = rule["Condition"]
+                if isinstance(cond, bool):
+                    return cond
+                return bool(J.evaluate_as(cond, states, view, "Condition", "boolean"))
+
+            rule = choose_rule(state, matches)
+            if rule is not None:
+                nxt = str(rule["Next"])
+                block, output = rule.get("Assign", block), rule.get("Output", output)
+            else:
+                nxt = str(state["Default"])
+        elif typ == "Wait":
+            self.pause(_jsonata_wait_seconds(state, states, view))
+        elif typ == "Fail":
+            error = _jsonata_text(state, "Error", states, view)
+            cause = _jsonata_text(state, "Cause", states, view)
+            raise _FailState(error, cause)
+        elif typ == "Succeed":
+            nxt = None
+        assigned = J.template(block, states, view, "Assign") if block is not None else None
+        out = J.template(output, states, view, "Output")
+        if assigned is not None:
+            flow.scope.assign(assigned, name)
+        return out, nxt
 
     def with_retry(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, entered: datetime,
-                   *, top: bool = False, reuse: bool = False) -> Any:
+                   lang: str, *, top: bool = False, reuse: bool = False) -> Any:
         retriers: list[dict[str, Any]] = state.get("Retry", [])
         counts = [0] * len(retriers)
         retry_count = 0
         while True:
-            ctx = self.context(name, entered, retry_count)
+            ctx = self.context(name, entered, flow, retry_count)
             try:
                 # a Retry re-runs the whole state: only a redrive's first attempt reuses iterations
-                return self.attempt(name, state, raw, flow, ctx, top=top, reuse=reuse and retry_count == 0)
+                return self.attempt(name, state, raw, flow, ctx, lang, top=top,
+                                    reuse=reuse and retry_count == 0)
             except StatesError as err:
                 k = next(
                     (i for i, r in enumerate(retriers) if error_matches(err.error, r["ErrorEquals"])),
@@ -595,31 +555,48 @@ class _Run:
                 counts[k] += 1
                 retry_count += 1
 
-    def attempt(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, ctx: dict[str, Any],
+    def attempt(self, name: str, state: dict[str, Any], raw: Any, flow: _Flow, ctx: P.Context, lang: str,
                 *, top: bool = False, reuse: bool = False) -> Any:
         typ = state["Type"]
-        effective = P.apply_input_path(state, raw, ctx)
+        if lang == JSONATA:
+            states: dict[str, Any] = {"input": raw, "context": dict(ctx)}
+            view = flow.scope.view()
+            effective = J.template(state.get("Arguments", "{% $states.input %}"), states, view, "Arguments")
+        else:
+            effective = P.apply_input_path(state, raw, ctx)
+            if typ in ("Task", "Parallel"):
+                effective = P.apply_parameters(state, effective, ctx, "Parameters")
         if typ == "Task":
-            effective = P.apply_parameters(state, effective, ctx, "Parameters")
-            result = self.call_task(state, effective, raw, flow)
+            result = self.call_task(state, effective, raw, flow, ctx, lang)
         else:
             # only a top-level Map/Parallel keeps its finished iterations for a redrive
             prefix, done = self.kept(name, reuse) if top else (None, {})
             if typ == "Parallel":
-                effective = P.apply_parameters(state, effective, ctx, "Parameters")
-                result = self.run_parallel(state, effective, flow, prefix, done)
+                result = self.run_parallel(state, effective, flow, lang, prefix, done)
             else:
-                result = self.run_map(name, state, effective, flow, ctx, prefix, done)
+                result = self.run_map(name, state, effective, flow, ctx, lang, prefix, done)
             if prefix is not None:
                 self.kept(name, False)  # the state succeeded: nothing to keep any more
-        result = P.apply_result_selector(state, result, ctx)
-        out = P.apply_result_path(state, raw, result)
-        return P.apply_output_path(state, out, ctx)
+        block = state.get("Assign")
+        if lang == JSONATA:
+            states["result"] = result
+            assigned = J.template(block, states, view, "Assign") if block is not None else None
+            out = J.template(state.get("Output", "{% $states.result %}"), states, view, "Output")
+        else:
+            # JSONPath: Assign reads the raw result, before ResultSelector (as Step Functions does)
+            assigned = P.apply_template(block, result, ctx) if block is not None else None
+            result = P.apply_result_selector(state, result, ctx)
+            out = P.apply_result_path(state, raw, result)
+            out = P.apply_output_path(state, out, ctx)
+        if assigned is not None:
+            flow.scope.assign(assigned, name)
+        return out
 
     # -- Task --
-    def call_task(self, state: dict[str, Any], payload: Any, raw: Any, flow: _Flow) -> Any:
+    def call_task(self, state: dict[str, Any], payload: Any, raw: Any, flow: _Flow, ctx: P.Context,
+                  lang: str) -> Any:
         resource: str = state["Resource"]
-        timeout = _timeout_seconds(state, raw)
+        timeout = _timeout_seconds(state, raw, ctx, lang)
         resource_type, resource_name = _resource_parts(resource)
         base = {"resourceType": resource_type, "resource": resource_name}
         try:
@@ -660,8 +637,8 @@ class _Run:
         return result
 
     # -- Parallel --
-    def run_parallel(self, state: dict[str, Any], data: Any, flow: _Flow, prefix: str | None = None,
-                     done: dict[int, Any] | None = None) -> list[Any]:
+    def run_parallel(self, state: dict[str, Any], data: Any, flow: _Flow, lang: str,
+                     prefix: str | None = None, done: dict[int, Any] | None = None) -> list[Any]:
         """Run the branches in threads; ``done`` holds the outputs of branches a redrive keeps
         (not run again), ``prefix`` where a finished branch's output is kept."""
         branches: list[dict[str, Any]] = state["Branches"]
@@ -673,7 +650,7 @@ class _Run:
         def branch(index: int) -> Any:
             if index in kept:
                 return kept[index]
-            out = self.run_machine(branches[index], data, flows[index])
+            out = self.run_machine(branches[index], data, flows[index], language=lang)
             self.keep(prefix, index, out)
             return out
 
@@ -688,34 +665,56 @@ class _Run:
         return [f.result() for f in futures]
 
     # -- Map --
+    def map_items(self, state: dict[str, Any], effective: Any, ctx: P.Context, lang: str,
+                  flow: _Flow) -> list[Any]:
+        """The items a Map iterates over (``ItemsPath`` / ``Items``)."""
+        if lang == JSONATA:
+            states = {"input": effective, "context": dict(ctx)}
+            items_field = state.get("Items")
+            if items_field is None:
+                if not isinstance(effective, list):
+                    raise StatesError(E.QUERY_EVALUATION_ERROR, "Map state input must be an array but was: "
+                                      f"{_dumps(effective)}")
+                return effective
+            if isinstance(items_field, list):
+                items: Any = J.template(items_field, states, flow.scope.view(), "Items")
+                return list(items)
+            return list(J.evaluate_as(items_field, states, flow.scope.view(), "Items", "array"))
+        items_path = state.get("ItemsPath", "$")
+        try:
+            items = P.get_path(effective, items_path, ctx)
+        except P.PathError as exc:
+            raise StatesError(E.RUNTIME, f"Invalid path '{items_path}' : {exc}") from exc
+        if not isinstance(items, list):
+            raise StatesError(E.RUNTIME, f"Map state input must be an array but was: {_dumps(items)}")
+        return items
+
     def run_map(
-        self, name: str, state: dict[str, Any], effective: Any, flow: _Flow, ctx: dict[str, Any],
+        self, name: str, state: dict[str, Any], effective: Any, flow: _Flow, ctx: P.Context, lang: str,
         prefix: str | None = None, done: dict[int, Any] | None = None,
     ) -> list[Any]:
         """Run the iterations on a pool of ``MaxConcurrency`` threads; ``done`` holds the
         outputs of iterations a redrive keeps (not run again), ``prefix`` where a finished
         iteration's output is kept."""
         kept = done or {}
-        items_path = state.get("ItemsPath", "$")
-        try:
-            items = P.get_path(effective, items_path, ctx)
-        except P.PathError as exc:
-            raise StatesError(E.RUNTIME, f"Invalid ItemsPath '{items_path}': {exc}") from exc
-        if not isinstance(items, list):
-            raise StatesError(E.RUNTIME, f"Map ItemsPath '{items_path}' is not an array")
+        items = self.map_items(state, effective, ctx, lang, flow)
         processor: dict[str, Any] = state.get("ItemProcessor", state.get("Iterator"))  # type: ignore[assignment]
         selector = state.get("ItemSelector", state.get("Parameters"))
-        limit = int(_int_field(state, "MaxConcurrency", effective, 0))
-        workers = limit if limit > 0 else self.max_workers
-        tolerated_count = _opt_number(state, "ToleratedFailureCount", effective)
-        tolerated_pct = _opt_number(state, "ToleratedFailurePercentage", effective)
+        limit = _map_number(state, "MaxConcurrency", effective, ctx, lang, flow, 0)
+        workers = int(limit) if limit and limit > 0 else self.max_workers
+        tolerated_count = _map_number(state, "ToleratedFailureCount", effective, ctx, lang, flow, None)
+        tolerated_pct = _map_number(state, "ToleratedFailurePercentage", effective, ctx, lang, flow, None)
         tolerant = tolerated_count is not None or tolerated_pct is not None
         inputs = []
         for index, item in enumerate(items):
             if selector is None:
                 inputs.append(item)
+                continue
+            item_ctx = P.Context(dict(ctx, Map={"Item": {"Index": index, "Value": item}}), ctx.variables)
+            if lang == JSONATA:
+                states = {"input": effective, "context": dict(item_ctx)}
+                inputs.append(J.template(selector, states, flow.scope.view(), "ItemSelector"))
             else:
-                item_ctx = dict(ctx, Map={"Item": {"Index": index, "Value": item}})
                 inputs.append(P.apply_template(selector, effective, item_ctx))
         self.emit(flow, "MapStateStarted", {"length": len(items)})
         abort = threading.Event()
@@ -737,7 +736,7 @@ class _Run:
                 raise _Aborted()
             self.emit(f, "MapIterationStarted", {"name": name, "index": index})
             try:
-                out = self.run_machine(processor, inputs[index], f)
+                out = self.run_machine(processor, inputs[index], f, language=lang)
             except StatesError as err:
                 self.emit(f, "MapIterationFailed", {"name": name, "index": index})
                 if not tolerant:
@@ -776,7 +775,12 @@ class _Run:
 
 
 class _FailState(StatesError):
-    """Raised by a Fail state: never caught or retried within its own machine."""
+    """Raised by a Fail state: never caught or retried within its own machine. A Fail state
+    without an ``Error`` fails with none (``absent``), as on Step Functions."""
+
+    def __init__(self, error: str | None, cause: str | None) -> None:
+        super().__init__(error or "", cause)
+        self.absent = error is None
 
 
 def _find_catcher(state: dict[str, Any], error: str) -> dict[str, Any] | None:
@@ -856,63 +860,151 @@ def retry_delay(retrier: dict[str, Any], attempt: int) -> float:
     return delay
 
 
-def _int_field(state: dict[str, Any], key: str, data: Any, default: float) -> float:
+def _shown(value: Any) -> str:
+    """A value as Step Functions quotes it in a cause: a string as is, anything else as JSON."""
+    return value if isinstance(value, str) else _dumps(value)
+
+
+def _path_value(state: dict[str, Any], key: str, data: Any, ctx: Any) -> Any:
+    path = state[key]
+    try:
+        return P.get_path(data, path, ctx)
+    except P.PathError as exc:
+        raise StatesError(E.RUNTIME, f"Invalid path '{path}' : {exc}") from exc
+
+
+def _map_number(state: dict[str, Any], key: str, data: Any, ctx: P.Context, lang: str, flow: _Flow,
+                default: float | None) -> float | None:
+    """``MaxConcurrency`` / ``ToleratedFailureCount`` / ``ToleratedFailurePercentage``: a number,
+    its ``…Path`` (JSONPath) or a JSONata expression."""
+    if lang == JSONATA and J.is_expression(state.get(key)):
+        value = J.evaluate(state[key], {"input": data, "context": dict(ctx)}, flow.scope.view(), key)
+        number = None if isinstance(value, str) else _as_count(value, key == "ToleratedFailurePercentage")
+        if number is None:
+            raise StatesError(E.QUERY_EVALUATION_ERROR, f"The {key} field must resolve to a non-negative "
+                              f"integer, but was: {_shown(value)}")
+        return number
     if f"{key}Path" in state:
         path = state[f"{key}Path"]
+        value = _path_value(state, f"{key}Path", data, ctx)
+        number = _as_count(value, fraction=key == "ToleratedFailurePercentage")
+        if number is None:
+            raise StatesError(E.RUNTIME, f"The {key}Path field refers to value \"{_shown(value)}\" which is "
+                              f"not a valid integer: {path}")
+        return number
+    if key in state:
+        return float(state[key])
+    return default
+
+
+def _as_count(value: Any, fraction: bool = False) -> float | None:
+    """A non-negative integer (``fraction``: any non-negative number) read from a ``…Path``
+    field, where Step Functions also accepts its decimal text ("3"); None when it is not one."""
+    if isinstance(value, str):
         try:
-            value = P.get_path(data, path)
-        except P.PathError as exc:
-            raise StatesError(E.RUNTIME, f"Invalid {key}Path '{path}': {exc}") from exc
-        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-            raise StatesError(E.RUNTIME, f"{key}Path '{path}' must give a non-negative number")
-        return float(value)
-    return float(state.get(key, default))
-
-
-def _opt_number(state: dict[str, Any], key: str, data: Any) -> float | None:
-    if key not in state and f"{key}Path" not in state:
+            value = float(value.strip()) if fraction else int(value.strip())
+        except ValueError:
+            return None
+    if not _is_number(value) or value < 0 or (not fraction and not float(value).is_integer()):
         return None
-    return _int_field(state, key, data, 0)
+    return float(value)
 
 
-def _timeout_seconds(state: dict[str, Any], raw: Any) -> float | None:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _timeout_seconds(state: dict[str, Any], raw: Any, ctx: P.Context, lang: str) -> float | None:
     if "TimeoutSeconds" not in state and "TimeoutSecondsPath" not in state:
         return None
-    value = _int_field(state, "TimeoutSeconds", raw, 0)
-    if value <= 0:
-        raise StatesError(E.RUNTIME, "TimeoutSeconds must be a positive integer")
-    return value
+    if lang == JSONATA and J.is_expression(state.get("TimeoutSeconds")):
+        value = J.evaluate_as(state["TimeoutSeconds"], {"input": raw, "context": dict(ctx)}, ctx.variables,
+                              "TimeoutSeconds", "number")
+    elif "TimeoutSecondsPath" in state:
+        value = _path_value(state, "TimeoutSecondsPath", raw, ctx)
+    else:
+        value = state["TimeoutSeconds"]
+    if not _is_number(value) or not float(value).is_integer() or value <= 0:
+        raise StatesError(E.RUNTIME,
+                          f"The TimeoutSeconds must be a positive integer, but was: {_shown(value)}")
+    return float(value)
 
 
 def _wait_seconds(state: dict[str, Any], data: Any, ctx: Any) -> float:
-    if "Seconds" in state or "SecondsPath" in state:
-        return _int_field(state, "Seconds", data, 0)
+    """A JSONPath Wait's delay, with Step Functions' causes for a bad ``…Path`` value."""
+    if "Seconds" in state:
+        return float(state["Seconds"])
+    if "SecondsPath" in state:
+        path = state["SecondsPath"]
+        value = _path_value(state, "SecondsPath", data, ctx)
+        if not _is_number(value) or not float(value).is_integer():
+            raise StatesError(E.RUNTIME, f"The SecondsPath parameter cannot be parsed as a long value: "
+                              f"{path} == {_shown(value)}")
+        if value < 0:
+            raise StatesError(E.RUNTIME, f"The SecondsPath parameter references a negative value: "
+                              f"{path} == {_shown(value)}")
+        return float(value)
     if "TimestampPath" in state:
-        try:
-            text = P.get_path(data, state["TimestampPath"], ctx)
-        except P.PathError as exc:
-            raise StatesError(E.RUNTIME, f"Invalid TimestampPath: {exc}") from exc
+        path = state["TimestampPath"]
+        text = _path_value(state, "TimestampPath", data, ctx)
+        when = parse_timestamp(text)
+        if when is None:
+            raise StatesError(E.RUNTIME, "The TimestampPath parameter does not reference a valid ISO-8601 "
+                              f"extended offset date-time format string: {path} == {_shown(text)}")
     else:
-        text = state["Timestamp"]
+        when = parse_timestamp(state["Timestamp"])
+        if when is None:
+            raise StatesError(E.RUNTIME, f"The Timestamp {state['Timestamp']!r} is not an RFC 3339 timestamp")
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _jsonata_wait_seconds(state: dict[str, Any], states: dict[str, Any], variables: dict[str, Any]) -> float:
+    """A JSONata Wait's delay: ``Seconds`` (a number or an expression) or ``Timestamp``."""
+    if "Seconds" in state:
+        value = state["Seconds"]
+        if J.is_expression(value):
+            value = J.evaluate_as(value, states, variables, "Seconds", "number")
+        if not _is_number(value) or not float(value).is_integer() or value < 0:
+            raise StatesError(E.QUERY_EVALUATION_ERROR,
+                              f"The Seconds field must be a non-negative integer, but was: {_shown(value)}")
+        return float(value)
+    text = state["Timestamp"]
+    if J.is_expression(text):
+        text = J.evaluate_as(text, states, variables, "Timestamp", "string")
     when = parse_timestamp(text)
     if when is None:
-        raise StatesError(E.RUNTIME, f"Wait: {text!r} is not an RFC 3339 timestamp")
+        raise StatesError(E.QUERY_EVALUATION_ERROR, "The Timestamp field does not contain a valid ISO-8601 "
+                          f"extended offset date-time format string: {text}")
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _fail_field(state: dict[str, Any], key: str, raw: Any, ctx: Any) -> str | None:
+    """A JSONPath Fail state's ``Error`` / ``Cause`` (literal, ``…Path`` or intrinsic); None when
+    the state has neither (Step Functions then records none)."""
     if f"{key}Path" in state:
         expr = state[f"{key}Path"]
         if expr.startswith("$"):
             try:
                 value = P.get_path(raw, expr, ctx)
             except P.PathError as exc:
-                raise StatesError(E.RUNTIME, f"Invalid {key}Path '{expr}': {exc}") from exc
+                raise StatesError(E.RUNTIME, f"The JSONPath '{expr}' specified for the field '{key}Path' "
+                                  f"could not be found in the input '{_dumps(raw)}'") from exc
         else:
             value = P.evaluate_value(expr, raw, ctx)
         return value if isinstance(value, str) else _dumps(value)
     value = state.get(key)
     return None if value is None else str(value)
+
+
+def _jsonata_text(state: dict[str, Any], key: str, states: dict[str, Any],
+                  variables: dict[str, Any]) -> str | None:
+    """A JSONata Fail state's ``Error`` / ``Cause``: a literal or an expression giving a string."""
+    value = state.get(key)
+    if value is None:
+        return None
+    if J.is_expression(value):
+        return str(J.evaluate_as(value, states, variables, key, "string"))
+    return str(value)
 
 
 # ---- serialisation ----------------------------------------------------------------------------
@@ -979,15 +1071,26 @@ def run_definition(
     store: StateStore | None = None,
     max_workers: int = 8,
     sleep: Callable[[float], None] = time.sleep,
+    execution_type: str = "STANDARD",
 ) -> Execution:
-    """Run a state machine to completion and return the execution (see the package doc)."""
+    """Run a state machine to completion and return the execution (see the package doc).
+    ``execution_type`` EXPRESS gives the execution an express ARN and context object."""
     machine = load_definition(definition)
     exec_name = name or str(uuid.uuid4())
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,80}", exec_name):
         raise UsageError(f"invalid execution name {exec_name!r}")
+    if execution_type not in ("STANDARD", "EXPRESS"):
+        raise UsageError(f"execution_type must be STANDARD or EXPRESS, not {execution_type!r}")
+    if len(_dumps(input).encode()) > MAX_PAYLOAD_BYTES:
+        raise UsageError(f"the execution input is larger than {MAX_PAYLOAD_BYTES} bytes "
+                         "(Step Functions' limit)")
     sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
+    if execution_type == "EXPRESS":
+        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:express:{STATE_MACHINE_NAME}:{exec_name}:{uuid.uuid4()}"
+    else:
+        arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{exec_name}"
     execution = Execution(
-        execution_arn=f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{STATE_MACHINE_NAME}:{exec_name}",
+        execution_arn=arn,
         name=exec_name,
         status="RUNNING",
         input=input,
@@ -1024,14 +1127,16 @@ def _finish(run: _Run, flow: _Flow, body: Callable[[], Any]) -> None:
             flow, "ExecutionSucceeded", {"output": _dumps(ex.output), "outputDetails": {"truncated": False}}
         )
     except _ExecutionTimedOut:
-        ex.status, ex.error = "TIMED_OUT", E.TIMEOUT
-        ex.cause = "The execution timed out (TimeoutSeconds)"
+        # Step Functions records no error or cause for the machine's own TimeoutSeconds
+        ex.status, ex.error, ex.cause = "TIMED_OUT", None, None
         ex.stop_date = datetime.now(UTC)
-        run.emit(flow, "ExecutionTimedOut", {"error": ex.error, "cause": ex.cause})
+        run.emit(flow, "ExecutionTimedOut", {})
     except StatesError as err:
-        ex.status, ex.error, ex.cause = "FAILED", err.error, err.cause
+        error = None if isinstance(err, _FailState) and err.absent else err.error
+        ex.status, ex.error, ex.cause = "FAILED", error, err.cause
         ex.stop_date = datetime.now(UTC)
-        run.emit(flow, "ExecutionFailed", {"error": err.error, "cause": err.cause or ""})
+        details = {k: v for k, v in (("error", error), ("cause", err.cause)) if v is not None}
+        run.emit(flow, "ExecutionFailed", details)
     except Exception as exc:
         ex.status, ex.error, ex.cause = "FAILED", E.RUNTIME, f"{type(exc).__name__}: {exc}"
         ex.stop_date = datetime.now(UTC)

@@ -19,6 +19,7 @@ NO_CHOICE_MATCHED = "States.NoChoiceMatched"
 EXCEED_TOLERATED_FAILURE_THRESHOLD = "States.ExceedToleratedFailureThreshold"
 DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
 RUNTIME = "States.Runtime"
+QUERY_EVALUATION_ERROR = "States.QueryEvaluationError"
 
 #: Errors that ``States.ALL`` does not match (terminal: they always fail the execution
 #: unless a retrier/catcher names them explicitly).

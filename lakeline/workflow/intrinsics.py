@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import random
 import re
 import uuid
@@ -224,11 +225,6 @@ def _format(call: _Call, data: Any, context: Any) -> str:
     template = first.raw if isinstance(first, _Lit) else _eval_arg(first, data, context)
     _need(isinstance(template, str), "States.Format template must be a string")
     values = [_eval_arg(a, data, context) for a in call.args[1:]]
-    for v in values:
-        _need(
-            not isinstance(v, dict | list),
-            "States.Format arguments must be strings, numbers, booleans or null",
-        )
     out: list[str] = []
     k = 0
     i = 0
@@ -240,7 +236,7 @@ def _format(call: _Call, data: Any, context: Any) -> str:
             continue
         if template.startswith("{}", i):
             _need(k < len(values), "States.Format has more placeholders than arguments")
-            out.append(_to_text(values[k]))
+            out.append(_format_text(values[k]))
             k += 1
             i += 2
             continue
@@ -250,8 +246,20 @@ def _format(call: _Call, data: Any, context: Any) -> str:
     return "".join(out)
 
 
+def _format_text(v: Any) -> str:
+    """A States.Format argument as Step Functions prints it: objects and arrays the way Java
+    prints its maps and lists (``{Arg1=1, Arg2=[]}``), strings unquoted inside them."""
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}={_format_text(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_format_text(x) for x in v) + "]"
+    return _to_text(v)
+
+
 def _string_to_json(s: Any) -> Any:
     _need(isinstance(s, str), "States.StringToJson needs a string")
+    if not s.strip():
+        return None  # Step Functions parses an empty or blank string as null
     return json.loads(s)
 
 
@@ -347,18 +355,24 @@ def _json_merge(a: Any, b: Any, deep: Any) -> dict[str, Any]:
     return out
 
 
+def _rounded(v: Any) -> int:
+    """A number argument as Step Functions reads it: rounded half up to an integer
+    (``1.5`` → 2, ``-1.5`` → -1, ``1.49`` → 1), as Java's ``Math.round``."""
+    return int(v) if _is_int(v) else math.floor(v + 0.5)
+
+
 def _math_random(start: Any, end: Any, seed: Any = None) -> int:
-    _need(_is_int(start) and _is_int(end), "States.MathRandom bounds must be integers")
-    _need(start <= end, "States.MathRandom start must not exceed end")
-    _need(seed is None or _is_int(seed), "States.MathRandom seed must be an integer")
-    rng = random.Random(seed) if seed is not None else random
-    return rng.randint(start, end)
+    _need(_is_num(start) and _is_num(end), "States.MathRandom bounds must be numbers")
+    _need(seed is None or _is_num(seed), "States.MathRandom seed must be a number")
+    low, high = _rounded(start), _rounded(end)
+    _need(low <= high, "States.MathRandom start must not exceed end")
+    rng = random.Random(_rounded(seed)) if seed is not None else random
+    return rng.randint(low, high)
 
 
-def _math_add(a: Any, b: Any) -> int | float:
+def _math_add(a: Any, b: Any) -> int:
     _need(_is_num(a) and _is_num(b), "States.MathAdd arguments must be numbers")
-    total = a + b
-    return int(total) if isinstance(total, float) and total.is_integer() else total
+    return _rounded(a) + _rounded(b)
 
 
 def _string_split(s: Any, delimiters: Any) -> list[str]:

@@ -22,8 +22,20 @@ from typing import Any
 from lakeline.workflow import errors as E
 from lakeline.workflow import intrinsics
 from lakeline.workflow.errors import StatesError
+from lakeline.workflow.variables import split_reference
 
 _MISSING: Any = object()
+
+
+class Context(dict[str, Any]):
+    """The ``$$`` context object of a state, carrying the variables (``$name``) it can read."""
+
+    def __init__(self, data: dict[str, Any], variables: dict[str, Any] | None = None) -> None:
+        super().__init__(data)
+        self.variables: dict[str, Any] = variables if variables is not None else {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return copy.deepcopy(dict(self), memo)  # a value taken from $$ is plain JSON
 
 
 class PathError(Exception):
@@ -261,6 +273,13 @@ def _select(segs: list[_Seg], root: Any) -> list[Any]:
 def get_path(data: Any, path: str, context: Any = _MISSING) -> Any:
     """The value at ``path``: one value for a definite path (PathError when absent), the
     list of matches otherwise. ``$$…`` paths read ``context``."""
+    ref = split_reference(path)
+    if ref is not None:
+        name, rest = ref
+        variables: dict[str, Any] = getattr(context, "variables", {})
+        if name not in variables:
+            raise PathError(f"the variable '${name}' is not assigned")
+        data, path = variables[name], rest
     segs = parse_path(path)
     root = data
     if path.startswith("$$"):
@@ -270,9 +289,17 @@ def get_path(data: Any, path: str, context: Any = _MISSING) -> Any:
     found = _select(segs, root)
     if is_definite(segs):
         if not found:
-            raise PathError(f"path {path!r} does not match the input")
-        return found[0]
+            raise PathError(f"No results for path: {normalized(segs)}")
+        return dict(found[0]) if isinstance(found[0], Context) else found[0]
     return found
+
+
+def normalized(segs: list[_Seg]) -> str:
+    """A definite path spelled as Step Functions' JSONPath library reports it: ``$['a'][0]``."""
+    parts = ["$"]
+    for seg in segs:
+        parts.append(f"['{seg.value}']" if seg.kind == "child" else f"[{seg.value}]")
+    return "".join(parts)
 
 
 def path_exists(data: Any, path: str, context: Any = _MISSING) -> bool:
@@ -361,10 +388,7 @@ def _filter_path(field: str, state: dict[str, Any], data: Any, context: Any) -> 
     try:
         return get_path(data, path, context)
     except PathError as exc:
-        raise StatesError(
-            E.RUNTIME,
-            f"Invalid path '{path}' : The {field} could not be applied: {exc}",
-        ) from exc
+        raise StatesError(E.RUNTIME, f"Invalid path '{path}' : {exc}") from exc
 
 
 def apply_input_path(state: dict[str, Any], raw: Any, context: Any) -> Any:
@@ -417,21 +441,31 @@ def make_context(
     state_machine_name: str,
     state_name: str,
     entered_time: str,
-    retry_count: int = 0,
+    retry_count: int | None = None,
+    redrive_count: int | None = 0,
     map_item: tuple[int, Any] | None = None,
-) -> dict[str, Any]:
-    """The ``$$`` context object."""
+    variables: dict[str, Any] | None = None,
+) -> Context:
+    """The ``$$`` context object as Step Functions builds it: ``Execution.RedriveCount`` for a
+    STANDARD execution (None: an EXPRESS one has none), ``State.RetryCount`` only in states that
+    retry (Task, Map, Parallel: None elsewhere), ``Map.Item`` inside a Map's ItemSelector."""
+    execution: dict[str, Any] = {
+        "Id": execution_id,
+        "Input": execution_input,
+        "Name": execution_name,
+        "RoleArn": "arn:aws:iam::000000000000:role/lakeline-local",
+        "StartTime": start_time,
+    }
+    if redrive_count is not None:
+        execution["RedriveCount"] = redrive_count
+    state: dict[str, Any] = {"Name": state_name, "EnteredTime": entered_time}
+    if retry_count is not None:
+        state["RetryCount"] = retry_count
     ctx: dict[str, Any] = {
-        "Execution": {
-            "Id": execution_id,
-            "Input": execution_input,
-            "Name": execution_name,
-            "RoleArn": "arn:aws:iam::000000000000:role/lakeline-local",
-            "StartTime": start_time,
-        },
+        "Execution": execution,
         "StateMachine": {"Id": state_machine_id, "Name": state_machine_name},
-        "State": {"Name": state_name, "EnteredTime": entered_time, "RetryCount": retry_count},
+        "State": state,
     }
     if map_item is not None:
         ctx["Map"] = {"Item": {"Index": map_item[0], "Value": map_item[1]}}
-    return ctx
+    return Context(ctx, variables)

@@ -322,23 +322,27 @@ def test_result_path_failure_is_catchable() -> None:
 
 def test_task_timeout() -> None:
     def slow(p: Any) -> Any:
-        time.sleep(1.0)
+        time.sleep(2.5)
         return "late"
 
     definition = machine(
-        ("T", {"Type": "Task", "Resource": "slow", "TimeoutSeconds": 0.1, "Next": "Done",
+        ("T", {"Type": "Task", "Resource": "slow", "TimeoutSeconds": 1, "Next": "Done",
                "Retry": [{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 2}]}),
         ("Done", {"Type": "Succeed"}),
     )  # fmt: skip
     t0 = time.monotonic()
     ex = run(definition, tasks=registry(slow=slow))
     assert (ex.status, ex.error) == ("FAILED", "States.Timeout")  # TaskFailed does not match Timeout
-    assert time.monotonic() - t0 < 0.9
+    assert time.monotonic() - t0 < 2.4
     assert any(e["type"] == "TaskTimedOut" for e in ex.history)
     definition["States"]["T"]["TimeoutSecondsPath"] = "$.t"
     del definition["States"]["T"]["TimeoutSeconds"]
     definition["States"]["T"]["Catch"] = [{"ErrorEquals": ["States.Timeout"], "Next": "Done"}]
-    assert run(definition, {"t": 0.05}, tasks=registry(slow=slow)).status == "SUCCEEDED"
+    assert run(definition, {"t": 1}, tasks=registry(slow=slow)).status == "SUCCEEDED"
+    # a fractional timeout read from the input fails the state as on Step Functions
+    ex = run(definition, {"t": 0.5}, tasks=registry(slow=slow))
+    assert (ex.status, ex.error) == ("FAILED", "States.Runtime")
+    assert ex.cause is not None and ex.cause.endswith("The TimeoutSeconds must be a positive integer, but was: 0.5")
 
 
 def test_execution_timeout() -> None:
@@ -346,7 +350,8 @@ def test_execution_timeout() -> None:
     definition["TimeoutSeconds"] = 5
     slept: list[float] = []
     ex = run(definition, sleep=slept.append)
-    assert (ex.status, ex.error) == ("TIMED_OUT", "States.Timeout")
+    # Step Functions records no error or cause for the machine's own timeout
+    assert (ex.status, ex.error, ex.cause) == ("TIMED_OUT", None, None)
     assert len(slept) == 1 and slept[0] <= 5
     assert ex.history[-1]["type"] == "ExecutionTimedOut"
 

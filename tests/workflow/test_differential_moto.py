@@ -47,18 +47,12 @@ KNOWN_MOTO_GAPS: dict[str, str] = {
 
 #: machine -> where the lakeline engine departs from the documented behaviour (reported as xfail, so
 #: the suite stays green while the engine is fixed; the comparison itself is unchanged).
-KNOWN_ENGINE_GAPS: dict[str, str] = {
-    "41_runtime_error_missing_path": (
-        "the engine fails with 'States.ParameterPathFailure'; AWS and moto fail with 'States.Runtime' "
-        "and the cause \"An error occurred while executing the state 'Bad' (entered at the event id "
-        "#4). The JSONPath '$.does_not_exist' specified for the field 'x.$' could not be found in "
-        "the input ...\" (the moto parser is LocalStack's, snapshot-validated against AWS)."
-    ),
-}
+KNOWN_ENGINE_GAPS: dict[str, str] = {}
 
 
 def _check_engine(name: str, got: dict[str, Any], want: dict[str, Any], message: str) -> None:
-    if name in KNOWN_ENGINE_GAPS and got != want:
+    if name in KNOWN_ENGINE_GAPS:
+        assert got != want, f"{name} now matches: drop it from KNOWN_ENGINE_GAPS"
         pytest.xfail(f"known engine gap: {KNOWN_ENGINE_GAPS[name]} | engine returned {got!r}")
     assert got == want, message
 

@@ -1,0 +1,1 @@
+"""Step Functions executions recorded on AWS, replayed through the local engine (see README.md)."""
