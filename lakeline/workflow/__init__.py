@@ -5,8 +5,9 @@ API contract (implemented in :mod:`lakeline.workflow.engine`):
 
 - ``run_definition(definition: dict | str, input: Any = None, *, tasks: TaskRegistry | None = None,
   name: str | None = None, store: StateStore | None = None, max_workers: int = 8,
-  sleep: Callable[[float], None] = time.sleep) -> Execution`` runs a state machine to
-  completion and returns the execution.
+  sleep: Callable[[float], None] = time.sleep, execution_type: str = "STANDARD") -> Execution``
+  runs a state machine (JSONPath or JSONata, with variables) to completion and returns the
+  execution.
 - ``Execution``: ``execution_arn``, ``name``, ``status`` (``SUCCEEDED | FAILED | TIMED_OUT |
   ABORTED | RUNNING``), ``output`` (parsed JSON or None), ``error``, ``cause``,
   ``start_date``, ``stop_date``, ``history: list[dict]`` (events shaped like Step Functions'

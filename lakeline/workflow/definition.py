@@ -35,6 +35,8 @@ JSONPATH_ONLY = ("InputPath", "OutputPath", "Parameters", "ResultSelector", "Res
                  "Result", "SecondsPath", "TimestampPath", "ErrorPath", "CausePath", "MaxConcurrencyPath",
                  "ToleratedFailureCountPath", "ToleratedFailurePercentagePath", "TimeoutSecondsPath",
                  "HeartbeatSecondsPath")
+#: distributed Map fields the local engine does not run (refused rather than ignored)
+UNSUPPORTED_MAP_FIELDS = ("ItemReader", "ItemBatcher", "ResultWriter")
 #: fields only a JSONata state may have
 JSONATA_ONLY = ("Arguments", "Output", "Items")
 #: fields whose value may be a whole ``{% … %}`` expression in a JSONata state
@@ -151,6 +153,8 @@ def _validate_state(name: str, state: Any, states: dict[str, Any], prefix: str, 
             raise bad(f"{key} must be an integer of at least {low}, not {val!r}")
     if typ == "Task" and not isinstance(state.get("Resource"), str):
         raise bad("a Task needs a Resource")
+    if typ == "Task" and str(state["Resource"]).endswith(".waitForTaskToken"):
+        raise bad("Resource: .waitForTaskToken callbacks are not supported by the local engine")
     if typ == "Wait":
         given = [k for k in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if k in state]
         if len(given) != 1:
@@ -167,6 +171,10 @@ def _validate_state(name: str, state: Any, states: dict[str, Any], prefix: str, 
                 raise bad(f"Branches[{k}] must be an object")
             validate_definition(branch, f"{prefix}state {name!r} branch {k}", lang, assigned)
     if typ == "Map":
+        for key in UNSUPPORTED_MAP_FIELDS:
+            if key in state:
+                raise bad(f"{key}: a distributed Map's {key} (S3 items, batches, results) is not supported "
+                          "by the local engine; give the items in the input (ItemsPath / Items)")
         proc = state.get("ItemProcessor", state.get("Iterator"))
         if not isinstance(proc, dict):
             raise bad("a Map needs an ItemProcessor (or Iterator)")

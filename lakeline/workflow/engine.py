@@ -2,9 +2,13 @@
 
 Every state type runs: Task (callables from a :class:`TaskRegistry`, in a worker thread when a
 timeout applies), Pass, Choice, Wait (through the injectable ``sleep``), Succeed, Fail,
-Parallel (branches in threads) and inline Map (a thread pool of ``MaxConcurrency`` workers).
-Input/output processing, intrinsic functions, Retry/Catch and the standard errors follow the
-Amazon States Language specification. Each execution records a history shaped like Step
+Parallel (branches in threads) and inline Map (a thread pool of ``MaxConcurrency`` workers), in
+either query language: JSONPath (input/output processing, intrinsic functions) or JSONata
+(``Arguments``/``Output``/``Assign``, :mod:`lakeline.workflow.jsonata_expr`), with workflow
+variables (:mod:`lakeline.workflow.variables`). Retry/Catch, the standard errors, the context
+object, the payload limits and the cause texts are Step Functions' (measured against executions
+recorded on AWS: ``tests/workflow/conformance``). Definitions are checked at load time
+(:mod:`lakeline.workflow.definition`). Each execution records a history shaped like Step
 Functions' ``GetExecutionHistory`` and, given a :class:`StateStore`, persists itself and its
 history as it goes (tables ``wf_executions`` and ``wf_history``). A persisted execution that
 ended FAILED, TIMED_OUT or ABORTED can be redriven (:func:`redrive_execution`, Step Functions'
@@ -13,9 +17,10 @@ Parallel state reruns only the iterations / branches that did not succeed (their
 kept in ``wf_redrive`` while the state runs). :func:`resolve_execution` finds an execution by
 ARN, name or unique name prefix.
 
-Not supported: JSONata, variables (``Assign``), ``.waitForTaskToken`` callbacks and
-heartbeats (``HeartbeatSeconds`` is accepted and ignored), distributed Map's ItemReader /
-ResultWriter (a DISTRIBUTED Map runs inline).
+Not supported, refused at load time: ``.waitForTaskToken`` callbacks, a distributed Map's
+ItemReader / ItemBatcher / ResultWriter (a DISTRIBUTED Map otherwise runs inline).
+``HeartbeatSeconds`` is accepted; a local task never heartbeats, so only ``TimeoutSeconds`` ends
+it.
 """
 
 from __future__ import annotations

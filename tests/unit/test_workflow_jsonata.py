@@ -216,6 +216,11 @@ def test_jsonpath_fields_in_a_jsonata_state_are_refused(state: dict[str, Any], m
     ({"Type": "Task", "Resource": "x", "TimeoutSeconds": 0.5, "End": True},
      r"state 'S': TimeoutSeconds must be an integer of at least 1"),
     ({"Type": "QueryLanguage", "End": True}, r"state 'S': unknown Type"),
+    ({"Type": "Map", "End": True, "ItemReader": {"Resource": "arn:aws:states:::s3:getObject"},
+      "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}},
+     r"state 'S': ItemReader: a distributed Map's ItemReader .* is not supported by the local engine"),
+    ({"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "End": True},
+     r"state 'S': Resource: .waitForTaskToken callbacks are not supported"),
 ])  # fmt: skip
 def test_jsonata_fields_and_bad_variables_in_a_jsonpath_state_are_refused(state: dict[str, Any],
                                                                           message: str) -> None:

@@ -23,7 +23,8 @@ from tests.workflow.conftest import MACHINE_FILES, load_machine
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
 SHIPPED = sorted([*(ROOT / "lakeline" / "workflow" / "definitions").glob("*.asl.json"),
-                  *(ROOT / "lakeline" / "pipelines").glob("*/*.asl.json")])
+                  *(ROOT / "lakeline" / "pipelines").glob("*/*.asl.json"),
+                  *(ROOT / "docs" / "examples").glob("*.asl.json")])
 
 pytestmark = pytest.mark.skipif(
     not VALIDATOR.exists(),
