@@ -41,7 +41,7 @@ UNSUPPORTED_MAP_FIELDS = ("ItemReader", "ItemBatcher", "ResultWriter")
 JSONATA_ONLY = ("Arguments", "Output", "Items")
 #: fields whose value may be a whole ``{% … %}`` expression in a JSONata state
 #: JSONPath fields that cannot read a variable
-_NOT_READING = ("ResultPath", "InputPath", "OutputPath")
+_NOT_READING = ("ResultPath",)
 _JSONATA_SCALARS = ("Seconds", "Timestamp", "Error", "Cause", "MaxConcurrency", "ToleratedFailureCount",
                     "ToleratedFailurePercentage", "TimeoutSeconds", "HeartbeatSeconds")
 
@@ -226,8 +226,8 @@ def _check_paths(state: dict[str, Any], bad: Callable[[str], UsageError]) -> Non
     for key in ("InputPath", "OutputPath", "ResultPath", "ItemsPath"):
         val = state.get(key)
         if isinstance(val, str):
-            if V.split_reference(val) is not None and key in ("ItemsPath",):
-                continue  # a variable's value ($name.path)
+            if V.split_reference(val) is not None and key != "ResultPath":
+                continue  # a variable's value ($name.path), checked with the other references
             try:
                 segs = P.parse_path(val)
             except P.PathError as exc:

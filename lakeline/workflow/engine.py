@@ -425,13 +425,15 @@ class _Run:
                 error_output = {"Error": err.error, "Cause": err.cause or ""}
                 ctx = self.context(name, entered, flow)
                 data = self.caught(catcher, slang, data, error_output, ctx, flow, name)
+                flow.scope.take_assigned()  # a caught state records no exit event
                 name = catcher["Next"]
                 continue
-            self.emit(
-                flow,
-                f"{typ}StateExited",
-                {"name": name, "output": text, "outputDetails": {"truncated": False}},
-            )
+            exited: dict[str, Any] = {"name": name, "output": text, "outputDetails": {"truncated": False}}
+            assigned = flow.scope.take_assigned()
+            if assigned:  # as Step Functions records them: each value as JSON text
+                exited["assignedVariables"] = {k: _dumps(v) for k, v in assigned.items()}
+                exited["assignedVariablesDetails"] = {"truncated": False}
+            self.emit(flow, f"{typ}StateExited", exited)
             if nxt is None:
                 return output
             name, data = nxt, output

@@ -42,6 +42,7 @@ class Scope:
     def __init__(self, outer: Mapping[str, Any] | None = None) -> None:
         self._outer: dict[str, Any] = dict(outer or {})
         self._own: dict[str, Any] = {}
+        self._assigned: dict[str, Any] = {}
 
     def view(self) -> dict[str, Any]:
         """Every variable this scope can read (inner assignments win)."""
@@ -77,6 +78,12 @@ class Scope:
                 f"after the assignments of the state '{state}'.",
             )
         self._own.update(values)
+        self._assigned.update(values)
+
+    def take_assigned(self) -> dict[str, Any]:
+        """The assignments made since the last call (for the state's exit event)."""
+        taken, self._assigned = self._assigned, {}
+        return taken
 
 
 def split_reference(path: str) -> tuple[str, str] | None:

@@ -61,6 +61,9 @@ def test_assignments_take_effect_after_the_state() -> None:
                "End": True}),
     ))  # fmt: skip
     assert ex.output == {"x": 2, "before": 1, "in": {"seen": 1}}
+    # the exit events carry the assignments as Step Functions records them (values as JSON text)
+    exits = [e["stateExitedEventDetails"] for e in ex.history if e["type"] == "PassStateExited"]
+    assert [e.get("assignedVariables") for e in exits] == [{"x": "1"}, {"x": "2", "before": "1"}, None]
 
 
 def test_catch_error_output_assign_and_output() -> None:
