@@ -507,6 +507,8 @@ class _Run:
             return self.with_retry(name, state, raw, flow, entered, JSONATA, top=top, reuse=reuse), nxt
         ctx = self.context(name, entered, flow)
         states = {"input": raw, "context": dict(ctx)}
+        if typ == "Pass":
+            states["result"] = raw  # a Pass state's "result" is its input, as on Step Functions
         view = flow.scope.view()
         block: Any = state.get("Assign")
         output: Any = state.get("Output", "{% $states.input %}")
