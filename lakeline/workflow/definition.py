@@ -21,7 +21,7 @@ from lakeline.errors import UsageError
 from lakeline.workflow import errors as E
 from lakeline.workflow import paths as P
 from lakeline.workflow import variables as V
-from lakeline.workflow.choice import OPERATORS
+from lakeline.workflow.choice import OPERATORS, parse_timestamp
 from lakeline.workflow.intrinsics import is_intrinsic
 from lakeline.workflow.jsonata_expr import is_expression
 
@@ -159,6 +159,10 @@ def _validate_state(name: str, state: Any, states: dict[str, Any], prefix: str, 
         given = [k for k in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if k in state]
         if len(given) != 1:
             raise bad("needs exactly one of Seconds, Timestamp, SecondsPath, TimestampPath")
+        stamp = state.get("Timestamp")
+        if stamp is not None and not is_expression(stamp) and parse_timestamp(stamp) is None:
+            raise bad(f"Timestamp {stamp!r} is not an ISO-8601 extended offset date-time "
+                      "(2016-03-14T01:59:00Z)")
     if typ == "Choice":
         _check_choice(state, states, lang, bad)
     _check_retry_catch(state, typ, states, lang, bad)

@@ -982,7 +982,7 @@ def _jsonata_wait_seconds(state: dict[str, Any], states: dict[str, Any], variabl
         text = J.evaluate_as(text, states, variables, "Timestamp", "string")
     when = parse_timestamp(text)
     if when is None:
-        raise StatesError(E.QUERY_EVALUATION_ERROR, "The Timestamp field does not contain a valid ISO-8601 "
+        raise StatesError(E.QUERY_EVALUATION_ERROR, "The Timestamp field cannot be parsed as an ISO-8601 "
                           f"extended offset date-time format string: {text}")
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 

@@ -219,6 +219,8 @@ def test_jsonpath_fields_in_a_jsonata_state_are_refused(state: dict[str, Any], m
     ({"Type": "Task", "Resource": "x", "TimeoutSeconds": 0.5, "End": True},
      r"state 'S': TimeoutSeconds must be an integer of at least 1"),
     ({"Type": "QueryLanguage", "End": True}, r"state 'S': unknown Type"),
+    ({"Type": "Wait", "Timestamp": "2016-12-05 21:29:29Z", "End": True},
+     r"state 'S': Timestamp '2016-12-05 21:29:29Z' is not an ISO-8601 extended offset date-time"),
     ({"Type": "Map", "End": True, "ItemReader": {"Resource": "arn:aws:states:::s3:getObject"},
       "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}},
      r"state 'S': ItemReader: a distributed Map's ItemReader .* is not supported by the local engine"),
