@@ -242,6 +242,8 @@ class _Run:
         self._pending_since = 0.0
         #: the top-level state entered last and its input: where a resume or a redrive restarts
         self.current: tuple[str, Any] | None = None
+        #: the variables when that state was entered (a resume or a redrive starts from them)
+        self.current_vars: dict[str, Any] = {}
         #: set by a redrive: the top-level state it restarts, whose kept iterations are reused
         self.redriving: str | None = None
 
@@ -293,7 +295,8 @@ class _Run:
         if self.store is None:
             return
         extra = {} if self.current is None else {"currentState": self.current[0],
-                                                 "currentInput": self.current[1]}
+                                                 "currentInput": self.current[1],
+                                                 "currentVariables": self.current_vars}
         with self.lock:
             self._flush()
             self.store.put(EXECUTIONS_TABLE, self.ex.execution_arn, _execution_to_json(self.ex, **extra))
@@ -394,7 +397,7 @@ class _Run:
             typ = state["Type"]
             slang = state_language(state, lang)
             if top:
-                self.current = (name, data)
+                self.current, self.current_vars = (name, data), flow.scope.view()
                 self.save()
             entered_id = self.emit(
                 flow,
@@ -1196,7 +1199,8 @@ def resume_or_fail(store: StateStore, arn: str, reason: str) -> Execution:
     }
     ex.history.append(event)
     store.put(HISTORY_TABLE, f"{arn}#{last + 1:08d}", _event_to_json(event))
-    where = {k: item.data[k] for k in ("currentState", "currentInput") if k in item.data}  # for a redrive
+    where = {k: item.data[k] for k in ("currentState", "currentInput", "currentVariables")
+             if k in item.data}  # for a redrive
     store.put(EXECUTIONS_TABLE, arn, _execution_to_json(ex, **where))
     return ex
 
@@ -1221,22 +1225,24 @@ def resume_execution(
         data = ex.input
     else:
         data = item.data.get("currentInput")
-    run, flow = _restart(ex, store, tasks, max_workers, sleep, state)
+    run, flow = _restart(ex, store, tasks, max_workers, sleep, state, item.data.get("currentVariables"))
     _finish(run, flow, lambda: run.run_machine(ex.definition, data, flow, top=True, start_at=state))
     return ex
 
 
 def _restart(ex: Execution, store: StateStore, tasks: TaskRegistry | None, max_workers: int,
-             sleep: Callable[[float], None], state: str) -> tuple[_Run, _Flow]:
-    """A run continuing ``ex``'s history from top-level ``state`` (a resume or a redrive): its
-    timeout starts again, event ids go on, and a Map/Parallel there reruns only what had not
-    finished."""
+             sleep: Callable[[float], None], state: str,
+             variables: dict[str, Any] | None) -> tuple[_Run, _Flow]:
+    """A run continuing ``ex``'s history from top-level ``state`` (a resume or a redrive) with the
+    variables as they were when that state was entered: its timeout starts again, event ids go
+    on, and a Map/Parallel there reruns only what had not finished."""
     timeout = ex.definition.get("TimeoutSeconds")
     deadline = time.monotonic() + float(timeout) if timeout else None
     run = _Run(ex, tasks or TaskRegistry(), store, max_workers, sleep, deadline)
     run.next_id = max((e["id"] for e in ex.history), default=0) + 1
     run.redriving = state
-    return run, _Flow(run.next_id - 1)
+    run.current_vars = dict(variables or {})
+    return run, _Flow(run.next_id - 1, scope=Scope(variables))
 
 
 def redrive_execution(
@@ -1263,7 +1269,7 @@ def redrive_execution(
     ex.status, ex.output, ex.error, ex.cause, ex.stop_date = "RUNNING", None, None, None, None
     ex.redrive_count += 1
     ex.redrive_date = datetime.now(UTC)
-    run, flow = _restart(ex, store, tasks, max_workers, sleep, state)
+    run, flow = _restart(ex, store, tasks, max_workers, sleep, state, item.data.get("currentVariables"))
     run.current = (state, data)
     run.emit(flow, "ExecutionRedriven", {"redriveCount": ex.redrive_count})
     run.save()

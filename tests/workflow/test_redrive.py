@@ -202,3 +202,30 @@ def test_resolve_execution_by_arn_name_or_unique_prefix(store: StateStore) -> No
     assert unknown.value.code == "EXECUTION_NOT_FOUND"
     with pytest.raises(UsageError, match="no execution ''"):
         resolve_execution(store, "")
+
+
+def test_redrive_and_resume_keep_the_variables_assigned_before(store: StateStore) -> None:
+    """Variables assigned before the state that failed are there when a redrive (or a resume
+    after a crash) restarts it, as on Step Functions."""
+    up = {"ok": False}
+
+    def flaky(payload: Any) -> Any:
+        if not up["ok"]:
+            raise ValueError("down")
+        return payload
+
+    machine = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Set",
+        "States": {
+            "Set": {"Type": "Pass", "Assign": {"factor": 3, "who": "{% $states.input.who %}"}, "Next": "Call"},
+            "Call": {**_task("flaky", Next="Done"), "Arguments": {"n": "{% 14 * $factor %}", "who": "{% $who %}"}},
+            "Done": {"Type": "Pass", "Output": {"got": "{% $states.input %}", "factor": "{% $factor %}"}, "End": True},
+        },
+    }
+    reg = TaskRegistry({"flaky": flaky})
+    ex = run_definition(machine, {"who": "ann"}, tasks=reg, name="vars", store=store)
+    assert (ex.status, ex.error) == ("FAILED", "ValueError")
+    up["ok"] = True
+    done = redrive_execution(store, ex.execution_arn, tasks=reg)
+    assert (done.status, done.output) == ("SUCCEEDED", {"got": {"n": 42, "who": "ann"}, "factor": 3})
