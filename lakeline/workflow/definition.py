@@ -151,6 +151,10 @@ def _validate_state(name: str, state: Any, states: dict[str, Any], prefix: str, 
         val = state.get(key)
         if val is not None and not is_expression(val) and not _integer_at_least(val, low):
             raise bad(f"{key} must be an integer of at least {low}, not {val!r}")
+    pct = state.get("ToleratedFailurePercentage")
+    if pct is not None and not is_expression(pct) and (
+            isinstance(pct, bool) or not isinstance(pct, int | float) or not 0 <= pct <= 100):
+        raise bad(f"ToleratedFailurePercentage must be a number between 0 and 100, not {pct!r}")
     if typ == "Task" and not isinstance(state.get("Resource"), str):
         raise bad("a Task needs a Resource")
     if typ == "Task" and str(state["Resource"]).endswith(".waitForTaskToken"):

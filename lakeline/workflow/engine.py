@@ -888,36 +888,46 @@ def _path_value(state: dict[str, Any], key: str, data: Any, ctx: Any) -> Any:
 def _map_number(state: dict[str, Any], key: str, data: Any, ctx: P.Context, lang: str, flow: _Flow,
                 default: float | None) -> float | None:
     """``MaxConcurrency`` / ``ToleratedFailureCount`` / ``ToleratedFailurePercentage``: a number,
-    its ``…Path`` (JSONPath) or a JSONata expression."""
+    its ``…Path`` (JSONPath) or a JSONata expression, checked as Step Functions checks it."""
+    fraction = key == "ToleratedFailurePercentage"
     if lang == JSONATA and J.is_expression(state.get(key)):
         value = J.evaluate(state[key], {"input": data, "context": dict(ctx)}, flow.scope.view(), key)
-        number = None if isinstance(value, str) else _as_count(value, key == "ToleratedFailurePercentage")
-        if number is None:
+        number = None if isinstance(value, str) else _as_number(value, fraction)
+        if number is None or number < 0:
             raise StatesError(E.QUERY_EVALUATION_ERROR, f"The {key} field must resolve to a non-negative "
-                              f"integer, but was: {_shown(value)}")
-        return number
+                              f"{'number' if fraction else 'integer'}, but was: {_shown(value)}")
+        return _in_range(key, number, E.QUERY_EVALUATION_ERROR)
     if f"{key}Path" in state:
         path = state[f"{key}Path"]
         value = _path_value(state, f"{key}Path", data, ctx)
-        number = _as_count(value, fraction=key == "ToleratedFailurePercentage")
-        if number is None:
+        number = _as_number(value, fraction)
+        if number is None or (key == "MaxConcurrency" and number < 0):
             raise StatesError(E.RUNTIME, f"The {key}Path field refers to value \"{_shown(value)}\" which is "
-                              f"not a valid integer: {path}")
-        return number
+                              f"not a valid {'float' if fraction else 'integer'}: {path}")
+        return _in_range(key, number, E.RUNTIME)
     if key in state:
         return float(state[key])
     return default
 
 
-def _as_count(value: Any, fraction: bool = False) -> float | None:
-    """A non-negative integer (``fraction``: any non-negative number) read from a ``…Path``
-    field, where Step Functions also accepts its decimal text ("3"); None when it is not one."""
+def _in_range(key: str, number: float, error: str) -> float:
+    """Step Functions' bounds of the tolerated failures (causes as it words them)."""
+    if key == "ToleratedFailureCount" and number < 0:
+        raise StatesError(error, "ToleratedFailureCount cannot be negative.")
+    if key == "ToleratedFailurePercentage" and not 0 <= number <= 100:
+        raise StatesError(error, "ToleratedFailurePercentage must be between 0 and 100.")
+    return number
+
+
+def _as_number(value: Any, fraction: bool = False) -> float | None:
+    """An integer (``fraction``: any number) read from a ``…Path`` field, where Step Functions
+    also accepts its decimal text ("3"); None when it is not one."""
     if isinstance(value, str):
         try:
             value = float(value.strip()) if fraction else int(value.strip())
         except ValueError:
             return None
-    if not _is_number(value) or value < 0 or (not fraction and not float(value).is_integer()):
+    if not _is_number(value) or (not fraction and not float(value).is_integer()):
         return None
     return float(value)
 

@@ -16,7 +16,7 @@ from tests.workflow.conformance.compare import CASES as SHARED
 from tests.workflow.conformance.compare import load_cases, run_case
 
 CASES = load_cases()
-#: 94 more cases built the same way from the same suite (LocalStack's snapshots of tests run
+#: 439 more cases built the same way from the same suite (LocalStack's snapshots of tests run
 #: against AWS), not in the shared sample; a case's "note" says what was inferred (README.md)
 MORE = load_cases(SHARED.with_name("more_cases.json"))
 #: cases that do not pass, each with the reason (docs/reference/workflow-conformance.md lists them)
@@ -46,4 +46,4 @@ def test_pass_rate_is_what_the_docs_state() -> None:
     passed = len(CASES) - len(KNOWN_DIFFERENCES)
     assert round(100.0 * passed / len(CASES), 1) == STATED_PASS_RATE >= 99.0
     assert set(KNOWN_DIFFERENCES) <= {str(c["id"]) for c in CASES}
-    assert len(MORE) == 94 and not {str(c["id"]) for c in MORE} & {str(c["id"]) for c in CASES}
+    assert len(MORE) == 439 and not {str(c["id"]) for c in MORE} & {str(c["id"]) for c in CASES}
