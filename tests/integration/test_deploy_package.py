@@ -17,11 +17,14 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
 import lakeline
+from lakeline.cli.main import cli
 from lakeline.deploy.package import (
     UNZIPPED_LIMIT,
     _excluded,
@@ -30,6 +33,7 @@ from lakeline.deploy.package import (
     runtime_requirements,
 )
 from lakeline.errors import LakelineError, UsageError
+from lakeline.lake import init_home
 
 REPO = Path(lakeline.__file__).resolve().parent.parent
 
@@ -107,18 +111,25 @@ fields = [{ name = "id", type = "int64", required = true }]
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     exe, version = _interpreter()
     out = tmp_path_factory.mktemp("package")
-    home = tmp_path_factory.mktemp("lake")  # a lake with a declared pipeline and a model of its own
+    home = tmp_path_factory.mktemp("lake") / "lake"  # a lake with a declared pipeline and a model of its own
+    init_home(home)
     (home / "pipelines").mkdir()
     (home / "pipelines" / "items.toml").write_text(ITEMS)
     (home / "models").mkdir()
     (home / "models" / "item_count.sql").write_text("SELECT count(*) AS n FROM silver.items")
     started = time.monotonic()
-    result = build_package(out, platform="manylinux2014_x86_64", python_version=version, home=home)
+    # through the command line, the suite's one real build (a build zips ~250 MB: ~15 s):
+    # tests/e2e/test_cli_scripting.py stops `deploy package` at its argument check
+    done = CliRunner().invoke(cli, ["--home", str(home), "deploy", "package", "--out", str(out),
+                                    "--platform", "manylinux2014_x86_64", "--python-version", version, "--json"])
+    assert done.exit_code == 0, done.output
+    result = orjson.loads(done.stdout)
+    assert result == orjson.loads((out / "lakeline-lambda.json").read_bytes())  # printed = the manifest
     seconds = time.monotonic() - started
-    print(f"\npackage for CPython {version}: {result.zip_bytes / 1e6:.1f} MB zip, "
-          f"{result.unpacked_bytes / 1e6:.1f} MB unpacked, {result.files} files, {seconds:.1f} s")
+    print(f"\npackage for CPython {version}: {result['zip_bytes'] / 1e6:.1f} MB zip, "
+          f"{result['unpacked_bytes'] / 1e6:.1f} MB unpacked, {result['files']} files, {seconds:.1f} s")
     unpacked = tmp_path_factory.mktemp("unpacked")
-    with zipfile.ZipFile(result.zip_path) as zf:
+    with zipfile.ZipFile(result["zip_path"]) as zf:
         zf.extractall(unpacked)
         names = zf.namelist()
     return {"exe": exe, "version": version, "result": result, "dir": unpacked, "names": names, "out": out}
@@ -127,9 +138,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 @pytest.mark.slow
 @pytest.mark.xdist_group("deploy_package")  # one worker builds the package once
 def test_zip_content(built: dict[str, object]) -> None:
-    result = built["result"]
+    result: dict[str, Any] = built["result"]  # type: ignore[assignment]
     names: list[str] = built["names"]  # type: ignore[assignment]
-    assert result.unpacked_bytes <= UNZIPPED_LIMIT  # type: ignore[attr-defined]
+    assert result["unpacked_bytes"] <= UNZIPPED_LIMIT
     assert "lakeline/config.py" in names and "lakeline/__init__.py" in names
     assert any(n.startswith("pyarrow/") for n in names) and any(n.startswith("duckdb/") for n in names)
     tops = {n.split("/")[0] for n in names}
