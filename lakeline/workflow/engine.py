@@ -92,6 +92,8 @@ HISTORY_BATCH = 64
 HISTORY_FLUSH_SECONDS = 0.25
 _FLUSH_AFTER = frozenset({"TaskStarted"})
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+#: a JSONata state without Output passes its input (or result) on untouched, not re-evaluated
+_DEFAULT: Any = object()
 #: errors whose cause names the state and the event it was entered at
 _LOCATED = frozenset({E.RUNTIME, E.QUERY_EVALUATION_ERROR})
 #: the largest state input/output Step Functions passes (256 KiB)
@@ -448,7 +450,9 @@ class _Run:
             states = {"input": raw, "context": dict(ctx), "errorOutput": error_output}
             view = flow.scope.view()
             assigned = J.template(catcher.get("Assign", {}), states, view, "Assign")
-            out = J.template(catcher.get("Output", "{% $states.errorOutput %}"), states, view, "Output")
+            out = error_output
+            if "Output" in catcher:
+                out = J.template(catcher["Output"], states, view, "Output")
             flow.scope.assign(assigned, name)
             return out
         if "Assign" in catcher:
@@ -514,7 +518,7 @@ class _Run:
             states["result"] = raw  # a Pass state's "result" is its input, as on Step Functions
         view = flow.scope.view()
         block: Any = state.get("Assign")
-        output: Any = state.get("Output", "{% $states.input %}")
+        output: Any = state.get("Output", _DEFAULT)
         if typ == "Choice":
             def matches(rule: dict[str, Any]) -> bool:
                 cond = rule["Condition"]
@@ -537,7 +541,7 @@ class _Run:
         elif typ == "Succeed":
             nxt = None
         assigned = J.template(block, states, view, "Assign") if block is not None else None
-        out = J.template(output, states, view, "Output")
+        out = raw if output is _DEFAULT else J.template(output, states, view, "Output")
         if assigned is not None:
             flow.scope.assign(assigned, name)
         return out, nxt
@@ -573,7 +577,9 @@ class _Run:
         if lang == JSONATA:
             states: dict[str, Any] = {"input": raw, "context": dict(ctx)}
             view = flow.scope.view()
-            effective = J.template(state.get("Arguments", "{% $states.input %}"), states, view, "Arguments")
+            effective = raw
+            if "Arguments" in state:
+                effective = J.template(state["Arguments"], states, view, "Arguments")
         else:
             effective = P.apply_input_path(state, raw, ctx)
             if typ in ("Task", "Parallel"):
@@ -593,7 +599,7 @@ class _Run:
         if lang == JSONATA:
             states["result"] = result
             assigned = J.template(block, states, view, "Assign") if block is not None else None
-            out = J.template(state.get("Output", "{% $states.result %}"), states, view, "Output")
+            out = J.template(state["Output"], states, view, "Output") if "Output" in state else result
         else:
             # JSONPath: Assign reads the raw result, before ResultSelector (as Step Functions does)
             assigned = P.apply_template(block, result, ctx) if block is not None else None
