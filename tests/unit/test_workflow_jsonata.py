@@ -305,3 +305,11 @@ def test_context_object_retry_count_and_redrive_count() -> None:
     express = run(jsonpath(("P", {"Type": "Pass", "Parameters": {"e.$": "$$.Execution"}, "End": True})),
                   execution_type="EXPRESS")
     assert "RedriveCount" not in express.output["e"] and ":express:" in express.output["e"]["Id"]
+
+
+def test_a_state_without_output_passes_its_value_on_untouched() -> None:
+    # no JSONata round trip: 1.0 stays a float, a big integer stays exact
+    data = {"x": 1.0, "big": 2**60 + 1}
+    ex = run(jsonata(("P", {"Type": "Pass", "Next": "T"}),
+                     ("T", {"Type": "Task", "Resource": "echo", "End": True})), data, tasks=tasks(echo=lambda p: p))
+    assert ex.output == data and isinstance(ex.output["x"], float) and ex.output["big"] == 2**60 + 1
