@@ -1,10 +1,13 @@
-"""Helpers shared by the end-to-end tests: the ``lakeline`` console script as a subprocess.
+"""Helpers shared by the end-to-end tests: the ``lakeline`` console script as a subprocess
+(:class:`Cli`), or the same command line run in this process (:class:`InProcess`).
 
 The fixtures built on them (``cli``, ``lake``) live in ``tests/e2e/conftest.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -65,6 +68,44 @@ class Cli:
     def count(self, table: str = "silver.shipments") -> int:
         rows = self.json("sql", f"SELECT count(*) AS n FROM {table}")
         return int(rows[0]["n"])
+
+
+class InProcess(Cli):
+    """:class:`Cli` running ``lakeline`` in this process, through ``lakeline.cli.main.main``
+    (same environment, cwd and streams; exit codes, stdout and stderr as a subprocess sees
+    them) without paying an interpreter start per command. A command given a crash point
+    (``LAKELINE_CRASH_AT``, which ends its process with ``os._exit(137)``) runs as a subprocess."""
+
+    def __call__(self, *args: str | Path, env: dict[str, str] | None = None, home: bool = True,
+                 cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        from lakeline.cli.main import main
+
+        wanted = self.env(env, home=home)  # from this process's environment, before it is cleared
+        if wanted.get("LAKELINE_CRASH_AT"):
+            return super().__call__(*args, env=env, home=home, cwd=cwd)
+        argv = [str(a) for a in args]
+        # text streams over bytes: `sql` writes DuckDB's output to sys.stdout.buffer
+        out, err = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8") for _ in range(2))
+        before, here = dict(os.environ), Path.cwd()
+        os.environ.clear()
+        os.environ.update(wanted)
+        os.chdir(cwd or self.cwd)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    main(argv)
+                    code = 0
+                except SystemExit as done:
+                    code = int(done.code or 0)
+        finally:
+            os.chdir(here)
+            os.environ.clear()
+            os.environ.update(before)
+        text = []
+        for stream in (out, err):
+            stream.flush()
+            text.append(stream.buffer.getvalue().decode("utf-8"))  # type: ignore[attr-defined]
+        return subprocess.CompletedProcess(["lakeline", *argv], code, *text)
 
 
 def runs_of(cli: Cli, *args: str) -> list[dict[str, Any]]:

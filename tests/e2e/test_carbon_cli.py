@@ -7,6 +7,8 @@ from pathlib import Path
 
 from tests.e2e.helpers import Cli
 
+IN_PROCESS = True  # the commands run in this process (tests/e2e/conftest.py)
+
 
 def test_gen_put_run_sql_lineage_and_report(lake: Cli, tmp_path: Path) -> None:
     lake.ok("gen", "carbon", "--count", "2500", "--dirty-rate", "0.01", "--seed", "5", "--out", "a.csv")

@@ -12,6 +12,8 @@ from lakeline.lake import Lake
 from lakeline.tables.iceberg import append_batch, ensure_table
 from tests.e2e.helpers import Cli
 
+IN_PROCESS = True  # the commands run in this process (tests/e2e/conftest.py)
+
 SCHEMA = pa.schema([("order_id", pa.int64()), ("order_date", pa.date32()), ("sales_amount", pa.float64())])
 
 

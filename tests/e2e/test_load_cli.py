@@ -9,6 +9,8 @@ import orjson
 from lakeline.cli.load import AFTER_PUT
 from tests.e2e.helpers import RUN_LINE, Cli
 
+IN_PROCESS = True  # the commands run in this process (tests/e2e/conftest.py)
+
 SMALL_CHUNKS = {"LAKELINE__INGEST__CHUNK_BYTES": str(16 * 1024)}
 REJECTS = "SELECT line_no, byte_offset, reason_code, message FROM quarantine.rejects ORDER BY line_no"
 LINES = ("SELECT _source.line_no, shipment_id FROM silver.shipments ORDER BY _source.line_no")
@@ -47,8 +49,8 @@ def test_load_lands_and_loads_every_record_once(lake: Cli) -> None:
 
 def test_load_of_a_bad_file_rejects_what_put_and_run_reject(cli: Cli, tmp_path: Path) -> None:
     src = _bad_file(tmp_path / "bad.jsonl")
-    one = Cli(tmp_path / "one", tmp_path)
-    two = Cli(tmp_path / "two", tmp_path)
+    one = type(cli)(tmp_path / "one", tmp_path)
+    two = type(cli)(tmp_path / "two", tmp_path)
     for c in (one, two):
         c.ok("init", c.home)
     loaded = one("load", src, "--pipeline", "shipments", "--json", env=SMALL_CHUNKS)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from tests.e2e.helpers import Cli
 
+IN_PROCESS = True  # the commands run in this process (tests/e2e/conftest.py)
+
 
 def test_a_csv_export_becomes_a_pipeline_from_a_sample_and_feeds_a_model(lake: Cli, tmp_path: Path) -> None:
     sample = tmp_path / "stock.csv"

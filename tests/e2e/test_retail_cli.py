@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tests.e2e.helpers import LAKELINE, Cli
 
+IN_PROCESS = True  # the commands run in this process (tests/e2e/conftest.py)
+
 T = "retail_silver.orders_silver"
 
 

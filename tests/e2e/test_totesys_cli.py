@@ -12,6 +12,8 @@ import pytest
 
 from tests.e2e.helpers import Cli
 
+IN_PROCESS = True  # the commands run in this process (tests/e2e/conftest.py)
+
 pytestmark = pytest.mark.xdist_group("totesys_pg")
 
 SALES_BY_COUNTERPARTY = """

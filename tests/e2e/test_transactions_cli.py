@@ -7,6 +7,8 @@ from pathlib import Path
 from lakeline.pipelines.transactions.gen import defect_counts
 from tests.e2e.helpers import Cli, runs_of
 
+IN_PROCESS = True  # the commands run in this process (tests/e2e/conftest.py)
+
 
 def test_batch_run_gate_promote_and_sql(lake: Cli, tmp_path: Path) -> None:
     lake.ok("gen", "transactions", "--count", "2000", "--out", "t1.csv", "--dirty-rate", "0.02", "--seed", "3")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from tests.e2e.helpers import Cli
 
+IN_PROCESS = True  # the commands run in this process (tests/e2e/conftest.py)
+
 ETL_INPUT = '{"silver_bucket": "silver", "silver_prefix": "mortgages/transactions"}'
 
 

@@ -4,62 +4,26 @@ blocker, and gzip input loads like its plain twin (transactions, retail, carbon)
 Before the fix one gzip or UTF-16 transactions CSV made every later ``lakeline run`` crash
 (``_csv.Error`` in ``read_header``), leaving an INCOMPLETE run folder each time and running
 nothing after it. Each case drives the real CLI over a real lake, in-process through
-``lakeline.cli.main.main`` (exit codes, stdout and stderr as a subprocess sees them, without
-paying an interpreter start per command).
+``lakeline.cli.main.main`` (:class:`tests.e2e.helpers.InProcess`: exit codes, stdout and stderr
+as a subprocess sees them, without paying an interpreter start per command).
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import io
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lakeline.cli.main import main
 from lakeline.stages.textinput import UnreadableInput, problem, text_bytes, text_path
-from tests.e2e.helpers import Cli, runs_of
+from tests.e2e.helpers import Cli, InProcess, runs_of
 
 #: a gzip header whose mtime bytes hold a CR inside the first "line": the old reader took the
 #: raw bytes as a CSV header and crashed (``new-line character seen in unquoted field``)
 POISON_MTIME = 0x41410D41
 BINARY = bytes(range(256)) * 40
-
-
-class InProcess(Cli):
-    """:class:`Cli` running ``lakeline`` in this process (same environment, cwd and streams)."""
-
-    def __call__(self, *args: str | Path, env: dict[str, str] | None = None, home: bool = True,
-                 cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [str(a) for a in args]
-        # text streams over bytes: `sql` writes DuckDB's output to sys.stdout.buffer
-        out, err = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8") for _ in range(2))
-        before, here = dict(os.environ), Path.cwd()
-        wanted = self.env(env, home=home)  # from this process's environment, before it is cleared
-        os.environ.clear()
-        os.environ.update(wanted)
-        os.chdir(cwd or self.cwd)
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                try:
-                    main(argv)
-                    code = 0
-                except SystemExit as done:
-                    code = int(done.code or 0)
-        finally:
-            os.chdir(here)
-            os.environ.clear()
-            os.environ.update(before)
-        text = []
-        for stream in (out, err):
-            stream.flush()
-            text.append(stream.buffer.getvalue().decode("utf-8"))  # type: ignore[attr-defined]
-        return subprocess.CompletedProcess(["lakeline", *argv], code, *text)
 
 
 def _cli(home: Path, cwd: Path) -> InProcess:

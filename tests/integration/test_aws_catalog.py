@@ -11,7 +11,7 @@ from typing import Any
 
 from lakeline.pipelines.transactions.gen import write
 from tests.aws_server import boto_client, moto_endpoint  # noqa: F401
-from tests.faults.test_bad_files_jobs import InProcess
+from tests.e2e.helpers import InProcess
 from tests.functional.test_carbon_pipeline import KEY, ROWS, _csv
 
 

@@ -15,7 +15,7 @@ import pytest
 from lakeline.config import ZONES
 from lakeline.deploy.sam import TemplateOptions, build_template, builtin_registry
 from tests.aws_server import boto_client, moto_endpoint  # noqa: F401
-from tests.faults.test_bad_files_jobs import InProcess
+from tests.e2e.helpers import InProcess
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 from lakeline.pipelines.retail.gen import write as retail_write
 from lakeline.pipelines.transactions.gen import write as transactions_write
 from tests.aws_server import moto_endpoint  # noqa: F401
-from tests.faults.test_bad_files_jobs import InProcess
+from tests.e2e.helpers import InProcess
 from tests.faults.test_csv_rules import ITEMS
 from tests.functional.test_carbon_pipeline import KEY as CARBON_KEY
 from tests.functional.test_carbon_pipeline import ROWS as CARBON_ROWS
