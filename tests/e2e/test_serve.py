@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import LAKELINE, RUN_LINE, Cli, runs_of
+from tests.e2e.helpers import LAKELINE, RUN_LINE, Cli, InProcess, runs_of
 
 SERVE_ENV = {"LAKELINE__RUNNER__WATCH_INTERVAL": "0.2"}
 PICKUP_S = 15
@@ -24,11 +24,13 @@ STOP_S = 30
 
 @pytest.fixture
 def lake(tmp_path: Path) -> Cli:
-    cli = Cli(tmp_path / "lake", tmp_path)
-    cli.ok("init", cli.home)
-    cli.ok("gen", "shipments", "--count", "1000", "--out", "a.jsonl", "--seed", "1")
-    cli.ok("gen", "shipments", "--count", "500", "--out", "b.jsonl", "--seed", "2")
-    return cli
+    """The lake and its two files, made in this process; the tests' own commands run as
+    subprocesses beside ``serve``."""
+    here = InProcess(tmp_path / "lake", tmp_path)
+    here.ok("init", here.home)
+    here.ok("gen", "shipments", "--count", "1000", "--out", "a.jsonl", "--seed", "1")
+    here.ok("gen", "shipments", "--count", "500", "--out", "b.jsonl", "--seed", "2")
+    return Cli(here.home, here.cwd)
 
 
 class Serve:
@@ -72,14 +74,15 @@ def serve(lake: Cli) -> Iterator[Callable[..., Serve]]:
 
 
 def silver_count(lake: Cli) -> int:
-    p = lake("sql", "SELECT count(*) AS n FROM silver.shipments", "--json")
+    """``lakeline sql`` of the row count (run in this process: a poll needs no interpreter start)."""
+    p = InProcess(lake.home, lake.cwd)("sql", "SELECT count(*) AS n FROM silver.shipments", "--json")
     if p.returncode != 0:  # no silver table yet
         return 0
     return int(json.loads(p.stdout)[0]["n"])
 
 
 def wait_for_count(lake: Cli, server: Serve, n: int, timeout: float = PICKUP_S) -> float:
-    """Poll like a user would until silver holds ``n`` rows; returns the seconds it took."""
+    """Poll with ``lakeline sql`` until silver holds ``n`` rows; returns the seconds it took."""
     t0 = time.monotonic()
     while (got := silver_count(lake)) != n:
         assert server.proc.poll() is None, f"serve exited early: {server.wait(1)}"
@@ -176,7 +179,7 @@ def test_serve_drives_the_carbon_workflow_of_a_put_file(lake: Cli, serve: Callab
     lake.ok("put", "c.csv", "--pipeline", "carbon")
     t0 = time.monotonic()
     while True:
-        p = lake("sql", "SELECT count(*) AS n FROM gold.emissions", "--json")
+        p = InProcess(lake.home, lake.cwd)("sql", "SELECT count(*) AS n FROM gold.emissions", "--json")
         if p.returncode == 0 and json.loads(p.stdout)[0]["n"] == 1500:
             break
         assert server.proc.poll() is None, f"serve exited early: {server.wait(1)}"
