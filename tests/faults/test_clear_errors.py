@@ -26,7 +26,7 @@ from lakeline.errors import InvalidKeyError
 from lakeline.ports import ObjectStore
 from tests.aws_server import moto_endpoint  # noqa: F401 - used by object_store's aws backend
 from tests.contract.store_backends import object_store  # noqa: F401 - the both-backends fixture
-from tests.e2e.helpers import FAST, LAKELINE, Cli
+from tests.e2e.helpers import FAST, LAKELINE, Cli, InProcess
 from tests.faults.conftest import Case
 
 DATA = b'{"record_type":"shipments","shipment_id":"s-1"}\n'
@@ -34,8 +34,10 @@ DATA = b'{"record_type":"shipments","shipment_id":"s-1"}\n'
 
 @pytest.fixture
 def lake(tmp_path: Path) -> Cli:
+    """A lake made by ``lakeline init`` in this process; the commands under test run as
+    subprocesses (their stderr and exit status are the point)."""
     cli = Cli(tmp_path / "lake", tmp_path)
-    cli.ok("init", cli.home)
+    InProcess(cli.home, tmp_path).ok("init", cli.home)
     return cli
 
 
@@ -125,7 +127,7 @@ def test_a_read_only_queue_database_is_one_clear_error(lake: Cli, tmp_path: Path
     fault(f"put with a read-only {what} (chattr +i)", expected="exit 1, one line naming the database")
     src = tmp_path / "a.jsonl"
     src.write_bytes(DATA)
-    lake.ok("status")  # the databases exist (and are in WAL mode) before they are frozen
+    InProcess(lake.home, lake.cwd).ok("status")  # the databases exist (and are in WAL mode) before they are frozen
     with immutable(lake.home / target):
         p = lake("put", src, "--pipeline", "shipments")
     line = one_error_line(p, 1)
