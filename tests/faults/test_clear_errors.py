@@ -127,7 +127,7 @@ def test_a_read_only_queue_database_is_one_clear_error(lake: Cli, tmp_path: Path
     fault(f"put with a read-only {what} (chattr +i)", expected="exit 1, one line naming the database")
     src = tmp_path / "a.jsonl"
     src.write_bytes(DATA)
-    InProcess(lake.home, lake.cwd).ok("status")  # the databases exist (and are in WAL mode) before they are frozen
+    lake.ok("status")  # the databases exist (and are in WAL mode) before they are frozen
     with immutable(lake.home / target):
         p = lake("put", src, "--pipeline", "shipments")
     line = one_error_line(p, 1)
