@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.e2e.helpers import Cli
 
+IN_PROCESS = True  # the commands run in this process (tests/e2e/conftest.py)
 RED = "\x1b[1;31m"
 
 
@@ -65,8 +66,6 @@ def test_failed_branch_is_red_and_large_fanout_is_summarised(lake: Cli) -> None:
 import sys, pyarrow as pa
 from lakeline.config import load_settings
 from lakeline.lake import Lake
-
-IN_PROCESS = True  # the commands run in this process (tests/e2e/conftest.py)
 led = Lake.open(load_settings(sys.argv[1])).lineage
 r = "c" * 32
 led.record(r, r, "RAW_DATA_INPUT", "s3://landing/carbon/a.csv", node_id="raw")
