@@ -5,10 +5,8 @@ through the real CLI."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ import orjson
 import pytest
 
 from lakeline.config import load_settings
-from lakeline.lake import Lake
+from lakeline.lake import Lake, init_home
 from lakeline.pipelines.totesys import gen as gen
 from lakeline.pipelines.totesys.extract import (
     committed_packet_id,
@@ -31,15 +29,15 @@ from lakeline.pipelines.totesys.pipeline import TOTESYS
 from lakeline.pipelines.totesys.schema import TABLES
 from lakeline.pipelines.totesys.star import GOLD_TABLES, process_pending
 from lakeline.sql import connect
+from tests.e2e.helpers import InProcess
 
-LAKELINE = str(Path(sys.executable).with_name("lakeline"))
 SCALE = 400
 EPOCH = datetime(1970, 1, 1)
 
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([LAKELINE, "--home", str(home), *args], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ))
+    """``lakeline --home HOME ARGS``, run in this process (:class:`tests.e2e.helpers.InProcess`)."""
+    return InProcess(home, home.parent)("--home", home, *args, home=False)
 
 
 def _counts(lake: Lake) -> dict[str, int]:
@@ -55,14 +53,25 @@ def _params(lake: Lake) -> dict[str, str]:
     return {k: str(v) for k, v in lake.params.get_by_path("/lakeline/totesys").items()}
 
 
-@pytest.fixture
-def lake_db(home: Path, tmp_path: Path) -> tuple[Lake, Path]:
-    db = tmp_path / "totesys.db"
+def _lake_db(home: Path, db: Path) -> tuple[Lake, Path]:
     gen.create(str(db), scale=SCALE, seed=11)
     lake = Lake.open(load_settings(home))
     assert extract(lake, str(db)).status == "SUCCEEDED"
     assert process_pending(lake) is not None
     return lake, db
+
+
+@pytest.fixture
+def lake_db(home: Path, tmp_path: Path) -> tuple[Lake, Path]:
+    return _lake_db(home, tmp_path / "totesys.db")
+
+
+@pytest.fixture(scope="module")
+def untouched_lake_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, Path]:
+    """One lake for the cases that must leave it untouched (each checks it still is)."""
+    root = tmp_path_factory.mktemp("untouched")
+    init_home(root / "lake")
+    return _lake_db(root / "lake", root / "totesys.db")
 
 
 def test_reread_recovers_a_missing_packet_exactly(lake_db: tuple[Lake, Path]) -> None:
@@ -175,9 +184,9 @@ def test_since_is_inclusive(lake_db: tuple[Lake, Path]) -> None:
      "--since '2024-13-01' is not an ISO-8601 date or date-time"),
     (["--pipeline", "totesys", "--since", "2024-01-01"], "--since re-reads one table: name it with --table"),
 ])
-def test_bad_extract_arguments_exit_2_and_write_nothing(lake_db: tuple[Lake, Path], args: list[str],
+def test_bad_extract_arguments_exit_2_and_write_nothing(untouched_lake_db: tuple[Lake, Path], args: list[str],
                                                         message: str) -> None:
-    lake, db = lake_db
+    lake, db = untouched_lake_db
     params, packets = _params(lake), list_packets(lake)
     out = _cli(lake.settings.home, "extract", "--source", str(db), *args, "--json")
     assert out.returncode == 2, (out.stdout, out.stderr)
