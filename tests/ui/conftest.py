@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_pl
 from lakeline.config import load_settings
 from lakeline.lake import Lake
 from lakeline.ui.server import UiServer
+from tests.e2e.helpers import Cli
 from tests.ui import demo_lake
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -36,6 +37,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo lake (built once; tests must not change it — copy it with :func:`fresh_server`)."""
     return demo_lake.build(tmp_path_factory.mktemp("ui-demo"))
+
+
+@pytest.fixture(scope="session")
+def demo_export(demo_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """The demo lake exported once by ``lakeline ui --export`` (the site, the command's stdout
+    and stderr); tests must not change it."""
+    root = tmp_path_factory.mktemp("export")
+    out = root / "site"
+    p = Cli(demo_home, root).ok("ui", "--export", out)
+    return out, p.stdout, p.stderr
 
 
 @pytest.fixture(scope="session")

@@ -57,13 +57,11 @@ def _broken(site: Path) -> tuple[int, list[str]]:
     return n, broken
 
 
-@pytest.fixture(scope="module")
-def site(demo_home: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """The demo lake exported once by ``lakeline ui --export`` (its stdout and stderr)."""
-    root = tmp_path_factory.mktemp("export")
-    out = root / "site"
-    p = Cli(demo_home, root).ok("ui", "--export", out)
-    return out, p.stdout, p.stderr
+@pytest.fixture
+def site(demo_export: tuple[Path, str, str]) -> tuple[Path, str, str]:
+    """The demo lake exported once by ``lakeline ui --export`` (its stdout and stderr; see
+    tests/ui/conftest.py)."""
+    return demo_export
 
 
 def test_the_export_writes_every_exported_page_and_the_static_files(site, demo_home):

@@ -229,11 +229,8 @@ def test_the_graph_is_the_same_read_at_once_or_node_by_node(big_home, demo_home,
     assert sum(g["embedded"] for g in at_once["groups"]) == CARBON_RECORDS - FAILED
 
 
-def test_the_static_export_draws_the_latest_roots_and_expands_offline(page, demo_home, demo, tmp_path):
-    from lakeline.ui.export import export_site
-
-    out = tmp_path / "site"
-    export_site(Lake.open(load_settings(demo_home)), out, progress=lambda line: None)
+def test_the_static_export_draws_the_latest_roots_and_expands_offline(page, demo_export, demo):
+    out = demo_export[0]
     page.goto((out / "lineage.html").as_uri())
     expect(page.locator("#trace-form")).to_have_count(0)  # searching needs the server
     expect(page.locator("#roots tbody tr")).to_have_count(demo["roots"])

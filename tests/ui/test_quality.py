@@ -110,11 +110,8 @@ def test_quality_result_without_a_key_is_a_400(visit):
     assert response is not None and response.status == 400
 
 
-def test_the_static_export_has_the_history_and_each_report(page, demo_home, stored, tmp_path):
-    from lakeline.ui.export import export_site
-
-    out = tmp_path / "site"
-    export_site(Lake.open(load_settings(demo_home)), out, progress=lambda line: None)
+def test_the_static_export_has_the_history_and_each_report(page, demo_export, stored):
+    out = demo_export[0]
     page.goto((out / "quality.html").as_uri())
     page.wait_for_function("window.qualityChart !== undefined")
     assert page.evaluate("window.qualityChart.data.labels.length") == len(stored["keys"])
