@@ -1,9 +1,11 @@
-"""End-to-end tests of the ``lakeline`` command, run exactly as a user runs it.
+"""End-to-end tests of the ``lakeline`` command, run as a user runs it.
 
-Every test drives the installed console script as a subprocess against its own lake home under
-``tmp_path``; nothing is imported from lakeline except in the one settings-precedence check,
-which runs in a subprocess too. Each invocation costs a process start, so the checks are grouped
-per lake.
+Every test drives the command line against its own lake home under ``tmp_path``; nothing is
+imported from lakeline except in the one settings-precedence check, which runs in a subprocess.
+``init`` runs the installed console script as a subprocess; the other commands run in this
+process through the console script's entry point (:class:`tests.e2e.helpers.InProcess`: the same
+exit codes, stdout and stderr without an interpreter start per command; commands in fresh
+processes are tested by test_serve.py, tests/faults and tests/functional/test_sql_lazy.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.helpers import RUN_LINE, Cli, runs_of
+
+IN_PROCESS = True  # the `cli` and `lake` fixtures run the commands in this process (tests/e2e/conftest.py)
 
 ZONES = ("landing", "raw", "error", "silver", "gold", "tmp")
 EVERYTHING = ("--start", "2000-01-01T00:00:00Z", "--end", "2100-01-01T00:00:00Z")
@@ -47,7 +51,8 @@ def assert_idle(status: dict[str, Any]) -> None:
 
 
 # ---- init -----------------------------------------------------------------------------------
-def test_init_creates_the_config_and_zones_and_keeps_an_existing_config(cli: Cli) -> None:
+def test_init_creates_the_config_and_zones_and_keeps_an_existing_config(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "lake", tmp_path)  # the installed console script, as a subprocess
     p = cli.ok("init", cli.home, home=False)
     assert re.fullmatch(rf"lake ready in {re.escape(str(cli.home))} \(\d+ paths created\)", p.stdout.splitlines()[0])
     assert f"export LAKELINE_HOME={cli.home}" in p.stdout
