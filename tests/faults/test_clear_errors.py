@@ -6,6 +6,10 @@ documented code (1 failure, 2 usage or configuration): a full disk or a read-onl
 range, a non-JSON workflow definition, an unsupported or malformed source URL, a bad
 ``[[rules]]`` entry. Keys with control characters are refused on every backend, and ``put``
 of a file whose size is not known in advance (``/proc``, a named pipe) stores all of it.
+
+The faults of files and databases, a bad log level and ``serve`` run the installed console
+script as a subprocess; the errors a command finds before it touches the lake run the same
+command line in this process (:func:`here`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from lakeline.errors import InvalidKeyError
 from lakeline.ports import ObjectStore
 from tests.aws_server import moto_endpoint  # noqa: F401 - used by object_store's aws backend
 from tests.contract.store_backends import object_store  # noqa: F401 - the both-backends fixture
-from tests.e2e.helpers import FAST, LAKELINE, Cli, InProcess
+from tests.e2e.helpers import FAST, Cli, InProcess
 from tests.faults.conftest import Case
 
 DATA = b'{"record_type":"shipments","shipment_id":"s-1"}\n'
@@ -75,12 +79,23 @@ def tmpfs(path: Path, size: str) -> Iterator[None]:
         subprocess.run(["umount", str(path)], check=True)
 
 
+def here(cli: Cli) -> InProcess:
+    """``cli``'s lake with the command line run in this process: for the errors a command finds
+    before it touches the lake (settings, arguments, a definition, a source URL, a key), where a
+    process of its own adds nothing but its start. The faults of files and databases keep their
+    subprocess, and so does ``serve``."""
+    return InProcess(cli.home, cli.cwd)
+
+
+class _WithoutFastEnv(InProcess):
+    def env(self, extra: dict[str, str] | None = None, *, home: bool = True) -> dict[str, str]:
+        return {k: v for k, v in super().env(extra, home=home).items() if k not in FAST}
+
+
 def without_fast_env(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
-    """``lakeline ARGS`` without the test suite's fast-polling environment overrides (they
-    would override the very file settings under test)."""
-    env = {k: v for k, v in cli.env().items() if k not in FAST}
-    return subprocess.run([str(LAKELINE), *args], cwd=cli.cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
+    """``lakeline ARGS`` (in this process) without the test suite's fast-polling environment
+    overrides (they would override the very file settings under test)."""
+    return _WithoutFastEnv(cli.home, cli.cwd)(*args)
 
 
 def _files(root: Path) -> list[str]:
@@ -188,7 +203,7 @@ ENV_CASES = [
 def test_environment_values_are_checked_like_the_file(lake: Cli, fault: Case, name: str, value: str,
                                                       key: str, reason: str) -> None:
     fault(f"{name}={value}", expected="exit 2, one line naming the variable, the key and the reason")
-    p = lake("status", env={name: value})
+    p = here(lake)("status", env={name: value})
     line = one_error_line(p, 2)
     fault.saw(f"exit {p.returncode}: {line}")
     assert name in line and key in line and reason in line
@@ -199,7 +214,7 @@ def test_environment_strings_still_parse(lake: Cli, fault: Case) -> None:
           expected="accepted: environment values are text")
     env = {"LAKELINE__QUEUE__BATCH_SIZE": "7", "LAKELINE__RUNNER__SETTLE_SECONDS": "0.25",
            "LAKELINE__TRANSFORM__FAST_PATH": "false"}
-    p = lake("status", env=env)
+    p = here(lake)("status", env=env)
     fault.saw(f"exit {p.returncode}")
     assert p.returncode == 0, p.stderr
 
@@ -224,7 +239,7 @@ def test_a_bad_rule_is_a_config_error_at_start(lake: Cli, fault: Case, command: 
           expected="exit 2 at start, one line naming the rule and the problem")
     config = lake.home / "lakeline.toml"
     config.write_text(config.read_text() + f'\n[[rules]]\nname = "r1"\n{rule}\n')
-    p = lake(command)
+    p = here(lake)(command) if command == "run" else lake(command)  # a serve that started would not return
     assert p.returncode == 2, p.stderr
     errors = [x for x in p.stderr.splitlines() if not x.startswith("serving ")]
     fault.saw(f"exit {p.returncode}: {errors}")
@@ -239,7 +254,7 @@ def test_a_definition_that_is_not_a_json_object_is_a_usage_error(lake: Cli, tmp_
     fault(f"workflow run --definition FILE holding {content[:8]!r}", expected="exit 2, one line naming the file")
     path = tmp_path / "flow.asl.json"
     path.write_bytes(content)
-    p = lake("workflow", "run", "--definition", path)
+    p = here(lake)("workflow", "run", "--definition", path)
     line = one_error_line(p, 2)
     fault.saw(f"exit {p.returncode}: {line}")
     assert str(path) in line and "JSON" in line
@@ -253,7 +268,7 @@ def test_a_definition_that_is_not_a_json_object_is_a_usage_error(lake: Cli, tmp_
 ], ids=["mysql", "port-not-a-number", "port-out-of-range", "no-scheme"])
 def test_an_unusable_source_url_is_a_config_error(lake: Cli, fault: Case, url: str, named: str) -> None:
     fault(f"extract --source {url}", expected="exit 2, one line naming the problem, password masked")
-    p = lake("extract", "--pipeline", "totesys", "--source", url)
+    p = here(lake)("extract", "--pipeline", "totesys", "--source", url)
     line = one_error_line(p, 2)
     fault.saw(f"exit {p.returncode}: {line}")
     assert named in line and "pw" not in line
@@ -281,7 +296,7 @@ def test_put_with_a_control_character_key_is_one_clear_error(lake: Cli, tmp_path
     fault("put --key 'a<U+202E>lsx.jsonl'", expected="exit 1, one line naming U+202E; nothing landed")
     src = tmp_path / "a.jsonl"
     src.write_bytes(DATA)
-    p = lake("put", src, "--pipeline", "shipments", "--key", "a\u202elsx.jsonl")
+    p = here(lake)("put", src, "--pipeline", "shipments", "--key", "a\u202elsx.jsonl")
     line = one_error_line(p, 1)
     fault.saw(f"exit {p.returncode}: {line}")
     assert "U+202E" in line
@@ -291,7 +306,7 @@ def test_put_with_a_control_character_key_is_one_clear_error(lake: Cli, tmp_path
 # ---- put of files whose size is not known in advance ----------------------------------------------
 def test_put_of_a_proc_file_stores_its_whole_content(lake: Cli, fault: Case) -> None:
     fault("put /proc/self/status (st_size 0)", expected="the whole content is stored")
-    landed = lake.json("put", "/proc/self/status", "--pipeline", "shipments", "--key", "status.txt")
+    landed = here(lake).json("put", "/proc/self/status", "--pipeline", "shipments", "--key", "status.txt")
     stored = (lake.home / "zones" / "landing" / "shipments" / "status.txt").read_bytes()
     fault.saw(f"stored {len(stored)} bytes, reported size {landed['landed'][0]['size']}")
     assert len(stored) > 100 and stored.startswith(b"Name:\t") and b"\nPid:\t" in stored
@@ -311,7 +326,7 @@ def test_put_of_a_named_pipe_stores_its_whole_content(lake: Cli, tmp_path: Path,
 
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
-    landed: Any = lake.json("put", fifo, "--pipeline", "shipments", "--key", "piped.jsonl")
+    landed: Any = here(lake).json("put", fifo, "--pipeline", "shipments", "--key", "piped.jsonl")
     writer.join(10)
     stored = (lake.home / "zones" / "landing" / "shipments" / "piped.jsonl").read_bytes()
     fault.saw(f"stored {len(stored)} of {len(payload)} bytes")
